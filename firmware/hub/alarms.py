@@ -1,0 +1,104 @@
+"""Alarms with priorities: HIGH alarms latch until the operator acknowledges.
+
+One slot per alarm code, allocated once. Raising an active alarm updates
+its value but is not a new event. A HIGH alarm whose condition has gone stays
+RAISED (latched) until acknowledged; lower priorities clear by themselves.
+"""
+from array import array
+
+from hub import wire
+from hub.compat import const
+
+_N = const(32)
+_FREE = const(255)
+
+# priority per alarm code: the hazard table's view of each alarm
+PRIO = bytearray(_N)
+for _code, _prio in (
+    (wire.ALARM_LINK_LOST, wire.PRIO_MEDIUM),
+    (wire.ALARM_LINK_RECALL, wire.PRIO_HIGH),
+    (wire.ALARM_BOT_LOST, wire.PRIO_MEDIUM),
+    (wire.ALARM_BOT_QUARANTINE, wire.PRIO_MEDIUM),
+    (wire.ALARM_RUNAWAY, wire.PRIO_HIGH),
+    (wire.ALARM_SYSTEMIC, wire.PRIO_HIGH),
+    (wire.ALARM_DOSE_CAP, wire.PRIO_LOW),
+    (wire.ALARM_SENS_THROTTLE, wire.PRIO_MEDIUM),
+    (wire.ALARM_SENS_PAUSE, wire.PRIO_HIGH),
+    (wire.ALARM_HEAT_THROTTLE, wire.PRIO_MEDIUM),
+    (wire.ALARM_HEAT_QUARANTINE, wire.PRIO_HIGH),
+    (wire.ALARM_WATCHDOG, wire.PRIO_HIGH),
+    (wire.ALARM_ESTOP, wire.PRIO_HIGH),
+    (wire.ALARM_BUS_LOSS, wire.PRIO_HIGH),
+    (wire.ALARM_UNAUTHORIZED, wire.PRIO_MEDIUM),
+    (wire.ALARM_LOG_TORN, wire.PRIO_LOW),
+):
+    PRIO[_code] = _prio
+
+
+class Alarms:
+    def __init__(self):
+        self.state = bytearray(_N)          # ALST_* or _FREE
+        for i in range(_N):
+            self.state[i] = _FREE
+        self.bot = bytearray(_N)
+        self.site = bytearray(_N)
+        self.value = array("l", [0] * _N)
+        self.t = array("l", [0] * _N)
+        self.changed = 0                    # bit per code with news for the host
+
+    def raise_(self, code, now, bot=255, site=255, value=0):
+        """Raise ``code``; True if it was not already active (a new event)."""
+        st = self.state[code]
+        new = st != wire.ALST_RAISED and st != wire.ALST_ACKED
+        if new:
+            self.state[code] = wire.ALST_RAISED
+            self.t[code] = now
+            self.changed |= 1 << code
+        self.bot[code] = bot
+        self.site[code] = site
+        self.value[code] = value
+        return new
+
+    def clear(self, code):
+        """The condition went away. HIGH alarms stay until acknowledged."""
+        st = self.state[code]
+        if st == _FREE or st == wire.ALST_CLEARED:
+            return
+        if PRIO[code] == wire.PRIO_HIGH and st == wire.ALST_RAISED:
+            return
+        self.state[code] = wire.ALST_CLEARED
+        self.changed |= 1 << code
+
+    def ack(self, code=0):
+        """Acknowledge one code (0: all); returns how many were acknowledged."""
+        n = 0
+        for c in range(1, _N):
+            if (code == 0 or c == code) and self.state[c] == wire.ALST_RAISED:
+                self.state[c] = wire.ALST_ACKED
+                self.changed |= 1 << c
+                n += 1
+        return n
+
+    def active(self, code):
+        st = self.state[code]
+        return st == wire.ALST_RAISED or st == wire.ALST_ACKED
+
+    def count(self):
+        n = 0
+        for c in range(1, _N):
+            st = self.state[c]
+            if st == wire.ALST_RAISED or st == wire.ALST_ACKED:
+                n += 1
+        return n
+
+    def unacked_high(self):
+        n = 0
+        for c in range(1, _N):
+            if self.state[c] == wire.ALST_RAISED and PRIO[c] == wire.PRIO_HIGH:
+                n += 1
+        return n
+
+    def forget_cleared(self):
+        for c in range(1, _N):
+            if self.state[c] == wire.ALST_CLEARED:
+                self.state[c] = _FREE

@@ -1,0 +1,470 @@
+"""The nanohub wire protocol, defined once.
+
+Everything that crosses a wire is described here with ``construct``: the frame
+layout, every message of the host link and the bot bus, and the enumerations
+their fields carry. The host codec (:mod:`nanohub.protocol.codec`) interprets
+these definitions; the generator (:mod:`nanohub.protocol.gen`) turns them into
+the firmware codec (``firmware/hub/wire.py``) and ``docs/protocol.md``.
+
+Frame, before COBS encoding (all integers little-endian)::
+
+    +--------+-----+-----+------+-----------+----------------------+--------+
+    | vf  u8 | seq | msg | addr | payload   | auth (if F_AUTH)     | crc32  |
+    |        | u16 | u8  | u8   | 0..N B    | counter u32, tag 8 B | u32    |
+    +--------+-----+-----+------+-----------+----------------------+--------+
+
+``vf`` packs the protocol version (high nibble) and the flags (low nibble).
+``seq`` is the sender's sequence number; for commands it is the request id that
+the ACK echoes. ``addr`` is the bot address on the bot bus (``ADDR_ALL`` for a
+broadcast) and ``ADDR_HUB`` on the host link. The CRC-32 covers every byte
+before it. The wire form is COBS(frame) followed by one ``0x00`` delimiter.
+"""
+from construct import (
+    Array, Bytes, Const, GreedyBytes, Int8ul, Int16sl, Int16ul, Int32sl, Int32ul,
+    Struct, this,
+)
+
+VERSION = 1
+MAX_PAYLOAD = 480
+TAG_SIZE = 8                      # HMAC-SHA256 truncated to 64 bits
+F_AUTH = 0x1                      # frame carries counter + tag
+F_REPLY = 0x2                     # frame answers a request (ACK, replies)
+ADDR_HUB = 0x00
+ADDR_ALL = 0xFF
+MAX_BOTS = 255
+
+# ---------------------------------------------------------------- framing --
+
+Header = Struct(
+    "vf" / Int8ul,
+    "seq" / Int16ul,
+    "msg" / Int8ul,
+    "addr" / Int8ul,
+)
+Auth = Struct(
+    "counter" / Int32ul,
+    "tag" / Bytes(TAG_SIZE),
+)
+Trailer = Struct("crc" / Int32ul)
+
+HEADER_SIZE = Header.sizeof()
+AUTH_SIZE = Auth.sizeof()
+CRC_SIZE = Trailer.sizeof()
+MAX_FRAME = HEADER_SIZE + MAX_PAYLOAD + AUTH_SIZE + CRC_SIZE
+# COBS adds one byte per 254 and the frame ends with one delimiter
+MAX_WIRE = MAX_FRAME + MAX_FRAME // 254 + 2
+
+# ------------------------------------------------------------ enumerations --
+# Each enumeration is an ordered table of (NAME, value, meaning). The
+# generator emits them as constants for the firmware; the host imports them.
+
+ENUMS = {
+    "ERR": (  # why a received frame was dropped; shared by both codecs
+        ("OK", 0, "frame accepted"),
+        ("COBS", 1, "COBS encoding invalid"),
+        ("SHORT", 2, "shorter than header + CRC"),
+        ("OVERSIZE", 3, "longer than MAX_FRAME"),
+        ("CRC", 4, "CRC-32 mismatch"),
+        ("VERSION", 5, "unknown protocol version"),
+        ("MSGID", 6, "unknown message id"),
+        ("LENGTH", 7, "payload length does not fit the message"),
+        ("SCHEMA", 8, "peer built from a different schema"),
+    ),
+    "HUB": (  # hub states
+        ("SAFE", 0, "bots held, no energy delivered"),
+        ("ARMED", 1, "authorized, pre-treatment checks passed"),
+        ("TREATING", 2, "closed-loop treatment running"),
+        ("PAUSED", 3, "treatment paused, bots hold"),
+        ("ESTOP", 4, "emergency stop, latched until an authorized reset"),
+    ),
+    "BOT": (  # bot states
+        ("DOCKED", 0, "in the dock, idle"),
+        ("DEPLOYED", 1, "at its site, not delivering"),
+        ("ACTIVE", 2, "at its site, delivering treatment"),
+        ("RETURNING", 3, "travelling back to the dock"),
+        ("QUARANTINED", 4, "disabled by the hub and excluded from dosing"),
+        ("DISABLED", 5, "disabled (emergency stop)"),
+        ("LOST", 6, "not heard from within the silence limit"),
+    ),
+    "OP": (  # bot-bus operations
+        ("NOP", 0, "no operation; a report is requested"),
+        ("DEPLOY", 1, "travel to site"),
+        ("DOSE", 2, "deliver at rate (percent) until the lease expires"),
+        ("HOLD", 3, "stop delivering, stay at site"),
+        ("RECALL", 4, "return to the dock"),
+        ("DISABLE", 5, "stop everything and latch disabled"),
+        ("PING", 6, "report now"),
+    ),
+    "ACKS": (  # ACK status
+        ("ACCEPTED", 0, "accepted, runs in the background"),
+        ("DONE", 1, "executed"),
+        ("REJECTED", 2, "refused; see reason"),
+    ),
+    "WHY": (  # ACK reason codes
+        ("NONE", 0, "no reason"),
+        ("AUTH_MISSING", 1, "command needs an authentication tag"),
+        ("AUTH_BAD", 2, "authentication tag does not verify"),
+        ("AUTH_REPLAY", 3, "counter not above the last one seen"),
+        ("NO_KEY", 4, "hub has no key provisioned"),
+        ("STATE", 5, "not allowed in the current hub state"),
+        ("CHECKS", 6, "pre-treatment checks failed (detail: failing check bits)"),
+        ("BOUNDS", 7, "value out of bounds (detail: the violated bound)"),
+        ("BAD_ARG", 8, "malformed or unknown argument"),
+        ("ESTOP_LATCHED", 9, "emergency stop latched"),
+        ("ALARM", 10, "an unacknowledged HIGH alarm blocks this"),
+        ("NO_BOTS", 11, "no bot available"),
+        ("BUSY", 12, "another operation is running"),
+        ("UNCONFIRMED", 13, "some bots did not confirm (detail: count)"),
+        ("NO_PLAN", 14, "no treatment plan"),
+        ("STORAGE", 15, "persistent storage failed"),
+    ),
+    "CHECK": (  # pre-treatment check bits (a refused ARM names them)
+        ("LINK", 0x01, "host link alive (recent heartbeat)"),
+        ("PARAMS", 0x02, "parameters valid"),
+        ("LOG", 0x04, "audit log writable and verifying"),
+        ("KEY", 0x08, "hub key provisioned"),
+        ("BOTS", 0x10, "every deployed bot reporting and passing self-test"),
+        ("ALARMS", 0x20, "no unacknowledged HIGH alarm or adverse event"),
+        ("CONSENT", 0x40, "patient consent recorded"),
+        ("DEPLOYED", 0x80, "at least one bot deployed"),
+        ("PLAN", 0x100, "treatment plan loaded"),
+    ),
+    "PRIO": (  # alarm priorities (IEC 60601-1-8)
+        ("LOW", 1, "informational"),
+        ("MEDIUM", 2, "needs attention"),
+        ("HIGH", 3, "latched until acknowledged; blocks arming"),
+    ),
+    "ALARM": (  # alarm codes
+        ("LINK_LOST", 1, "host link silent: treatment paused"),
+        ("LINK_RECALL", 2, "host link silent too long: swarm recalled"),
+        ("BOT_LOST", 3, "bot silent: marked LOST"),
+        ("BOT_QUARANTINE", 4, "bot quarantined"),
+        ("RUNAWAY", 5, "bot active while commanded off or above command"),
+        ("SYSTEMIC", 6, "systemic failure: automatic emergency stop"),
+        ("DOSE_CAP", 7, "dose cap reached: delivery clamped"),
+        ("SENS_THROTTLE", 8, "sensitivity index high: throttled"),
+        ("SENS_PAUSE", 9, "sensitivity limit: paused, adverse event recorded"),
+        ("HEAT_THROTTLE", 10, "tissue temperature high: throttled"),
+        ("HEAT_QUARANTINE", 11, "tissue temperature limit: site quarantined"),
+        ("WATCHDOG", 12, "hub restarted by the watchdog"),
+        ("ESTOP", 13, "emergency stop"),
+        ("BUS_LOSS", 14, "bot-bus frame loss high"),
+        ("UNAUTHORIZED", 15, "unauthorized command rejected"),
+        ("LOG_TORN", 16, "torn audit-log tail dropped at boot"),
+    ),
+    "ALST": (  # alarm states
+        ("RAISED", 0, "active, not acknowledged"),
+        ("ACKED", 1, "acknowledged by the operator"),
+        ("CLEARED", 2, "condition gone"),
+    ),
+    "REQ": (  # what a REQUEST asks the hub to send
+        ("STATUS", 1, "one HUB_STATUS"),
+        ("BOTS", 2, "BOT_STATES for every bot"),
+        ("SITES", 3, "SITE_READINGS for every plan site"),
+        ("ALARMS", 4, "one ALARM per active alarm, then HUB_STATUS"),
+        ("ESTOP", 5, "the last ESTOP_REPORT"),
+        ("INFO", 6, "HELLO_REPLY"),
+    ),
+    "EV": (  # audit-log event codes
+        ("BOOT", 1, "hub started (a: reset cause, c: boot count)"),
+        ("STATE", 2, "hub state change (a: new, b: old, c: reason)"),
+        ("CMD", 3, "command executed (a: msg id, b: request id, c: detail)"),
+        ("REJECT", 4, "command rejected (a: msg id, b: request id, c: reason)"),
+        ("ALARM", 5, "alarm raised (a: code, b: bot, c: value)"),
+        ("ALARM_ACK", 6, "alarm acknowledged (a: code)"),
+        ("BOT", 7, "bot state change by the hub (a: bot, b: new state, c: cause)"),
+        ("ADVERSE", 8, "adverse event (a: kind, c: sensitivity permille)"),
+        ("ESTOP", 9, "emergency stop (a: source, c: bots)"),
+        ("ESTOP_DONE", 10, "emergency stop confirmed (b: unconfirmed, c: confirmed)"),
+        ("PARAM", 11, "parameter set (a: index, c: value)"),
+        ("CLAMP", 12, "dose clamped (a: site, b: rule, c: value)"),
+        ("RX_BAD", 13, "bad frames dropped (a: error class, c: count)"),
+        ("TORN", 14, "torn log tail dropped at boot (c: bytes)"),
+        ("KEY", 15, "key provisioned or rotated"),
+        ("CONSENT", 16, "consent recorded (c: patient id)"),
+        ("TREAT", 17, "treatment event (a: 1 start, 2 done, 3 stop)"),
+    ),
+    "RESET": (  # reset causes
+        ("POWER", 0, "power on"),
+        ("WATCHDOG", 1, "watchdog"),
+        ("SOFT", 2, "soft reset"),
+        ("HARD", 3, "reset pin or unknown"),
+    ),
+    "HELLO": (  # HELLO_REPLY result
+        ("OK", 0, "handshake accepted"),
+        ("SCHEMA", 1, "schema fingerprint differs: peers must not talk"),
+    ),
+}
+
+
+def enum_value(enum, name):
+    for n, v, _ in ENUMS[enum]:
+        if n == name:
+            return v
+    raise KeyError("%s_%s" % (enum, name))
+
+
+def enum_name(enum, value, default=None):
+    for n, v, _ in ENUMS[enum]:
+        if v == value:
+            return n
+    return default if default is not None else "%s_%d" % (enum, value)
+
+
+# ---------------------------------------------------------------- records --
+
+BotState = Struct(                 # one bot in telemetry
+    "state" / Int8ul,              # BOT_*
+    "site" / Int8ul,               # site index, 0xFF none
+    "activity" / Int8ul,           # percent of full output
+    "battery" / Int8ul,            # percent
+    "health" / Int8ul,             # percent; self-test passes above 50
+)
+
+SiteReading = Struct(              # one treated site in telemetry
+    "site" / Int8ul,
+    "ph" / Int16ul,                # pH x 100
+    "bacteria" / Int16ul,          # log10(CFU/mL) x 100
+    "temp" / Int16sl,              # degrees C x 100
+    "depth" / Int16ul,             # lesion depth, micrometres
+    "dose" / Int32ul,              # delivered dose, micro dose units
+)
+
+PlanSite = Struct(
+    "site" / Int8ul,
+    "target" / Int16ul,            # target lesion depth, micrometres
+    "bots" / Int8ul,               # bots to deploy there
+)
+
+BotCmd = Struct(                   # one bot-bus command record
+    "bot" / Int8ul,
+    "op" / Int8ul,                 # OP_*
+    "site" / Int8ul,
+    "rate" / Int8ul,               # percent of full output
+    "lease" / Int16ul,             # ms until the command expires (DOSE)
+)
+
+BotReport = Struct(                # one bot as the swarm reports it
+    "state" / Int8ul,              # BOT_* as the bot sees itself
+    "site" / Int8ul,
+    "activity" / Int8ul,           # measured output, percent
+    "battery" / Int8ul,
+    "health" / Int8ul,
+    "temp" / Int16sl,              # tissue temperature at the bot, C x 100
+    "ph" / Int16ul,                # pH x 100
+    "depth" / Int16ul,             # lesion depth under the bot, um
+    "bacteria" / Int16ul,          # log10(CFU/mL) x 100
+)
+
+LogRecord = Struct(                # one audit-log record, on disk and on the wire
+    "index" / Int32ul,
+    "t" / Int32ul,                 # hub time, ms since boot
+    "event" / Int8ul,              # EV_*
+    "a" / Int8ul,
+    "b" / Int16ul,
+    "c" / Int32sl,
+    "chain" / Bytes(8),            # SHA-256(prev chain + record[:16])[:8]
+)
+
+# --------------------------------------------------------------- messages --
+# (id, name, link, construct, description). link: "host" hub<->operator,
+# "bus" hub<->swarm. A message has fixed fields and at most one tail: an
+# Array of records whose count is the field just before it, or GreedyBytes.
+
+MESSAGES = (
+    # session
+    (0x01, "HELLO", "host", Struct(
+        "schema" / Int32ul,
+        "host_version" / Int16ul,
+    ), "host opens a session; schema is the host's fingerprint"),
+    (0x02, "HELLO_REPLY", "host", Struct(
+        "result" / Int8ul,             # HELLO_*
+        "schema" / Int32ul,
+        "fw_major" / Int8ul,
+        "fw_minor" / Int8ul,
+        "fw_patch" / Int8ul,
+        "board" / Bytes(8),
+        "hub_id" / Int32ul,
+        "caps" / Int16ul,
+        "bots" / Int8ul,
+        "state" / Int8ul,
+        "boots" / Int16ul,
+        "reset_cause" / Int8ul,
+        "keyed" / Int8ul,
+        "counter" / Int32ul,           # highest authenticated counter seen
+        "estop" / Int8ul,              # 1 while an emergency stop is latched
+    ), "hub identity; result SCHEMA refuses a mismatched peer"),
+    (0x03, "HEARTBEAT", "host", Struct(
+        "t" / Int32ul,
+    ), "liveness, host to hub at 4 Hz and hub to host"),
+    # commands (host -> hub); each answered by exactly one ACK
+    (0x10, "ACK", "host", Struct(
+        "req" / Int16ul,               # request id being answered
+        "cmd" / Int8ul,                # message id being answered
+        "status" / Int8ul,             # ACKS_*
+        "reason" / Int8ul,             # WHY_*
+        "detail" / Int32sl,
+    ), "the one answer to a command"),
+    (0x20, "ARM", "host", Struct(), "SAFE to ARMED after pre-treatment checks [auth]"),
+    (0x21, "DISARM", "host", Struct(), "ARMED or PAUSED to SAFE"),
+    (0x22, "TREAT_START", "host", Struct(
+        "session_cap" / Int32ul,       # micro dose units per session
+        "site_cap" / Int32ul,          # micro dose units per site
+        "rate_cap" / Int16ul,          # micro dose units per second per site
+        "duration" / Int16ul,          # seconds
+        "count" / Int8ul,
+        "sites" / Array(this.count, PlanSite),
+    ), "load the plan and start treating [auth]"),
+    (0x23, "TREAT_PAUSE", "host", Struct(), "TREATING to PAUSED: bots hold"),
+    (0x24, "TREAT_RESUME", "host", Struct(), "PAUSED to TREATING [auth]"),
+    (0x25, "TREAT_STOP", "host", Struct(), "end treatment: bots hold, hub SAFE"),
+    (0x26, "DOSE_SCALE", "host", Struct(
+        "percent" / Int8ul,
+    ), "scale the plan's dose rate, 0..100 [auth]"),
+    (0x27, "DEPLOY", "host", Struct(
+        "site" / Int8ul,
+        "count" / Int8ul,
+    ), "send docked bots to a site"),
+    (0x28, "RECALL", "host", Struct(
+        "bot" / Int8ul,                # ADDR_ALL for every bot
+    ), "bring bots back to the dock"),
+    (0x29, "HOLD", "host", Struct(
+        "bot" / Int8ul,
+    ), "bots stop delivering and stay"),
+    (0x2A, "ESTOP", "host", Struct(
+        "source" / Int8ul,             # 0 operator, 1 key, 2 script
+    ), "emergency stop: disable every bot, latch; never needs a key"),
+    (0x2B, "ESTOP_RESET", "host", Struct(), "leave ESTOP for SAFE after checks [auth]"),
+    (0x2C, "ALARM_ACK", "host", Struct(
+        "code" / Int8ul,               # ALARM_*, 0 for all
+    ), "acknowledge latched alarms"),
+    (0x2D, "CONSENT", "host", Struct(
+        "patient" / Int32ul,
+    ), "record the patient's consent [auth]"),
+    (0x2E, "KEY_ROTATE", "host", Struct(
+        "key" / Bytes(32),             # new key XOR HMAC(old key, counter)
+    ), "replace the hub key [auth]"),
+    (0x2F, "PARAM_GET", "host", Struct(
+        "index" / Int8ul,
+    ), "ask for one parameter: PARAM_VALUE"),
+    (0x30, "PARAM_SET", "host", Struct(
+        "index" / Int8ul,
+        "value" / Int32sl,
+    ), "set a parameter within its bounds [auth]"),
+    (0x31, "PARAM_VALUE", "host", Struct(
+        "index" / Int8ul,
+        "count" / Int8ul,
+        "value" / Int32sl,
+        "min" / Int32sl,
+        "max" / Int32sl,
+        "default" / Int32sl,
+        "name" / Bytes(16),
+        "unit" / Bytes(6),
+    ), "one parameter, its bounds and unit"),
+    (0x32, "LOG_READ", "host", Struct(
+        "start" / Int32ul,             # first record index wanted
+        "max" / Int8ul,                # at most this many records
+    ), "ask for audit-log records: LOG_CHUNK"),
+    (0x33, "LOG_CHUNK", "host", Struct(
+        "start" / Int32ul,             # index of the first record here
+        "first" / Int32ul,             # oldest index still stored
+        "next" / Int32ul,              # index the next record will get
+        "count" / Int8ul,
+        "records" / Array(this.count, LogRecord),
+    ), "audit-log records, resumable by index"),
+    (0x34, "REQUEST", "host", Struct(
+        "what" / Int8ul,               # REQ_*
+    ), "ask the hub to send telemetry now"),
+    (0x35, "TELEM_RATE", "host", Struct(
+        "status_hz" / Int8ul,
+        "bots_hz" / Int8ul,
+        "sites_hz" / Int8ul,
+    ), "telemetry rates, bounded by the hub"),
+    # telemetry (hub -> host)
+    (0x40, "HUB_STATUS", "host", Struct(
+        "state" / Int8ul,              # HUB_*
+        "reason" / Int8ul,             # ALARM_* or 0: why the hub is in state
+        "t" / Int32ul,
+        "bots" / Int8ul,
+        "docked" / Int8ul,
+        "deployed" / Int8ul,
+        "active" / Int8ul,
+        "returning" / Int8ul,
+        "quarantined" / Int8ul,
+        "disabled" / Int8ul,
+        "lost" / Int8ul,
+        "alarms" / Int8ul,             # active alarms
+        "unacked" / Int8ul,            # unacknowledged HIGH alarms
+        "dose" / Int32ul,              # delivered this session, micro dose units
+        "dose_cap" / Int32ul,
+        "sens" / Int16ul,              # sensitivity index, permille of limit
+        "scale" / Int8ul,              # dose scale percent
+        "link" / Int8ul,               # bot-bus frames received, percent
+        "rx_bad" / Int16ul,            # bad frames dropped since boot
+        "checks" / Int16ul,            # failing CHECK_* bits
+    ), "hub state, reason, swarm counts, dose, patient"),
+    (0x41, "BOT_STATES", "host", Struct(
+        "first" / Int8ul,
+        "count" / Int8ul,
+        "bots" / Array(this.count, BotState),
+    ), "batched bot states, bots first..first+count-1"),
+    (0x42, "SITE_READINGS", "host", Struct(
+        "count" / Int8ul,
+        "sites" / Array(this.count, SiteReading),
+    ), "per-site microbiome readings"),
+    (0x43, "ALARM", "host", Struct(
+        "code" / Int8ul,
+        "prio" / Int8ul,
+        "state" / Int8ul,              # ALST_*
+        "bot" / Int8ul,
+        "site" / Int8ul,
+        "value" / Int32sl,
+        "t" / Int32ul,
+    ), "an alarm was raised, acknowledged or cleared"),
+    (0x44, "ESTOP_REPORT", "host", Struct(
+        "done" / Int8ul,               # 1 when confirmation has finished
+        "total" / Int8ul,
+        "confirmed" / Int8ul,
+        "unconfirmed" / Int8ul,
+        "pending" / Bytes(32),         # bitmap of bots not yet confirmed
+    ), "emergency stop progress, bot by bot"),
+    # bot bus (hub <-> swarm gateway)
+    (0x60, "BOT_CMDS", "bus", Struct(
+        "count" / Int8ul,
+        "cmds" / Array(this.count, BotCmd),
+    ), "commands to bots; bot ADDR_ALL broadcasts"),
+    (0x61, "BOT_REPORTS", "bus", Struct(
+        "first" / Int8ul,
+        "count" / Int8ul,
+        "bots" / Array(this.count, BotReport),
+    ), "bot reports, bots first..first+count-1"),
+    (0x62, "PATIENT", "bus", Struct(
+        "sens" / Int16ul,              # sensitivity index, permille of limit
+        "events" / Int8ul,             # nano-sensitivity events so far
+    ), "patient monitor reading from the swarm gateway"),
+    (0x63, "BUS_HELLO", "bus", Struct(
+        "schema" / Int32ul,
+        "bots" / Int8ul,
+    ), "swarm gateway announces itself and its bot count"),
+)
+
+AUTH_REQUIRED = frozenset((
+    "ARM", "TREAT_START", "TREAT_RESUME", "DOSE_SCALE", "ESTOP_RESET",
+    "CONSENT", "KEY_ROTATE", "PARAM_SET",
+))
+"""Commands that can start or increase energy delivery: they need a tag."""
+
+COMMANDS = tuple(name for mid, name, link, _, _ in MESSAGES
+                 if link == "host" and 0x20 <= mid < 0x40
+                 and name not in ("PARAM_VALUE", "LOG_CHUNK"))
+"""Messages the hub answers with exactly one ACK."""
+
+BY_NAME = {m[1]: m for m in MESSAGES}
+BY_ID = {m[0]: m for m in MESSAGES}
+MSG = {m[1]: m[0] for m in MESSAGES}
+
+Frame = Struct(                    # a whole unsigned frame, for documentation
+    "header" / Header,
+    "payload" / GreedyBytes,
+)
+_ = Const  # re-exported for schema authors

@@ -1,0 +1,170 @@
+# heap: 2m
+"""The golden vectors, decoded and re-encoded by the firmware codec on the VM.
+
+The vectors are generated from the construct schema on CPython; the firmware
+codec must agree with them byte for byte and error for error.
+"""
+import json
+import struct
+
+from hub import frame, wire
+from hub.hmac import tag as hmac_tag
+from mptest import eq
+
+_V = None
+
+
+def vectors():
+    global _V
+    if _V is None:
+        import os
+        root = os.getenv("NANOHUB_ROOT") or "."
+        with open(root + "/protocol/vectors.json") as f:
+            _V = json.load(f)
+    return _V
+
+
+def unhex(s):
+    return bytes(int(s[i:i + 2], 16) for i in range(0, len(s), 2))
+
+
+def _value(v):
+    return unhex(v["hex"]) if isinstance(v, dict) else v
+
+
+def decode_one(wire_bytes):
+    rx = frame.Rx()
+    i = rx.feed(wire_bytes, 0, len(wire_bytes))
+    assert rx.ready, "no frame completed"
+    eq(i, len(wire_bytes))
+    return rx
+
+
+def test_the_vectors_match_this_schema():
+    eq(vectors()["schema"], wire.SCHEMA)
+
+
+def test_every_valid_vector_decodes_to_its_fields():
+    for v in vectors()["valid"]:
+        rx = decode_one(unhex(v["wire"]))
+        eq(rx.err, 0, v["name"])
+        eq(rx.msg, getattr(wire, "M_" + v["msg"]), v["name"])
+        eq((rx.seq, rx.addr, rx.flags), (v["seq"], v["addr"], v["flags"]), v["name"])
+        names = wire.MSGS[rx.msg][6]
+        got = rx.fields()
+        for k, name in enumerate(names):
+            eq(got[k], _value(v["fields"][name]), v["name"] + "." + name)
+        rnames = wire.MSGS[rx.msg][7]
+        recs = rx.records()
+        eq(len(recs), len(v["records"]), v["name"])
+        for r, want in zip(recs, v["records"]):
+            for k, name in enumerate(rnames):
+                eq(r[k], _value(want[name]), v["name"] + " record." + name)
+        if v["counter"] is not None:
+            eq(rx.counter, v["counter"], v["name"])
+
+
+def test_every_valid_vector_encodes_to_the_same_bytes():
+    tx = frame.Tx()
+    key = unhex(vectors()["key"])
+    for v in vectors()["valid"]:
+        msg = getattr(wire, "M_" + v["msg"])
+        info = wire.MSGS[msg]
+        off = tx.begin(msg, v["seq"], v["addr"], v["flags"] & ~wire.F_AUTH)
+        vals = [_value(v["fields"][n]) for n in info[6]]
+        struct.pack_into(info[1], tx.raw, off, *vals)
+        plen = info[2]
+        for r in v["records"]:
+            struct.pack_into(info[3], tx.raw, off + plen, *[_value(r[n]) for n in info[7]])
+            plen += info[4]
+        tagger = None
+        if v["tag"]:
+            def tagger(view, out, at):
+                out[at:at + wire.TAG_SIZE] = hmac_tag(key, view, wire.TAG_SIZE)
+        n = tx.finish(plen, tagger, v["counter"] or 0)
+        eq(bytes(tx.out[:n]), unhex(v["wire"]), v["name"])
+
+
+def test_signed_vectors_carry_a_tag_the_firmware_verifies():
+    key = unhex(vectors()["key"])
+    other = unhex(vectors()["other_key"])
+    n = 0
+    for v in vectors()["valid"]:
+        if not v["tag"]:
+            continue
+        rx = decode_one(unhex(v["wire"]))
+        at = rx.tag_at()
+        got = bytes(rx.buf[at:at + wire.TAG_SIZE])
+        eq(got, hmac_tag(key, rx.signed_view(), wire.TAG_SIZE), v["name"])
+        assert got != hmac_tag(other, rx.signed_view(), wire.TAG_SIZE)
+        n += 1
+    assert n >= 5
+
+
+def test_every_invalid_vector_is_dropped_with_the_same_error():
+    for v in vectors()["invalid"]:
+        if "wire" not in v:
+            continue
+        rx = decode_one(unhex(v["wire"]))
+        eq(rx.err, getattr(wire, "ERR_" + v["error"]), v["name"])
+        eq(rx.bad[rx.err], 1, v["name"] + " counted")
+
+
+def test_a_stream_with_garbage_yields_exactly_the_valid_frames():
+    for v in vectors()["invalid"]:
+        if "stream" not in v:
+            continue
+        data = unhex(v["stream"])
+        rx = frame.Rx()
+        seqs, errs, i = [], [], 0
+        while i < len(data):
+            i = rx.feed(data, i, len(data))
+            if rx.ready:
+                if rx.err:
+                    errs.append(rx.err)
+                else:
+                    seqs.append(rx.seq)
+        eq(seqs, v["frames"], v["name"])
+        eq(errs, [getattr(wire, "ERR_" + e) for e in v["errors"]], v["name"])
+
+
+def test_frames_split_across_reads_reassemble():
+    v = vectors()["valid"][-1]
+    data = unhex(v["wire"])
+    rx = frame.Rx()
+    for k in range(len(data)):
+        i = rx.feed(data, k, k + 1)
+        eq(i, k + 1)
+        eq(rx.ready, k == len(data) - 1)
+    eq(rx.err, 0)
+
+
+def test_the_python_crc_fallback_matches_the_port():
+    from hub.crc import crc32 as slow
+    from hub.compat import crc32 as fast
+    for v in vectors()["valid"][:20]:
+        d = unhex(v["wire"])
+        eq(slow(d), fast(d))
+
+
+def test_decoding_and_encoding_telemetry_allocates_nothing():
+    import gc
+    tx = frame.Tx()
+    rx = frame.Rx()
+    for _ in range(2):           # warm the view caches
+        off = tx.begin(wire.M_BOT_STATES)
+        n = tx.finish(2 + 64 * wire.BOT_STATES_REC_SIZE)
+        rx.feed(tx.out, 0, n)
+    gc.collect()
+    gc.disable()
+    a = gc.mem_alloc()
+    for _ in range(20):
+        off = tx.begin(wire.M_BOT_STATES)
+        tx.raw[off] = 0
+        tx.raw[off + 1] = 64
+        n = tx.finish(2 + 64 * wire.BOT_STATES_REC_SIZE)
+        i = rx.feed(tx.out, 0, n)
+    used = gc.mem_alloc() - a
+    gc.enable()
+    eq(rx.err, 0)
+    eq(used, 0, "bytes allocated")
