@@ -127,7 +127,6 @@ ENUMS = {
         ("ALARMS", 0x20, "no unacknowledged HIGH alarm or adverse event"),
         ("CONSENT", 0x40, "patient consent recorded"),
         ("DEPLOYED", 0x80, "at least one bot deployed"),
-        ("PLAN", 0x100, "treatment plan loaded"),
     ),
     "PRIO": (  # alarm priorities (IEC 60601-1-8)
         ("LOW", 1, "informational"),
@@ -454,9 +453,12 @@ AUTH_REQUIRED = frozenset((
 ))
 """Commands that can start or increase energy delivery: they need a tag."""
 
+READS = ("PARAM_GET", "LOG_READ", "REQUEST")
+"""Requests answered with data (PARAM_VALUE, LOG_CHUNK, telemetry), not an ACK."""
+
 COMMANDS = tuple(name for mid, name, link, _, _ in MESSAGES
                  if link == "host" and 0x20 <= mid < 0x40
-                 and name not in ("PARAM_VALUE", "LOG_CHUNK"))
+                 and name not in ("PARAM_VALUE", "LOG_CHUNK") and name not in READS)
 """Messages the hub answers with exactly one ACK."""
 
 BY_NAME = {m[1]: m for m in MESSAGES}

@@ -7,7 +7,7 @@ except ImportError:  # CPython
         return x
 
 VERSION = const(1)
-SCHEMA = const(0x64646ea4)
+SCHEMA = const(0xca3389ab)
 MAX_PAYLOAD = const(480)
 MAX_FRAME = const(501)
 MAX_WIRE = const(504)
@@ -94,7 +94,6 @@ CHECK_BOTS = const(16)  # every deployed bot reporting and passing self-test
 CHECK_ALARMS = const(32)  # no unacknowledged HIGH alarm or adverse event
 CHECK_CONSENT = const(64)  # patient consent recorded
 CHECK_DEPLOYED = const(128)  # at least one bot deployed
-CHECK_PLAN = const(256)  # treatment plan loaded
 
 # PRIO
 PRIO_LOW = const(1)  # informational
@@ -476,12 +475,12 @@ MSGS = {
     0x2c: ('ALARM_ACK', '<B', 1, None, 0, 4, ('code',), ()),
     0x2d: ('CONSENT', '<I', 4, None, 0, 5, ('patient',), ()),
     0x2e: ('KEY_ROTATE', '<32s', 32, None, 0, 5, ('key',), ()),
-    0x2f: ('PARAM_GET', '<B', 1, None, 0, 4, ('index',), ()),
+    0x2f: ('PARAM_GET', '<B', 1, None, 0, 0, ('index',), ()),
     0x30: ('PARAM_SET', '<Bi', 5, None, 0, 5, ('index', 'value'), ()),
     0x31: ('PARAM_VALUE', '<BBiiii16s6s', 40, None, 0, 0, ('index', 'count', 'value', 'min', 'max', 'default', 'name', 'unit'), ()),
-    0x32: ('LOG_READ', '<IB', 5, None, 0, 4, ('start', 'max'), ()),
+    0x32: ('LOG_READ', '<IB', 5, None, 0, 0, ('start', 'max'), ()),
     0x33: ('LOG_CHUNK', '<IIIB', 13, '<IIBBHi8s', 24, 0, ('start', 'first', 'next', 'count'), ('index', 't', 'event', 'a', 'b', 'c', 'chain')),
-    0x34: ('REQUEST', '<B', 1, None, 0, 4, ('what',), ()),
+    0x34: ('REQUEST', '<B', 1, None, 0, 0, ('what',), ()),
     0x35: ('TELEM_RATE', '<BBB', 3, None, 0, 4, ('status_hz', 'bots_hz', 'sites_hz'), ()),
     0x40: ('HUB_STATUS', '<BBIBBBBBBBBBBIIHBBHH', 32, None, 0, 0, ('state', 'reason', 't', 'bots', 'docked', 'deployed', 'active', 'returning', 'quarantined', 'disabled', 'lost', 'alarms', 'unacked', 'dose', 'dose_cap', 'sens', 'scale', 'link', 'rx_bad', 'checks'), ()),
     0x41: ('BOT_STATES', '<BB', 2, '<BBBBB', 5, 0, ('first', 'count'), ('state', 'site', 'activity', 'battery', 'health')),

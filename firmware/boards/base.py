@@ -1,0 +1,58 @@
+"""What a board gives the hub: two links, a clock, a watchdog, storage.
+
+Every board implements these methods; ``null`` implements them with nothing
+behind them, which proves the interface complete. Nothing here or in a board
+module touches hardware at import time: only ``Board(...)`` does.
+"""
+from hub.compat import ticks_ms
+
+
+class BaseBoard:
+    name = "base"
+
+    def ticks_ms(self):
+        return ticks_ms()
+
+    def wait(self, ms):
+        """Sleep up to ``ms`` ms, waking early when a link has data."""
+        raise NotImplementedError
+
+    def host_session(self):
+        """A number that changes whenever a new host connects."""
+        return 0
+
+    def host_connected(self):
+        return False
+
+    def host_read(self, buf):
+        """Bytes into ``buf`` without blocking; returns the count (0: none)."""
+        return 0
+
+    def host_write(self, buf, n):
+        """Queue ``buf[:n]``; drops the frame (never blocks) if there is no room."""
+
+    def host_room(self):
+        """True while the host link can take more telemetry."""
+        return True
+
+    def bus_read(self, buf):
+        return 0
+
+    def bus_write(self, buf, n):
+        pass
+
+    def wdt_feed(self):
+        pass
+
+    def reset_cause(self):
+        from hub import wire
+        return wire.RESET_POWER
+
+    def store(self):
+        raise NotImplementedError
+
+    def led(self, on):
+        pass
+
+    def stopping(self):
+        return False

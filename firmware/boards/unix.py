@@ -1,0 +1,217 @@
+"""SITL board: the MicroPython unix port with sockets for links.
+
+The host link is a TCP server (pyserial opens it as ``socket://HOST:PORT``);
+a new connection replaces the old one. The bot bus connects out to the swarm
+gateway and reconnects if it drops. Storage is a directory. The watchdog is a
+thread that kills the process when the loop stops feeding it, after writing
+the reset cause that the next boot reads, as a hardware watchdog would.
+"""
+import os
+import select
+import socket
+import time
+
+from boards.base import BaseBoard
+from hub import wire
+from hub.compat import ticks_diff, ticks_ms
+from hub.store import Store
+
+_PEND = 4096
+_RECONNECT_MS = 500
+
+
+def _addr(hostport):
+    host, port = hostport.rsplit(":", 1)
+    return socket.getaddrinfo(host, int(port))[0][-1]
+
+
+class Board(BaseBoard):
+    name = "unix"
+
+    def __init__(self, host="127.0.0.1:7700", bus=None, store="hubdata", wdt_ms=2000):
+        self._root = store
+        try:
+            os.mkdir(store)
+        except OSError:
+            pass
+        self._store = Store(store)
+        self._srv = socket.socket()
+        self._srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._srv.bind(_addr(host))
+        self._srv.listen(1)
+        self._srv.setblocking(False)
+        self._poll = select.poll()
+        self._poll.register(self._srv, select.POLLIN)
+        self._cli = None
+        self._session = 0
+        self._bus_addr = _addr(bus) if bus else None
+        self._bus = None
+        self._bus_try = 0
+        self._hp = bytearray(_PEND)     # host output not yet taken by the socket
+        self._hn = 0
+        self._bp = bytearray(_PEND)
+        self._bn = 0
+        self.dropped = 0
+        self._wdt_ms = wdt_ms
+        self._fed = ticks_ms()
+        self._stop = False
+        self._cause = self._read_cause()
+        self._start_watchdog()
+
+    # ------------------------------------------------------------ watchdog --
+    def _read_cause(self):
+        d = self._store.read("reset.cause")
+        if d is None:
+            return wire.RESET_POWER
+        self._store.remove("reset.cause")
+        return wire.RESET_WATCHDOG if d == b"watchdog" else wire.RESET_HARD
+
+    def _start_watchdog(self):
+        try:
+            import _thread
+        except ImportError:
+            return
+        _thread.start_new_thread(self._watch, ())
+
+    def _watch(self):
+        while not self._stop:
+            time.sleep_ms(100)
+            if ticks_diff(ticks_ms(), self._fed) > self._wdt_ms:
+                self._store.write_atomic("reset.cause", b"watchdog")
+                with open("/proc/self/stat") as f:
+                    pid = f.read().split()[0]
+                os.system("kill -9 " + pid)
+
+    def wdt_feed(self):
+        self._fed = ticks_ms()
+
+    def reset_cause(self):
+        return self._cause
+
+    def store(self):
+        return self._store
+
+    def stopping(self):
+        return self._stop
+
+    # --------------------------------------------------------------- links --
+    def wait(self, ms):
+        self._accept()
+        for _ in self._poll.ipoll(ms):
+            break
+
+    def _accept(self):
+        try:
+            cli, _ = self._srv.accept()
+        except OSError:
+            return
+        if self._cli is not None:
+            self._drop_host()
+        cli.setblocking(False)
+        self._cli = cli
+        self._hn = 0
+        self._session += 1
+        self._poll.register(cli, select.POLLIN)
+
+    def _drop_host(self):
+        try:
+            self._poll.unregister(self._cli)
+        except (OSError, ValueError):
+            pass
+        self._cli.close()
+        self._cli = None
+        self._hn = 0
+
+    def host_session(self):
+        return self._session
+
+    def host_connected(self):
+        return self._cli is not None
+
+    def host_read(self, buf):
+        self._accept()
+        if self._cli is None:
+            return 0
+        try:
+            n = self._cli.readinto(buf)
+        except OSError:
+            n = 0
+        if n is None:
+            return 0
+        if n == 0:
+            self._drop_host()
+        return n
+
+    def host_write(self, buf, n):
+        if self._cli is not None:
+            self._hn = self._out(self._cli, self._hp, self._hn, buf, n)
+
+    def host_room(self):
+        return self._hn < _PEND // 2
+
+    def _out(self, sock, pend, pn, buf, n):
+        """Write pending bytes, then the frame; keep what the socket refuses."""
+        try:
+            if pn:
+                w = sock.write(pend, 0, pn) or 0
+                if w:
+                    pend[0:pn - w] = pend[w:pn]
+                    pn -= w
+            if pn == 0:
+                w = sock.write(buf, 0, n) or 0
+                if w < n:
+                    pend[0:n - w] = buf[w:n]
+                    pn = n - w
+            elif pn + n <= len(pend):
+                pend[pn:pn + n] = buf[0:n]
+                pn += n
+            else:
+                self.dropped += 1
+        except OSError:
+            return 0
+        return pn
+
+    def bus_read(self, buf):
+        if self._bus is None:
+            self._bus_connect()
+            if self._bus is None:
+                return 0
+        try:
+            n = self._bus.readinto(buf)
+        except OSError:
+            n = 0
+        if n is None:
+            return 0
+        if n == 0:
+            self._drop_bus()
+        return n
+
+    def bus_write(self, buf, n):
+        if self._bus is not None:
+            self._bn = self._out(self._bus, self._bp, self._bn, buf, n)
+
+    def _bus_connect(self):
+        if self._bus_addr is None:
+            return
+        now = ticks_ms()
+        if self._bus_try and ticks_diff(now, self._bus_try) < _RECONNECT_MS:
+            return
+        self._bus_try = now
+        s = socket.socket()
+        try:
+            s.connect(self._bus_addr)
+        except OSError:
+            s.close()
+            return
+        s.setblocking(False)
+        self._bus = s
+        self._bn = 0
+        self._poll.register(s, select.POLLIN)
+
+    def _drop_bus(self):
+        try:
+            self._poll.unregister(self._bus)
+        except (OSError, ValueError):
+            pass
+        self._bus.close()
+        self._bus = None

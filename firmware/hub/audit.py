@@ -1,0 +1,237 @@
+"""The audit log: append-only, hash-chained, in bounded rotating segments.
+
+A record is ``wire.LOG_FMT`` (index u32, t ms u32, event u8, a u8, b u16,
+c i32, chain 8 B), ``wire.LOG_SIZE`` bytes. Its chain is
+``sha256(prev_chain + record[:LOG_CHAIN]).digest()[:8]``; the chain before
+index 0 is 8 zero bytes.
+
+Segment files ``log.NNNNNNNNNN`` (the first record's index, 10 decimal
+digits) hold an 8-byte anchor (the chain before their first record, written
+atomically when the segment is created) followed by up to ``per_seg``
+records. At most ``max_segs`` segments are kept; the oldest is removed when a
+new one starts, and the anchor lets what remains verify on its own.
+
+Each append opens, writes, syncs and closes the segment: a power cut loses at
+most the record being written, which ``open()`` at the next boot finds (file
+size not a whole number of records), truncates and logs as EV_TORN.
+"""
+import struct
+
+from hub import wire
+from hub.compat import const, sha256
+
+PREFIX = "log."
+_DIGITS = const(10)
+_ANCHOR = const(8)  # = LOG_SIZE - LOG_CHAIN, checked by the tests
+_CHUNK = const(8)   # records per read while verifying
+_ZERO = bytes(_ANCHOR)
+_I32_MAX = 0x7FFFFFFF  # not const: beyond a small int on 32-bit ports
+_I32_MIN = -0x80000000
+_U32 = 0xFFFFFFFF
+
+
+def seg_name(first):
+    return PREFIX + "%010d" % first
+
+
+def chain_of(prev, head):
+    """Chain of a record: prev chain (8 B) and the record's first LOG_CHAIN bytes."""
+    h = sha256(prev)
+    h.update(head)
+    return h.digest()[:_ANCHOR]
+
+
+def _clamp(v, lo, hi):
+    return lo if v < lo else hi if v > hi else v
+
+
+class AuditLog:
+    def __init__(self, store, per_seg=256, max_segs=8):
+        self.store = store
+        self.per_seg = per_seg
+        self.max_segs = max_segs
+        self.first_index = 0     # oldest record still stored
+        self.next_index = 0      # index the next record gets
+        self.head_chain = bytearray(_ANCHOR)
+        self.tail_ok = True      # last segment verified at open()
+        self.tail_bad = -1       # first bad index found there, or -1
+        self._segs = []          # first index of each segment, ascending
+        self._last_n = 0         # records in the last segment
+        self._rec = bytearray(wire.LOG_SIZE)
+        self._buf = bytearray(wire.LOG_SIZE * _CHUNK)
+        self._anc = bytearray(_ANCHOR)
+
+    # ------------------------------------------------------------- opening --
+    def _scan(self):
+        segs = []
+        n = len(PREFIX)
+        for name in self.store.names():
+            if name.startswith(PREFIX) and len(name) == n + _DIGITS and name[n:].isdigit():
+                segs.append(int(name[n:]))
+        segs.sort()
+        return segs
+
+    def open(self, t_ms=0):
+        """Find the segments, drop a torn tail, verify the last segment.
+        Returns the bytes dropped (and then logs EV_TORN with c = bytes)."""
+        segs = self._scan()
+        while len(segs) > self.max_segs:  # a cut during rotation
+            self.store.remove(seg_name(segs.pop(0)))
+        self._segs = segs
+        dropped = self._load_tail()
+        if dropped:
+            self.append(t_ms, wire.EV_TORN, 0, 0, dropped)
+        return dropped
+
+    def _load_tail(self):
+        # Cut a torn last record; set next_index, head_chain, _last_n from disk.
+        segs, dropped = self._segs, 0
+        while segs:
+            name = seg_name(segs[-1])
+            size = self.store.size(name) or 0
+            if size >= _ANCHOR:
+                rem = (size - _ANCHOR) % wire.LOG_SIZE
+                if rem:
+                    self.store.truncate(name, size - rem)
+                    dropped += rem
+                break
+            self.store.remove(name)  # anchor itself torn: never written whole
+            dropped += size
+            last = segs.pop()
+            if not segs:
+                self.next_index = last
+                self.first_index = last
+                self.head_chain[:] = _ZERO
+        if not segs:
+            self._last_n = 0
+            return dropped
+        first = segs[-1]
+        ok, bad, n, _ = self._verify_seg(first, None)
+        self.tail_ok, self.tail_bad = ok, bad
+        name = seg_name(first)
+        if n:  # continue from what is stored, even after a break
+            self.store.read_at(name, _ANCHOR + (n - 1) * wire.LOG_SIZE + wire.LOG_CHAIN,
+                               self.head_chain)
+        else:
+            self.store.read_at(name, 0, self.head_chain)
+        self._last_n = n
+        self.first_index = segs[0]
+        self.next_index = first + n
+        return dropped
+
+    # ----------------------------------------------------------- appending --
+    def _rotate(self):
+        first = self.next_index
+        self.store.write_atomic(seg_name(first), self.head_chain)
+        self._segs.append(first)
+        self._last_n = 0
+        while len(self._segs) > self.max_segs:
+            self.store.remove(seg_name(self._segs.pop(0)))
+        self.first_index = self._segs[0]
+
+    def append(self, t_ms, event, a=0, b=0, c=0):
+        """Append one record and sync it to storage; returns its index.
+        Fields are clamped to their widths (t wraps). Raises OSError."""
+        if not self._segs or self._last_n >= self.per_seg:
+            self._rotate()
+        index = self.next_index
+        r = self._rec
+        struct.pack_into(wire.LOG_FMT, r, 0, index & _U32, t_ms & _U32,
+                         _clamp(event, 0, 0xFF), _clamp(a, 0, 0xFF),
+                         _clamp(b, 0, 0xFFFF), _clamp(c, _I32_MIN, _I32_MAX), _ZERO)
+        d = chain_of(self.head_chain, memoryview(r)[:wire.LOG_CHAIN])
+        r[wire.LOG_CHAIN:] = d
+        try:
+            self.store.append(seg_name(self._segs[-1]), r)
+        except OSError:
+            try:  # resynchronise with whatever reached the medium
+                self._load_tail()
+            except OSError:
+                pass
+            raise
+        self.head_chain[:] = d
+        self.next_index = index + 1
+        self._last_n += 1
+        return index
+
+    # ------------------------------------------------------------- reading --
+    def read_into(self, start, max_count, buf, off=0):
+        """Copy whole records from index max(start, first_index) into buf at off.
+        Returns (count, first_index, next_index)."""
+        first, nxt = self.first_index, self.next_index
+        if start < first:
+            start = first
+        n = min(max_count, nxt - start, (len(buf) - off) // wire.LOG_SIZE)
+        if n <= 0:
+            return 0, first, nxt
+        segs = self._segs
+        si = len(segs) - 1
+        while si > 0 and segs[si] > start:
+            si -= 1
+        mv = memoryview(buf)
+        done = 0
+        while done < n and si < len(segs):
+            at = start + done
+            end = segs[si + 1] if si + 1 < len(segs) else nxt
+            k = min(n - done, end - at)
+            o = off + done * wire.LOG_SIZE
+            got = self.store.read_at(seg_name(segs[si]),
+                                     _ANCHOR + (at - segs[si]) * wire.LOG_SIZE,
+                                     mv[o:o + k * wire.LOG_SIZE])
+            done += got // wire.LOG_SIZE
+            if got < k * wire.LOG_SIZE:
+                break
+            si += 1
+        return done, first, nxt
+
+    # ----------------------------------------------------------- verifying --
+    def _verify_seg(self, first, anchor):
+        # (ok, first bad index or -1, whole records, chain after the last)
+        name = seg_name(first)
+        size = self.store.size(name)
+        if size is None or size < _ANCHOR:
+            return False, first, 0, None
+        a = self._anc
+        self.store.read_at(name, 0, a)
+        if anchor is not None and a != anchor:
+            return False, first, 0, None
+        chain = bytes(a)
+        n = (size - _ANCHOR) // wire.LOG_SIZE
+        buf, mv, pos = self._buf, memoryview(self._buf), 0
+        while pos < n:
+            k = min(_CHUNK, n - pos)
+            got = self.store.read_at(name, _ANCHOR + pos * wire.LOG_SIZE,
+                                     mv[:k * wire.LOG_SIZE]) // wire.LOG_SIZE
+            for j in range(got):
+                o = j * wire.LOG_SIZE
+                rec = struct.unpack_from(wire.LOG_FMT, buf, o)
+                if rec[0] != first + pos + j:
+                    return False, first + pos + j, n, chain
+                if chain_of(chain, mv[o:o + wire.LOG_CHAIN]) != rec[-1]:
+                    return False, first + pos + j, n, chain
+                chain = rec[-1]
+            if got < k:
+                return False, first + pos + got, n, chain
+            pos += k
+        if (size - _ANCHOR) % wire.LOG_SIZE:
+            return False, first + n, n, chain
+        return True, -1, n, chain
+
+    def verify(self):
+        """Check everything stored: anchors, indexes, chains, continuity between
+        segments and with the head kept in RAM. Returns (ok, first bad index or -1)."""
+        segs = self._scan()
+        chain, expect = None, None
+        for first in segs:
+            if expect is not None and first != expect:
+                return False, expect  # a segment is missing
+            anchor = _ZERO if first == 0 else chain
+            ok, bad, n, chain = self._verify_seg(first, anchor)
+            if not ok:
+                return False, bad
+            expect = first + n
+        if expect is None:
+            expect, chain = self.first_index, self.head_chain
+        if expect != self.next_index or chain != self.head_chain:
+            return False, min(expect, self.next_index)  # tail cut or rewritten
+        return True, -1

@@ -1,0 +1,454 @@
+"""Host frames in, ACKs out; bot-bus commands out.
+
+Every command gets exactly one ACK. A command re-sent with the same request
+id and the same bytes gets the cached ACK and is not executed again (a retried
+dose must never double-dose). Commands that can start or increase energy
+delivery must carry a valid tag with a fresh counter; stop-direction commands
+and reads never need one.
+"""
+import struct
+
+from hub import checks, supervisor, telemetry, wire
+from hub import params as P
+from hub.compat import const, ticks_add, ticks_diff
+
+_H = const(5)          # payload offset
+_NONE = const(255)
+_HOLD_RETRY_MS = const(100)
+
+
+# ------------------------------------------------------------ host side --
+
+def host_frame(hub, now):
+    rx = hub.hrx
+    if rx.err:
+        if rx.err == wire.ERR_SCHEMA and rx.msg == wire.M_HELLO:
+            telemetry.hello_reply(hub, rx.seq, wire.HELLO_SCHEMA)
+        return
+    hub.host_heard = now
+    hub.host_ever = True
+    msg = rx.msg
+    if msg == wire.M_HEARTBEAT:
+        return
+    if msg == wire.M_HELLO:
+        hub.hello = True
+        telemetry.hello_reply(hub, rx.seq, wire.HELLO_OK)
+        telemetry.status_soon(hub)
+        return
+    if msg == wire.M_REQUEST:
+        telemetry.request(hub, rx.buf[_H], rx.seq)
+        return
+    if msg == wire.M_PARAM_GET:
+        telemetry.param_value(hub, rx.buf[_H], rx.seq)
+        return
+    if msg == wire.M_LOG_READ:
+        b = rx.buf
+        start = b[_H] | (b[_H + 1] << 8) | (b[_H + 2] << 16) | (b[_H + 3] << 24)
+        telemetry.log_chunk(hub, start, b[_H + 4], rx.seq)
+        return
+    info = wire.MSGS[msg]
+    if not info[5] & wire.MF_COMMAND:
+        return                              # telemetry from a confused peer
+    crc = _frame_crc(rx)
+    k = _cached(hub, rx.seq, crc)
+    if k >= 0:
+        telemetry.ack(hub, rx.seq, hub.ack_cmd[k], hub.ack_status[k],
+                      hub.ack_reason[k], hub.ack_detail[k])
+        return
+    status, why, detail = _authorize(hub, rx, info)
+    if why == wire.WHY_NONE:
+        status, why, detail = execute(hub, msg, rx, now)
+    if status == wire.ACKS_REJECTED:
+        hub.record(wire.EV_REJECT, msg, rx.seq, why)
+        if why == wire.WHY_AUTH_MISSING or why == wire.WHY_AUTH_BAD or why == wire.WHY_AUTH_REPLAY:
+            if hub.alarms.raise_(wire.ALARM_UNAUTHORIZED, now, value=msg):
+                hub.record(wire.EV_ALARM, wire.ALARM_UNAUTHORIZED, 0, msg)
+    else:
+        hub.record(wire.EV_CMD, msg, rx.seq, detail)
+    _remember(hub, rx.seq, crc, msg, status, why, detail)
+    telemetry.ack(hub, rx.seq, msg, status, why, detail)
+    if msg == wire.M_ESTOP and status != wire.ACKS_REJECTED:
+        hub.estop_reported = -1             # the operator wants the report now
+        hub.estop_progress(now)
+
+
+def _frame_crc(rx):
+    b = rx.buf
+    e = rx.size - 4
+    return (b[e] | (b[e + 1] << 8) | (b[e + 2] << 16) | (b[e + 3] << 24)) & 0x7FFFFFFF
+
+
+def _cached(hub, seq, crc):
+    for k in range(len(hub.ack_seq)):
+        if hub.ack_seq[k] == seq and hub.ack_crc[k] == crc:
+            return k
+    return -1
+
+
+def _remember(hub, seq, crc, cmd, status, why, detail):
+    k = hub.ack_next
+    hub.ack_next = (k + 1) % len(hub.ack_seq)
+    hub.ack_seq[k] = seq
+    hub.ack_crc[k] = crc
+    hub.ack_cmd[k] = cmd
+    hub.ack_status[k] = status
+    hub.ack_reason[k] = why
+    hub.ack_detail[k] = detail
+
+
+def _authorize(hub, rx, info):
+    if not info[5] & wire.MF_AUTH:
+        return wire.ACKS_DONE, wire.WHY_NONE, 0
+    if not rx.flags & wire.F_AUTH:
+        return wire.ACKS_REJECTED, wire.WHY_AUTH_MISSING, 0
+    at = rx.tag_at()
+    tag = bytes(rx.buf[at:at + wire.TAG_SIZE])
+    why = hub.state_store.authorize(rx.signed_view(), rx.counter, tag)
+    if why != wire.WHY_NONE:
+        return wire.ACKS_REJECTED, why, 0
+    return wire.ACKS_DONE, wire.WHY_NONE, 0
+
+
+def _reject(why, detail=0):
+    return wire.ACKS_REJECTED, why, detail
+
+
+def _done(detail=0):
+    return wire.ACKS_DONE, wire.WHY_NONE, detail
+
+
+def _transition(hub, trigger):
+    if hub.state == wire.HUB_ESTOP and trigger != supervisor.C_RESET:
+        return _reject(wire.WHY_ESTOP_LATCHED)
+    if not supervisor.allowed(hub.state, trigger):
+        return _reject(wire.WHY_STATE, hub.state)
+    hub.apply(trigger)
+    return _done(hub.state)
+
+
+def execute(hub, msg, rx, now):
+    """Run one authorized command; returns (status, reason, detail)."""
+    b = rx.buf
+    if msg == wire.M_ESTOP:
+        hub.estop_source = b[_H]
+        if hub.state == wire.HUB_ESTOP:
+            disable_all(hub, now)            # again: stopping is never refused
+            return wire.ACKS_ACCEPTED, wire.WHY_NONE, hub.swarm.n
+        hub.apply(supervisor.C_ESTOP)
+        return wire.ACKS_ACCEPTED, wire.WHY_NONE, hub.swarm.n
+    if msg == wire.M_TREAT_PAUSE:
+        return _transition(hub, supervisor.C_PAUSE)
+    if msg == wire.M_TREAT_STOP:
+        return _transition(hub, supervisor.C_STOP)
+    if msg == wire.M_DISARM:
+        return _transition(hub, supervisor.C_DISARM)
+    if msg == wire.M_HOLD:
+        n = hold(hub, b[_H])
+        return _done(n)
+    if msg == wire.M_RECALL:
+        if hub.state == wire.HUB_TREATING:
+            hub.apply(supervisor.C_STOP)
+        n = recall(hub, b[_H])
+        return _done(n)
+    if msg == wire.M_ALARM_ACK:
+        n = hub.alarms.ack(b[_H])
+        if n:
+            hub.record(wire.EV_ALARM_ACK, b[_H])
+            if not hub.alarms.active(wire.ALARM_SENS_PAUSE):
+                hub.adverse = False
+        telemetry.status_soon(hub)
+        return _done(n)
+    if msg == wire.M_TELEM_RATE:
+        return _rates(hub, b)
+    if msg == wire.M_DEPLOY:
+        return deploy(hub, b[_H], b[_H + 1], now)
+    if msg == wire.M_ARM:
+        if hub.state == wire.HUB_ESTOP:
+            return _reject(wire.WHY_ESTOP_LATCHED)
+        if hub.state != wire.HUB_SAFE:
+            return _reject(wire.WHY_STATE, hub.state)
+        bad = checks.failing(hub, now)
+        if bad:
+            return _reject(wire.WHY_CHECKS, bad)
+        hub.armed_at = now
+        return _transition(hub, supervisor.C_ARM)
+    if msg == wire.M_TREAT_START:
+        return _start(hub, rx, now)
+    if msg == wire.M_TREAT_RESUME:
+        if hub.state == wire.HUB_PAUSED and hub.alarms.unacked_high():
+            return _reject(wire.WHY_ALARM, hub.alarms.unacked_high())
+        return _transition(hub, supervisor.C_RESUME)
+    if msg == wire.M_DOSE_SCALE:
+        pct = b[_H]
+        if pct > 100:
+            return _reject(wire.WHY_BOUNDS, 100)
+        hub.scale = pct
+        return _done(pct)
+    if msg == wire.M_ESTOP_RESET:
+        if hub.state != wire.HUB_ESTOP:
+            return _reject(wire.WHY_STATE, hub.state)
+        bad = checks.failing_reset(hub, now)
+        if bad:
+            return _reject(wire.WHY_CHECKS, bad)
+        try:
+            hub.state_store.clear_estop()
+        except OSError:
+            return _reject(wire.WHY_STORAGE)
+        hub.alarms.clear(wire.ALARM_ESTOP)
+        return _transition(hub, supervisor.C_RESET)
+    if msg == wire.M_CONSENT:
+        if hub.state == wire.HUB_ESTOP:
+            return _reject(wire.WHY_ESTOP_LATCHED)
+        patient = struct.unpack_from("<I", b, _H)[0]
+        hub.state_store.set_consent(patient)
+        hub.record(wire.EV_CONSENT, 0, 0, patient)
+        return _done(0)
+    if msg == wire.M_PARAM_SET:
+        if hub.state != wire.HUB_SAFE and hub.state != wire.HUB_ESTOP:
+            return _reject(wire.WHY_STATE, hub.state)
+        index, value = struct.unpack_from("<Bi", b, _H)
+        if index >= hub.params.count:
+            return _reject(wire.WHY_BAD_ARG, index)
+        ok, why, bound = hub.params.set(index, value)
+        if not ok:
+            return _reject(why, bound)
+        try:
+            hub.params.save()
+        except OSError:
+            return _reject(wire.WHY_STORAGE)
+        hub.record(wire.EV_PARAM, index, 0, value)
+        return _done(value)
+    if msg == wire.M_KEY_ROTATE:
+        try:
+            hub.state_store.rotate_key(bytes(b[_H:_H + 32]), rx.counter)
+        except ValueError:
+            return _reject(wire.WHY_BAD_ARG)
+        except OSError:
+            return _reject(wire.WHY_STORAGE)
+        hub.record(wire.EV_KEY, 1)
+        return _done(0)
+    return _reject(wire.WHY_BAD_ARG, msg)
+
+
+def _rates(hub, b):
+    pr = hub.params
+    for k, p in ((0, P.P_TLM_STATUS_HZ), (1, P.P_TLM_BOTS_HZ), (2, P.P_TLM_SITES_HZ)):
+        v = b[_H + k]
+        ok, why, bound = pr.check(p, v)
+        if not ok:
+            return _reject(why, bound)
+    for k in range(3):
+        hub.rates[k] = b[_H + k]
+    return _done(0)
+
+
+def _start(hub, rx, now):
+    if hub.state == wire.HUB_ESTOP:
+        return _reject(wire.WHY_ESTOP_LATCHED)
+    if hub.state != wire.HUB_ARMED:
+        return _reject(wire.WHY_STATE, hub.state)
+    session_cap, site_cap, rate_cap, duration, count = struct.unpack_from(
+        wire.TREAT_START_FMT, rx.buf, _H)
+    pr = hub.params
+    for p, v in ((P.P_SESSION_CAP, session_cap), (P.P_SITE_CAP, site_cap), (P.P_RATE_CAP, rate_cap)):
+        if v == 0 or v > pr.get(p):
+            return _reject(wire.WHY_BOUNDS, pr.get(p))
+    if count == 0 or count > len(hub.plan.site):
+        return _reject(wire.WHY_BAD_ARG, count)
+    plan = hub.plan
+    off = _H + wire.TREAT_START_SIZE
+    sw = hub.swarm
+    for k in range(count):
+        site = rx.buf[off]
+        if site >= 160:
+            return _reject(wire.WHY_BAD_ARG, site)
+        have = 0
+        for i in range(sw.n):
+            if sw.target[i] == site and sw.usable(i):
+                have += 1
+        if not have:
+            return _reject(wire.WHY_NO_BOTS, site)
+        off += wire.TREAT_START_REC_SIZE
+    off = _H + wire.TREAT_START_SIZE
+    for k in range(count):
+        plan.site[k] = rx.buf[off]
+        plan.target[k] = rx.buf[off + 1] | (rx.buf[off + 2] << 8)
+        plan.bots[k] = rx.buf[off + 3]
+        plan.dose[k] = 0
+        plan.rate[k] = 0
+        plan.done[k] = 0
+        off += wire.TREAT_START_REC_SIZE
+    plan.n = count
+    plan.session_cap = session_cap
+    plan.site_cap = site_cap
+    plan.rate_cap = rate_cap
+    plan.duration = duration
+    plan.started = now
+    plan.treated_ms = 0
+    for i in range(sw.n):
+        sw.dose[i] = 0
+    res = _transition(hub, supervisor.C_START)
+    if res[0] != wire.ACKS_REJECTED:
+        hub.record(wire.EV_TREAT, 1, count, session_cap)
+    return res
+
+
+# -------------------------------------------------------------- bot side --
+
+def deploy(hub, site, count, now):
+    if hub.state == wire.HUB_ESTOP:
+        return _reject(wire.WHY_ESTOP_LATCHED)
+    if hub.state == wire.HUB_TREATING:
+        return _reject(wire.WHY_STATE, hub.state)
+    if site >= 160 or count == 0:
+        return _reject(wire.WHY_BAD_ARG, site)
+    sw = hub.swarm
+    sent = 0
+    for i in range(sw.n):
+        if sent >= count:
+            break
+        if sw.state[i] == wire.BOT_DOCKED and sw.heard_ever[i] and sw.health[i] >= 50:
+            sw.target[i] = site
+            _queue(sw, i, wire.OP_DEPLOY, 0)
+            sent += 1
+    if not sent:
+        return _reject(wire.WHY_NO_BOTS, 0)
+    bus_send(hub, now)
+    return _done(sent)
+
+
+def _queue(sw, i, op, rate):
+    sw.cmd_op[i] = op
+    sw.cmd_rate[i] = rate
+    sw.sent_op[i] = 255                      # force a send on the next pass
+
+
+def hold(hub, bot):
+    sw = hub.swarm
+    n = 0
+    for i in range(sw.n):
+        if (bot == wire.ADDR_ALL or bot == i) and sw.cmd_rate[i]:
+            sw.cmd_rate[i] = 0
+            n += 1
+    return n
+
+
+def hold_all(hub):
+    sw = hub.swarm
+    for i in range(sw.n):
+        sw.cmd_rate[i] = 0
+
+
+def recall(hub, bot):
+    sw = hub.swarm
+    n = 0
+    for i in range(sw.n):
+        if bot != wire.ADDR_ALL and bot != i:
+            continue
+        s = sw.state[i]
+        if s == wire.BOT_QUARANTINED or s == wire.BOT_DISABLED:
+            continue
+        if sw.target[i] != _NONE or s != wire.BOT_DOCKED:
+            sw.target[i] = _NONE
+            _queue(sw, i, wire.OP_RECALL, 0)
+            n += 1
+    return n
+
+
+def quarantine(hub, i, cause):
+    sw = hub.swarm
+    if sw.state[i] == wire.BOT_QUARANTINED or sw.state[i] == wire.BOT_DISABLED:
+        return
+    sw.state[i] = wire.BOT_QUARANTINED
+    _queue(sw, i, wire.OP_DISABLE, 0)
+    hub.record(wire.EV_BOT, i, wire.BOT_QUARANTINED, cause)
+
+
+def disable_all(hub, now):
+    """Broadcast DISABLE at once, before anything else is written."""
+    sw = hub.swarm
+    for i in range(sw.n):
+        sw.cmd_op[i] = wire.OP_DISABLE
+        sw.cmd_rate[i] = 0
+    tx = hub.btx
+    o = tx.begin(wire.M_BOT_CMDS, -1, wire.ADDR_ALL)
+    r = tx.raw
+    r[o] = 1
+    o += 1
+    r[o] = wire.ADDR_ALL
+    r[o + 1] = wire.OP_DISABLE
+    r[o + 2] = _NONE
+    r[o + 3] = 0
+    r[o + 4] = 0
+    r[o + 5] = 0
+    hub.send_bus(tx.finish(1 + wire.BOT_CMDS_REC_SIZE))
+    for i in range(sw.n):
+        sw.sent_op[i] = wire.OP_DISABLE
+        sw.sent_rate[i] = 0
+        sw.sent_at[i] = now
+
+
+def disable_pending(hub, now):
+    """Retry DISABLE to each bot that has not confirmed."""
+    sw = hub.swarm
+    pend = hub.estop_pending
+    for i in range(sw.n):
+        if pend[i >> 3] & (1 << (i & 7)):
+            sw.sent_op[i] = 255
+    bus_send(hub, now)
+
+
+def bus_send(hub, now):
+    """Send what changed and renew leases, batched into BOT_CMDS frames."""
+    sw = hub.swarm
+    lease = hub.params.get(P.P_LEASE_MS)
+    renew = lease >> 2
+    tx = hub.btx
+    o0 = 0
+    cnt = 0
+    r = tx.raw
+    for i in range(sw.n):
+        op = sw.cmd_op[i]
+        rate = sw.cmd_rate[i]
+        st = sw.state[i]
+        send = sw.sent_op[i] == 255
+        age = ticks_diff(now, sw.sent_at[i])
+        if op == wire.OP_DISABLE:
+            if st == wire.BOT_QUARANTINED or hub.state == wire.HUB_ESTOP:
+                if sw.said[i] != wire.BOT_DISABLED and age >= _HOLD_RETRY_MS:
+                    send = True
+        elif op == wire.OP_DEPLOY or op == wire.OP_RECALL or op == wire.OP_DOSE or op == wire.OP_HOLD:
+            if st == wire.BOT_DEPLOYED or st == wire.BOT_ACTIVE:
+                if rate:
+                    op = wire.OP_DOSE
+                    if rate != sw.sent_rate[i] or age >= renew:
+                        send = True
+                elif sw.sent_rate[i] or (sw.activity[i] and age >= _HOLD_RETRY_MS):
+                    op = wire.OP_HOLD
+                    send = True
+        if not send:
+            continue
+        if cnt == 0:
+            o0 = tx.begin(wire.M_BOT_CMDS, -1, wire.ADDR_ALL) + 1
+        o = o0 + cnt * wire.BOT_CMDS_REC_SIZE
+        r[o] = i
+        r[o + 1] = op
+        r[o + 2] = sw.target[i]
+        r[o + 3] = rate if op == wire.OP_DOSE else 0
+        ls = lease if op == wire.OP_DOSE else 0
+        r[o + 4] = ls & 0xFF
+        r[o + 5] = ls >> 8
+        new = rate if op == wire.OP_DOSE else 0
+        if new < sw.sent_rate[i]:
+            sw.dec_at[i] = now               # output may lag: runaway grace
+        sw.sent_op[i] = op
+        sw.sent_rate[i] = new
+        sw.sent_at[i] = now
+        cnt += 1
+        if cnt == wire.BOT_CMDS_MAX:
+            r[o0 - 1] = cnt
+            hub.send_bus(tx.finish(1 + cnt * wire.BOT_CMDS_REC_SIZE))
+            cnt = 0
+    if cnt:
+        r[o0 - 1] = cnt
+        hub.send_bus(tx.finish(1 + cnt * wire.BOT_CMDS_REC_SIZE))

@@ -1,0 +1,360 @@
+"""The hub: a deterministic superloop at a fixed tick.
+
+Each tick: read host frames -> dispatch commands -> exchange with the bot
+bus -> treatment controller -> safety rules and supervisor -> telemetry ->
+feed the watchdog. Host frames are also read between ticks, so an emergency
+stop never waits for the next tick. Time is passed in (``tick(now)``): tests
+own the clock. The steady-state tick allocates nothing.
+"""
+from array import array
+
+from hub import alarms as _alarms
+from hub import commands, control, frame, safety, supervisor, telemetry, wire
+from hub.audit import AuditLog
+from hub.compat import const, ticks_add, ticks_diff
+from hub.params import Params
+from hub import params as P
+from hub.state import State
+from hub.swarm import Swarm
+
+from hub.version import FW_VERSION  # noqa: F401 (re-exported)
+_IO = const(512)
+_ACKS = const(16)
+_MAX_SITES = const(36)
+_ESTOP_RETRY_MS = const(100)
+_ESTOP_DEADLINE_MS = const(3000)
+_RXBAD_LOG_MS = const(1000)
+
+
+class Plan:
+    """The running treatment plan, in preallocated arrays."""
+
+    def __init__(self):
+        self.n = 0
+        self.site = bytearray(_MAX_SITES)
+        self.target = array("H", [0] * _MAX_SITES)
+        self.bots = bytearray(_MAX_SITES)
+        self.dose = array("l", [0] * _MAX_SITES)      # udu delivered per site
+        self.rate = bytearray(_MAX_SITES)             # percent commanded per bot
+        self.depth = array("H", [0] * _MAX_SITES)     # conservative estimate
+        self.fresh = bytearray(_MAX_SITES)
+        self.temp = array("h", [0] * _MAX_SITES)
+        self.ph = array("H", [0] * _MAX_SITES)
+        self.bact = array("H", [0] * _MAX_SITES)
+        self.done = bytearray(_MAX_SITES)
+        self.session_cap = 0
+        self.site_cap = 0
+        self.rate_cap = 0
+        self.duration = 0
+        self.started = 0
+        self.treated_ms = 0
+
+    def index(self, site):
+        for k in range(self.n):
+            if self.site[k] == site:
+                return k
+        return -1
+
+
+class Hub:
+    def __init__(self, board, bots=16, hub_id=0):
+        self.board = board
+        store = board.store()
+        self.params = Params(store)
+        self.state_store = State(store, hub_id)
+        self.log = AuditLog(store)
+        self.alarms = _alarms.Alarms()
+        self.swarm = Swarm(bots)
+        self.plan = Plan()
+        self.hrx = frame.Rx()
+        self.htx = frame.Tx()
+        self.brx = frame.Rx()
+        self.btx = frame.Tx()
+        self.iobuf = bytearray(_IO)
+        self.counts = bytearray(7)
+        # hub state
+        self.state = wire.HUB_SAFE
+        self.reason = 0
+        self.conditions = 0
+        self.now = 0
+        self.last_tick = 0
+        self.booted = 0
+        # host link
+        self.session = -1
+        self.hello = False
+        self.host_heard = 0
+        self.host_ever = False
+        self.next_status = 0
+        self.next_bots = 0
+        self.next_sites = 0
+        self.next_hb = 0
+        self.rates = bytearray(3)
+        # exactly-once: the last _ACKS answers by request id and frame CRC
+        self.ack_seq = array("l", [-1] * _ACKS)
+        self.ack_crc = array("l", [0] * _ACKS)
+        self.ack_cmd = bytearray(_ACKS)
+        self.ack_status = bytearray(_ACKS)
+        self.ack_reason = bytearray(_ACKS)
+        self.ack_detail = array("l", [0] * _ACKS)
+        self.ack_next = 0
+        # patient monitor (via the swarm gateway)
+        self.sens = 0
+        self.sens_at = 0
+        self.sens_heard = False
+        self.events = 0
+        self.adverse = False
+        self.scale = 100
+        self.sens_factor = 100
+        # bot bus health
+        self.bus_seq = -1
+        self.bus_ok = 0
+        self.bus_lost = 0
+        self.bus_window = 0
+        self.bus_link = 100
+        self.bus_peer_bots = 0
+        self.bus_loss_now = 0
+        self.dose_total = 0
+        # emergency stop bookkeeping
+        self.estop_at = 0
+        self.estop_pending = bytearray(32)
+        self.estop_done = True
+        self.estop_next = 0
+        self.estop_source = 0
+        self.estop_reported = -1
+        # checks
+        self.armed_at = 0
+        self.log_ok = True
+        self.rx_bad_logged = array("l", [0] * 16)
+        self.next_rxbad = 0
+
+    # ------------------------------------------------------------ boot --
+    def boot(self, now):
+        """Come up SAFE (or ESTOP if latched): never resume a treatment."""
+        self.now = now
+        self.booted = now
+        cause = self.board.reset_cause()
+        st = self.state_store
+        try:
+            st.boot(cause)
+        except OSError:
+            pass
+        self.params.load()
+        try:
+            torn = self.log.open()
+            ok, bad = self.log.verify()
+            self.log_ok = ok
+        except OSError:
+            torn = 0
+            self.log_ok = False
+        if torn:
+            self.alarms.raise_(wire.ALARM_LOG_TORN, now, value=torn)
+        self.record(wire.EV_BOOT, cause, 0, st.boots)
+        if cause == wire.RESET_WATCHDOG:
+            self.alarms.raise_(wire.ALARM_WATCHDOG, now)
+            self.record(wire.EV_ALARM, wire.ALARM_WATCHDOG, 0, 0)
+        if st.estop:
+            self.state = wire.HUB_ESTOP
+            self.reason = st.estop_reason
+            self.alarms.raise_(wire.ALARM_ESTOP, now, value=st.estop_reason)
+        else:
+            self.state = wire.HUB_SAFE
+            self.reason = 0
+        self.last_tick = now
+        pr = self.params
+        self.rates[0] = pr.get(P.P_TLM_STATUS_HZ)
+        self.rates[1] = pr.get(P.P_TLM_BOTS_HZ)
+        self.rates[2] = pr.get(P.P_TLM_SITES_HZ)
+
+    def record(self, event, a=0, b=0, c=0):
+        """Append to the audit log; a failing log only marks the check."""
+        try:
+            self.log.append(self.now, event, a, b, c)
+        except OSError:
+            self.log_ok = False
+
+    # ------------------------------------------------------------ loop --
+    def run(self):
+        """The superloop. Returns only if the board says stop."""
+        board = self.board
+        now = board.ticks_ms()
+        self.boot(now)
+        nxt = now
+        while not board.stopping():
+            now = board.ticks_ms()
+            period = 1000 // self.params.get(P.P_TICK_HZ)
+            late = ticks_diff(now, nxt)
+            if late >= 0:
+                self.tick(now)
+                nxt = ticks_add(nxt, period)
+                if late > period:
+                    nxt = ticks_add(now, period)   # fell behind: skip, don't burst
+            else:
+                board.wait(-late)
+                self.poll(board.ticks_ms())
+
+    def poll(self, now):
+        """Read whatever the links hold; act on it now."""
+        self.now = now
+        self._poll_host(now)
+        self._poll_bus(now)
+
+    def tick(self, now):
+        dt = ticks_diff(now, self.last_tick)
+        if dt < 0 or dt > 1000:
+            dt = 0
+        self.last_tick = now
+        self.poll(now)
+        control.account(self, dt)
+        control.run(self, now, dt)
+        safety.run(self, now)
+        self.apply(safety.conditions(self, now))
+        control.limit(self, now)
+        commands.bus_send(self, now)
+        self.estop_progress(now)
+        telemetry.run(self, now)
+        self._log_rx_bad(now)
+        self.board.wdt_feed()
+
+    # ------------------------------------------------------- state change --
+    def apply(self, cond):
+        row = supervisor.update(self.state, cond)
+        if row < 0:
+            return False
+        trig, _, to, reason = supervisor.TABLE[row]
+        old = self.state
+        self.state = to
+        self.reason = reason
+        self.record(wire.EV_STATE, to, old, reason)
+        if to == wire.HUB_ESTOP:
+            self.begin_estop(self.now, reason)
+        elif to == wire.HUB_PAUSED or to == wire.HUB_SAFE:
+            commands.hold_all(self)
+            if trig == supervisor.C_LINK_RECALL:
+                commands.recall(self, wire.ADDR_ALL)
+            if old == wire.HUB_TREATING or old == wire.HUB_PAUSED:
+                if to == wire.HUB_SAFE:
+                    self.record(wire.EV_TREAT, 2 if trig == supervisor.C_DONE else 3)
+                    self.state_store.clear_consent()
+        if reason > 0:
+            if self.alarms.raise_(reason, self.now):
+                self.record(wire.EV_ALARM, reason, 0, 0)
+        telemetry.status_soon(self)
+        return True
+
+    # ------------------------------------------------------ emergency stop --
+    def begin_estop(self, now, reason):
+        """Latch, broadcast DISABLE at once, then confirm bot by bot."""
+        st = self.state_store
+        st.latch_estop(reason)
+        commands.disable_all(self, now)
+        n = self.swarm.n
+        for k in range(32):
+            self.estop_pending[k] = 0
+        for i in range(n):
+            self.estop_pending[i >> 3] |= 1 << (i & 7)
+        self.estop_at = now
+        self.estop_next = ticks_add(now, _ESTOP_RETRY_MS)
+        self.estop_done = False
+        self.estop_reported = -1
+        self.record(wire.EV_ESTOP, self.estop_source, 0, n)
+        self.estop_progress(now)
+
+    def estop_progress(self, now):
+        if self.state != wire.HUB_ESTOP:
+            return
+        sw = self.swarm
+        pend = self.estop_pending
+        left = 0
+        for i in range(sw.n):
+            bit = 1 << (i & 7)
+            if pend[i >> 3] & bit:
+                if sw.said[i] == wire.BOT_DISABLED and ticks_diff(sw.heard[i], self.estop_at) >= 0:
+                    pend[i >> 3] &= ~bit
+                else:
+                    left += 1
+        if left and ticks_diff(now, self.estop_next) >= 0:
+            commands.disable_pending(self, now)
+            self.estop_next = ticks_add(now, _ESTOP_RETRY_MS if not self.estop_done else 500)
+        if not self.estop_done and (left == 0 or ticks_diff(now, self.estop_at) >= _ESTOP_DEADLINE_MS):
+            self.estop_done = True
+            self.record(wire.EV_ESTOP_DONE, 0, left, sw.n - left)
+            self.estop_reported = -1
+        if left != self.estop_reported:
+            self.estop_reported = left
+            telemetry.estop_report(self, left)
+
+    # ------------------------------------------------------------- links --
+    def _poll_host(self, now):
+        board = self.board
+        s = board.host_session()
+        if s != self.session:
+            self.session = s
+            self.hello = False
+        buf = self.iobuf
+        rx = self.hrx
+        while True:
+            n = board.host_read(buf)
+            if n <= 0:
+                return
+            i = 0
+            while i < n:
+                i = rx.feed(buf, i, n)
+                if rx.ready:
+                    commands.host_frame(self, now)
+
+    def _poll_bus(self, now):
+        board = self.board
+        buf = self.iobuf
+        rx = self.brx
+        while True:
+            n = board.bus_read(buf)
+            if n <= 0:
+                return
+            i = 0
+            while i < n:
+                i = rx.feed(buf, i, n)
+                if rx.ready:
+                    self._bus_frame(now)
+
+    def _bus_frame(self, now):
+        rx = self.brx
+        if rx.err:
+            self.bus_lost += 1
+            return
+        seq = rx.seq
+        if self.bus_seq >= 0:
+            gap = (seq - self.bus_seq - 1) & 0xFFFF
+            if gap < 1000:
+                self.bus_lost += gap
+        self.bus_seq = seq
+        self.bus_ok += 1
+        msg = rx.msg
+        if msg == wire.M_BOT_REPORTS:
+            self.swarm.ingest(rx.buf, rx.pend, now)
+        elif msg == wire.M_PATIENT:
+            b = rx.buf
+            self.sens = b[5] | (b[6] << 8)
+            self.events = b[7]
+            self.sens_at = now
+            self.sens_heard = True
+        elif msg == wire.M_BUS_HELLO:
+            self.bus_peer_bots = rx.buf[9]
+            self.bus_seq = -1
+
+    def _log_rx_bad(self, now):
+        if ticks_diff(now, self.next_rxbad) < 0:
+            return
+        self.next_rxbad = ticks_add(now, _RXBAD_LOG_MS)
+        bad = self.hrx.bad
+        logged = self.rx_bad_logged
+        for k in range(1, 16):
+            if bad[k] != logged[k]:
+                self.record(wire.EV_RX_BAD, k, 0, bad[k] - logged[k])
+                logged[k] = bad[k]
+
+    # ------------------------------------------------------------ output --
+    def send_host(self, n):
+        self.board.host_write(self.htx.out, n)
+
+    def send_bus(self, n):
+        self.board.bus_write(self.btx.out, n)

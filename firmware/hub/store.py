@@ -1,0 +1,188 @@
+"""Persistent storage: named files in one directory of the board's filesystem.
+
+Plain ``open``/``os`` so it works on every port with a VFS (littlefs, FAT, the
+unix port's directory). Storage errors raise OSError for the caller.
+
+Atomic replace (``write_atomic``), so that a power cut leaves the old or the
+new content, never a torn one:
+
+1. write ``NAME.tmp``, flush, sync, close;
+2. ``os.rename(NAME.tmp, NAME)``: atomic on POSIX and littlefs.
+3. If that rename fails (FAT cannot rename onto an existing file):
+   rename ``NAME.tmp`` to ``NAME.new``, remove ``NAME``, rename ``NAME.new``
+   to ``NAME``.
+
+A ``.new`` file only ever appears by renaming a complete ``.tmp``, so it is
+complete by construction; a ``.tmp`` may be torn and is never trusted. When
+``NAME`` is missing and ``NAME.new`` exists (power cut inside step 3),
+every access recovers from it. A leftover ``.tmp`` is overwritten by the next
+write and never read.
+"""
+import os
+
+_TMP = ".tmp"
+_NEW = ".new"
+_ENOENT = 2
+
+
+def _sync(f):
+    f.flush()
+    try:
+        os.fsync(f.fileno())  # CPython; MicroPython commits on close
+    except (AttributeError, OSError):
+        pass
+
+
+def _missing(e):
+    return e.args and e.args[0] == _ENOENT
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError as e:
+        if _missing(e):
+            return False
+        raise
+
+
+def _recover(path):
+    # NAME missing but NAME.new complete: a replace was cut short; finish it.
+    if not _exists(path) and _exists(path + _NEW):
+        os.rename(path + _NEW, path)
+
+
+def _commit(path):
+    # Replace path by its complete path.tmp.
+    tmp = path + _TMP
+    try:
+        os.rename(tmp, path)
+        return
+    except OSError:
+        pass
+    new = path + _NEW  # FAT: no rename onto an existing file
+    if _exists(new):
+        if _exists(path):
+            os.remove(new)
+        else:
+            os.rename(new, path)
+    os.rename(tmp, new)
+    if _exists(path):
+        os.remove(path)
+    os.rename(new, path)
+
+
+class Store:
+    def __init__(self, root):
+        root = root.rstrip("/") or "/"
+        self.root = root
+        path = ""
+        for i, part in enumerate(root.split("/")):
+            path = part if i == 0 else path + "/" + part
+            if part:
+                try:
+                    os.mkdir(path)
+                except OSError:
+                    pass  # exists (or cannot be made: stat below says so)
+        os.stat(root)
+
+    def _path(self, name):
+        if not name or "/" in name or name.endswith(_TMP) or name.endswith(_NEW):
+            raise ValueError("bad store name")
+        return self.root + "/" + name
+
+    def read(self, name):
+        """The file's bytes, or None if it does not exist."""
+        path = self._path(name)
+        try:
+            _recover(path)
+        except OSError:  # read-only or failing medium: read the copy
+            if not _exists(path):
+                path = path + _NEW
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError as e:
+            if _missing(e):
+                return None
+            raise
+
+    def read_at(self, name, offset, buf):
+        """Read into buf (bytearray or memoryview) from offset; return the count."""
+        path = self._path(name)
+        _recover(path)
+        with open(path, "rb") as f:
+            f.seek(offset)
+            n = f.readinto(buf)
+        return n or 0
+
+    def write_atomic(self, name, data):
+        path = self._path(name)
+        with open(path + _TMP, "wb") as f:
+            f.write(data)
+            _sync(f)
+        _commit(path)
+
+    def append(self, name, data):
+        """Append and sync; a power cut may leave a torn tail (callers check)."""
+        path = self._path(name)
+        _recover(path)
+        with open(path, "ab") as f:
+            f.write(data)
+            _sync(f)
+
+    def truncate(self, name, size):
+        """Cut the file to size bytes, atomically (copy, then replace)."""
+        path = self._path(name)
+        _recover(path)
+        mv = memoryview(bytearray(256))
+        with open(path, "rb") as src:
+            with open(path + _TMP, "wb") as dst:
+                left = size
+                while left > 0:
+                    n = src.readinto(mv[:min(left, 256)])
+                    if not n:
+                        break
+                    dst.write(mv[:n])
+                    left -= n
+                _sync(dst)
+        _commit(path)
+
+    def size(self, name):
+        """Size in bytes, or None if the file does not exist."""
+        path = self._path(name)
+        for p in (path, path + _NEW):
+            try:
+                return os.stat(p)[6]
+            except OSError as e:
+                if not _missing(e):
+                    raise
+        return None
+
+    def remove(self, name):
+        """Remove the file (and any half-finished replace); True if it existed."""
+        path = self._path(name)
+        found = False
+        for p in (path + _NEW, path, path + _TMP):
+            try:
+                os.remove(p)
+                if p != path + _TMP:
+                    found = True
+            except OSError as e:
+                if not _missing(e):
+                    raise
+        return found
+
+    def names(self):
+        """Sorted names of the stored files (a recoverable .new counts)."""
+        out = []
+        for n in os.listdir(self.root):
+            if n.endswith(_TMP):
+                continue
+            if n.endswith(_NEW):
+                n = n[:-len(_NEW)]
+            if n not in out:
+                out.append(n)
+        out.sort()
+        return out

@@ -1,0 +1,105 @@
+"""What the hub believes about each bot: tables allocated once.
+
+``state`` is the hub's view (BOT_*), which can differ from what a bot says
+about itself: a bot the hub quarantined stays QUARANTINED whatever it reports,
+a bot not heard from is LOST. Reports are read straight out of the receive
+buffer by offset, without unpacking into objects.
+"""
+from array import array
+
+from hub import wire
+from hub.compat import const, ticks_diff
+
+_NONE = const(255)
+_R = const(5)            # payload offset of a frame (wire.HEADER_SIZE)
+
+
+class Swarm:
+    def __init__(self, n):
+        self.n = n
+        self.state = bytearray(n)          # hub's view, BOT_*
+        self.said = bytearray(n)           # last state the bot reported
+        self.site = bytearray(n)
+        self.activity = bytearray(n)       # measured output, percent
+        self.battery = bytearray(n)
+        self.health = bytearray(n)
+        self.temp = array("h", [0] * n)    # C x 100
+        self.ph = array("H", [0] * n)
+        self.depth = array("H", [0] * n)
+        self.bacteria = array("H", [0] * n)
+        self.heard = array("l", [0] * n)   # ms of the last report
+        self.heard_ever = bytearray(n)
+        self.cmd_op = bytearray(n)         # last operation sent
+        self.cmd_rate = bytearray(n)       # rate the hub wants now
+        self.sent_rate = bytearray(n)      # rate last sent
+        self.sent_op = bytearray(n)
+        self.sent_at = array("l", [0] * n)
+        self.dec_at = array("l", [0] * n)  # when the command last went down
+        self.target = bytearray(n)         # site the bot was sent to
+        self.runaway = bytearray(n)        # consecutive ticks over command
+        self.dose = array("l", [0] * n)    # udu delivered (estimated from reports)
+        self.reports = 0
+        for i in range(n):
+            self.site[i] = _NONE
+            self.target[i] = _NONE
+            self.health[i] = 100
+
+    def ingest(self, buf, pend, now):
+        """Apply a BOT_REPORTS frame whose payload starts at buf[5]."""
+        first = buf[_R]
+        count = buf[_R + 1]
+        size = wire.BOT_REPORTS_REC_SIZE
+        off = _R + wire.BOT_REPORTS_SIZE
+        n = self.n
+        i = first
+        while count > 0 and off + size <= pend:
+            if i < n:
+                self._one(i, buf, off, now)
+            i += 1
+            off += size
+            count -= 1
+
+    def _one(self, i, b, o, now):
+        said = b[o + wire.R_BOT_REPORTS_STATE]
+        self.said[i] = said
+        self.site[i] = b[o + wire.R_BOT_REPORTS_SITE]
+        self.activity[i] = b[o + wire.R_BOT_REPORTS_ACTIVITY]
+        self.battery[i] = b[o + wire.R_BOT_REPORTS_BATTERY]
+        self.health[i] = b[o + wire.R_BOT_REPORTS_HEALTH]
+        t = b[o + wire.R_BOT_REPORTS_TEMP] | (b[o + wire.R_BOT_REPORTS_TEMP + 1] << 8)
+        self.temp[i] = t - 65536 if t > 32767 else t
+        self.ph[i] = b[o + wire.R_BOT_REPORTS_PH] | (b[o + wire.R_BOT_REPORTS_PH + 1] << 8)
+        self.depth[i] = b[o + wire.R_BOT_REPORTS_DEPTH] | (b[o + wire.R_BOT_REPORTS_DEPTH + 1] << 8)
+        self.bacteria[i] = b[o + wire.R_BOT_REPORTS_BACTERIA] | (b[o + wire.R_BOT_REPORTS_BACTERIA + 1] << 8)
+        self.heard[i] = now
+        self.heard_ever[i] = 1
+        self.reports += 1
+        st = self.state[i]
+        if st == wire.BOT_QUARANTINED or st == wire.BOT_DISABLED:
+            return                          # the hub's verdict stands
+        if said == wire.BOT_DISABLED:
+            self.state[i] = wire.BOT_DISABLED
+        elif said != wire.BOT_QUARANTINED and said != wire.BOT_LOST:
+            self.state[i] = said
+
+    def silent_ms(self, i, now):
+        if not self.heard_ever[i]:
+            return 0x3FFFFFFF
+        return ticks_diff(now, self.heard[i])
+
+    def counts(self, out):
+        """Bots by hub-view state into ``out`` (a bytearray of 7)."""
+        for s in range(7):
+            out[s] = 0
+        st = self.state
+        for i in range(self.n):
+            out[st[i]] += 1
+
+    def in_mouth(self, i):
+        """Deployed somewhere (counts for the systemic rule)."""
+        return self.target[i] != _NONE
+
+    def usable(self, i):
+        """May receive dose commands."""
+        s = self.state[i]
+        return s == wire.BOT_DEPLOYED or s == wire.BOT_ACTIVE
