@@ -15,6 +15,7 @@ The key is the raw 32-byte file ``hub.key``, written at flash time (and by
 Decisions:
 - counter: the highest authenticated counter accepted. ``accept_counter``
   persists it before the command runs, so a reboot cannot reopen a replay.
+  A key rotation restarts it at 0 (after the new key is stored).
 - estop: latched with the first reason (an ALARM_* code); a later latch
   keeps it. Latching never fails in RAM even if storage does; clearing needs
   the clear to be persisted first.
@@ -170,8 +171,11 @@ class State:
     def rotate_key(self, wrapped, counter):
         """KEY_ROTATE: new key = wrapped XOR HMAC-SHA256(old key, counter as
         u32 little-endian), counter being the command's authenticated counter.
-        Persists hub.key atomically; raises ValueError without a key or for a
-        bad length, OSError on storage failure (the old key stays)."""
+        Persists hub.key atomically, then restarts the counter at 0 (frames
+        under the old key no longer verify, so none can be replayed; this is
+        how an exhausted counter is renewed). Raises ValueError without a key
+        or for a bad length, OSError on storage failure (if the key file was
+        not replaced, the old key stays; the counter is reset only after)."""
         if self._key is None or len(wrapped) != KEY_SIZE:
             raise ValueError("no key or bad length")
         pad = hmac.hmac_sha256(self._key, struct.pack("<I", counter & _U32))
@@ -180,6 +184,8 @@ class State:
             raise ValueError("zero key")
         self.store.write_atomic(KEY_FILE, new)
         self._key = new
+        self.counter = 0
+        self.save()
 
     # --------------------------------------------------------------- estop --
     def latch_estop(self, reason):
