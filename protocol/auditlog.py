@@ -78,7 +78,7 @@ class Result:
     count: int = 0                  # records checked
     first_index: int | None = None
     last_index: int | None = None   # last good record
-    bad_index: int | None = None    # index of (or expected at) the first bad record
+    bad_index: int | None = None    # index the first bad record has (or should have)
     bad_position: int | None = None # its position in the list
     reason: str = ""
     anchored: bool = False          # the first record's chain was checked too
@@ -120,9 +120,7 @@ def verify(records, anchor: bytes | None = None, expect_start: int | None = None
             return bad(pos, expect, TRUNCATED)
         index = rec["index"]
         if expect is not None and index != expect:
-            if index < expect:
-                return bad(pos, index, INDEX_ORDER)
-            return bad(pos, expect, INDEX_GAP)
+            return bad(pos, expect, INDEX_ORDER if index < expect else INDEX_GAP)
         chain = bytes(rec["chain"])
         if prev_chain is not None and chain_of(prev_chain, head_bytes(rec)) != chain:
             return bad(pos, index, CHAIN_BREAK)
@@ -169,10 +167,24 @@ def _detail(rec: dict) -> str:
         if ev == "REJECT":
             return "%s req %d: %s" % (name, b, schema.enum_name("WHY", c))
         return "%s req %d detail %d" % (name, b, c)
-    if ev in ("ALARM", "ALARM_ACK"):
+    if ev == "ALARM":
         return "%s bot %d value %d" % (schema.enum_name("ALARM", a), b, c)
+    if ev == "ALARM_ACK":
+        return "all alarms" if a == 0 else schema.enum_name("ALARM", a)
     if ev == "TORN":
         return "%d bytes dropped" % c
+    if ev == "BOT":
+        return "bot %d -> %s (cause %d)" % (a, schema.enum_name("BOT", b), c)
+    if ev == "ESTOP_DONE":
+        return "%d confirmed, %d unconfirmed" % (c, b)
+    if ev == "PARAM":
+        return "parameter %d = %d" % (a, c)
+    if ev == "RX_BAD":
+        return "%d dropped: %s" % (c, schema.enum_name("ERR", a))
+    if ev == "CONSENT":
+        return "patient %d" % c
+    if ev == "TREAT":
+        return {1: "start", 2: "done", 3: "stop"}.get(a, "a=%d" % a)
     return "a=%d b=%d c=%d" % (a, b, c)
 
 

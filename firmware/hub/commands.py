@@ -209,13 +209,9 @@ def execute(hub, msg, rx, now):
         index, value = struct.unpack_from("<Bi", b, _H)
         if index >= hub.params.count:
             return _reject(wire.WHY_BAD_ARG, index)
-        ok, why, bound = hub.params.set(index, value)
+        ok, why, bound = hub.params.set(index, value)   # persists atomically
         if not ok:
             return _reject(why, bound)
-        try:
-            hub.params.save()
-        except OSError:
-            return _reject(wire.WHY_STORAGE)
         hub.record(wire.EV_PARAM, index, 0, value)
         return _done(value)
     if msg == wire.M_KEY_ROTATE:

@@ -138,9 +138,12 @@ class Hub:
             st.boot(cause)
         except OSError:
             pass
-        self.params.load()
         try:
-            torn = self.log.open()
+            self.params.load()
+        except OSError:
+            self.params.defaults()
+        try:
+            torn = self.log.open(now)
             ok, bad = self.log.verify()
             self.log_ok = ok
         except OSError:
