@@ -303,7 +303,8 @@ def deploy(hub, site, count, now):
     for i in range(sw.n):
         if sent >= count:
             break
-        if sw.state[i] == wire.BOT_DOCKED and sw.heard_ever[i] and sw.health[i] >= 50:
+        if sw.state[i] == wire.BOT_DOCKED and sw.target[i] == _NONE and sw.heard_ever[i] \
+                and sw.health[i] >= 50:
             sw.target[i] = site
             _queue(sw, i, wire.OP_DEPLOY, 0)
             sent += 1
@@ -356,6 +357,7 @@ def quarantine(hub, i, cause):
     if sw.state[i] == wire.BOT_QUARANTINED or sw.state[i] == wire.BOT_DISABLED:
         return
     sw.state[i] = wire.BOT_QUARANTINED
+    sw.cause[i] = cause
     _queue(sw, i, wire.OP_DISABLE, 0)
     hub.record(wire.EV_BOT, i, wire.BOT_QUARANTINED, cause)
 
@@ -379,6 +381,8 @@ def disable_all(hub, now):
     r[o + 5] = 0
     hub.send_bus(tx.finish(1 + wire.BOT_CMDS_REC_SIZE))
     for i in range(sw.n):
+        if sw.sent_rate[i]:
+            sw.dec_at[i] = now               # output lags the stop: no false runaway
         sw.sent_op[i] = wire.OP_DISABLE
         sw.sent_rate[i] = 0
         sw.sent_at[i] = now
@@ -413,7 +417,7 @@ def bus_send(hub, now):
             if st == wire.BOT_QUARANTINED or hub.state == wire.HUB_ESTOP:
                 if sw.said[i] != wire.BOT_DISABLED and age >= _HOLD_RETRY_MS:
                     send = True
-        elif op == wire.OP_DEPLOY or op == wire.OP_RECALL or op == wire.OP_DOSE or op == wire.OP_HOLD:
+        elif op == wire.OP_DEPLOY or op == wire.OP_DOSE or op == wire.OP_HOLD:
             if st == wire.BOT_DEPLOYED or st == wire.BOT_ACTIVE:
                 if rate:
                     op = wire.OP_DOSE

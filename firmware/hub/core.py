@@ -159,6 +159,7 @@ class Hub:
             self.state = wire.HUB_ESTOP
             self.reason = st.estop_reason
             self.alarms.raise_(wire.ALARM_ESTOP, now, value=st.estop_reason)
+            self.begin_estop(now, st.estop_reason)  # bots may have missed it: again
         else:
             self.state = wire.HUB_SAFE
             self.reason = 0
@@ -325,11 +326,18 @@ class Hub:
             self.bus_lost += 1
             return
         seq = rx.seq
-        if self.bus_seq >= 0:
-            gap = (seq - self.bus_seq - 1) & 0xFFFF
+        last = self.bus_seq
+        if last >= 0:
+            if seq == last:
+                return                          # a duplicate: already acted on
+            gap = (seq - last - 1) & 0xFFFF
             if gap < 1000:
                 self.bus_lost += gap
-        self.bus_seq = seq
+                self.bus_seq = seq
+            elif self.bus_lost:
+                self.bus_lost -= 1              # a late frame, counted lost before
+        else:
+            self.bus_seq = seq
         self.bus_ok += 1
         msg = rx.msg
         if msg == wire.M_BOT_REPORTS:

@@ -11,28 +11,28 @@ from hub import wire
 from hub.compat import const, crc32
 
 _HDR = const(5)         # wire.HEADER_SIZE
-_VIEWS = const(16)      # cached buffer views (direct-mapped by length)
 
 
 class Views:
     """``view(n)`` is ``memoryview(buf)[:n]`` without allocating each time.
 
     CRC and hash functions take whole buffers, not (buffer, length); slicing a
-    memoryview allocates. Frames come in a few lengths, so a small
-    direct-mapped cache of views makes the steady state allocation-free.
+    memoryview allocates. Each length's view is made the first time a frame
+    of that length passes and kept (lengths are bounded by MAX_FRAME), so the
+    steady state allocates nothing whatever the mix of lengths: a small cache
+    that evicts would thrash when two lengths in use collide.
     """
 
     def __init__(self, buf):
         self._mv = memoryview(buf)
-        self._len = [-1] * _VIEWS
-        self._view = [None] * _VIEWS
+        self._views = {}
 
     def view(self, n):
-        i = n % _VIEWS
-        if self._len[i] != n:
-            self._view[i] = self._mv[:n]
-            self._len[i] = n
-        return self._view[i]
+        v = self._views.get(n)
+        if v is None:
+            v = self._mv[:n]
+            self._views[n] = v
+        return v
 
 
 class Rx:

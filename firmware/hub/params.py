@@ -58,7 +58,7 @@ TABLE = (
     ("lease_ms", "ms", 2000, 100, 5000),           # dose command lifetime
     ("site_cap", "udu", 200000, 0, 1000000),       # hard cap per site
     ("session_cap", "udu", 2000000, 0, 10000000),  # hard cap per session
-    ("rate_cap", "udu/s", 2000, 1, 10000),         # hard dose rate per site
+    ("rate_cap", "udu/s", 5000, 1, 10000),         # hard dose rate per site
     ("sens_throttle", "permil", 600, 300, 900),    # of the sensitivity limit
     ("sens_pause", "permil", 800, 400, 1000),
     ("heat_throttle", "cdegC", 4100, 3800, 4200),  # tissue temp, C x 100

@@ -135,7 +135,9 @@ def conditions(hub, now):
         if sw.in_mouth(i):
             mouth += 1
             s = sw.state[i]
-            if s == wire.BOT_LOST or s == wire.BOT_QUARANTINED:
+            # bots withdrawn from a hot site are healthy: not a systemic failure
+            if s == wire.BOT_LOST or (s == wire.BOT_QUARANTINED and
+                                      sw.cause[i] != wire.ALARM_HEAT_QUARANTINE):
                 bad += 1
     st = hub.state
     if mouth and bad * 100 >= pr.get(P.P_SYSTEMIC_PCT) * mouth:

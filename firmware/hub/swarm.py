@@ -37,6 +37,7 @@ class Swarm:
         self.dec_at = array("l", [0] * n)  # when the command last went down
         self.target = bytearray(n)         # site the bot was sent to
         self.runaway = bytearray(n)        # consecutive ticks over command
+        self.cause = bytearray(n)          # why the hub quarantined it (ALARM_*)
         self.dose = array("l", [0] * n)    # udu delivered (estimated from reports)
         self.reports = 0
         for i in range(n):
