@@ -291,7 +291,7 @@ def test_bus_and_host_link_faults_are_rates_for_the_gateway_within_their_window(
     w = World("presentation-night")
     assert w.bus_faults(19_999) == NO_BUS_FAULTS
     f = w.bus_faults(20_000)
-    assert f.loss == 0.25 and f.delay_ms == 80 and 0 < f.reorder < 1
+    assert f.loss == 0.12 and f.delay_ms == 80 and 0 < f.reorder < 1
     assert w.bus_faults(45_000) == NO_BUS_FAULTS
     assert not w.host_link_down(21_999)
     assert w.host_link_down(22_000) and w.host_link_down(29_999)

@@ -96,9 +96,10 @@ class Board(BaseBoard):
 
     # --------------------------------------------------------------- links --
     def wait(self, ms):
-        self._accept()
-        for _ in self._poll.ipoll(ms):
-            break
+        srv = self._srv
+        for obj, _ in self._poll.ipoll(ms):
+            if obj is srv:
+                self._accept()
 
     def _accept(self):
         try:
@@ -129,7 +130,6 @@ class Board(BaseBoard):
         return self._cli is not None
 
     def host_read(self, buf):
-        self._accept()
         if self._cli is None:
             return 0
         try:

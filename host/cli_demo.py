@@ -1,0 +1,78 @@
+"""``nanohub demo`` and ``nanohub study``: whole sessions on the emulated hub."""
+import json
+import sys
+
+
+def setup_demo(p):
+    p.description = ("Run the main job end to end on the emulated hub (firmware on the "
+                     "MicroPython VM, simulated swarm): checks, arm, deploy, treat with live "
+                     "telemetry, the presentation-night faults, containment, shutdown, audit "
+                     "log pulled and verified, summary. About a minute.")
+    p.epilog = "example: nanohub demo\n         nanohub demo --scenario runaway --seed 3 --json"
+    p.add_argument("--scenario", default="presentation-night",
+                   help="scenario name or file (default presentation-night)")
+    p.add_argument("--seed", type=int, default=None, help="seed (default: the scenario's)")
+    p.add_argument("--bots", type=int, default=None, help="swarm size (default: the scenario's)")
+    p.add_argument("--heap", default="256k", help="MicroPython heap, as -X heapsize (default 256k)")
+
+
+def run_demo(ctx, args):
+    from .demo import run
+    from .errors import UsageError
+    from nanohub.sim.scenario import ScenarioError
+    try:
+        return run(args.scenario, seed=args.seed, bots=args.bots, heap=args.heap,
+                   json_out=ctx.json)
+    except ScenarioError as e:
+        raise UsageError(str(e)) from None
+
+
+def setup_study(p):
+    p.description = ("Run N seeded sessions of the whole system (hub on the MicroPython VM + "
+                     "simulator + scripted operator) in parallel and report outcome metrics "
+                     "with 95 % confidence intervals.")
+    p.epilog = "example: nanohub study --scenario presentation-night --runs 20 --seed 1"
+    p.add_argument("--scenario", default="presentation-night")
+    p.add_argument("--runs", type=int, default=10)
+    p.add_argument("--seed", type=int, default=1, help="first seed; run i uses seed+i")
+    p.add_argument("--workers", type=int, default=None,
+                   help="sessions at once (default: 4 per core; sessions are mostly idle)")
+    p.add_argument("--bots", type=int, default=None)
+    p.add_argument("--heap", default="256k")
+    p.add_argument("-o", "--output", help="also write every run's result as JSON lines here")
+
+
+def run_study(ctx, args):
+    from .errors import UsageError
+    from .study import print_table, run_study as study, summarize
+    from nanohub.sim.scenario import ScenarioError, load
+    if args.runs < 1:
+        raise UsageError("--runs must be at least 1")
+    try:
+        load(args.scenario)
+    except ScenarioError as e:
+        raise UsageError(str(e)) from None
+
+    def progress(done, total, res):
+        if ctx.json:
+            ctx.line({"run": done, "of": total, "seed": res["seed"], "error": res.get("error")})
+        else:
+            sys.stderr.write("\rstudy: %d/%d sessions done" % (done, total))
+            sys.stderr.flush()
+
+    results = study(args.scenario, args.runs, args.seed, args.workers, args.bots, args.heap,
+                    progress=progress)
+    if not ctx.json:
+        sys.stderr.write("\n")
+    if args.output:
+        with open(args.output, "w") as f:
+            for r in results:
+                f.write(json.dumps(r, default=str) + "\n")
+    summary = summarize(results)
+    if ctx.json:
+        ctx.line({"summary": summary})
+    else:
+        print_table(summary, args.scenario)
+    bad = summary["failed_runs"] or summary["faults_not_contained"] or \
+        summary["sessions_dose_after_disable"]
+    return 1 if bad else 0

@@ -1,0 +1,109 @@
+"""``nanohub study``: many seeded sessions of the whole system, with statistics.
+
+Each run is one :func:`nanohub.host.session.run_session` (firmware on the
+MicroPython VM + swarm gateway + scripted operator) in its own process: the
+run unit takes (scenario, seed) and returns a plain dict, so a cluster engine
+(Ray, Dask) could fan it out unchanged. Sessions run in real time and are
+mostly idle, so several share a core; the default runs four per core.
+"""
+import math
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+# two-sided 95 % Student t quantiles for small samples
+_T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26,
+        10: 2.23, 12: 2.18, 15: 2.13, 20: 2.09, 25: 2.06, 30: 2.04, 40: 2.02, 60: 2.00}
+
+
+def _t95(df):
+    if df <= 0:
+        return float("nan")
+    keys = sorted(_T95)
+    for k in keys:
+        if df <= k:
+            return _T95[k]
+    return 1.96
+
+
+def ci(values):
+    """(mean, half-width of the 95 % confidence interval)."""
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return None, None
+    m = statistics.fmean(vals)
+    if len(vals) < 2:
+        return m, float("nan")
+    return m, _t95(len(vals) - 1) * statistics.stdev(vals) / math.sqrt(len(vals))
+
+
+def one_run(scenario, seed, bots=None, heap="256k"):
+    """The run unit: one session, judged; returns a JSON-able dict."""
+    from .session import outcome, run_session
+    t = time.monotonic()
+    try:
+        s = run_session(scenario, seed=seed, bots=bots, heap=heap)
+        res = outcome(s)
+    except Exception as e:      # a failed run is a result, not a crash of the study
+        res = {"scenario": scenario, "seed": seed, "error": "%s: %s" % (type(e).__name__, e)}
+    res["wall_s"] = time.monotonic() - t
+    return res
+
+
+def run_study(scenario, runs, seed0=1, workers=None, bots=None, heap="256k", progress=None):
+    workers = workers or max(1, min(runs, 4 * (os.cpu_count() or 1)))
+    results = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futs = [pool.submit(one_run, scenario, seed0 + i, bots, heap) for i in range(runs)]
+        for f in as_completed(futs):
+            results.append(f.result())
+            if progress:
+                progress(len(results), runs, results[-1])
+    results.sort(key=lambda r: r["seed"])
+    return results
+
+
+def summarize(results):
+    ok = [r for r in results if not r.get("error")]
+    rows = []
+
+    def add(what, vals, fmt="%.1f", unit=""):
+        m, h = ci(vals)
+        if m is None:
+            rows.append((what, "n/a", len([v for v in vals if v is not None])))
+        else:
+            rows.append((what, (fmt % m) + (" +- " + fmt % h if not math.isnan(h) else "") + unit,
+                         len([v for v in vals if v is not None])))
+
+    add("lesion depth reduction", [r["depth_reduction_um"] for r in ok], unit=" um")
+    add("adverse events per session", [r["adverse_events"] for r in ok], "%.2f")
+    kinds = sorted({f["kind"] for r in ok for f in r["faults"] if "contained_s" in f})
+    for k in kinds:
+        vals = [f["contained_s"] for r in ok for f in r["faults"]
+                if f["kind"] == k and "contained_s" in f and f["contained_s"] is not None]
+        add("time to contain %s" % k, vals, "%.2f", " s")
+    add("dose after disable (udu)", [r["dose_after_disable"] for r in ok], "%.1f")
+    not_contained = sum(1 for r in ok for f in r["faults"] if "contained_s" in f and f["contained_s"] is None)
+    all_off = sum(1 for r in ok if r["bots_disabled_at_end"] == r["bots"])
+    return {
+        "runs": len(results), "failed_runs": len(results) - len(ok), "rows": rows,
+        "faults_not_contained": not_contained,
+        "sessions_all_bots_disabled": all_off,
+        "sessions_dose_after_disable": sum(1 for r in ok if r["dose_after_disable"] > 0),
+        "log_verified": sum(1 for r in ok if r.get("log_ok")),
+    }
+
+
+def print_table(summary, scenario, out=sys.stdout):
+    w = out.write
+    w("\nstudy: %s, %d runs (%d failed)\n" % (scenario, summary["runs"], summary["failed_runs"]))
+    w("%-34s %-24s %s\n" % ("metric", "mean +- 95% CI", "n"))
+    for what, val, n in summary["rows"]:
+        w("%-34s %-24s %d\n" % (what, val, n))
+    w("faults not contained:              %d\n" % summary["faults_not_contained"])
+    w("sessions with every bot disabled:  %d of %d\n" % (summary["sessions_all_bots_disabled"],
+                                                         summary["runs"] - summary["failed_runs"]))
+    w("sessions with dose after disable:  %d\n" % summary["sessions_dose_after_disable"])
+    w("audit logs verified:               %d\n" % summary["log_verified"])

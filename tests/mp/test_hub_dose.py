@@ -1,0 +1,198 @@
+# heap: 512k
+"""Treatment and dose limits (DESIGN 5, overdose): a nominal treatment reaches
+its target and ends SAFE; site, session and rate caps hold; every dose is a
+lease that runs out when the hub stops renewing it."""
+from mptest import eq, true
+
+from hub import params as P
+from hub import wire
+from hubkit import Rig, plan_payload
+
+SITE = 10
+
+
+def _site_dose(rig, site):
+    return rig.site_dose[site]
+
+
+def _reject(ack, why, detail=None):
+    eq(ack[0], wire.ACKS_REJECTED, "status of %r" % (ack,))
+    eq(ack[1], why, "reason of %r" % (ack,))
+    if detail is not None:
+        eq(ack[2], detail, "detail of %r" % (ack,))
+
+
+def test_a_nominal_treatment_reduces_the_lesions_and_ends_safe_at_target():
+    rig = Rig(bots=8)
+    rig.treating(((SITE, 4), (SITE + 1, 4)), target=100, depth=300)
+    took = rig.run_until(lambda: rig.state() != wire.HUB_TREATING, 60000, "treatment done")
+    eq(rig.state(), wire.HUB_SAFE)
+    eq(rig.hub.reason, 0)
+    for site in (SITE, SITE + 1):
+        depth = rig.sw.s_depth[site]
+        true(80 <= depth <= 115, "site %d ended at %d um (target 100)" % (site, depth))
+    eq(rig.events(wire.EV_TREAT)[-1][3], 2, "EV_TREAT done")
+    eq(rig.hub.alarms.unacked_high(), 0)
+    true(not rig.alarm_active(wire.ALARM_DOSE_CAP))
+    rig.run(500)
+    for i in range(rig.n):
+        eq(rig.sw.act[i], 0, "bot %d stopped" % i)
+        eq(rig.sw.state[i], wire.BOT_DEPLOYED)
+    true(took < 30000, "took %d ms" % took)
+
+
+def test_the_hub_dose_estimate_tracks_what_the_bots_delivered():
+    rig = Rig(bots=4)
+    rig.treating(((SITE, 4),), depth=3000)
+    rig.run(3000)
+    true_dose = _site_dose(rig, SITE)
+    est = rig.hub.plan.dose[0]
+    true(abs(est - true_dose) * 10 <= true_dose, "estimate %d vs delivered %d" % (est, true_dose))
+
+
+def test_the_site_cap_clamps_delivery_and_ends_the_treatment():
+    rig = Rig(bots=4)
+    rig.treating(((SITE, 2),), depth=3000, site_cap=3000)
+    rig.run_until(lambda: rig.state() != wire.HUB_TREATING, 10000, "site cap")
+    eq(rig.state(), wire.HUB_SAFE)
+    rig.run(500)
+    d = _site_dose(rig, SITE)
+    true(3000 <= d <= 3000 + 500, "site got %d udu for a 3000 cap" % d)
+    true(rig.alarm_active(wire.ALARM_DOSE_CAP))
+    true(rig.events(wire.EV_CLAMP), "EV_CLAMP logged")
+
+
+def test_a_capped_site_stops_while_the_others_go_on():
+    rig = Rig(bots=3)                     # two bots reach the cap twice as fast as one
+    rig.lesion(SITE, 3000)
+    rig.lesion(SITE + 1, 3000)
+    rig.ready(((SITE, 2), (SITE + 1, 1)))
+    rig.arm()
+    rig.start(((SITE, 100, 2), (SITE + 1, 100, 1)), site_cap=2000)
+    rig.run(1600)
+    eq(rig.state(), wire.HUB_TREATING)
+    sw = rig.hub.swarm
+    eq((sw.cmd_rate[0], sw.cmd_rate[1]), (0, 0))
+    true(sw.cmd_rate[2] > 0)
+    true(_site_dose(rig, SITE) <= 2500, "capped site got %d" % _site_dose(rig, SITE))
+    rig.run_until(lambda: rig.state() != wire.HUB_TREATING, 3000, "both capped")
+    eq(rig.state(), wire.HUB_SAFE)
+
+
+def test_the_session_cap_ends_the_treatment():
+    rig = Rig(bots=4)
+    rig.treating(((SITE, 2), (SITE + 1, 2)), depth=3000, session_cap=4000)
+    rig.run_until(lambda: rig.state() != wire.HUB_TREATING, 10000, "session cap")
+    eq(rig.state(), wire.HUB_SAFE)
+    rig.run(500)
+    total = _site_dose(rig, SITE) + _site_dose(rig, SITE + 1)
+    true(4000 <= total <= 4000 + 800, "session got %d udu for a 4000 cap" % total)
+    true(rig.alarm_active(wire.ALARM_DOSE_CAP))
+
+
+def test_the_rate_cap_limits_the_site_dose_rate():
+    rig = Rig(bots=4)
+    rig.treating(((SITE, 4),), depth=3000, rate_cap=500)
+    rig.run(500)
+    eq(rig.hub.swarm.cmd_rate[0], 12)     # 500 udu/s over 4 bots of 1000 udu/s
+    d0 = _site_dose(rig, SITE)
+    rig.run(2000)
+    d = _site_dose(rig, SITE) - d0
+    true(d <= 2 * 500 * 11 // 10, "%d udu in 2 s for a 500 udu/s cap" % d)
+
+
+def test_the_plan_must_fit_inside_the_firmware_hard_caps():
+    rig = Rig(bots=4)
+    rig.lesion(SITE, 300)
+    rig.ready(((SITE, 4),))
+    rig.arm()
+    pr = rig.hub.params
+    plan = ((SITE, 100, 4),)
+    _reject(rig.start(plan, session_cap=pr.get(P.P_SESSION_CAP) + 1), wire.WHY_BOUNDS,
+            pr.get(P.P_SESSION_CAP))
+    _reject(rig.start(plan, site_cap=pr.get(P.P_SITE_CAP) + 1), wire.WHY_BOUNDS,
+            pr.get(P.P_SITE_CAP))
+    _reject(rig.start(plan, rate_cap=pr.get(P.P_RATE_CAP) + 1), wire.WHY_BOUNDS,
+            pr.get(P.P_RATE_CAP))
+    _reject(rig.start(plan, site_cap=0), wire.WHY_BOUNDS)
+    _reject(rig.cmd(wire.M_TREAT_START, plan_payload(())), wire.WHY_BAD_ARG, 0)
+    _reject(rig.start(((SITE + 5, 100, 1),)), wire.WHY_NO_BOTS, SITE + 5)
+    eq(rig.state(), wire.HUB_ARMED)
+    eq(rig.start(plan)[0], wire.ACKS_DONE)
+
+
+def test_the_plan_duration_ends_the_treatment():
+    rig = Rig(bots=4)
+    rig.treating(((SITE, 4),), depth=3000, duration=2)
+    t0 = rig.now
+    rig.run_until(lambda: rig.state() != wire.HUB_TREATING, 4000, "duration")
+    eq(rig.state(), wire.HUB_SAFE)
+    true(2000 <= rig.now - t0 <= 2100, "ended after %d ms" % (rig.now - t0))
+
+
+def test_dose_scale_is_bounded_and_scales_the_rate():
+    rig = Rig(bots=2)
+    rig.treating(((SITE, 2),), depth=3000)
+    rig.run(300)
+    eq(rig.hub.swarm.cmd_rate[0], 100)
+    _reject(rig.cmd(wire.M_DOSE_SCALE, b"\x96"), wire.WHY_BOUNDS, 100)
+    _reject(rig.cmd(wire.M_DOSE_SCALE, b"\x32", sign=False), wire.WHY_AUTH_MISSING)
+    eq(rig.cmd(wire.M_DOSE_SCALE, b"\x32")[0], wire.ACKS_DONE)
+    rig.run(100)
+    eq(rig.hub.swarm.cmd_rate[0], 50)
+
+
+def test_leases_are_renewed_while_the_treatment_runs():
+    lease = 2000
+    rig = Rig(bots=2)
+    rig.treating(((SITE, 2),), depth=3000)
+    rig.run(300)
+    for _ in range(3 * lease // 20):
+        rig.step()
+        true(rig.sw.act[0] > 0 and rig.sw.act[1] > 0, "delivering at %d ms" % rig.now)
+
+
+def test_bots_stop_delivering_when_the_hub_stops_renewing_the_lease():
+    rig = Rig(bots=2)
+    rig.treating(((SITE, 2),), depth=3000)
+    rig.run(1000)
+    rig.alive = False                     # the hub hangs: no more renewals
+    hung = rig.now
+    last = max(r[0] for r in rig.bus_log if r[2] == wire.OP_DOSE)
+    lease = rig.hub.params.get(P.P_LEASE_MS)
+    rig.run_until(lambda: rig.sw.rate[0] == 0 and rig.sw.rate[1] == 0, lease + 500, "lease expiry")
+    true(rig.now - last <= lease + 20, "stopped %d ms after the last renewal" % (rig.now - last))
+    true(rig.now - hung >= lease // 2, "the lease outlived the hub by %d ms" % (rig.now - hung))
+    rig.run(500)
+    eq((rig.sw.act[0], rig.sw.act[1]), (0, 0))
+
+
+def test_a_dead_bus_to_the_bots_stops_delivery_by_lease_expiry():
+    rig = Rig(bots=2)
+    rig.treating(((SITE, 2),), depth=3000)
+    rig.run(1000)
+    rig.commands = False
+    rig.run(rig.hub.params.get(P.P_LEASE_MS) + 400)
+    eq((rig.sw.act[0], rig.sw.act[1]), (0, 0))
+
+
+def test_a_shorter_lease_parameter_reaches_the_bots():
+    rig = Rig(bots=2)
+    eq(rig.param_set(P.P_LEASE_MS, 500)[0], wire.ACKS_DONE)
+    rig.treating(((SITE, 2),), depth=3000)
+    rig.run(300)
+    leases = set(r[5] for r in rig.bus_log if r[2] == wire.OP_DOSE)
+    eq(leases, set([500]))
+    rig.alive = False
+    rig.run(500 + 500)                    # lease, then the output's decay
+    eq((rig.sw.act[0], rig.sw.act[1]), (0, 0))
+
+
+def test_nothing_is_delivered_outside_treating():
+    rig = Rig(bots=4)
+    rig.lesion(SITE, 300)
+    rig.ready(((SITE, 4),))
+    rig.arm()
+    rig.run(2000)
+    eq([r for r in rig.bus_log if r[2] == wire.OP_DOSE and r[4]], [])
+    eq(sum(rig.sw.act[i] for i in range(rig.n)), 0)

@@ -1,0 +1,339 @@
+# heap: 512k
+"""Hub states end to end (DESIGN 4): every transition, its refusals, the
+pre-treatment checks, reboots and the latched emergency stop."""
+from mptest import eq, true
+
+from hub import params as P
+from hub import wire
+from hubkit import Rig
+
+SITE = 10
+PLAN = ((SITE, 100, 4),)
+
+
+def _reject(ack, why, detail=None):
+    eq(ack[0], wire.ACKS_REJECTED, "status of %r" % (ack,))
+    eq(ack[1], why, "reason of %r" % (ack,))
+    if detail is not None:
+        eq(ack[2], detail, "detail of %r" % (ack,))
+
+
+def _done(ack):
+    true(ack is not None and ack[0] != wire.ACKS_REJECTED, "expected success, got %r" % (ack,))
+
+
+def _armed(rig):
+    rig.lesion(SITE, 300)
+    rig.ready(((SITE, 4),))
+    _done(rig.arm())
+    eq(rig.state(), wire.HUB_ARMED)
+
+
+def test_a_fresh_hub_boots_safe_and_delivers_nothing():
+    rig = Rig()
+    eq(rig.state(), wire.HUB_SAFE)
+    eq(rig.last[wire.M_HELLO_REPLY]["state"], wire.HUB_SAFE)
+    rig.run(1000)
+    eq([r for r in rig.bus_log if r[2] == wire.OP_DOSE], [])
+    eq(rig.statuses[-1]["state"], wire.HUB_SAFE)
+
+
+def test_arm_without_consent_or_deployed_bots_names_both_checks():
+    rig = Rig()
+    rig.run(300)
+    _reject(rig.arm(), wire.WHY_CHECKS, wire.CHECK_CONSENT | wire.CHECK_DEPLOYED)
+    eq(rig.state(), wire.HUB_SAFE)
+
+
+def test_arm_without_consent_names_the_consent_check():
+    rig = Rig()
+    rig.lesion(SITE, 300)
+    rig.run(200)
+    _done(rig.deploy(SITE, 4))
+    rig.run(1500)
+    _reject(rig.arm(), wire.WHY_CHECKS, wire.CHECK_CONSENT)
+
+
+def test_arm_without_a_deployed_bot_names_the_deployed_check():
+    rig = Rig()
+    _done(rig.consent())
+    rig.run(300)
+    _reject(rig.arm(), wire.WHY_CHECKS, wire.CHECK_DEPLOYED)
+
+
+def test_arm_with_a_silent_deployed_bot_names_the_bots_check():
+    rig = Rig(bots=10)                    # one of ten lost: not yet systemic
+    rig.ready(((SITE, 10),))
+    rig.sw.set_silent(2)
+    rig.run(700)
+    eq(rig.bot_state(2), wire.BOT_LOST)
+    _reject(rig.arm(), wire.WHY_CHECKS, wire.CHECK_BOTS)
+
+
+def test_arm_before_a_sent_bot_reports_from_its_site_names_the_bots_check():
+    rig = Rig()
+    rig.ready(((SITE, 4),))
+    _done(rig.deploy(SITE + 1, 1))        # the hub has not heard it deployed yet
+    _reject(rig.arm(), wire.WHY_CHECKS, wire.CHECK_BOTS)
+
+
+def test_an_unacknowledged_high_alarm_blocks_arming_until_acknowledged():
+    rig = Rig(reset=wire.RESET_WATCHDOG)
+    true(rig.alarm_active(wire.ALARM_WATCHDOG))
+    rig.ready(((SITE, 4),))
+    _reject(rig.arm(), wire.WHY_CHECKS, wire.CHECK_ALARMS)
+    _done(rig.alarm_ack(wire.ALARM_WATCHDOG))
+    _done(rig.arm())
+    eq(rig.state(), wire.HUB_ARMED)
+
+
+def test_an_unkeyed_hub_refuses_to_arm_and_names_the_key_check():
+    rig = Rig(key=None)
+    _reject(rig.arm(), wire.WHY_NO_KEY)
+    rig.request(wire.REQ_STATUS)
+    true(rig.last[wire.M_HUB_STATUS]["checks"] & wire.CHECK_KEY, "HUB_STATUS names CHECK_KEY")
+    eq(rig.state(), wire.HUB_SAFE)
+
+
+def test_hub_status_names_the_failing_checks_while_safe():
+    rig = Rig()
+    rig.request(wire.REQ_STATUS)
+    eq(rig.last[wire.M_HUB_STATUS]["checks"], wire.CHECK_CONSENT | wire.CHECK_DEPLOYED)
+
+
+def test_a_second_deploy_before_the_first_bots_report_takes_other_bots():
+    rig = Rig()
+    rig.run(200)
+    _done(rig.deploy(SITE, 3))
+    _done(rig.deploy(SITE + 1, 3))        # same poll: no report in between
+    rig.run(1500)
+    eq([rig.sw.site[i] for i in range(6)], [SITE] * 3 + [SITE + 1] * 3)
+    eq(rig.deploy(SITE + 2, 3)[2], 2)    # only two docked bots are left
+
+
+def test_arm_moves_safe_to_armed_once():
+    rig = Rig()
+    _armed(rig)
+    _reject(rig.arm(), wire.WHY_STATE, wire.HUB_ARMED)
+    eq(rig.state(), wire.HUB_ARMED)
+
+
+def test_treat_start_is_accepted_only_from_armed():
+    rig = Rig()
+    rig.lesion(SITE, 300)
+    rig.ready(((SITE, 4),))
+    _reject(rig.start(PLAN), wire.WHY_STATE, wire.HUB_SAFE)
+    _done(rig.arm())
+    _done(rig.start(PLAN))
+    eq(rig.state(), wire.HUB_TREATING)
+    _reject(rig.start(PLAN), wire.WHY_STATE, wire.HUB_TREATING)
+    _done(rig.pause())
+    _reject(rig.start(PLAN), wire.WHY_STATE, wire.HUB_PAUSED)
+
+
+def test_treating_doses_only_the_deployed_bots_of_the_plan():
+    rig = Rig()
+    rig.treating(((SITE, 4),))
+    rig.run(300)
+    dosed = set(r[1] for r in rig.bus_log if r[2] == wire.OP_DOSE and r[4])
+    eq(sorted(dosed), [0, 1, 2, 3])
+    for i in range(4):
+        eq(rig.sw.state[i], wire.BOT_ACTIVE)
+
+
+def test_pause_holds_the_bots_and_resume_continues():
+    rig = Rig()
+    rig.treating(((SITE, 4),))
+    rig.run(500)
+    _done(rig.pause())
+    eq(rig.state(), wire.HUB_PAUSED)
+    rig.run(400)
+    for i in range(4):
+        eq(rig.sw.act[i], 0, "bot %d output while paused" % i)
+        eq(rig.sw.state[i], wire.BOT_DEPLOYED)
+    _reject(rig.pause(), wire.WHY_STATE, wire.HUB_PAUSED)
+    _done(rig.resume())
+    eq(rig.state(), wire.HUB_TREATING)
+    rig.run(400)
+    true(rig.sw.act[0] > 0, "dosing again after resume")
+    _reject(rig.resume(), wire.WHY_STATE, wire.HUB_TREATING)
+
+
+def test_pause_and_resume_are_refused_outside_a_treatment():
+    rig = Rig()
+    _reject(rig.pause(), wire.WHY_STATE, wire.HUB_SAFE)
+    _reject(rig.resume(), wire.WHY_STATE, wire.HUB_SAFE)
+    _armed(rig)
+    _reject(rig.pause(), wire.WHY_STATE, wire.HUB_ARMED)
+    _reject(rig.resume(), wire.WHY_STATE, wire.HUB_ARMED)
+
+
+def test_stop_ends_the_treatment_safe_and_needs_new_consent():
+    rig = Rig()
+    rig.treating(((SITE, 4),))
+    rig.run(500)
+    _done(rig.stop())
+    eq(rig.state(), wire.HUB_SAFE)
+    rig.run(400)
+    for i in range(4):
+        eq(rig.sw.act[i], 0)
+    true(rig.events(wire.EV_TREAT)[-1][3] == 3, "EV_TREAT stop logged")
+    _reject(rig.arm(), wire.WHY_CHECKS, wire.CHECK_CONSENT)
+
+
+def test_stop_from_paused_and_from_armed_goes_safe():
+    rig = Rig()
+    rig.treating(((SITE, 4),))
+    _done(rig.pause())
+    _done(rig.stop())
+    eq(rig.state(), wire.HUB_SAFE)
+    rig2 = Rig()
+    _armed(rig2)
+    _done(rig2.stop())
+    eq(rig2.state(), wire.HUB_SAFE)
+
+
+def test_recall_during_a_treatment_stops_it_and_brings_every_bot_home():
+    rig = Rig()
+    rig.treating(((SITE, 4),))
+    rig.run(500)
+    true(rig.sw.act[0] > 0)
+    _done(rig.cmd(wire.M_RECALL, b"\xff", sign=False))
+    eq(rig.state(), wire.HUB_SAFE)
+    rig.run(1500)
+    for i in range(4):
+        eq(rig.sw.state[i], wire.BOT_DOCKED, "bot %d docked" % i)
+        eq(rig.sw.act[i], 0)
+    for i in range(4):
+        true(not rig.hub.swarm.in_mouth(i), "bot %d no longer counted deployed" % i)
+
+
+def test_recall_of_one_bot_leaves_the_others_in_place():
+    rig = Rig()
+    rig.lesion(SITE, 300)
+    rig.ready(((SITE, 4),))
+    _done(rig.cmd(wire.M_RECALL, b"\x02"))
+    rig.run(1500)
+    eq([rig.sw.state[i] for i in range(4)],
+       [wire.BOT_DEPLOYED, wire.BOT_DEPLOYED, wire.BOT_DOCKED, wire.BOT_DEPLOYED])
+
+
+def test_disarm_returns_armed_or_paused_to_safe():
+    rig = Rig()
+    _reject(rig.cmd(wire.M_DISARM), wire.WHY_STATE, wire.HUB_SAFE)
+    _armed(rig)
+    _done(rig.cmd(wire.M_DISARM))
+    eq(rig.state(), wire.HUB_SAFE)
+    rig2 = Rig()
+    rig2.treating(((SITE, 4),))
+    _reject(rig2.cmd(wire.M_DISARM), wire.WHY_STATE, wire.HUB_TREATING)
+    _done(rig2.pause())
+    _done(rig2.cmd(wire.M_DISARM))
+    eq(rig2.state(), wire.HUB_SAFE)
+
+
+def test_armed_checks_expire_after_check_ttl_ms():
+    rig = Rig()
+    _done(rig.param_set(P.P_CHECK_TTL_MS, 5000))
+    _armed(rig)
+    armed_at = rig.now
+    rig.run(4900)
+    eq(rig.state(), wire.HUB_ARMED)
+    rig.run_until(lambda: rig.state() != wire.HUB_ARMED, 500, "checks expiry")
+    eq(rig.state(), wire.HUB_SAFE)
+    true(rig.now - armed_at > 5000, "expired after %d ms" % (rig.now - armed_at))
+    _reject(rig.start(PLAN), wire.WHY_STATE, wire.HUB_SAFE)
+    st = rig.events(wire.EV_STATE)[-1]
+    eq((st[3], st[4]), (wire.HUB_SAFE, wire.HUB_ARMED))
+
+
+def test_armed_checks_expire_at_the_default_ttl_too():
+    rig = Rig()
+    _armed(rig)
+    ttl = rig.hub.params.get(P.P_CHECK_TTL_MS)
+    rig.run(ttl - 100)
+    eq(rig.state(), wire.HUB_ARMED)
+    rig.run(200)
+    eq(rig.state(), wire.HUB_SAFE)
+
+
+def test_a_reboot_during_treatment_comes_back_safe_and_never_resumes():
+    rig = Rig()
+    rig.treating(((SITE, 4),))
+    rig.run(500)
+    rig.reboot()
+    eq(rig.state(), wire.HUB_SAFE)
+    rig.bus_log = []
+    rig.run(2500)
+    eq([r for r in rig.bus_log if r[2] == wire.OP_DOSE and r[3]], [], "no dose after reboot")
+    for i in range(4):
+        eq(rig.sw.act[i], 0, "bot %d stopped when its lease ran out" % i)
+    _reject(rig.arm(), wire.WHY_CHECKS)   # consent is per session
+    true(rig.acks[rig.req][2] & wire.CHECK_CONSENT)
+
+
+def test_a_watchdog_reset_is_logged_alarmed_and_reported():
+    rig = Rig(reset=wire.RESET_WATCHDOG)
+    boot = rig.events(wire.EV_BOOT)[-1]
+    eq(boot[3], wire.RESET_WATCHDOG)
+    true(rig.alarm_active(wire.ALARM_WATCHDOG))
+    true([r for r in rig.events(wire.EV_ALARM) if r[3] == wire.ALARM_WATCHDOG], "EV_ALARM")
+    eq(rig.last[wire.M_HELLO_REPLY]["reset_cause"], wire.RESET_WATCHDOG)
+    eq(rig.state(), wire.HUB_SAFE)
+
+
+def test_a_power_on_boot_raises_no_watchdog_alarm():
+    rig = Rig()
+    eq(rig.events(wire.EV_BOOT)[-1][3], wire.RESET_POWER)
+    true(not rig.alarm_active(wire.ALARM_WATCHDOG))
+
+
+def test_estop_is_latched_across_a_reboot_until_an_authorized_reset():
+    rig = Rig()
+    rig.treating(((SITE, 4),))
+    eq(rig.estop()[0], wire.ACKS_ACCEPTED)
+    rig.run(500)
+    rig.reboot()
+    eq(rig.state(), wire.HUB_ESTOP)
+    eq(rig.last[wire.M_HELLO_REPLY]["estop"], 1)
+    _reject(rig.arm(), wire.WHY_ESTOP_LATCHED)
+    _reject(rig.deploy(SITE + 1, 1), wire.WHY_ESTOP_LATCHED)
+    _reject(rig.consent(), wire.WHY_ESTOP_LATCHED)
+    _done(rig.alarm_ack())
+    _reject(rig.estop_reset(sign=False), wire.WHY_AUTH_MISSING)
+    eq(rig.state(), wire.HUB_ESTOP)
+    _done(rig.estop_reset())
+    eq(rig.state(), wire.HUB_SAFE)
+    rig.reboot()
+    eq(rig.state(), wire.HUB_SAFE)
+
+
+def test_estop_reset_waits_for_the_high_alarms_to_be_acknowledged():
+    rig = Rig()
+    rig.estop()
+    rig.run(200)
+    _reject(rig.estop_reset(), wire.WHY_CHECKS, wire.CHECK_ALARMS)
+    _done(rig.alarm_ack(wire.ALARM_ESTOP))
+    _done(rig.estop_reset())
+    eq(rig.state(), wire.HUB_SAFE)
+    true(not rig.alarm_active(wire.ALARM_ESTOP))
+
+
+def test_estop_reset_is_refused_outside_estop():
+    rig = Rig()
+    _reject(rig.estop_reset(), wire.WHY_STATE, wire.HUB_SAFE)
+
+
+def test_every_state_change_is_in_the_audit_log():
+    rig = Rig()
+    rig.treating(((SITE, 4),))
+    rig.pause()
+    rig.resume()
+    rig.stop()
+    rig.estop()
+    got = [(r[3], r[4]) for r in rig.events(wire.EV_STATE)]
+    eq(got, [(wire.HUB_ARMED, wire.HUB_SAFE), (wire.HUB_TREATING, wire.HUB_ARMED),
+             (wire.HUB_PAUSED, wire.HUB_TREATING), (wire.HUB_TREATING, wire.HUB_PAUSED),
+             (wire.HUB_SAFE, wire.HUB_TREATING), (wire.HUB_ESTOP, wire.HUB_SAFE)])
+    ok, bad = rig.hub.log.verify()
+    true(ok, "audit log verifies (first bad %d)" % bad)
