@@ -63,8 +63,11 @@ class Session:
 
 
 def run_session(scenario="presentation-night", seed=None, bots=None, heap="256k",
-                on_event=None, workdir=None, settle_s=8.0, keep_trace=None):
-    """Run one scripted session; returns a :class:`Session`."""
+                on_event=None, workdir=None, settle_s=8.0, keep_trace=None, on_frame=None):
+    """Run one scripted session; returns a :class:`Session`.
+
+    ``on_frame(direction, item)`` sees every frame on the link (see
+    :func:`nanohub.host.record.tap`), e.g. ``Recorder.on_frame``."""
     from nanohub.sim.scenario import load
     sc = load(scenario)
     seed = sc.seed if seed is None else seed
@@ -85,6 +88,9 @@ def run_session(scenario="presentation-night", seed=None, bots=None, heap="256k"
     with emu:
         key = emu.key_path.read_bytes()
         with Hub.open(emu.url, key=key, timeout=1.0, retries=4) as hub:
+            if on_frame is not None:
+                from .record import tap
+                tap(hub, on_frame)
             t0 = time.monotonic()
             clock = lambda: time.monotonic() - t0   # noqa: E731
             note(0.0, "info", "hub 0x%08x (%s, firmware %d.%d.%d) with %d bots, scenario %s, seed %d"

@@ -1,0 +1,254 @@
+"""``nanohub``: the operator's command line.
+
+    nanohub [--port URL] [--json] [--key FILE] [--timeout S] VERB ...
+
+Exit codes: 0 done; 1 the hub refused (reason printed), or an emergency stop
+or log verification did not confirm; 2 usage error (nothing was sent);
+3 link error (no port, timeout, not a nanohub, protocol mismatch);
+130 interrupted; 70 an internal bug (a traceback is printed: please report it).
+
+Verbs live in ``cli_*`` modules; each row of ``VERBS`` registers one
+(``setup_<verb>(parser)`` and ``run_<verb>(ctx, args)`` in its module).
+Heavy modules (construct, pyserial) are imported only when a verb runs.
+"""
+import argparse
+import json
+import os
+import signal
+import sys
+import traceback
+from contextlib import ExitStack
+from importlib import import_module
+
+EXIT_BUG = 70
+EXIT_INTERRUPTED = 130
+
+# verb, module (None: not available yet), one-line help
+VERBS = (
+    ("ports", "cli_tools", "list serial ports, marking likely MicroPython boards"),
+    ("info", "cli_hub", "show the hub's identity: firmware, board, hub id, key"),
+    ("status", "cli_hub", "show state and reason, bots by state, dose, alarms, link"),
+    ("watch", "cli_hub", "live dashboard; keys: p pause, r resume, e/space EMERGENCY STOP, q quit"),
+    ("swarm", "cli_hub", "list bots, deploy them to a site, recall or hold them"),
+    ("treat", "cli_hub", "start a treatment plan, pause, resume, scale, stop"),
+    ("estop", "cli_hub", "EMERGENCY STOP: disable every bot and confirm each one"),
+    ("arm", "cli_hub", "arm the hub after the pre-treatment checks pass"),
+    ("disarm", "cli_hub", "return an armed or paused hub to SAFE"),
+    ("reset-estop", "cli_hub", "clear a latched emergency stop once checks pass"),
+    ("alarms", "cli_hub", "list active alarms or acknowledge them"),
+    ("consent", "cli_hub", "record the patient's consent"),
+    ("params", "cli_hub", "list, get or set the hub's bounded parameters"),
+    ("log", "cli_log", "pull, verify and show the hub's audit log"),
+    ("key", "cli_tools", "create a hub key, or provision it to a board"),
+    ("sim", "cli_tools", "run an emulated hub (firmware on the MicroPython VM + swarm)"),
+    ("flash", "cli_flash", "flash the firmware to a board"),
+    ("demo", "cli_demo", "run the end-to-end demonstration on the emulated hub"),
+    ("study", "cli_demo", "run many seeded sessions and report outcome statistics"),
+    ("record", None, "record a session"),
+    ("report", None, "write a session report"),
+)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, "%s: error: %s (see %s --help)\n" % (self.prog, message, self.prog))
+
+
+def _globals(parser, defaults):
+    def d(value):
+        return value if defaults else argparse.SUPPRESS
+    g = parser.add_argument_group("connection and output")
+    g.add_argument("--port", "-p", metavar="URL", default=d(None),
+                   help="hub port: /dev/ttyACM0, COM3, socket://HOST:PORT, rfc2217://..., or "
+                        "sim for a private emulated hub (default: $NANOHUB_PORT)")
+    g.add_argument("--json", action="store_true", default=d(False),
+                   help="machine-readable output: one JSON object (JSON lines for streams)")
+    g.add_argument("--key", "-k", metavar="FILE", default=d(None),
+                   help="hub key for signed commands (default: $NANOHUB_KEY, else the key "
+                        "store entry for the hub id)")
+    g.add_argument("--timeout", "-t", metavar="S", type=float, default=d(2.0),
+                   help="seconds to wait for the hub to answer (default 2)")
+
+
+def build_parser():
+    parser = Parser(prog="nanohub",
+                    description="Operate a dental nanobot swarm hub: connect, check, treat, "
+                                "watch, stop.",
+                    epilog="Exit codes: 0 done, 1 refused by the hub, 2 usage error, "
+                           "3 link error. Run 'nanohub VERB --help' for examples.")
+    _globals(parser, True)
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=Parser)
+    for verb, module, text in VERBS:
+        p = sub.add_parser(verb, help=text, description=text[0].upper() + text[1:] + ".",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        _globals(p, False)
+        if module is None:
+            p.epilog = "Not available yet in this release."
+            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            p.set_defaults(run=_not_yet)
+            continue
+        mod = import_module(_module_name(module))
+        name = verb.replace("-", "_")
+        getattr(mod, "setup_" + name)(p)
+        p.set_defaults(run=getattr(mod, "run_" + name))
+        _nested_globals(p)
+    return parser
+
+
+def _nested_globals(parser):
+    """Let global options follow an action too: nanohub swarm list --json."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _globals(child, False)
+                _nested_globals(child)
+
+
+def _module_name(module):
+    return module if module.startswith("nanohub.") else "nanohub.host." + module
+
+
+class _Version(argparse.Action):
+    """--version, looked up only when asked (importlib.metadata is slow to import)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.exit(0, "nanohub %s\n" % _version())
+
+
+def _version():
+    try:
+        from importlib.metadata import version
+        return version("nanohub")
+    except Exception:
+        return "unknown"
+
+
+def _not_yet(ctx, args):
+    from .errors import UsageError
+    raise UsageError("%s: not available yet" % args.verb)
+
+
+class Context:
+    """What a verb needs: the parsed arguments, output, and a connected hub."""
+
+    def __init__(self, args):
+        self.args = args
+        self.json = args.json
+        self.stack = ExitStack()
+        self.emulator = None
+        self._hub = None
+
+    def port_url(self):
+        from .errors import UsageError
+        url = self.args.port or os.environ.get("NANOHUB_PORT")
+        if not url:
+            raise UsageError("no port given: pass --port URL or set NANOHUB_PORT "
+                             "(nanohub ports lists serial ports; --port sim starts an emulated hub)")
+        return url
+
+    def key_arg(self):
+        return self.args.key or os.environ.get("NANOHUB_KEY") or None
+
+    def start_sim(self, url):
+        """Start a private emulated hub for ``sim`` or ``sim:bots=8,scenario=S,seed=N``."""
+        from .emulator import EmulatedHub
+        from .errors import UsageError
+        options = {}
+        spec = url[4:].lstrip(":?")
+        for item in filter(None, spec.replace("&", ",").split(",")):
+            name, sep, value = item.partition("=")
+            if not sep or name not in ("bots", "scenario", "seed", "heap", "speed"):
+                raise UsageError("bad --port %r: use sim or sim:bots=N,scenario=S,seed=N,"
+                                 "heap=SIZE,speed=X" % url)
+            options[name] = value
+        try:
+            emulator = EmulatedHub(**options)
+        except ValueError as e:
+            raise UsageError("bad --port %r: %s" % (url, e)) from None
+        self.emulator = self.stack.enter_context(emulator)
+        return self.emulator
+
+    def hub(self, heartbeat=True):
+        """The connected hub (opened once per command, closed when it ends)."""
+        if self._hub is not None:
+            return self._hub
+        from .client import Hub
+        url = self.port_url()
+        key = self.key_arg()
+        if url == "sim" or url.startswith("sim:") or url.startswith("sim?"):
+            emu = self.start_sim(url)
+            url, key = emu.url, key or emu.key_path
+        hub = Hub.open(url, key=key, timeout=self.args.timeout, heartbeat=heartbeat)
+        self._hub = self.stack.enter_context(hub)
+        return self._hub
+
+    def emit(self, obj, text=None):
+        """Print the verb's result: JSON object, or text lines."""
+        if self.json:
+            print(json.dumps(dict({"ok": True}, **obj), default=str), flush=True)
+        elif text is not None:
+            print(text, flush=True)
+
+    def line(self, obj):
+        """One JSON line of a stream."""
+        print(json.dumps(obj, default=str), flush=True)
+
+
+def _on_signal(signum, frame):
+    raise KeyboardInterrupt("signal %d" % signum)
+
+
+def _fail(ctx_json, err, code):
+    from .errors import CheckFailed, Refused
+    message = str(err)
+    if ctx_json:
+        obj = {"ok": False, "error": type(err).__name__, "exit": code, "message": message}
+        if isinstance(err, CheckFailed):
+            obj.update(err.data, ok=False)
+        if isinstance(err, Refused):
+            obj.update(reason=err.reason, detail=err.detail)
+            if err.reason == "CHECKS":
+                from .views import check_names
+                obj["failing_checks"] = check_names(err.detail)
+        print(json.dumps(obj), flush=True)
+    print("nanohub: " + message, file=sys.stderr, flush=True)
+    return code
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.verb:
+        parser.print_help(sys.stderr)
+        return 2
+    # SIGINT too: a shell starting us in the background ignores it, and every
+    # verb must clean up (emulated hubs above all) however it is stopped
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _on_signal)
+    ctx = Context(args)
+    try:
+        with ctx.stack:
+            rc = args.run(ctx, args)
+        return rc or 0
+    except KeyboardInterrupt:
+        print("nanohub: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:             # e.g. nanohub watch --json | head
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as err:
+        from .errors import NanohubError
+        if isinstance(err, NanohubError):
+            return _fail(ctx.json, err, err.exit_code)
+        traceback.print_exc()
+        print("nanohub: internal error (a bug: please report the traceback above)",
+              file=sys.stderr)
+        return EXIT_BUG
+
+
+if __name__ == "__main__":
+    sys.exit(main())
