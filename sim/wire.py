@@ -164,41 +164,18 @@ HELLO_SCHEMA = const(1)  # schema fingerprint differs: peers must not talk
 M_HELLO = const(0x01)
 HELLO_FMT = '<IH'
 HELLO_SIZE = const(6)
-O_HELLO_SCHEMA = const(0)  # offset, I
-O_HELLO_HOST_VERSION = const(4)  # offset, H
 
 M_HELLO_REPLY = const(0x02)
 HELLO_REPLY_FMT = '<BIBBB8sIHBBHBBIB'
 HELLO_REPLY_SIZE = const(33)
-O_HELLO_REPLY_RESULT = const(0)  # offset, B
-O_HELLO_REPLY_SCHEMA = const(1)  # offset, I
-O_HELLO_REPLY_FW_MAJOR = const(5)  # offset, B
-O_HELLO_REPLY_FW_MINOR = const(6)  # offset, B
-O_HELLO_REPLY_FW_PATCH = const(7)  # offset, B
-O_HELLO_REPLY_BOARD = const(8)  # offset, 8s
-O_HELLO_REPLY_HUB_ID = const(16)  # offset, I
-O_HELLO_REPLY_CAPS = const(20)  # offset, H
-O_HELLO_REPLY_BOTS = const(22)  # offset, B
-O_HELLO_REPLY_STATE = const(23)  # offset, B
-O_HELLO_REPLY_BOOTS = const(24)  # offset, H
-O_HELLO_REPLY_RESET_CAUSE = const(26)  # offset, B
-O_HELLO_REPLY_KEYED = const(27)  # offset, B
-O_HELLO_REPLY_COUNTER = const(28)  # offset, I
-O_HELLO_REPLY_ESTOP = const(32)  # offset, B
 
 M_HEARTBEAT = const(0x03)
 HEARTBEAT_FMT = '<I'
 HEARTBEAT_SIZE = const(4)
-O_HEARTBEAT_T = const(0)  # offset, I
 
 M_ACK = const(0x10)
 ACK_FMT = '<HBBBi'
 ACK_SIZE = const(9)
-O_ACK_REQ = const(0)  # offset, H
-O_ACK_CMD = const(2)  # offset, B
-O_ACK_STATUS = const(3)  # offset, B
-O_ACK_REASON = const(4)  # offset, B
-O_ACK_DETAIL = const(5)  # offset, i
 
 M_ARM = const(0x20)
 ARM_FMT = '<'
@@ -211,17 +188,9 @@ DISARM_SIZE = const(0)
 M_TREAT_START = const(0x22)
 TREAT_START_FMT = '<IIHHB'
 TREAT_START_SIZE = const(13)
-O_TREAT_START_SESSION_CAP = const(0)  # offset, I
-O_TREAT_START_SITE_CAP = const(4)  # offset, I
-O_TREAT_START_RATE_CAP = const(8)  # offset, H
-O_TREAT_START_DURATION = const(10)  # offset, H
-O_TREAT_START_COUNT = const(12)  # offset, B
 TREAT_START_REC_FMT = '<BHB'
 TREAT_START_REC_SIZE = const(4)
 TREAT_START_MAX = const(116)
-R_TREAT_START_SITE = const(0)  # record offset, B
-R_TREAT_START_TARGET = const(1)  # record offset, H
-R_TREAT_START_BOTS = const(3)  # record offset, B
 
 M_TREAT_PAUSE = const(0x23)
 TREAT_PAUSE_FMT = '<'
@@ -238,28 +207,22 @@ TREAT_STOP_SIZE = const(0)
 M_DOSE_SCALE = const(0x26)
 DOSE_SCALE_FMT = '<B'
 DOSE_SCALE_SIZE = const(1)
-O_DOSE_SCALE_PERCENT = const(0)  # offset, B
 
 M_DEPLOY = const(0x27)
 DEPLOY_FMT = '<BB'
 DEPLOY_SIZE = const(2)
-O_DEPLOY_SITE = const(0)  # offset, B
-O_DEPLOY_COUNT = const(1)  # offset, B
 
 M_RECALL = const(0x28)
 RECALL_FMT = '<B'
 RECALL_SIZE = const(1)
-O_RECALL_BOT = const(0)  # offset, B
 
 M_HOLD = const(0x29)
 HOLD_FMT = '<B'
 HOLD_SIZE = const(1)
-O_HOLD_BOT = const(0)  # offset, B
 
 M_ESTOP = const(0x2a)
 ESTOP_FMT = '<B'
 ESTOP_SIZE = const(1)
-O_ESTOP_SOURCE = const(0)  # offset, B
 
 M_ESTOP_RESET = const(0x2b)
 ESTOP_RESET_FMT = '<'
@@ -268,167 +231,82 @@ ESTOP_RESET_SIZE = const(0)
 M_ALARM_ACK = const(0x2c)
 ALARM_ACK_FMT = '<B'
 ALARM_ACK_SIZE = const(1)
-O_ALARM_ACK_CODE = const(0)  # offset, B
 
 M_CONSENT = const(0x2d)
 CONSENT_FMT = '<I'
 CONSENT_SIZE = const(4)
-O_CONSENT_PATIENT = const(0)  # offset, I
 
 M_KEY_ROTATE = const(0x2e)
 KEY_ROTATE_FMT = '<32s'
 KEY_ROTATE_SIZE = const(32)
-O_KEY_ROTATE_KEY = const(0)  # offset, 32s
 
 M_PARAM_GET = const(0x2f)
 PARAM_GET_FMT = '<B'
 PARAM_GET_SIZE = const(1)
-O_PARAM_GET_INDEX = const(0)  # offset, B
 
 M_PARAM_SET = const(0x30)
 PARAM_SET_FMT = '<Bi'
 PARAM_SET_SIZE = const(5)
-O_PARAM_SET_INDEX = const(0)  # offset, B
-O_PARAM_SET_VALUE = const(1)  # offset, i
 
 M_PARAM_VALUE = const(0x31)
 PARAM_VALUE_FMT = '<BBiiii16s6s'
 PARAM_VALUE_SIZE = const(40)
-O_PARAM_VALUE_INDEX = const(0)  # offset, B
-O_PARAM_VALUE_COUNT = const(1)  # offset, B
-O_PARAM_VALUE_VALUE = const(2)  # offset, i
-O_PARAM_VALUE_MIN = const(6)  # offset, i
-O_PARAM_VALUE_MAX = const(10)  # offset, i
-O_PARAM_VALUE_DEFAULT = const(14)  # offset, i
-O_PARAM_VALUE_NAME = const(18)  # offset, 16s
-O_PARAM_VALUE_UNIT = const(34)  # offset, 6s
 
 M_LOG_READ = const(0x32)
 LOG_READ_FMT = '<IB'
 LOG_READ_SIZE = const(5)
-O_LOG_READ_START = const(0)  # offset, I
-O_LOG_READ_MAX = const(4)  # offset, B
 
 M_LOG_CHUNK = const(0x33)
 LOG_CHUNK_FMT = '<IIIB'
 LOG_CHUNK_SIZE = const(13)
-O_LOG_CHUNK_START = const(0)  # offset, I
-O_LOG_CHUNK_FIRST = const(4)  # offset, I
-O_LOG_CHUNK_NEXT = const(8)  # offset, I
-O_LOG_CHUNK_COUNT = const(12)  # offset, B
 LOG_CHUNK_REC_FMT = '<IIBBHi8s'
 LOG_CHUNK_REC_SIZE = const(24)
 LOG_CHUNK_MAX = const(19)
-R_LOG_CHUNK_INDEX = const(0)  # record offset, I
-R_LOG_CHUNK_T = const(4)  # record offset, I
-R_LOG_CHUNK_EVENT = const(8)  # record offset, B
-R_LOG_CHUNK_A = const(9)  # record offset, B
-R_LOG_CHUNK_B = const(10)  # record offset, H
-R_LOG_CHUNK_C = const(12)  # record offset, i
-R_LOG_CHUNK_CHAIN = const(16)  # record offset, 8s
 
 M_REQUEST = const(0x34)
 REQUEST_FMT = '<B'
 REQUEST_SIZE = const(1)
-O_REQUEST_WHAT = const(0)  # offset, B
 
 M_TELEM_RATE = const(0x35)
 TELEM_RATE_FMT = '<BBB'
 TELEM_RATE_SIZE = const(3)
-O_TELEM_RATE_STATUS_HZ = const(0)  # offset, B
-O_TELEM_RATE_BOTS_HZ = const(1)  # offset, B
-O_TELEM_RATE_SITES_HZ = const(2)  # offset, B
 
 M_HUB_STATUS = const(0x40)
 HUB_STATUS_FMT = '<BBIBBBBBBBBBBIIHBBHH'
 HUB_STATUS_SIZE = const(32)
-O_HUB_STATUS_STATE = const(0)  # offset, B
-O_HUB_STATUS_REASON = const(1)  # offset, B
-O_HUB_STATUS_T = const(2)  # offset, I
-O_HUB_STATUS_BOTS = const(6)  # offset, B
-O_HUB_STATUS_DOCKED = const(7)  # offset, B
-O_HUB_STATUS_DEPLOYED = const(8)  # offset, B
-O_HUB_STATUS_ACTIVE = const(9)  # offset, B
-O_HUB_STATUS_RETURNING = const(10)  # offset, B
-O_HUB_STATUS_QUARANTINED = const(11)  # offset, B
-O_HUB_STATUS_DISABLED = const(12)  # offset, B
-O_HUB_STATUS_LOST = const(13)  # offset, B
-O_HUB_STATUS_ALARMS = const(14)  # offset, B
-O_HUB_STATUS_UNACKED = const(15)  # offset, B
-O_HUB_STATUS_DOSE = const(16)  # offset, I
-O_HUB_STATUS_DOSE_CAP = const(20)  # offset, I
-O_HUB_STATUS_SENS = const(24)  # offset, H
-O_HUB_STATUS_SCALE = const(26)  # offset, B
-O_HUB_STATUS_LINK = const(27)  # offset, B
-O_HUB_STATUS_RX_BAD = const(28)  # offset, H
-O_HUB_STATUS_CHECKS = const(30)  # offset, H
 
 M_BOT_STATES = const(0x41)
 BOT_STATES_FMT = '<BB'
 BOT_STATES_SIZE = const(2)
-O_BOT_STATES_FIRST = const(0)  # offset, B
-O_BOT_STATES_COUNT = const(1)  # offset, B
 BOT_STATES_REC_FMT = '<BBBBB'
 BOT_STATES_REC_SIZE = const(5)
 BOT_STATES_MAX = const(95)
-R_BOT_STATES_STATE = const(0)  # record offset, B
-R_BOT_STATES_SITE = const(1)  # record offset, B
-R_BOT_STATES_ACTIVITY = const(2)  # record offset, B
-R_BOT_STATES_BATTERY = const(3)  # record offset, B
-R_BOT_STATES_HEALTH = const(4)  # record offset, B
 
 M_SITE_READINGS = const(0x42)
 SITE_READINGS_FMT = '<B'
 SITE_READINGS_SIZE = const(1)
-O_SITE_READINGS_COUNT = const(0)  # offset, B
 SITE_READINGS_REC_FMT = '<BHHhHI'
 SITE_READINGS_REC_SIZE = const(13)
 SITE_READINGS_MAX = const(36)
-R_SITE_READINGS_SITE = const(0)  # record offset, B
-R_SITE_READINGS_PH = const(1)  # record offset, H
-R_SITE_READINGS_BACTERIA = const(3)  # record offset, H
-R_SITE_READINGS_TEMP = const(5)  # record offset, h
-R_SITE_READINGS_DEPTH = const(7)  # record offset, H
-R_SITE_READINGS_DOSE = const(9)  # record offset, I
 
 M_ALARM = const(0x43)
 ALARM_FMT = '<BBBBBiI'
 ALARM_SIZE = const(13)
-O_ALARM_CODE = const(0)  # offset, B
-O_ALARM_PRIO = const(1)  # offset, B
-O_ALARM_STATE = const(2)  # offset, B
-O_ALARM_BOT = const(3)  # offset, B
-O_ALARM_SITE = const(4)  # offset, B
-O_ALARM_VALUE = const(5)  # offset, i
-O_ALARM_T = const(9)  # offset, I
 
 M_ESTOP_REPORT = const(0x44)
 ESTOP_REPORT_FMT = '<BBBB32s'
 ESTOP_REPORT_SIZE = const(36)
-O_ESTOP_REPORT_DONE = const(0)  # offset, B
-O_ESTOP_REPORT_TOTAL = const(1)  # offset, B
-O_ESTOP_REPORT_CONFIRMED = const(2)  # offset, B
-O_ESTOP_REPORT_UNCONFIRMED = const(3)  # offset, B
-O_ESTOP_REPORT_PENDING = const(4)  # offset, 32s
 
 M_BOT_CMDS = const(0x60)
 BOT_CMDS_FMT = '<B'
 BOT_CMDS_SIZE = const(1)
-O_BOT_CMDS_COUNT = const(0)  # offset, B
 BOT_CMDS_REC_FMT = '<BBBBH'
 BOT_CMDS_REC_SIZE = const(6)
 BOT_CMDS_MAX = const(79)
-R_BOT_CMDS_BOT = const(0)  # record offset, B
-R_BOT_CMDS_OP = const(1)  # record offset, B
-R_BOT_CMDS_SITE = const(2)  # record offset, B
-R_BOT_CMDS_RATE = const(3)  # record offset, B
-R_BOT_CMDS_LEASE = const(4)  # record offset, H
 
 M_BOT_REPORTS = const(0x61)
 BOT_REPORTS_FMT = '<BB'
 BOT_REPORTS_SIZE = const(2)
-O_BOT_REPORTS_FIRST = const(0)  # offset, B
-O_BOT_REPORTS_COUNT = const(1)  # offset, B
 BOT_REPORTS_REC_FMT = '<BBBBBhHHH'
 BOT_REPORTS_REC_SIZE = const(13)
 BOT_REPORTS_MAX = const(36)
@@ -445,52 +323,48 @@ R_BOT_REPORTS_BACTERIA = const(11)  # record offset, H
 M_PATIENT = const(0x62)
 PATIENT_FMT = '<HB'
 PATIENT_SIZE = const(3)
-O_PATIENT_SENS = const(0)  # offset, H
-O_PATIENT_EVENTS = const(2)  # offset, B
 
 M_BUS_HELLO = const(0x63)
 BUS_HELLO_FMT = '<IB'
 BUS_HELLO_SIZE = const(5)
-O_BUS_HELLO_SCHEMA = const(0)  # offset, I
-O_BUS_HELLO_BOTS = const(4)  # offset, B
 
-# id: (name, fmt, size, rec_fmt, rec_size, flags, names, rec_names)
+# id: (name, fmt, size, rec_fmt, rec_size, flags); field names are in wire_names
 MSGS = {
-    0x01: ('HELLO', '<IH', 6, None, 0, 0, ('schema', 'host_version'), ()),
-    0x02: ('HELLO_REPLY', '<BIBBB8sIHBBHBBIB', 33, None, 0, 0, ('result', 'schema', 'fw_major', 'fw_minor', 'fw_patch', 'board', 'hub_id', 'caps', 'bots', 'state', 'boots', 'reset_cause', 'keyed', 'counter', 'estop'), ()),
-    0x03: ('HEARTBEAT', '<I', 4, None, 0, 0, ('t',), ()),
-    0x10: ('ACK', '<HBBBi', 9, None, 0, 0, ('req', 'cmd', 'status', 'reason', 'detail'), ()),
-    0x20: ('ARM', '<', 0, None, 0, 5, (), ()),
-    0x21: ('DISARM', '<', 0, None, 0, 4, (), ()),
-    0x22: ('TREAT_START', '<IIHHB', 13, '<BHB', 4, 5, ('session_cap', 'site_cap', 'rate_cap', 'duration', 'count'), ('site', 'target', 'bots')),
-    0x23: ('TREAT_PAUSE', '<', 0, None, 0, 4, (), ()),
-    0x24: ('TREAT_RESUME', '<', 0, None, 0, 5, (), ()),
-    0x25: ('TREAT_STOP', '<', 0, None, 0, 4, (), ()),
-    0x26: ('DOSE_SCALE', '<B', 1, None, 0, 5, ('percent',), ()),
-    0x27: ('DEPLOY', '<BB', 2, None, 0, 4, ('site', 'count'), ()),
-    0x28: ('RECALL', '<B', 1, None, 0, 4, ('bot',), ()),
-    0x29: ('HOLD', '<B', 1, None, 0, 4, ('bot',), ()),
-    0x2a: ('ESTOP', '<B', 1, None, 0, 4, ('source',), ()),
-    0x2b: ('ESTOP_RESET', '<', 0, None, 0, 5, (), ()),
-    0x2c: ('ALARM_ACK', '<B', 1, None, 0, 4, ('code',), ()),
-    0x2d: ('CONSENT', '<I', 4, None, 0, 5, ('patient',), ()),
-    0x2e: ('KEY_ROTATE', '<32s', 32, None, 0, 5, ('key',), ()),
-    0x2f: ('PARAM_GET', '<B', 1, None, 0, 0, ('index',), ()),
-    0x30: ('PARAM_SET', '<Bi', 5, None, 0, 5, ('index', 'value'), ()),
-    0x31: ('PARAM_VALUE', '<BBiiii16s6s', 40, None, 0, 0, ('index', 'count', 'value', 'min', 'max', 'default', 'name', 'unit'), ()),
-    0x32: ('LOG_READ', '<IB', 5, None, 0, 0, ('start', 'max'), ()),
-    0x33: ('LOG_CHUNK', '<IIIB', 13, '<IIBBHi8s', 24, 0, ('start', 'first', 'next', 'count'), ('index', 't', 'event', 'a', 'b', 'c', 'chain')),
-    0x34: ('REQUEST', '<B', 1, None, 0, 0, ('what',), ()),
-    0x35: ('TELEM_RATE', '<BBB', 3, None, 0, 4, ('status_hz', 'bots_hz', 'sites_hz'), ()),
-    0x40: ('HUB_STATUS', '<BBIBBBBBBBBBBIIHBBHH', 32, None, 0, 0, ('state', 'reason', 't', 'bots', 'docked', 'deployed', 'active', 'returning', 'quarantined', 'disabled', 'lost', 'alarms', 'unacked', 'dose', 'dose_cap', 'sens', 'scale', 'link', 'rx_bad', 'checks'), ()),
-    0x41: ('BOT_STATES', '<BB', 2, '<BBBBB', 5, 0, ('first', 'count'), ('state', 'site', 'activity', 'battery', 'health')),
-    0x42: ('SITE_READINGS', '<B', 1, '<BHHhHI', 13, 0, ('count',), ('site', 'ph', 'bacteria', 'temp', 'depth', 'dose')),
-    0x43: ('ALARM', '<BBBBBiI', 13, None, 0, 0, ('code', 'prio', 'state', 'bot', 'site', 'value', 't'), ()),
-    0x44: ('ESTOP_REPORT', '<BBBB32s', 36, None, 0, 0, ('done', 'total', 'confirmed', 'unconfirmed', 'pending'), ()),
-    0x60: ('BOT_CMDS', '<B', 1, '<BBBBH', 6, 0, ('count',), ('bot', 'op', 'site', 'rate', 'lease')),
-    0x61: ('BOT_REPORTS', '<BB', 2, '<BBBBBhHHH', 13, 0, ('first', 'count'), ('state', 'site', 'activity', 'battery', 'health', 'temp', 'ph', 'depth', 'bacteria')),
-    0x62: ('PATIENT', '<HB', 3, None, 0, 0, ('sens', 'events'), ()),
-    0x63: ('BUS_HELLO', '<IB', 5, None, 0, 0, ('schema', 'bots'), ()),
+    0x01: ('HELLO', '<IH', 6, None, 0, 0),
+    0x02: ('HELLO_REPLY', '<BIBBB8sIHBBHBBIB', 33, None, 0, 0),
+    0x03: ('HEARTBEAT', '<I', 4, None, 0, 0),
+    0x10: ('ACK', '<HBBBi', 9, None, 0, 0),
+    0x20: ('ARM', '<', 0, None, 0, 5),
+    0x21: ('DISARM', '<', 0, None, 0, 4),
+    0x22: ('TREAT_START', '<IIHHB', 13, '<BHB', 4, 5),
+    0x23: ('TREAT_PAUSE', '<', 0, None, 0, 4),
+    0x24: ('TREAT_RESUME', '<', 0, None, 0, 5),
+    0x25: ('TREAT_STOP', '<', 0, None, 0, 4),
+    0x26: ('DOSE_SCALE', '<B', 1, None, 0, 5),
+    0x27: ('DEPLOY', '<BB', 2, None, 0, 4),
+    0x28: ('RECALL', '<B', 1, None, 0, 4),
+    0x29: ('HOLD', '<B', 1, None, 0, 4),
+    0x2a: ('ESTOP', '<B', 1, None, 0, 4),
+    0x2b: ('ESTOP_RESET', '<', 0, None, 0, 5),
+    0x2c: ('ALARM_ACK', '<B', 1, None, 0, 4),
+    0x2d: ('CONSENT', '<I', 4, None, 0, 5),
+    0x2e: ('KEY_ROTATE', '<32s', 32, None, 0, 5),
+    0x2f: ('PARAM_GET', '<B', 1, None, 0, 0),
+    0x30: ('PARAM_SET', '<Bi', 5, None, 0, 5),
+    0x31: ('PARAM_VALUE', '<BBiiii16s6s', 40, None, 0, 0),
+    0x32: ('LOG_READ', '<IB', 5, None, 0, 0),
+    0x33: ('LOG_CHUNK', '<IIIB', 13, '<IIBBHi8s', 24, 0),
+    0x34: ('REQUEST', '<B', 1, None, 0, 0),
+    0x35: ('TELEM_RATE', '<BBB', 3, None, 0, 4),
+    0x40: ('HUB_STATUS', '<BBIBBBBBBBBBBIIHBBHH', 32, None, 0, 0),
+    0x41: ('BOT_STATES', '<BB', 2, '<BBBBB', 5, 0),
+    0x42: ('SITE_READINGS', '<B', 1, '<BHHhHI', 13, 0),
+    0x43: ('ALARM', '<BBBBBiI', 13, None, 0, 0),
+    0x44: ('ESTOP_REPORT', '<BBBB32s', 36, None, 0, 0),
+    0x60: ('BOT_CMDS', '<B', 1, '<BBBBH', 6, 0),
+    0x61: ('BOT_REPORTS', '<BB', 2, '<BBBBBhHHH', 13, 0),
+    0x62: ('PATIENT', '<HB', 3, None, 0, 0),
+    0x63: ('BUS_HELLO', '<IB', 5, None, 0, 0),
 }
 
 # audit-log record layout

@@ -26,6 +26,7 @@ import sys
 from boards.null import Board, MemStore
 from hub import frame, hmac, wire
 from hub.core import Hub
+from wire_names import NAMES
 
 try:
     import bots
@@ -433,7 +434,7 @@ class Rig:
     def _got(self, rx):
         msg = rx.msg
         info = wire.MSGS[msg]
-        d = dict(zip(info[6], rx.fields()))
+        d = dict(zip(NAMES[msg][0], rx.fields()))
         d["seq"] = rx.seq
         if info[4]:
             d["records"] = rx.records()

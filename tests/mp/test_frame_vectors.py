@@ -10,6 +10,7 @@ import struct
 from hub import frame, wire
 from hub.hmac import tag as hmac_tag
 from mptest import eq
+from wire_names import NAMES
 
 _V = None
 
@@ -50,11 +51,11 @@ def test_every_valid_vector_decodes_to_its_fields():
         eq(rx.err, 0, v["name"])
         eq(rx.msg, getattr(wire, "M_" + v["msg"]), v["name"])
         eq((rx.seq, rx.addr, rx.flags), (v["seq"], v["addr"], v["flags"]), v["name"])
-        names = wire.MSGS[rx.msg][6]
+        names = NAMES[rx.msg][0]
         got = rx.fields()
         for k, name in enumerate(names):
             eq(got[k], _value(v["fields"][name]), v["name"] + "." + name)
-        rnames = wire.MSGS[rx.msg][7]
+        rnames = NAMES[rx.msg][1]
         recs = rx.records()
         eq(len(recs), len(v["records"]), v["name"])
         for r, want in zip(recs, v["records"]):
@@ -71,11 +72,11 @@ def test_every_valid_vector_encodes_to_the_same_bytes():
         msg = getattr(wire, "M_" + v["msg"])
         info = wire.MSGS[msg]
         off = tx.begin(msg, v["seq"], v["addr"], v["flags"] & ~wire.F_AUTH)
-        vals = [_value(v["fields"][n]) for n in info[6]]
+        vals = [_value(v["fields"][n]) for n in NAMES[msg][0]]
         struct.pack_into(info[1], tx.raw, off, *vals)
         plen = info[2]
         for r in v["records"]:
-            struct.pack_into(info[3], tx.raw, off + plen, *[_value(r[n]) for n in info[7]])
+            struct.pack_into(info[3], tx.raw, off + plen, *[_value(r[n]) for n in NAMES[msg][1]])
             plen += info[4]
         tagger = None
         if v["tag"]:
