@@ -101,12 +101,13 @@ def _tail(path, lines=15):
 class EmulatedHub:
     """Firmware on the MicroPython VM and the swarm gateway, as one context manager."""
 
-    def __init__(self, bots=16, scenario="nominal", seed=1, heap="256k", speed=1.0,
+    def __init__(self, bots=16, scenario="nominal", seed=1, heap="256k", speed=1.0, firmware=None,
                  store=None, hub_id=None, gateway=True, trace=None, start_timeout=START_TIMEOUT):
         if not 1 <= int(bots) <= 255:
             raise UsageError("--bots must be 1..255, got %s" % bots)
         self.bots, self.scenario, self.seed = int(bots), scenario, int(seed)
         self.heap, self.speed = heap, float(speed)
+        self.firmware = firmware    # a firmware tree (e.g. compiled .mpy); default: the source
         self._random_id = hub_id is None
         self.hub_id = _random_hub_id() if hub_id is None else int(hub_id)
         self.use_gateway = gateway
@@ -157,7 +158,7 @@ class EmulatedHub:
     def start(self):
         from . import vm
         try:
-            main = vm.firmware_dir() / "main.py"
+            main = self._firmware() / "main.py"
             vm.find_micropython()       # fail early, with the install hint
         except (vm.VMNotFound, FileNotFoundError) as e:
             raise LinkError("cannot start the emulated hub: %s" % e) from None
@@ -182,6 +183,10 @@ class EmulatedHub:
         except BaseException:
             self.close()
             raise
+
+    def _firmware(self):
+        from . import vm
+        return Path(self.firmware) if self.firmware else vm.firmware_dir()
 
     def close(self):
         if self._closed:
@@ -284,7 +289,7 @@ class EmulatedHub:
                 "--store", self.store, "--bots", self.bots, "--hub-id", self.hub_id]
         if self.bus_port:
             args[5:5] = ["--bus", "127.0.0.1:%d" % self.bus_port]
-        argv, env = vm.vm_command(args, heap=self.heap, path=[vm.firmware_dir()])
+        argv, env = vm.vm_command(args, heap=self.heap, path=[self._firmware()])
         self.hub = self._spawn(argv, "hub", env=env)
         return self._wait_listening()
 

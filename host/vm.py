@@ -128,12 +128,14 @@ def mpy_cross_version(mpy_cross: str | None = None) -> tuple[int, int]:
 
 
 def compile_tree(src_dir, dst_dir, march: str | None = None, mpy_cross: str | None = None,
-                 keep_going: bool = False):
+                 keep_going: bool = False, build: bool = True):
     """Compile every .py under src_dir to .mpy under dst_dir (same layout).
 
     A .mpy newer than its .py is kept (changing ``march`` does not force a
     rebuild; use a fresh dst_dir), and stale .mpy files are not deleted.
     The embedded source name is the path relative to src_dir, as on a board.
+    With ``build`` (the default), each file first goes through the firmware
+    build step (``nanohub.protocol.gen.build_text``: wire constants inlined).
     Returns the list of .mpy paths.  Raises CompileError with mpy-cross's
     stderr on the first failure, or with keep_going after compiling all the
     files it can (the error's ``outputs`` then lists those that compiled).
@@ -151,7 +153,17 @@ def compile_tree(src_dir, dst_dir, march: str | None = None, mpy_cross: str | No
             argv = [exe, "-o", str(dst), "-s", rel.as_posix()]
             if march:
                 argv.append(f"-march={march}")
-            proc = subprocess.run(argv + [str(src)], capture_output=True, text=True)
+            path = src
+            if build:
+                from nanohub.protocol.gen import build_text
+                text = build_text(rel.as_posix(), src.read_text())
+                path = dst.with_suffix(".build.py")
+                path.write_text(text)
+            try:
+                proc = subprocess.run(argv + [str(path)], capture_output=True, text=True)
+            finally:
+                if path != src:
+                    path.unlink(missing_ok=True)
             if proc.returncode != 0:
                 dst.unlink(missing_ok=True)
                 errors.append(f"mpy-cross failed on {src}:\n{(proc.stderr or proc.stdout).strip()}")

@@ -9,6 +9,7 @@ Outputs (all carry a "generated, do not edit" header):
   docs/protocol.md       every message and field, readable
 """
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -105,7 +106,53 @@ def names_module():
         rec = m.tail if isinstance(m.tail, model.Record) else None
         out.append("    0x%02x: (%r, %r)," % (m.id, m.names, rec.names if rec else ()))
     out.append("}")
+    out.append("M = {%s}" % ", ".join("%r: 0x%02x" % (m.name, m.id) for m in model.MESSAGES))
+    out.append("ERR = {%s}" % ", ".join("%r: %d" % (n, v) for n, v, _ in schema.ENUMS["ERR"]))
     return "\n".join(out) + "\n"
+
+
+def wire_values():
+    """Every name the generated wire module defines, with its value."""
+    ns = {}
+    exec(compile(wire_module(), "wire.py", "exec"), ns)
+    return {k: v for k, v in ns.items() if not k.startswith("_") and k != "const"}
+
+
+_WIRE_REF = re.compile(r"\bwire\.([A-Z][A-Z0-9_]*)\b")
+
+
+def inline_consts(text):
+    """Replace ``wire.NAME`` integer constants by their values (a build step).
+
+    On a board every module-level name costs RAM, and a constant looked up in
+    another module is never folded by MicroPython's compiler. Inlining at build
+    time keeps one truth (the values come from the schema) and leaves the
+    firmware's wire module with only its formats and tables.
+    """
+    ints = {k: v for k, v in wire_values().items() if isinstance(v, int) and not isinstance(v, bool)}
+
+    def sub(m):
+        v = ints.get(m.group(1))
+        return m.group(0) if v is None else "%d" % v
+    return _WIRE_REF.sub(sub, text)
+
+
+def slim_wire():
+    """The wire module a board loads once constants are inlined: formats and tables."""
+    out = ['# ' + HEADER + " (build: constants inlined)", "try:",
+           "    from micropython import const", "except ImportError:",
+           "    def const(x):", "        return x", ""]
+    for k, v in wire_values().items():
+        if not isinstance(v, int):
+            out.append("%s = %r" % (k, v))
+    return "\n".join(out) + "\n"
+
+
+def build_text(rel, text):
+    """What a firmware file becomes in a build (``rel``: path in the tree)."""
+    if rel.replace("\\", "/").endswith("hub/wire.py") or rel == "wire.py":
+        return slim_wire()
+    return inline_consts(text)
 
 
 def _enum_table(name):

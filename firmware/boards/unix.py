@@ -16,7 +16,7 @@ from hub import wire
 from hub.compat import ticks_diff, ticks_ms
 from hub.store import Store
 
-_PEND = 2048
+_PEND = 1536
 _RECONNECT_MS = 500
 
 

@@ -16,7 +16,9 @@ def _opts(argv):
 
 
 def make(argv):
+    import gc
     from hub.core import Hub
+    gc.collect()            # loading bytecode leaves garbage: clear it before the big buffers
     o = _opts(argv)
     name = o.get("board") or ("unix" if sys.platform in ("linux", "darwin") else sys.platform)
     bots = int(o.get("bots", "16"))
@@ -25,6 +27,9 @@ def make(argv):
         from boards.unix import Board
         board = Board(o.get("host", "127.0.0.1:7700"), o.get("bus"),
                       o.get("store", "hubdata"))
+    elif name == "unix_tty":
+        from boards.unix_tty import Board
+        board = Board(o.get("bus"), o.get("store", "hubdata"))
     elif name == "null":
         from boards.null import Board
         board = Board()
@@ -36,4 +41,7 @@ def make(argv):
         board = Board()
     else:
         raise ValueError("no board module for " + name)
-    return board, Hub(board, bots, hub_id)
+    gc.collect()
+    hub = Hub(board, bots, hub_id)
+    gc.collect()
+    return board, hub

@@ -11,6 +11,7 @@ from hub import wire
 from hub.compat import const, crc32
 
 _HDR = const(5)         # wire.HEADER_SIZE
+_VIEWS = const(24)      # buffer views kept, one per frame length
 
 
 class Views:
@@ -18,9 +19,11 @@ class Views:
 
     CRC and hash functions take whole buffers, not (buffer, length); slicing a
     memoryview allocates. Each length's view is made the first time a frame
-    of that length passes and kept (lengths are bounded by MAX_FRAME), so the
-    steady state allocates nothing whatever the mix of lengths: a small cache
-    that evicts would thrash when two lengths in use collide.
+    of that length passes and kept, so the steady state (a handful of frame
+    lengths) allocates nothing; an evicting cache would thrash when two
+    lengths in use collide. The cache is bounded: past ``_VIEWS`` lengths (a
+    flood of garbage of every length) views are made and dropped, costing
+    garbage, never a growing heap.
     """
 
     def __init__(self, buf):
@@ -31,7 +34,8 @@ class Views:
         v = self._views.get(n)
         if v is None:
             v = self._mv[:n]
-            self._views[n] = v
+            if len(self._views) < _VIEWS:
+                self._views[n] = v
         return v
 
 

@@ -10,7 +10,7 @@ import struct
 from hub import frame, wire
 from hub.hmac import tag as hmac_tag
 from mptest import eq
-from wire_names import NAMES
+from wire_names import ERR, M, NAMES
 
 _V = None
 
@@ -49,7 +49,7 @@ def test_every_valid_vector_decodes_to_its_fields():
     for v in vectors()["valid"]:
         rx = decode_one(unhex(v["wire"]))
         eq(rx.err, 0, v["name"])
-        eq(rx.msg, getattr(wire, "M_" + v["msg"]), v["name"])
+        eq(rx.msg, M[v["msg"]], v["name"])
         eq((rx.seq, rx.addr, rx.flags), (v["seq"], v["addr"], v["flags"]), v["name"])
         names = NAMES[rx.msg][0]
         got = rx.fields()
@@ -69,7 +69,7 @@ def test_every_valid_vector_encodes_to_the_same_bytes():
     tx = frame.Tx()
     key = unhex(vectors()["key"])
     for v in vectors()["valid"]:
-        msg = getattr(wire, "M_" + v["msg"])
+        msg = M[v["msg"]]
         info = wire.MSGS[msg]
         off = tx.begin(msg, v["seq"], v["addr"], v["flags"] & ~wire.F_AUTH)
         vals = [_value(v["fields"][n]) for n in NAMES[msg][0]]
@@ -107,7 +107,7 @@ def test_every_invalid_vector_is_dropped_with_the_same_error():
         if "wire" not in v:
             continue
         rx = decode_one(unhex(v["wire"]))
-        eq(rx.err, getattr(wire, "ERR_" + v["error"]), v["name"])
+        eq(rx.err, ERR[v["error"]], v["name"])
         eq(rx.bad[rx.err], 1, v["name"] + " counted")
 
 
@@ -126,7 +126,7 @@ def test_a_stream_with_garbage_yields_exactly_the_valid_frames():
                 else:
                     seqs.append(rx.seq)
         eq(seqs, v["frames"], v["name"])
-        eq(errs, [getattr(wire, "ERR_" + e) for e in v["errors"]], v["name"])
+        eq(errs, [ERR[e] for e in v["errors"]], v["name"])
 
 
 def test_frames_split_across_reads_reassemble():
