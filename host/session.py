@@ -63,7 +63,8 @@ class Session:
 
 
 def run_session(scenario="presentation-night", seed=None, bots=None, heap="256k",
-                on_event=None, workdir=None, settle_s=8.0, keep_trace=None, on_frame=None):
+                on_event=None, workdir=None, settle_s=8.0, keep_trace=None, on_frame=None,
+                firmware=None):
     """Run one scripted session; returns a :class:`Session`.
 
     ``on_frame(direction, item)`` sees every frame on the link (see
@@ -84,7 +85,8 @@ def run_session(scenario="presentation-night", seed=None, bots=None, heap="256k"
         say(t, kind, text, data)
 
     emu = EmulatedHub(bots=bots, scenario=sc.source if os.path.exists(str(sc.source)) else sc.name,
-                      seed=seed, heap=heap, store=workdir / "hub", trace=trace_path)
+                      seed=seed, heap=heap, store=workdir / "hub", trace=trace_path,
+                      firmware=firmware)
     with emu:
         key = emu.key_path.read_bytes()
         with Hub.open(emu.url, key=key, timeout=1.0, retries=4) as hub:
