@@ -275,6 +275,7 @@ def _start(hub, rx, now):
         plan.done[k] = 0
         off += wire.TREAT_START_REC_SIZE
     plan.n = count
+    plan.reindex()
     plan.session_cap = session_cap
     plan.site_cap = site_cap
     plan.rate_cap = rate_cap

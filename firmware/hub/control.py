@@ -44,40 +44,53 @@ def account(hub, dt):
 
 
 def run(hub, now, dt):
-    """Per-site rate from the lesion-depth error; sets plan.rate."""
+    """Per-site rate from the lesion-depth error; sets plan.rate.
+
+    One pass over the bots gathers each plan site's fresh readings (the cost
+    grows with bots + sites, not bots x sites), then one pass over the sites.
+    """
     plan = hub.plan
     sw = hub.swarm
+    n = plan.n
+    if not n:
+        return
     lost = hub.params.get(P.P_BOT_LOST_MS)
-    for k in range(plan.n):
-        site = plan.site[k]
-        depth = 0xFFFF
-        tmax = -32768
-        fresh = 0
-        for i in range(sw.n):
-            if sw.site[i] != site or sw.target[i] != site:
-                continue
-            if sw.silent_ms(i, now) > lost:
-                continue
-            if sw.state[i] == wire.BOT_QUARANTINED:
-                continue
-            fresh += 1
-            if sw.depth[i] < depth:
-                depth = sw.depth[i]
-            if sw.temp[i] > tmax:
-                tmax = sw.temp[i]
-            plan.ph[k] = sw.ph[i]
-            plan.bact[k] = sw.bacteria[i]
-        plan.fresh[k] = fresh
-        if fresh:
-            plan.depth[k] = depth
-            plan.temp[k] = tmax
-        if hub.state != wire.HUB_TREATING:
-            plan.rate[k] = 0
+    depth = plan.depth
+    temp = plan.temp
+    fresh = plan.fresh
+    nb = plan.nb
+    for k in range(n):
+        fresh[k] = 0
+        nb[k] = 0
+    slot = plan.slot
+    target = sw.target
+    site = sw.site
+    for i in range(sw.n):
+        t = target[i]
+        if t == _NONE:
             continue
-        if not fresh:
-            plan.rate[k] = 0                 # no data: deliver nothing
+        k = slot[t]
+        if k == 255:
             continue
-        err = depth - plan.target[k]
+        if sw.usable(i):
+            nb[k] += 1
+        if site[i] != t or sw.state[i] == wire.BOT_QUARANTINED or sw.silent_ms(i, now) > lost:
+            continue
+        d = sw.depth[i]
+        tp = sw.temp[i]
+        if not fresh[k] or d < depth[k]:
+            depth[k] = d
+        if not fresh[k] or tp > temp[k]:
+            temp[k] = tp
+        fresh[k] += 1
+        plan.ph[k] = sw.ph[i]
+        plan.bact[k] = sw.bacteria[i]
+    treating = hub.state == wire.HUB_TREATING
+    for k in range(n):
+        if not treating or not fresh[k]:
+            plan.rate[k] = 0                 # not treating, or no data: nothing
+            continue
+        err = depth[k] - plan.target[k]
         if err <= 0:
             plan.done[k] = 1
             plan.rate[k] = 0
@@ -103,16 +116,13 @@ def limit(hub, now):
     for k in range(plan.n):
         r = plan.rate[k] * hub.scale // 100
         r = r * hub.sens_factor // 100
-        if plan.temp[k] >= heat_thr:
+        if plan.fresh[k] and plan.temp[k] >= heat_thr:
             r = r // 2
         if plan.dose[k] >= plan.site_cap:
             if r:
                 capped = 1
             r = 0
-        nb = 0
-        for i in range(sw.n):
-            if sw.target[i] == plan.site[k] and sw.usable(i):
-                nb += 1
+        nb = plan.nb[k]
         if nb and r:
             most = plan.rate_cap * 100 // (_FULL * nb)
             if r > most:
@@ -120,9 +130,14 @@ def limit(hub, now):
         plan.rate[k] = r
         if not plan.done[k] and plan.dose[k] < plan.site_cap:
             done = 0
-        for i in range(sw.n):
-            if sw.target[i] == plan.site[k]:
-                sw.cmd_rate[i] = r if sw.usable(i) else 0
+    slot = plan.slot
+    for i in range(sw.n):
+        t = sw.target[i]
+        k = slot[t] if t != _NONE else 255
+        if k == 255 or not sw.usable(i):
+            sw.cmd_rate[i] = 0
+        else:
+            sw.cmd_rate[i] = plan.rate[k]
     if hub.dose_total >= plan.session_cap:
         capped = 1
         done = 1

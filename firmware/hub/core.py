@@ -19,6 +19,7 @@ from hub.swarm import Swarm
 
 from hub.version import FW_VERSION  # noqa: F401 (re-exported)
 _IO = const(512)
+_READS = const(8)         # reads per link per poll (4 KB): the rest waits for the next poll
 _ACKS = const(16)
 _MAX_SITES = const(36)
 _ESTOP_RETRY_MS = const(100)
@@ -42,6 +43,8 @@ class Plan:
         self.ph = array("H", [0] * _MAX_SITES)
         self.bact = array("H", [0] * _MAX_SITES)
         self.done = bytearray(_MAX_SITES)
+        self.nb = bytearray(_MAX_SITES)               # usable bots at the site
+        self.slot = bytearray(b"\xff" * 256)          # site -> plan index, 255 none
         self.session_cap = 0
         self.site_cap = 0
         self.rate_cap = 0
@@ -49,11 +52,17 @@ class Plan:
         self.started = 0
         self.treated_ms = 0
 
-    def index(self, site):
+    def reindex(self):
+        """Rebuild the site -> plan index map after the sites changed."""
+        slot = self.slot
+        for s in range(256):
+            slot[s] = 255
         for k in range(self.n):
-            if self.site[k] == site:
-                return k
-        return -1
+            slot[self.site[k]] = k
+
+    def index(self, site):
+        k = self.slot[site]
+        return -1 if k == 255 else k
 
 
 class Hub:
@@ -296,7 +305,7 @@ class Hub:
             self.hello = False
         buf = self.iobuf
         rx = self.hrx
-        while True:
+        for _ in range(_READS):             # bounded: a flood must not starve the tick
             n = board.host_read(buf)
             if n <= 0:
                 return
@@ -310,7 +319,7 @@ class Hub:
         board = self.board
         buf = self.iobuf
         rx = self.brx
-        while True:
+        for _ in range(_READS):
             n = board.bus_read(buf)
             if n <= 0:
                 return
