@@ -28,7 +28,8 @@ def _addr(hostport):
 class Board(BaseBoard):
     name = "unix"
 
-    def __init__(self, host="127.0.0.1:7700", bus=None, store="hubdata", wdt_ms=2000):
+    def __init__(self, host="127.0.0.1:7700", bus=None, store="hubdata", wdt_ms=2000,
+                 hang_after_ms=0):
         self._root = store
         try:
             os.mkdir(store)
@@ -54,6 +55,8 @@ class Board(BaseBoard):
         self.dropped = 0
         self._wdt_ms = wdt_ms
         self._fed = ticks_ms()
+        # test hook: the loop really hangs after this long, for the watchdog to catch
+        self._hang_at = ticks_ms() + hang_after_ms if hang_after_ms else 0
         self._stop = False
         self._cause = self._read_cause()
         self._start_watchdog()
@@ -96,6 +99,9 @@ class Board(BaseBoard):
 
     # --------------------------------------------------------------- links --
     def wait(self, ms):
+        if self._hang_at and ticks_diff(ticks_ms(), self._hang_at) >= 0:
+            while True:
+                pass
         srv = self._srv
         for obj, _ in self._poll.ipoll(ms):
             if obj is srv:

@@ -26,7 +26,7 @@ def make(argv):
     if name == "unix":
         from boards.unix import Board
         board = Board(o.get("host", "127.0.0.1:7700"), o.get("bus"),
-                      o.get("store", "hubdata"))
+                      o.get("store", "hubdata"), hang_after_ms=int(o.get("hang-after-ms", "0")))
     elif name == "unix_tty":
         from boards.unix_tty import Board
         board = Board(o.get("bus"), o.get("store", "hubdata"))
