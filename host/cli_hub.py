@@ -38,9 +38,16 @@ def setup_info(p):
 
 
 def run_info(ctx, args):
-    from .errors import NanohubError
+    from .errors import NanohubError, NotANanohub
     from .views import info_dict
-    hub = ctx.hub()
+    try:
+        hub = ctx.hub()
+    except NotANanohub as e:
+        from .flash import explain
+        why = explain(ctx.port_url())       # version, memory: can nanohub run there?
+        if why:
+            raise NotANanohub("%s; %s" % (e, why)) from None
+        raise
     info = dict(info_dict(hub.info), url=hub.url)
     try:
         hub.signing_key()

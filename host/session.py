@@ -292,12 +292,27 @@ def outcome(s):
     out["bots_disabled_at_end"] = sum(1 for st in states if st == w.BOT_DISABLED)
     out["bots_delivering_at_end"] = sum(1 for b in last[2] if b[2] > 0)
     out["bots"] = len(states)
+    out["false_quarantines"] = _false_quarantines(s, tr)
     out["estop"] = s.estop
     out["t_estop"] = s.t_estop
     out["log_ok"] = bool(s.log_result) if s.log_result is not None else None
     out["contained"] = (out["bots_delivering_at_end"] == 0
                         and all(f.get("contained_s", 0) is not None for f in faults))
     return out
+
+
+def _false_quarantines(s, tr):
+    """Bots the hub quarantined that no fault touched (from its audit log)."""
+    if not s.log:
+        return []
+    faulty = set(tr.fault_bots())
+    q = schema.enum_value("BOT", "QUARANTINED")
+    ev = schema.enum_value("EV", "BOT")
+    out = set()
+    for r in auditlog.parse_records(s.log):
+        if r.get("index") is not None and r["event"] == ev and r["b"] == q and r["a"] not in faulty:
+            out.add(r["a"])
+    return sorted(out)
 
 
 def hub_story(s):

@@ -93,6 +93,7 @@ def summarize(results):
         "sessions_all_bots_disabled": all_off,
         "sessions_dose_after_disable": sum(1 for r in ok if r["dose_after_disable"] > 0),
         "log_verified": sum(1 for r in ok if r.get("log_ok")),
+        "sessions_false_quarantine": sum(1 for r in ok if r.get("false_quarantines")),
     }
 
 
@@ -107,3 +108,4 @@ def print_table(summary, scenario, out=sys.stdout):
                                                          summary["runs"] - summary["failed_runs"]))
     w("sessions with dose after disable:  %d\n" % summary["sessions_dose_after_disable"])
     w("audit logs verified:               %d\n" % summary["log_verified"])
+    w("sessions quarantining healthy bots: %d\n" % summary["sessions_false_quarantine"])

@@ -15,6 +15,7 @@ from hub.compat import const, ticks_add, ticks_diff
 _H = const(5)          # payload offset
 _NONE = const(255)
 _HOLD_RETRY_MS = const(100)
+_GRACE_RETRIES = const(3)     # resent stops that restart the runaway grace
 
 
 # ------------------------------------------------------------ host side --
@@ -442,6 +443,10 @@ def bus_send(hub, now):
         new = rate if op == wire.OP_DOSE else 0
         if new < sw.sent_rate[i]:
             sw.dec_at[i] = now               # output may lag: runaway grace
+            sw.dec_n[i] = 0
+        elif new == 0 and sw.dec_n[i] < _GRACE_RETRIES:
+            sw.dec_at[i] = now               # a resent stop (the first may be lost)
+            sw.dec_n[i] += 1
         sw.sent_op[i] = op
         sw.sent_rate[i] = new
         sw.sent_at[i] = now

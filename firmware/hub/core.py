@@ -118,6 +118,7 @@ class Hub:
         self.bus_seq = -1
         self.bus_ok = 0
         self.bus_lost = 0
+        self.bus_bad = 0        # bad frames since the last good one (a gap may explain them)
         self.bus_window = 0
         self.bus_link = 100
         self.bus_peer_bots = 0
@@ -332,7 +333,7 @@ class Hub:
     def _bus_frame(self, now):
         rx = self.brx
         if rx.err:
-            self.bus_lost += 1
+            self.bus_bad += 1                   # lost, unless the next gap counts it
             return
         seq = rx.seq
         last = self.bus_seq
@@ -341,7 +342,9 @@ class Hub:
                 return                          # a duplicate: already acted on
             gap = (seq - last - 1) & 0xFFFF
             if gap < 1000:
-                self.bus_lost += gap
+                # a corrupted frame is also a gap in the sequence: count it once
+                self.bus_lost += gap if gap > self.bus_bad else self.bus_bad
+                self.bus_bad = 0
                 self.bus_seq = seq
             elif self.bus_lost:
                 self.bus_lost -= 1              # a late frame, counted lost before

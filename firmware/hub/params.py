@@ -43,6 +43,7 @@ P_CHECK_TTL_MS = const(18)
 P_TLM_STATUS_HZ = const(19)
 P_TLM_BOTS_HZ = const(20)
 P_TLM_SITES_HZ = const(21)
+P_RUNAWAY_GRACE = const(22)
 
 # name, unit, default, min, max
 TABLE = (
@@ -68,8 +69,9 @@ TABLE = (
     ("tlm_status_hz", "Hz", 5, 1, 10),
     ("tlm_bots_hz", "Hz", 5, 0, 25),
     ("tlm_sites_hz", "Hz", 2, 0, 10),
+    ("runaway_grace", "ms", 700, 100, 3000),       # output lags a lowered command
 )
-COUNT = const(22)
+COUNT = const(23)
 
 # cross-checks: value of the first must stay strictly below the second
 LESS = (

@@ -12,7 +12,6 @@ from hub import params as P
 from hub.compat import const, ticks_diff
 
 _NONE = const(255)
-_RUNAWAY_GRACE_MS = const(300)   # output lags a lowered command by ~100 ms
 _SENS_STALE_MS = const(1000)
 _BUS_WINDOW_MS = const(1000)
 
@@ -26,6 +25,7 @@ def run(hub, now):
     ticks = pr.get(P.P_RUNAWAY_TICKS)
     margin = pr.get(P.P_RUNAWAY_MARGIN)
     heat_quar = pr.get(P.P_HEAT_QUAR)
+    grace = pr.get(P.P_RUNAWAY_GRACE)
     any_lost = 0
     for i in range(sw.n):
         s = sw.state[i]
@@ -49,7 +49,7 @@ def run(hub, now):
             continue
         # runaway: output above what the hub commanded, once the lag is over
         if sw.activity[i] > sw.sent_rate[i] + margin and \
-                ticks_diff(now, sw.dec_at[i]) >= _RUNAWAY_GRACE_MS and silent <= lost_ms:
+                ticks_diff(now, sw.dec_at[i]) >= grace and silent <= lost_ms:
             sw.runaway[i] += 1
             if sw.runaway[i] >= ticks:
                 commands.quarantine(hub, i, wire.ALARM_RUNAWAY)
@@ -117,8 +117,8 @@ def _bus(hub, now):
     """Frame loss on the bot bus over a sliding one-second window."""
     if ticks_diff(now, hub.bus_window) < _BUS_WINDOW_MS:
         return
-    ok, lost = hub.bus_ok, hub.bus_lost
-    hub.bus_ok = hub.bus_lost = 0
+    ok, lost = hub.bus_ok, hub.bus_lost + hub.bus_bad
+    hub.bus_ok = hub.bus_lost = hub.bus_bad = 0
     hub.bus_window = now
     total = ok + lost
     hub.bus_link = 100 if total == 0 else ok * 100 // total

@@ -35,6 +35,7 @@ class Swarm:
         self.sent_op = bytearray(n)
         self.sent_at = array("l", [0] * n)
         self.dec_at = array("l", [0] * n)  # when the command last went down
+        self.dec_n = bytearray(n)          # retries of that decrease that reset the grace
         self.target = bytearray(n)         # site the bot was sent to
         self.runaway = bytearray(n)        # consecutive ticks over command
         self.cause = bytearray(n)          # why the hub quarantined it (ALARM_*)
@@ -62,6 +63,8 @@ class Swarm:
 
     def _one(self, i, b, o, now):
         said = b[o + wire.R_BOT_REPORTS_STATE]
+        if said > wire.BOT_LOST:
+            return          # no such state: a garbled report is not a sign of life
         self.said[i] = said
         self.site[i] = b[o + wire.R_BOT_REPORTS_SITE]
         self.activity[i] = b[o + wire.R_BOT_REPORTS_ACTIVITY]
