@@ -11,6 +11,8 @@ help:
 	@echo "make test   run every test (host, protocol, simulator, firmware on the MicroPython VM)"
 	@echo "make gen    regenerate the firmware codec, docs/protocol.md and the golden vectors"
 	@echo "make bench  measure the protocol and the hub (writes docs/benchmarks.md)"
+	@echo "make fuzz   long fuzzing runs (FUZZ_SECONDS per target, default 60), corpus kept in fuzz/corpus"
+	@echo "make soak   presentation night on repeat through faulty links (SOAK_MINUTES, default 10)"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert (3, 10) <= sys.version_info[:2] <= (3, 13), "nanohub needs Python 3.10 to 3.13, this is " + sys.version.split()[0]'
@@ -20,6 +22,8 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 test: $(STAMP)
+	-sh scripts/ensure-qemu.sh
+	-sh scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
@@ -29,9 +33,34 @@ gen: $(STAMP)
 	$(BIN)/python -m nanohub.protocol.gen
 	$(BIN)/python -m nanohub.protocol.vectors
 
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench
+
+# Robustness (issue 8): both print their figures; exit status 1 on any invariant violation.
+FUZZ_SECONDS ?= 60
+FUZZ_VM_SECONDS ?= 60
+SOAK_MINUTES ?= 10
+
+fuzz: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,fuzz]'
+	$(BIN)/python fuzz/run.py --seconds $(FUZZ_SECONDS) --vm-seconds $(FUZZ_VM_SECONDS)
+
+soak: $(STAMP)
+	$(BIN)/python -m soak.run --minutes $(SOAK_MINUTES)
+
 check-gen: $(STAMP)
 	$(BIN)/python -m nanohub.protocol.gen --check
 	$(BIN)/python -m nanohub.protocol.vectors --check
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+
+# Renode board emulation (tests/renode/): runs only where renode-test is installed.
+test-renode: $(STAMP)
+	@if command -v renode-test >/dev/null 2>&1; then \
+		sh tests/renode/run.sh; \
+	else \
+		echo "test-renode: NOT RUN: renode-test is not on PATH (Renode cannot be installed here;"; \
+		echo "  see tests/renode/README.md). No Renode test passed or failed."; \
+	fi

@@ -44,8 +44,8 @@ VERBS = (
     ("flash", "cli_flash", "flash the firmware to a board"),
     ("demo", "cli_demo", "run the end-to-end demonstration on the emulated hub"),
     ("study", "cli_demo", "run many seeded sessions and report outcome statistics"),
-    ("record", None, "record a session"),
-    ("report", None, "write a session report"),
+    ("record", "cli_record", "record a whole session (telemetry, commands, audit log) into SQLite"),
+    ("report", "cli_record", "write a session's HTML report (two sessions: side by side)"),
 )
 
 

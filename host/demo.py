@@ -9,14 +9,14 @@ still hear is confirmed disabled, and the audit log verifies.
 """
 import sys
 
-from .session import outcome, run_session
+from .session import outcome
 
 KINDS = {"telemetry": "swarm", "op": "operator", "state": "hub", "alarm": "hub", "estop": "hub",
          "log": "host", "info": "", "refused": "REFUSED"}
 
 
 def run(scenario="presentation-night", seed=None, bots=None, heap="256k", json_out=False,
-        stream=sys.stdout):
+        stream=sys.stdout, record=None):
     def show(t, kind, text, data=None):
         if json_out:
             import json
@@ -28,7 +28,9 @@ def run(scenario="presentation-night", seed=None, bots=None, heap="256k", json_o
 
     if not json_out:
         stream.write("nanohub demo: scenario %s on the emulated hub (MicroPython VM)\n" % scenario)
-    s = run_session(scenario, seed=seed, bots=bots, heap=heap, on_event=show)
+    from .record import demo_paths, record_session
+    db, html = demo_paths(record)      # the session is recorded, then reported
+    s = record_session(db, scenario, seed=seed, bots=bots, heap=heap, on_event=show)
     res = outcome(s)
     ok = _verdict(res)
     if json_out:
@@ -37,6 +39,8 @@ def run(scenario="presentation-night", seed=None, bots=None, heap="256k", json_o
         stream.write(json.dumps({"summary": res}, default=str) + "\n")
     else:
         _summary(res, s, ok, stream)
+    from .record import write_report
+    write_report(db, html, stream, json_out)
     return 0 if ok else 1
 
 

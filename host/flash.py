@@ -15,11 +15,12 @@
 Nothing is written before every check passes. The hub id is kept in the
 hub's state once it has booted: a board that already has one keeps it.
 
-RAM budget: the hub with 16 bots allocates about 115 KB on the 64-bit unix
-VM from ``.mpy`` (8-byte words; it fails below a 140 KB heap there). A 32-bit
-MCU needs roughly 60 % of that, so boards must show 96 KB free; the unix
-port 160 KB. Filesystem: the modules (each rounded up to whole blocks) plus
-56 KB for the store (8 audit segments of 256 records of 24 B, state, params).
+RAM budget: the hub with 16 bots allocates about 85 KB on the 64-bit unix
+VM from the built ``.mpy`` (8-byte words; it does not start below a 105 KB
+heap there). A 32-bit MCU needs roughly 60 % of that: boards must show 96 KB
+free, the unix port 128 KB. Filesystem: the modules (each rounded up to whole
+blocks) plus 56 KB for the store (8 audit segments of 256 records of 24 B,
+state, params).
 """
 import random
 import tempfile
@@ -60,7 +61,7 @@ TARGETS = {
                   "Raspberry Pi RP2040/RP2350 boards (rp2 port)", ("pins", "console")),
     "stm32": Target("stm32", "stm32", ("pyboard",), "/flash/nanohub", 96 * 1024, 1000, "reset",
                     "STM32 boards (stm32 port: pyboard, STM32F4DISC, Nucleo)", ("pins", "console")),
-    "unix": Target("unix", "unix_tty", ("linux", "darwin"), "nanohub", 160 * 1024, 0, "run",
+    "unix": Target("unix", "unix_tty", ("linux", "darwin"), "nanohub", 128 * 1024, 0, "run",
                    "MicroPython unix port on a terminal (SITL over a PTY)"),
 }
 
@@ -131,18 +132,19 @@ def main_py(target, hub_id, bots=BOTS):
     lines = ['"""Start the nanohub hub (written by nanohub flash)."""',
              "import micropython",
              "micropython.kbd_intr(-1)  # a stray 0x03 from the host must not stop the boot"]
+    body = ["from hub.config import make",
+            "board, hub = make(%r)" % argv,
+            "try:",
+            "    hub.run()",
+            "finally:",
+            "    micropython.kbd_intr(3)"]
     if target.window_ms:
+        # falls through to the REPL on the escape (SystemExit would soft-reset a board)
         lines += ["from boards.console import boot_escape",
-                  "if boot_escape(%d):  # Ctrl-C three times: keep the REPL (to reflash)"
-                  % target.window_ms,
-                  "    raise SystemExit"]
-    lines += ["from hub.config import make",
-              "board, hub = make(%r)" % argv,
-              "try:",
-              "    hub.run()",
-              "finally:",
-              "    micropython.kbd_intr(3)",
-              ""]
+                  "if not boot_escape(%d):  # Ctrl-C three times now keeps the REPL (to reflash)"
+                  % target.window_ms]
+        body = ["    " + line for line in body]
+    lines += body + [""]
     return "\n".join(lines).encode()
 
 
@@ -257,6 +259,7 @@ class Flasher:
         self.say = say or (lambda text: None)
         self.progress = progress or (lambda done, total: None)
         self.info = None
+        self.key = None
 
     def connect(self):
         from .mcu import Mcu, NotMicroPython
@@ -276,6 +279,7 @@ class Flasher:
 
     def run(self, dry=False):
         """Check (and unless ``dry``, flash and start); returns a result dict."""
+        self.key = keys.load_key(self.key_file) if self.key_file else None   # usage errors first
         mcu = self.connect()
         try:
             info = self.info = mcu.probe()
@@ -328,8 +332,8 @@ class Flasher:
         elif hub_id is None:
             hub_id = (0x4E << 24) | random.getrandbits(24)
         plan = build.plan(target, hub_id, self.bots)
-        if self.key_file:
-            plan.key = keys.load_key(self.key_file)
+        if self.key is not None:
+            plan.key = self.key
             plan.key_source = "file"
         elif has_key:
             plan.key = None
@@ -394,3 +398,25 @@ class Flasher:
                     % (self.url, self.start_timeout, self.url,
                        " resume" if target.start == "run" else "", self.url))
             time.sleep(0.5)
+
+
+def explain(url):
+    """One line on what MicroPython board answers on ``url`` and whether nanohub
+    can be flashed there (for ``nanohub info`` when a bare REPL answers); None
+    when no MicroPython REPL answers."""
+    from .mcu import Mcu
+    try:
+        with Mcu.open(url) as mcu:
+            info = mcu.probe()
+    except NanohubError:
+        return None
+    target, why = pick_target(info, "auto")
+    from . import vm
+    try:
+        mpy = vm.mpy_cross_version()
+    except (vm.VMNotFound, RuntimeError):
+        mpy = info.mpy or (6, 0)
+    bad = ([why] if why else []) + problems(info, target, None, mpy)
+    if bad:
+        return "%s: nanohub cannot run there: %s" % (info.describe(), "; ".join(bad))
+    return "%s: nanohub can be flashed there (nanohub flash --port %s)" % (info.describe(), url)

@@ -283,6 +283,11 @@ class Link:
     def send_raw(self, data):
         if self.error is not None:
             raise self.error
+        if data[:1] != b"\0":
+            # a leading delimiter closes whatever the line holds (noise, a cut
+            # frame), so this frame is never merged into it; the hub skips
+            # empty frames
+            data = b"\0" + bytes(data)
         with self._wlock:
             try:
                 self.port.write(data)

@@ -21,6 +21,7 @@ __all__ = ["Mcu", "BoardInfo", "NotMicroPython", "DeviceError", "parse_banner"]
 
 _RAW_TIMEOUT = 1.5       # s for the raw REPL banner after Ctrl-A, per attempt
 _EXEC_TIMEOUT = 10.0     # s of silence before an exec is given up
+_SLOW_CHUNK = 32         # bytes per 10 ms to a board without raw-paste
 
 # Small enough for a 16 KB micro:bit; Python 3.4 syntax (MicroPython 1.9).
 _PROBE = """import sys,gc
@@ -103,6 +104,7 @@ class Mcu:
     def __init__(self, transport, url):
         self.t = transport
         self.url = url
+        transport.exec_raw_no_follow = self._send_code   # paced on old firmware (below)
 
     # ------------------------------------------------------------ life --
     @classmethod
@@ -178,6 +180,30 @@ class Mcu:
         raise NotMicroPython(
             "no MicroPython REPL answered on %s: check the port (nanohub ports) and that the "
             "board runs MicroPython" % self.url)
+
+    def _send_code(self, command):
+        """mpremote's send, but paced where the board has no raw-paste flow control.
+
+        Without raw-paste (MicroPython before 1.13, e.g. the micro:bit's 1.9.2)
+        nothing slows the host down, and a small UART ring buffer drops what
+        the board cannot take yet (mpremote sends 256 B per 10 ms): send
+        32 B per 10 ms instead, below what a 115200 Bd line carries.
+        """
+        from mpremote.transport import TransportError
+        from mpremote.transport_serial import SerialTransport
+        t = self.t
+        if t.use_raw_paste:            # first use finds out (with a short command: _settle)
+            return SerialTransport.exec_raw_no_follow(t, command)
+        data = command if isinstance(command, bytes) else command.encode()
+        if not t.read_until(1, b">").endswith(b">"):
+            raise TransportError("could not enter raw repl")
+        for i in range(0, len(data), _SLOW_CHUNK):
+            t.serial.write(data[i:i + _SLOW_CHUNK])
+            time.sleep(0.01)
+        t.serial.write(b"\x04")
+        answer = t.serial.read(2)
+        if answer != b"OK":
+            raise TransportError("could not exec command (response: %r)" % answer)
 
     def _settle(self):
         """Run nothing until no Ctrl-C is left pending (old ports keep one from
@@ -277,9 +303,10 @@ class Mcu:
 
     def mkdir(self, path):
         """Make a directory and its parents; existing ones are fine."""
-        self.exec("import os\np=''\nfor x in %r.split('/'):\n p=p+x if p in('','/') else p+'/'+x\n"
-                  " if x:\n  try:\n   os.mkdir(p)\n  except OSError:\n   pass\n"
-                  "os.stat(%r)" % (path, path))
+        self.exec("import os\np=%r\nfor x in %r.split('/'):\n if x:\n"
+                  "  p=p+x if p in('','/') else p+'/'+x\n  try:\n   os.mkdir(p)\n"
+                  "  except OSError:\n   pass\nos.stat(%r)"
+                  % ("/" if path.startswith("/") else "", path, path))
 
     def write_file(self, path, data, progress=None, chunk=512):
         """Write bytes to ``path`` (via ``path.tmp`` then rename: never half a file)."""

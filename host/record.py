@@ -22,14 +22,16 @@ import os
 import platform
 import threading
 import time
+from contextlib import contextmanager
+from pathlib import Path
 
 from nanohub.protocol import auditlog, codec, model, schema
 
 from . import report_db
+from .errors import NanohubError
 
 HEARTBEATS = ("HEARTBEAT",)
 _LOG_FMT = auditlog.FMT
-_ACKS = schema.MSG["ACK"]
 
 
 # --------------------------------------------------------------- the tap --
@@ -55,7 +57,8 @@ def tap(hub, on_frame):
     """Feed ``on_frame(direction, item)`` with everything on ``hub``'s link.
 
     ``("info", hub.info)`` first, then ``("rx", Frame)`` and ``("tx", Frame)``
-    as frames pass, and ``("closed"|"lost", error)`` when the link ends.
+    as frames pass (a frame sent is reported just before its bytes go out),
+    and ``("closed"|"lost", error)`` when the link ends.
     Returns a function that removes the tap.
     """
     on_frame("info", hub.info)
@@ -63,12 +66,12 @@ def tap(hub, on_frame):
     send = hub.send_raw
 
     def send_raw(data):
-        send(data)
+        # queued before it goes out, so that its ACK can never be seen first
         try:
-            frame = codec.decode(bytes(data).lstrip(b"\0"))
+            on_frame("tx", codec.decode(bytes(data).lstrip(b"\0")))
         except codec.CodecError:
-            return
-        on_frame("tx", frame)
+            pass
+        send(data)
 
     hub.send_raw = send_raw
     with hub._lock:
@@ -92,8 +95,8 @@ def _fields_json(fields):
     return json.dumps({k: _jsonable(v) for k, v in fields.items()}, separators=(",", ":"))
 
 
-class RecordError(Exception):
-    pass
+class RecordError(NanohubError):
+    """Writing the session database failed (disk full, file removed...)."""
 
 
 class Recorder:
@@ -105,6 +108,7 @@ class Recorder:
         self.db = report_db.create(path)
         self._dblock = threading.Lock()
         self._qlock = threading.Lock()
+        self._flushlock = threading.Lock()
         self._queue = []
         self._t0 = time.monotonic()
         self._last_t = 0.0
@@ -117,6 +121,7 @@ class Recorder:
         self.error = None
         self.closed = False
         self.hub_info = None
+        self.ended = None           # set to say why the recording ended (else the caller's)
         started = time.time()
         info = {"created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
                 "started_at": repr(started), "source": source,
@@ -158,22 +163,23 @@ class Recorder:
 
     def flush(self):
         """Write everything queued so far in one transaction."""
-        with self._qlock:
-            items, self._queue = self._queue, []
-        if not items or self.error is not None:
-            return 0
-        b = _Batch()
-        for t, direction, item in items:
-            self._decode(b, t, direction, item)
-        try:
-            with self._dblock:
-                n = b.write(self.db, items[-1][0])
-        except Exception as e:      # disk full, file removed: say so at close
-            self.error = e
-            return 0
-        self.rows += n
-        self.batches += 1
-        return n
+        with self._flushlock:       # one flush at a time: decoding keeps state
+            with self._qlock:
+                items, self._queue = self._queue, []
+            if not items or self.error is not None:
+                return 0
+            b = report_db.Batch()
+            for t, direction, item in items:
+                self._decode(b, t, direction, item)
+            try:
+                with self._dblock:
+                    n = b.write(self.db, items[-1][0])
+            except Exception as e:      # disk full, file removed: say so at close
+                self.error = e
+                return 0
+            self.rows += n
+            self.batches += 1
+            return n
 
     def _count(self, key):
         self.counts[key] = self.counts.get(key, 0) + 1
@@ -296,21 +302,10 @@ class Recorder:
 
     def add_trace(self, trace):
         """Store the simulator's ground-truth trace, aligned to the recording's clock."""
-        from . import report_truth
         self.flush()
-        offset, how = report_truth.align(trace, self.first_tx)
-        rows = report_truth.rows(trace, offset)
+        from .report_truth import store_trace
         with self._dblock:
-            self.db.execute("BEGIN")
-            for table, data in rows.items():
-                if data:
-                    self.db.executemany("INSERT INTO %s VALUES (%s)" % (
-                        table, ",".join("?" * len(data[0]))), data)
-            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
-                ("trace_meta", json.dumps(trace.meta, default=str)),
-                ("trace_offset_s", repr(offset)), ("trace_alignment", how)])
-            self.db.execute("COMMIT")
-        return offset
+            return store_trace(self.db, trace, self.first_tx)
 
     def verify_log(self):
         recs = [{"index": i, "t": t, "event": e, "a": a, "b": b, "c": c, "chain": ch}
@@ -353,55 +348,49 @@ class Recorder:
         self.close("complete" if kind is None else "error: %s" % (exc or kind.__name__))
 
 
-class _Batch:
-    """Rows of one flush, by table, written in one transaction."""
-
-    SQL_UPDATE = {
-        "ack": "UPDATE command SET ack_t = ?, ack_status = ?, ack_reason = ?, ack_detail = ?"
-               " WHERE id = ? AND ack_t IS NULL",
-        "retry": "UPDATE command SET tries = ?, last_t = ? WHERE id = ?",
-    }
-
-    def __init__(self):
-        self.tables = {}
-        self.updates = {}
-        self.meta = {}
-
-    def add(self, table, row):
-        self.tables.setdefault(table, []).append(row)
-
-    def extend(self, table, rows):
-        self.tables.setdefault(table, []).extend(rows)
-
-    def update(self, kind, row):
-        self.updates.setdefault(kind, []).append(row)
-
-    def write(self, db, last_t):
-        n = 0
-        db.execute("BEGIN")
-        try:
-            for table, rows in self.tables.items():
-                verb = "INSERT OR REPLACE" if table == "audit" else "INSERT"
-                db.executemany("%s INTO %s VALUES (%s)" % (verb, table,
-                                                           ",".join("?" * len(rows[0]))), rows)
-                n += len(rows)
-            for kind, rows in self.updates.items():
-                db.executemany(self.SQL_UPDATE[kind], rows)
-            self.meta["last_batch_t"] = repr(last_t)
-            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(self.meta.items()))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return n
-
-
 def _version():
     try:
         from importlib.metadata import version
         return version("nanohub")
     except Exception:
         return "unknown"
+
+
+# ------------------------------------------------------ a connected hub --
+
+@contextmanager
+def recording(hub, path, source=None, meta=None, pull_log=True, progress=None):
+    """Record everything on ``hub`` while the block runs (``--record FILE``).
+
+    On the way out the audit log is pulled (when the link still works) so
+    that the database holds it, and the file is closed; the reason the
+    recording ended (done, Ctrl-C, link lost, error) goes into ``meta.ended``.
+    """
+    rec = Recorder(path, source=source or hub.url, meta=meta)
+    untap = tap(hub, rec.on_frame)
+    ended = "complete"
+    try:
+        yield rec
+    except KeyboardInterrupt:
+        ended = "stopped by the operator (interrupt)"
+        raise
+    except BaseException as e:
+        ended = "error: %s" % (e or type(e).__name__)
+        raise
+    finally:
+        try:
+            if pull_log and hub.error is None:
+                try:
+                    hub.log_pull(progress=progress)
+                except NanohubError as e:
+                    rec.note("log", "audit log pull failed: %s" % e)
+        finally:
+            untap()
+            ended = rec.ended or ended
+            if hub.error is not None and not hub.closed:
+                ended = "link lost: %s" % hub.error
+            rec.close(ended, link_stats={"rx_frames": hub.rx_frames, "sent": hub.sent,
+                                         "rx_errors": dict(hub.decoder.errors)})
 
 
 # ----------------------------------------------------- scripted sessions --
@@ -436,3 +425,28 @@ def record_session(path, scenario="presentation-night", seed=None, bots=None, he
     finally:
         rec.close("complete")
     return s
+
+
+def demo_paths(record=None):
+    """(database, report) paths for a demo: ``record`` or ``$NANOHUB_DEMO_DIR``
+    (default: nanohub-demo in the temporary directory)."""
+    if record:
+        db = Path(record)
+        return db, db.with_suffix(".html")
+    import tempfile
+    folder = Path(os.environ.get("NANOHUB_DEMO_DIR") or Path(tempfile.gettempdir()) / "nanohub-demo")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / "session.db", folder / "report.html"
+
+
+def write_report(db, html, stream, json_out=False):
+    """Render the report of a recorded session and say where it is."""
+    from .report import render
+    path, _ = render([db], html)
+    if json_out:
+        stream.write(json.dumps({"report": str(path), "db": str(db)}) + "\n")
+    else:
+        stream.write("Session report: %s\n  (recorded session: %s; nanohub report shows it "
+                     "again)\n" % (path.resolve(), Path(db).resolve()))
+    stream.flush()
+    return path

@@ -45,7 +45,7 @@ details summary { cursor: pointer; color: #3949ab; }
 .broken { color: var(--bad); font-weight: 600; }
 @media print {
   body { max-width: none; padding: 0; font-size: 11px; } nav { display: none; }
-  section { break-inside: avoid-page; } h2 { break-after: avoid; }
+  figure, tr, table.summary { break-inside: avoid; } h2, h3 { break-after: avoid; }
   details > *:not(summary) { display: block; } table { font-size: 10px; }
 }
 """

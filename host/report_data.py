@@ -22,7 +22,6 @@ ALST = {v: n for n, v, _ in schema.ENUMS["ALST"]}
 ACKS = {v: n for n, v, _ in schema.ENUMS["ACKS"]}
 WHY = {v: n for n, v, _ in schema.ENUMS["WHY"]}
 BOT_NAMES = [n for n, _, _ in schema.ENUMS["BOT"]]
-PER_BOT_ALARMS = ("BOT_LOST", "BOT_QUARANTINE", "RUNAWAY")   # audit ALARM b = bot
 STATUS_BOTS = ("docked", "deployed", "active", "returning", "quarantined", "disabled", "lost")
 
 
@@ -176,7 +175,7 @@ class SessionData:
 
     def _log_detection(self):
         """A fault's first hub reaction may only be in the audit log (telemetry lost)."""
-        from .report_sections import log_text
+        from .report_sections import PER_BOT_ALARMS, log_text
         for f in self.faults:
             if not f["bots"] or "contained_s" not in f:
                 continue

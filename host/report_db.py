@@ -139,8 +139,10 @@ def version_of(db):
     return int(row[0]) if row else None
 
 
-def migrate(db, target=SCHEMA_VERSION):
-    """Bring ``db`` to ``target`` in one transaction per step; returns the steps run."""
+def migrate(db, target=None):
+    """Bring ``db`` to ``target`` (default: this release's version) in one transaction
+    per step; returns the number of steps run."""
+    target = SCHEMA_VERSION if target is None else target
     have = version_of(db) or 0
     if have > SCHEMA_VERSION:
         raise NotASessionDB("this session database has schema version %d; this nanohub reads up "
@@ -228,3 +230,48 @@ def columns(db, sql, params=(), names=None):
 
 def count(db, table):
     return db.execute("SELECT count(*) FROM %s" % table).fetchone()[0]
+
+
+class Batch:
+    """Rows of one recorder flush, by table, written in one transaction."""
+
+    SQL_UPDATE = {
+        "ack": "UPDATE command SET ack_t = ?, ack_status = ?, ack_reason = ?, ack_detail = ?"
+               " WHERE id = ? AND ack_t IS NULL",
+        "retry": "UPDATE command SET tries = ?, last_t = ? WHERE id = ?",
+    }
+
+    def __init__(self):
+        self.tables = {}
+        self.updates = {}
+        self.meta = {}
+
+    def add(self, table, row):
+        self.tables.setdefault(table, []).append(row)
+
+    def extend(self, table, rows):
+        self.tables.setdefault(table, []).extend(rows)
+
+    def update(self, kind, row):
+        self.updates.setdefault(kind, []).append(row)
+
+    def write(self, db, last_t):
+        n = 0
+        db.execute("BEGIN")
+        try:
+            for table, rows in self.tables.items():
+                if not rows:
+                    continue
+                verb = "INSERT OR REPLACE" if table == "audit" else "INSERT"
+                db.executemany("%s INTO %s VALUES (%s)" % (verb, table,
+                                                           ",".join("?" * len(rows[0]))), rows)
+                n += len(rows)
+            for kind, rows in self.updates.items():
+                db.executemany(self.SQL_UPDATE[kind], rows)
+            self.meta["last_batch_t"] = repr(last_t)
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(self.meta.items()))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return n

@@ -8,13 +8,14 @@ import json
 import re
 from html import escape
 
-from nanohub.protocol import auditlog
+from nanohub.protocol import auditlog, schema
 
 from . import report_plots as plots
 from .plan import site_name
 from .report_summary import hms
 
 MAX_ROWS = 250
+PER_BOT_ALARMS = ("BOT_LOST", "BOT_QUARANTINE", "RUNAWAY")   # their audit record's b is a bot
 # audit-log events shown on the timeline, with their row level
 LOG_TIMELINE = {"ALARM": "warn", "BOT": "warn", "ESTOP": "bad", "ESTOP_DONE": "", "ADVERSE": "bad",
                 "REJECT": "warn", "TREAT": "", "CONSENT": "", "KEY": "", "PARAM": "",
@@ -48,6 +49,13 @@ def log_text(r):
     ev = auditlog.event_name(r["event"])
     if ev == "ESTOP":
         return "ESTOP: DISABLE broadcast to %d bots (source %d)" % (r["c"], r["a"])
+    if ev == "BOT":
+        cause = schema.enum_name("ALARM", r["c"], "silent %d ms" % r["c"])
+        return "BOT bot %d -> %s (%s)" % (r["a"], schema.enum_name("BOT", r["b"]), cause)
+    if ev == "ALARM":
+        code = schema.enum_name("ALARM", r["a"])
+        return "ALARM %s%s%s" % (code, " bot %d" % r["b"] if code in PER_BOT_ALARMS else "",
+                                 " value %d" % r["c"] if r["c"] else "")
     return re.sub(r"\s+", " ", re.sub(r"^#\d+\s+[-\d.]+ s\s+", "", auditlog.describe(r)))
 
 

@@ -42,7 +42,7 @@ def rows(d):
     elif m.get("link_lost"):
         add("Recording", "ended when the link was lost (%s)" % m["link_lost"], "warn")
     else:
-        add("Recording", "complete (%s)" % d.ended, "ok")
+        add("Recording", "complete" if d.ended == "complete" else d.ended, "ok")
     segs = d.state_segments()
     if segs:
         last = segs[-1]

@@ -17,7 +17,7 @@ BOT_DISABLED = schema.enum_value("BOT", "DISABLED")
 PER_BOT = ("runaway", "silent", "sensor_drift", "battery_collapse", "stuck_disable")
 
 
-def align(trace, first_tx):
+def align(trace, first_tx, fallback=None):
     """(offset_s, how): recording t = sim_ms / 1000 + offset_s."""
     for host_cmd, op in (("DEPLOY", OP_DEPLOY), ("ESTOP", OP_DISABLE)):
         t_host = first_tx.get(host_cmd)
@@ -27,6 +27,8 @@ def align(trace, first_tx):
         if sim is not None:
             return t_host - sim / 1000.0, "first %s sent = first %s bot command" % (
                 host_cmd, schema.enum_name("OP", op))
+    if fallback is not None:
+        return fallback
     return 0.0, "unaligned (no command to align on): simulator time used as is"
 
 
@@ -53,6 +55,38 @@ def rows(trace, offset):
         else:
             out["truth_other"].append((t, ms, kind, json.dumps(list(r[2:]), default=str)))
     return out
+
+
+def store_trace(db, trace, first_tx, fallback=None):
+    """The truth_* rows of ``trace`` (one transaction); returns the clock offset (s).
+    ``fallback``: (offset, how) when no command aligns the clocks."""
+    offset, how = align(trace, first_tx, fallback)
+    data_rows = rows(trace, offset)
+    db.execute("BEGIN")
+    try:
+        for table, data in data_rows.items():
+            if data:
+                db.executemany("INSERT INTO %s VALUES (%s)" % (
+                    table, ",".join("?" * len(data[0]))), data)
+        db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
+            ("trace_meta", json.dumps(trace.meta, default=str)),
+            ("trace_offset_s", repr(offset)), ("trace_alignment", how)])
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return offset
+
+
+def add_trace_to(path, trace, fallback=None):
+    """Add a trace to a closed recording (the simulator writes it only when it stops)."""
+    from . import report_db
+    db = report_db.open_session(path)
+    try:
+        first = dict(db.execute("SELECT name, min(t) FROM command GROUP BY name").fetchall())
+        return store_trace(db, trace, first, fallback)
+    finally:
+        db.close()
 
 
 def has_truth(db):
