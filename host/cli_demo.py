@@ -1,5 +1,6 @@
 """``nanohub demo`` and ``nanohub study``: whole sessions on the emulated hub."""
 import json
+import os
 import sys
 
 
@@ -14,6 +15,8 @@ def setup_demo(p):
     p.add_argument("--seed", type=int, default=None, help="seed (default: the scenario's)")
     p.add_argument("--bots", type=int, default=None, help="swarm size (default: the scenario's)")
     p.add_argument("--heap", default="256k", help="MicroPython heap, as -X heapsize (default 256k)")
+    from .cli_record import add_record_option
+    add_record_option(p)
 
 
 def run_demo(ctx, args):
@@ -22,7 +25,7 @@ def run_demo(ctx, args):
     from nanohub.sim.scenario import ScenarioError
     try:
         return run(args.scenario, seed=args.seed, bots=args.bots, heap=args.heap,
-                   json_out=ctx.json)
+                   json_out=ctx.json, record=args.record)
     except ScenarioError as e:
         raise UsageError(str(e)) from None
 
@@ -40,6 +43,8 @@ def setup_study(p):
     p.add_argument("--bots", type=int, default=None)
     p.add_argument("--heap", default="256k")
     p.add_argument("-o", "--output", help="also write every run's result as JSON lines here")
+    p.add_argument("--record", metavar="DIR",
+                   help="record every session into DIR/seed-N.db (SQLite; see nanohub report)")
 
 
 def run_study(ctx, args):
@@ -60,8 +65,10 @@ def run_study(ctx, args):
             sys.stderr.write("\rstudy: %d/%d sessions done" % (done, total))
             sys.stderr.flush()
 
+    if args.record:
+        os.makedirs(args.record, exist_ok=True)
     results = study(args.scenario, args.runs, args.seed, args.workers, args.bots, args.heap,
-                    progress=progress)
+                    progress=progress, record_dir=args.record)
     if not ctx.json:
         sys.stderr.write("\n")
     if args.output:

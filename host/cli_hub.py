@@ -106,13 +106,18 @@ def run_status(ctx, args):
 def setup_watch(p):
     p.add_argument("--duration", type=float, metavar="S",
                    help="stop after S seconds (default: until q or Ctrl-C)")
+    from .cli_record import add_record_option
+    add_record_option(p)
     _examples(p, "nanohub --port sim watch",
               "nanohub watch --json --duration 10 > telemetry.jsonl")
 
 
 def run_watch(ctx, args):
     from . import watch
-    return watch.run(ctx, ctx.hub(), duration=args.duration)
+    from .cli_record import maybe_recording
+    hub = ctx.hub()
+    with maybe_recording(ctx, hub, args):
+        return watch.run(ctx, hub, duration=args.duration)
 
 
 # ----------------------------------------------------------------- swarm --

@@ -39,12 +39,17 @@ def ci(values):
     return m, _t95(len(vals) - 1) * statistics.stdev(vals) / math.sqrt(len(vals))
 
 
-def one_run(scenario, seed, bots=None, heap="256k"):
+def one_run(scenario, seed, bots=None, heap="256k", record_dir=None):
     """The run unit: one session, judged; returns a JSON-able dict."""
     from .session import outcome, run_session
     t = time.monotonic()
     try:
-        s = run_session(scenario, seed=seed, bots=bots, heap=heap)
+        if record_dir:
+            from .record import record_session
+            s = record_session(os.path.join(record_dir, "seed-%d.db" % seed), scenario,
+                               seed=seed, bots=bots, heap=heap)
+        else:
+            s = run_session(scenario, seed=seed, bots=bots, heap=heap)
         res = outcome(s)
     except Exception as e:      # a failed run is a result, not a crash of the study
         res = {"scenario": scenario, "seed": seed, "error": "%s: %s" % (type(e).__name__, e)}
@@ -52,11 +57,13 @@ def one_run(scenario, seed, bots=None, heap="256k"):
     return res
 
 
-def run_study(scenario, runs, seed0=1, workers=None, bots=None, heap="256k", progress=None):
+def run_study(scenario, runs, seed0=1, workers=None, bots=None, heap="256k", progress=None,
+              record_dir=None):
     workers = workers or max(1, min(runs, 4 * (os.cpu_count() or 1)))
     results = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futs = [pool.submit(one_run, scenario, seed0 + i, bots, heap) for i in range(runs)]
+        futs = [pool.submit(one_run, scenario, seed0 + i, bots, heap, record_dir)
+                for i in range(runs)]
         for f in as_completed(futs):
             results.append(f.result())
             if progress:
