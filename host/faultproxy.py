@@ -18,7 +18,9 @@ on its own, in each direction independently (``up``: client to target,
 - disconnects: after a frame, the connection is cut (both sides see EOF);
   the proxy keeps listening, so the client can reconnect.
 
-Rates are probabilities per frame. Runs on one thread; ``set_faults``
+Rates are probabilities per frame. ``disconnect_all()`` pulls the cable now;
+``taps`` (callables ``tap(direction, bytes)``) see every unit delivered, for
+tests that inspect the traffic. Runs on one thread; ``set_faults``
 changes them while it runs (to let a final log pull through, say). Seeded:
 the same seed and the same traffic give the same faults.
 
@@ -104,7 +106,7 @@ class _Dir:
         st = px.stats[self.name]
         rnd = px.rng.random
         if unit == b"\0":                 # a bare delimiter (sync): pass it on
-            self._send(unit, now, f)
+            self._send(unit, now, f, count=False)
             return False
         st["frames"] += 1
         if f.loss and rnd() < f.loss:
@@ -136,7 +138,7 @@ class _Dir:
             return True
         return False
 
-    def _send(self, unit, now, f):
+    def _send(self, unit, now, f, count=True):
         delay = f.delay_ms
         if f.jitter_ms:
             delay += self.proxy.rng.random() * f.jitter_ms
@@ -145,7 +147,7 @@ class _Dir:
             return
         due = max(now + delay / 1000.0, self.last_due)
         self.last_due = due
-        if delay > 0:
+        if delay > 0 and count:
             self.proxy.stats[self.name]["delayed"] += 1
         self.proxy._later(due, self.dst, unit)
 
@@ -167,7 +169,7 @@ class FaultProxy:
         self.rng = random.Random(seed)
         self.faults = {"up": up, "down": down}
         self.stats = {"up": dict.fromkeys(KINDS, 0), "down": dict.fromkeys(KINDS, 0),
-                      "connections": 0, "refused": 0}
+                      "connections": 0, "refused": 0, "pulled": 0}
         self._lsock = socket.create_server(listen)
         self.port = self._lsock.getsockname()[1]
         self._sel = selectors.DefaultSelector()
@@ -179,6 +181,7 @@ class FaultProxy:
         self._stop = threading.Event()
         self._cut_all = False
         self._thread = None
+        self.taps = []                     # callables tap(direction, bytes): what was delivered
 
     # ---------------------------------------------------------- life --
     @property
@@ -219,8 +222,9 @@ class FaultProxy:
             self._cut_all = True
 
     def injected(self):
-        """Total faults injected so far, both directions."""
-        return sum(self.stats[d][k] for d in ("up", "down") for k in KINDS[1:])
+        """Total faults injected so far, both directions (delays not counted)."""
+        return sum(self.stats[d][k] for d in ("up", "down") for k in KINDS[1:]
+                   if k != "delayed") + self.stats["pulled"]
 
     # ---------------------------------------------------------- loop --
     def _loop(self):
@@ -256,6 +260,8 @@ class FaultProxy:
                 self._write(dst, unit)
             if self._cut_all:
                 self._cut_all = False
+                if self._pairs:
+                    self.stats["pulled"] += 1
                 for s in list(self._pairs):
                     self._close(s)
 
@@ -284,8 +290,11 @@ class FaultProxy:
         heapq.heappush(self._timers, (due, self._order, dst, unit))
 
     def _write(self, dst, unit):
-        if dst not in self._pairs:
+        entry = self._pairs.get(dst)
+        if entry is None:
             return                         # the connection is gone: the frame too
+        for tap in self.taps:
+            tap("down" if entry[0].name == "up" else "up", unit)
         try:
             dst.sendall(unit)
         except OSError:

@@ -145,3 +145,24 @@ def test_random_bytes_raise_only_codec_errors(data):
     dec = codec.StreamDecoder()
     for item in dec.feed(data):
         assert isinstance(item, (codec.Frame, codec.CodecError))
+
+
+@settings(max_examples=300, deadline=None)
+@given(frames())
+def test_the_fast_path_gives_the_same_bytes_and_values(frame):
+    m, fields, records, seq, addr, kw = frame
+    if kw or m.tail == "bytes":
+        return
+    wire = codec.encode(m.id, fields, records, seq=seq, addr=addr)
+    f = codec.decode(wire)
+    values = tuple(f.fields[n] for n in m.names)
+    flat = tuple(v for r in f.records for v in r.values())
+    assert codec.pack(m.id, values, seq=seq, addr=addr, records=flat, count=len(f.records)) == wire
+    assert codec.unpack(wire) == (m.id, seq, addr, 0, values + flat)
+
+
+@pytest.mark.parametrize("v", [v for v in VECTORS["invalid"] if "wire" in v], ids=lambda v: v["name"])
+def test_the_fast_path_rejects_invalid_vectors_with_the_same_error(v):
+    with pytest.raises(codec.CodecError) as e:
+        codec.unpack(bytes.fromhex(v["wire"]))
+    assert e.value.kind == v["error"]
