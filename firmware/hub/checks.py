@@ -28,8 +28,20 @@ def failing(hub, now):
 
 
 def failing_reset(hub, now):
-    """Checks that must pass before an emergency stop may be reset."""
-    return _common(hub, now)
+    """Checks that must pass before an emergency stop may be reset.
+
+    Besides the common checks, no lost or quarantined bot may still be in the
+    mouth: the systemic rule would latch the stop again at the next tick, and
+    the operator would have been told "done" for nothing.
+    """
+    bad = _common(hub, now)
+    sw = hub.swarm
+    for i in range(sw.n):
+        s = sw.state[i]
+        if sw.in_mouth(i) and (s == wire.BOT_LOST or s == wire.BOT_QUARANTINED):
+            bad |= wire.CHECK_BOTS
+            break
+    return bad
 
 
 def _common(hub, now):

@@ -337,3 +337,15 @@ def test_every_state_change_is_in_the_audit_log():
              (wire.HUB_SAFE, wire.HUB_TREATING), (wire.HUB_ESTOP, wire.HUB_SAFE)])
     ok, bad = rig.hub.log.verify()
     true(ok, "audit log verifies (first bad %d)" % bad)
+
+
+def test_estop_reset_is_refused_while_a_lost_bot_is_still_in_the_mouth():
+    rig = Rig()
+    rig.treating(((SITE, 4),))
+    rig.sw.set_silent(1)
+    rig.sw.set_silent(2)                 # 2 of 4 silent: the systemic rule stops the swarm
+    rig.run(1500)
+    eq(rig.state(), wire.HUB_ESTOP)
+    _done(rig.alarm_ack())
+    _reject(rig.estop_reset(), wire.WHY_CHECKS, wire.CHECK_BOTS)
+    eq(rig.state(), wire.HUB_ESTOP)
