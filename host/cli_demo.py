@@ -39,7 +39,7 @@ def setup_study(p):
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--seed", type=int, default=1, help="first seed; run i uses seed+i")
     p.add_argument("--workers", type=int, default=None,
-                   help="sessions at once (default: 4 per core; sessions are mostly idle)")
+                   help="sessions at once (default: 8 per core; sessions are mostly idle)")
     p.add_argument("--bots", type=int, default=None)
     p.add_argument("--heap", default="256k")
     p.add_argument("-o", "--output", help="also write every run's result as JSON lines here")

@@ -26,7 +26,8 @@ import sys
 import threading
 import time
 
-_SLACK_S = 0.002         # credit a late pump may catch up on (sleep overshoot)
+_SLACK_S = 0.002         # how far a late pump may catch up (sleep overshoot)
+_IDLE_S = 0.0003         # a read that waited this long found the line idle
 _RCVBUF = 4096           # keep what the kernel buffers close to a UART's FIFO
 
 
@@ -141,6 +142,7 @@ class Pacer:
         rate, chunk, tap, stats = self.rate, self.chunk, self.tap, self.stats
         due = time.monotonic()          # when the line finishes what it was given
         while not self._closed.is_set():
+            asked = time.monotonic()
             try:
                 data = src.recv(chunk)
             except socket.timeout:
@@ -151,8 +153,10 @@ class Pacer:
                 break
             if rate:
                 now = time.monotonic()
-                if due < now - _SLACK_S:
-                    due = now - _SLACK_S    # the line was idle: no credit beyond slack
+                if now - asked > _IDLE_S:
+                    due = max(due, now)         # the line fell idle: it starts now
+                elif due < now - _SLACK_S:
+                    due = now - _SLACK_S        # we are late: catch up, within the slack
                 due += len(data) / rate
                 wait = due - time.monotonic()
                 if wait > 0:

@@ -4,7 +4,8 @@ Each run is one :func:`nanohub.host.session.run_session` (firmware on the
 MicroPython VM + swarm gateway + scripted operator) in its own process: the
 run unit takes (scenario, seed) and returns a plain dict, so a cluster engine
 (Ray, Dask) could fan it out unchanged. Sessions run in real time and are
-mostly idle, so several share a core; the default runs four per core.
+mostly idle (about 5 % of a core each), so several share a core; the
+default runs eight per core.
 """
 import math
 import os
@@ -59,7 +60,7 @@ def one_run(scenario, seed, bots=None, heap="256k", record_dir=None):
 
 def run_study(scenario, runs, seed0=1, workers=None, bots=None, heap="256k", progress=None,
               record_dir=None):
-    workers = workers or max(1, min(runs, 4 * (os.cpu_count() or 1)))
+    workers = workers or max(1, min(runs, 8 * (os.cpu_count() or 1)))
     results = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futs = [pool.submit(one_run, scenario, seed0 + i, bots, heap, record_dir)

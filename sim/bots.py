@@ -344,7 +344,10 @@ class Swarm:
         ph += self.err[j + 1] // 1000 + rng.spread(2)
         depth += self.err[j + 2] // 1000 + rng.spread(4)
         bact += rng.spread(4)
-        return (self.state[bot], site, pct, self.battery[bot] // 1000000,
+        # a bot names its site only once it is there: readings taken on the
+        # way are the dock's, and must not pass for the lesion's
+        return (self.state[bot], NO_SITE if self.moving[bot] else site, pct,
+                self.battery[bot] // 1000000,
                 self.health[bot], _clip(temp, -32768, 32767), _clip(ph, 0, 65535),
                 _clip(depth, 0, 65535), _clip(bact, 0, 65535))
 

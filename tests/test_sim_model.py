@@ -7,6 +7,7 @@ from nanohub.sim import wire
 from nanohub.sim import bots, mouth, scenario
 from nanohub.sim.patient import Patient
 from nanohub.sim.scenario import ScenarioError, from_dict
+from nanohub.sim.bots import NO_SITE
 from nanohub.sim.world import NO_BUS_FAULTS, Baseline, Trace, World
 
 DEEP = mouth.parse_site("30/buccal")       # lower right first molar, lesion into dentine
@@ -102,7 +103,7 @@ def test_xorshift32_is_the_textbook_generator():
 def test_deploy_takes_a_travel_time_then_the_bot_is_deployed_at_the_site():
     w = World(make())
     w.command(0, wire.OP_DEPLOY, DEEP)
-    assert w.report(0)[:3] == (wire.BOT_DEPLOYED, DEEP, 0)
+    assert w.report(0)[:3] == (wire.BOT_DEPLOYED, NO_SITE, 0)   # on the way: no site yet
     w.step(280)
     assert w.swarm.moving[0] == 1                      # at least 0.3 s on the way
     w.step(1020)

@@ -18,7 +18,8 @@ def failing(hub, now):
             continue
         deployed += 1
         s = sw.state[i]
-        if s != wire.BOT_DEPLOYED or sw.silent_ms(i, now) > lost or sw.health[i] < 50:
+        if s != wire.BOT_DEPLOYED or sw.site[i] != sw.target[i] \
+                or sw.silent_ms(i, now) > lost or sw.health[i] < 50:
             bad |= wire.CHECK_BOTS
     if not deployed:
         bad |= wire.CHECK_DEPLOYED

@@ -238,9 +238,11 @@ class Hub:
         old = self.state
         self.state = to
         self.reason = reason
+        if to == wire.HUB_ESTOP:
+            commands.disable_all(self, self.now)   # the bots first, storage after
         self.record(wire.EV_STATE, to, old, reason)
         if to == wire.HUB_ESTOP:
-            self.begin_estop(self.now, reason)
+            self.begin_estop(self.now, reason, sent=True)
         elif to == wire.HUB_PAUSED or to == wire.HUB_SAFE:
             commands.hold_all(self)
             if trig == supervisor.C_LINK_RECALL:
@@ -256,11 +258,15 @@ class Hub:
         return True
 
     # ------------------------------------------------------ emergency stop --
-    def begin_estop(self, now, reason):
-        """Latch, broadcast DISABLE at once, then confirm bot by bot."""
-        st = self.state_store
-        st.latch_estop(reason)
-        commands.disable_all(self, now)
+    def begin_estop(self, now, reason, sent=False):
+        """Broadcast DISABLE at once, latch, then confirm bot by bot.
+
+        The broadcast goes before any storage write: a slow flash must not
+        delay the stop (``sent``: the caller has broadcast already).
+        """
+        if not sent:
+            commands.disable_all(self, now)
+        self.state_store.latch_estop(reason)
         n = self.swarm.n
         for k in range(32):
             self.estop_pending[k] = 0

@@ -177,6 +177,15 @@ def request(hub, what, seq):
         hello_reply(hub, seq, wire.HELLO_OK)
 
 
+def _next(now, due, period):
+    """The next due time: from the last one, so a late tick does not slip the
+    rate; from now if a whole period was missed (after idling)."""
+    nxt = ticks_add(due, period)
+    if ticks_diff(nxt, now) <= 0:
+        nxt = ticks_add(now, period)
+    return nxt
+
+
 def status_soon(hub):
     hub.next_status = hub.now
 
@@ -195,13 +204,13 @@ def run(hub, now):
         al.forget_cleared()
     r = hub.rates
     if r[0] and ticks_diff(now, hub.next_status) >= 0:
-        hub.next_status = ticks_add(now, 1000 // r[0])
+        hub.next_status = _next(now, hub.next_status, 1000 // r[0])
         status(hub)
     if not hub.board.host_room():
         return
     if r[1] and ticks_diff(now, hub.next_bots) >= 0:
-        hub.next_bots = ticks_add(now, 1000 // r[1])
+        hub.next_bots = _next(now, hub.next_bots, 1000 // r[1])
         bot_states(hub)
     if r[2] and hub.plan.n and ticks_diff(now, hub.next_sites) >= 0:
-        hub.next_sites = ticks_add(now, 1000 // r[2])
+        hub.next_sites = _next(now, hub.next_sites, 1000 // r[2])
         site_readings(hub)

