@@ -182,6 +182,8 @@ ENUMS = {
         ("KEY", 15, "key provisioned or rotated"),
         ("CONSENT", 16, "consent recorded (c: patient id)"),
         ("TREAT", 17, "treatment event (a: 1 start, 2 done, 3 stop)"),
+        ("CMD_FLOOD", 18, "unsigned or refused commands over the record budget in one "
+                          "second, summarized (a: last msg id, c: how many)"),
     ),
     "RESET": (  # reset causes
         ("POWER", 0, "power on"),

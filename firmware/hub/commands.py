@@ -16,6 +16,7 @@ _H = const(5)          # payload offset
 _NONE = const(255)
 _HOLD_RETRY_MS = const(100)
 _GRACE_RETRIES = const(3)     # resent stops that restart the runaway grace
+_CMD_BUDGET = const(10)       # keyless command records per second, then summarized
 
 
 # ------------------------------------------------------------ host side --
@@ -59,18 +60,40 @@ def host_frame(hub, now):
     status, why, detail = _authorize(hub, rx, info)
     if why == wire.WHY_NONE:
         status, why, detail = execute(hub, msg, rx, now)
-    if status == wire.ACKS_REJECTED:
+    if _over_budget(hub, msg, info, status):
+        pass                                # counted; summarized once a second
+    elif status == wire.ACKS_REJECTED:
         hub.record(wire.EV_REJECT, msg, rx.seq, why)
-        if why == wire.WHY_AUTH_MISSING or why == wire.WHY_AUTH_BAD or why == wire.WHY_AUTH_REPLAY:
-            if hub.alarms.raise_(wire.ALARM_UNAUTHORIZED, now, value=msg):
-                hub.record(wire.EV_ALARM, wire.ALARM_UNAUTHORIZED, 0, msg)
     else:
         hub.record(wire.EV_CMD, msg, rx.seq, detail)
+    if status == wire.ACKS_REJECTED and (why == wire.WHY_AUTH_MISSING or why == wire.WHY_AUTH_BAD
+                                         or why == wire.WHY_AUTH_REPLAY):
+        if hub.alarms.raise_(wire.ALARM_UNAUTHORIZED, now, value=msg):
+            hub.record(wire.EV_ALARM, wire.ALARM_UNAUTHORIZED, 0, msg)
     _remember(hub, rx.seq, crc, msg, status, why, detail)
     telemetry.ack(hub, rx.seq, msg, status, why, detail)
     if msg == wire.M_ESTOP and status != wire.ACKS_REJECTED:
         hub.estop_reported = -1             # the operator wants the report now
         hub.estop_progress(now)
+
+
+def _over_budget(hub, msg, info, status):
+    """Whether this command's record is summarized instead of written.
+
+    Accepted signed commands (they need the key) and emergency stops are always
+    recorded one by one. Everything a keyless peer can send (unsigned commands,
+    refused ones) has a budget of records per second; the rest is counted and
+    summarized in one EV_CMD_FLOOD record a second, so a flood cannot rotate the
+    audit log away in seconds.
+    """
+    if msg == wire.M_ESTOP or (info[5] & wire.MF_AUTH and status != wire.ACKS_REJECTED):
+        return False
+    if hub.cmd_logged < _CMD_BUDGET:
+        hub.cmd_logged += 1
+        return False
+    hub.cmd_flood += 1
+    hub.cmd_flood_msg = msg
+    return True
 
 
 def _frame_crc(rx):

@@ -135,6 +135,9 @@ class Hub:
         self.armed_at = 0
         self.log_ok = True
         self.rx_bad_logged = array("l", [0] * 16)
+        self.cmd_logged = 0         # keyless command records this second
+        self.cmd_flood = 0          # and those over the budget, to summarize
+        self.cmd_flood_msg = 0
         self.next_rxbad = 0
 
     # ------------------------------------------------------------ boot --
@@ -380,6 +383,10 @@ class Hub:
             if bad[k] != logged[k]:
                 self.record(wire.EV_RX_BAD, k, 0, bad[k] - logged[k])
                 logged[k] = bad[k]
+        if self.cmd_flood:
+            self.record(wire.EV_CMD_FLOOD, self.cmd_flood_msg, 0, self.cmd_flood)
+            self.cmd_flood = 0
+        self.cmd_logged = 0
 
     # ------------------------------------------------------------ output --
     def send_host(self, n):

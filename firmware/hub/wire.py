@@ -7,7 +7,7 @@ except ImportError:  # CPython
         return x
 
 VERSION = const(1)
-SCHEMA = const(0xca3389ab)
+SCHEMA = const(0x86dac998)
 MAX_PAYLOAD = const(480)
 MAX_FRAME = const(501)
 MAX_WIRE = const(504)
@@ -149,6 +149,7 @@ EV_TORN = const(14)  # torn log tail dropped at boot (c: bytes)
 EV_KEY = const(15)  # key provisioned or rotated
 EV_CONSENT = const(16)  # consent recorded (c: patient id)
 EV_TREAT = const(17)  # treatment event (a: 1 start, 2 done, 3 stop)
+EV_CMD_FLOOD = const(18)  # unsigned or refused commands over the record budget in one second, summarized (a: last msg id, c: how many)
 
 # RESET
 RESET_POWER = const(0)  # power on
