@@ -145,8 +145,10 @@ def test_a_whole_treatment_from_the_command_line(emu):
     ok_json(cli("--json", "consent", "4711", port=emu))
     for site in ("3-occlusal", "14-mesial", "30-buccal"):
         assert ok_json(cli("--json", "swarm", "deploy", site, "3", port=emu))["detail"] == 3
-    wait_for(lambda: ok_json(cli("--json", "status", port=emu))["bots"]["deployed"] == 9,
-             what="9 bots deployed")
+    def arrived():
+        st = ok_json(cli("--json", "status", port=emu))
+        return st["bots"]["deployed"] == 9 and "BOTS" not in st["failing_checks"]
+    wait_for(arrived, what="9 bots deployed and at their sites")
     ok_json(cli("--json", "arm", port=emu))
     started = ok_json(cli("--json", "treat", "start", str(PLAN), port=emu))
     assert started["command"] == "TREAT_START" and len(started["plan"]["sites"]) == 3
