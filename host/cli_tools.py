@@ -167,10 +167,13 @@ def setup_sim(p):
     p.add_argument("--store", metavar="DIR",
                    help="keep the hub's storage (key, params, log) in DIR (default: temporary)")
     p.add_argument("--hub-id", metavar="ID", help="hub id to assign (default: random 0x51xxxxxx)")
+    p.add_argument("--name", help="the name clients use, nanohub://NAME (default: sim-HUBID)")
     p.epilog = ("examples:\n  nanohub sim\n  nanohub sim --bots 64 --scenario runaway --seed 7\n"
+                "  nanohub sim --name chair1    # clients use --port nanohub://chair1\n"
                 "  nanohub sim --json            # one JSON object: url, key, hub_id, pids\n\n"
                 "Prints the URL to connect on its first line, then runs until Ctrl-C;\n"
-                "in another terminal: nanohub --port URL status")
+                "any number of terminals can use it at once (a broker shares the hub):\n"
+                "nanohub --port URL status")
 
 
 def run_sim(ctx, args):
@@ -181,18 +184,19 @@ def run_sim(ctx, args):
     hub_id = _hub_id(args.hub_id) if args.hub_id is not None else None
     emu = ctx.stack.enter_context(EmulatedHub(
         bots=args.bots, scenario=args.scenario, seed=args.seed, heap=args.heap,
-        speed=args.speed, store=args.store, hub_id=hub_id))
+        speed=args.speed, store=args.store, hub_id=hub_id, serve=args.name or True))
     d = emu.describe()
     if ctx.json:
         print(json.dumps(d), flush=True)
     else:
+        print(emu.broker.name_url, flush=True)
         print(emu.url, flush=True)
         print("emulated hub %s: %d bots, scenario %s, seed %d; key %s" % (
             d["hub_id"], emu.bots, emu.scenario, emu.seed, d["key"]), flush=True)
         for note in emu.notes:
             print("note: " + note, flush=True)
-        print("connect with: nanohub --port %s status   (Ctrl-C stops the hub)" % emu.url,
-              flush=True)
+        print("connect with: nanohub --port %s status   (Ctrl-C stops the hub)"
+              % emu.broker.name_url, flush=True)
     try:
         while True:
             problem = emu.alive()

@@ -14,6 +14,7 @@ import time
 from nanohub.protocol import codec, model, schema
 
 from .. import keys
+from . import local
 from .port import open_port, _link_error  # noqa: F401 (re-exported)
 from ..errors import (
     LinkError, LinkTimeout, NanohubError, NotANanohub, ProtocolMismatch, Refused, UsageError,
@@ -27,6 +28,12 @@ HEARTBEAT_S = 0.25
 TELEMETRY = frozenset(("HUB_STATUS", "BOT_STATES", "SITE_READINGS", "ALARM", "ESTOP_REPORT"))
 REPL_MARKERS = (b">>>", b"MicroPython", b"raw REPL")
 _DEAD = object()
+
+
+def _print_notice(code, message):
+    import sys
+    print("nanohub: " + message, file=sys.stderr, flush=True)
+
 
 class HubInfo(dict):
     """HELLO_REPLY fields (board decoded); calling it asks the hub again.
@@ -103,6 +110,8 @@ class Link:
         self.rx_frames = 0
         self.last_rx = None
         self.sent = 0
+        self.broker_notice = None
+        self.on_notice = _print_notice     # called with (code, message) on a broker's notice
         self._key_arg = key
         self._key = None
         self._counter = None
@@ -121,7 +130,8 @@ class Link:
     @classmethod
     def open(cls, url, key=None, timeout=2.0, retries=3, heartbeat=True):
         """Open ``url``, handshake, start heartbeats; raise a typed error on failure."""
-        hub = cls(open_port(url), url=url, key=key, timeout=timeout, retries=retries)
+        port = local.open_local(url) if local.is_local(url) else open_port(url)
+        hub = cls(port, url=url, key=key, timeout=timeout, retries=retries)
         try:
             hub.handshake()
             if heartbeat:
@@ -179,6 +189,9 @@ class Link:
     def _route(self, f):
         self.rx_frames += 1
         self.last_rx = time.monotonic()
+        if f.addr == local.ADDR_BROKER and f.name == "HEARTBEAT":
+            self._broker_notice(f["t"])
+            return
         if f.name in TELEMETRY:
             self._cache(f)
         with self._lock:
@@ -200,6 +213,17 @@ class Link:
         elif f.name == "ALARM":                # the hub keeps one state per alarm code
             a = alarm_dict(f)
             self.alarm_table[a["code"]] = a
+
+    def _broker_notice(self, code):
+        """A broker (nanohub serve) speaks about its link to the hub."""
+        self.broker_notice = local.NOTICES.get(code, str(code))
+        if code == local.NOTICE_GONE:
+            self._fail(LinkError("lost the link to the hub behind %s: nanohub serve cannot "
+                                 "reach it (check the hub; the broker keeps trying)" % self.url))
+        elif self.on_notice is not None:
+            self.on_notice(code, "the hub link behind %s dropped; nanohub serve is reconnecting"
+                           % self.url if code == local.NOTICE_LOST else
+                           "the hub link behind %s is back" % self.url)
 
     def _fail(self, err):
         if self.error is None:
