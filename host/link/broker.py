@@ -32,7 +32,9 @@ What it does with each frame a client sends:
 Budgets: each client has a queue of ``QUEUE`` frames (beyond it frames are
 dropped and counted; the client's retry brings them back), clients are served
 round robin, and at most ``WINDOW`` requests are in flight to the hub, so the
-hub's input never holds more than a few frames in front of an ESTOP.
+hub's input never holds more than a few frames in front of an ESTOP. Once an
+ESTOP has gone, the other requests wait until the hub reports the stop
+confirmed (at most ``STOP_HOLD_S``): the hub's link is the stop's alone.
 
 When the hub link drops the broker tells every client (``NOTICE_LOST``),
 drops queued requests (clients retry; nothing runs late behind their back),
@@ -79,6 +81,7 @@ HB_GRACE = 0.75
 HANDSHAKE_S = 1.0
 RECONNECT_S = 0.25
 GIVE_UP_S = 5.0
+STOP_HOLD_S = 1.0      # after an ESTOP, other requests wait for its final report (at most this)
 
 
 def _wire(raw):
@@ -238,6 +241,7 @@ class Broker:
         self.own_seq = 0
         self.rr = 0
         self.cid = 0
+        self.stopping_until = 0.0       # the hub is confirming a stop: the rest waits
         self.stats = collections.Counter()
         self._listeners = []
         self._hs_seq = None
@@ -513,6 +517,10 @@ class Broker:
         if msg == _HB:
             return
         if msg == _ESTOP_REPORT:                    # a REQUEST ESTOP's answer carries its id
+            if f["done"] and self.stopping_until:
+                with self.cond:
+                    self.stopping_until = 0.0       # confirmed: the others may go on
+                    self.cond.notify_all()
             r = self.routes.get((f.seq, _REQUEST))
             if r is not None and r.what == _REQ_ESTOP and r.client is not None:
                 self._answered(f.seq, r)
@@ -678,8 +686,9 @@ class Broker:
         """(wire, item) of the next frame for the hub (ESTOP first, then round robin)."""
         if self.estops:
             item = self.estops.popleft()
+            self.stopping_until = now + STOP_HOLD_S
             return self._assign(item, now) or _wire(item.raw), item
-        if self._inflight(now) >= WINDOW:
+        if now < self.stopping_until or self._inflight(now) >= WINDOW:
             return None, None
         n = len(self.clients)
         for i in range(n):
@@ -702,7 +711,7 @@ class Broker:
                         if wire is not None:
                             break
                     # woken by new frames and answers; the timeout frees stale window slots
-                    self.cond.wait(0.05 if self.pending else 0.5)
+                    self.cond.wait(0.05 if self.pending or self.stopping_until else 0.5)
                 if wire is None:
                     return
             try:
