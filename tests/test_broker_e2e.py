@@ -161,6 +161,20 @@ def _treat_with_company(url, tmp_path, one_shots=ONE_SHOTS, streams=2, record=Tr
             records = auditlog.parse_records(hub.log_pull())
         assert not [r for r in records if r["event"] == EV_STATE and r["a"] == PAUSED]
         assert not [r for r in records if r["event"] == EV_ALARM and r["a"] == LINK_LOST]
+        # the operator's program dies: with no client heartbeating, the broker falls
+        # silent too and the hub's operator-gone rule pauses the treatment
+        treat.kill()
+        treat.wait()
+        with Hub.open(url, heartbeat=False) as hub:     # listens only: any frame is liveness
+            t0 = time.monotonic()
+            sub = hub.subscribe()
+            st = None
+            while st is None and time.monotonic() - t0 < 10:
+                f = sub.get(0.5)
+                if f is not None and f.name == "HUB_STATUS" and f["state"] == PAUSED:
+                    st = f
+            assert st is not None, "the hub did not pause when the operator's program died"
+            assert st["reason"] == LINK_LOST and time.monotonic() - t0 < 3.0
     finally:
         for p in others:
             if p.poll() is None:
@@ -175,4 +189,4 @@ def test_a_treatment_through_nanohub_serve_never_pauses_while_others_use_the_hub
 
 def test_a_treatment_on_nanohub_sim_never_pauses_while_others_use_the_hub(simulated, tmp_path):
     # the same broker as above: a lighter crowd keeps the suite's time down
-    _treat_with_company(simulated, tmp_path, one_shots=ONE_SHOTS[::3], streams=1, record=False)
+    _treat_with_company(simulated, tmp_path, one_shots=ONE_SHOTS[::5], streams=1, record=False)
