@@ -8,7 +8,8 @@ import time
 def setup_serve(p):
     p.add_argument("--name", help="the name clients use, nanohub://NAME (default: from the port)")
     p.add_argument("--tcp", type=int, metavar="PORT",
-                   help="also listen on loopback TCP PORT (0 picks a free one): socket://127.0.0.1:PORT")
+                   help="also listen on loopback TCP PORT (0 picks a free one); clients then "
+                        "use socket://127.0.0.1:PORT")
     p.epilog = ("examples:\n  nanohub --port /dev/ttyACM0 serve\n"
                 "  nanohub --port rfc2217://127.0.0.1:7000 serve --name chair1 --tcp 7100\n"
                 "  nanohub --port sim serve --name demo\n\n"

@@ -2,7 +2,6 @@
 ``nanohub sim``: a treatment watched to the end, dashboards, a recorder and a
 stream of one-shot commands, all real ``nanohub`` processes."""
 import json
-import os
 import signal
 import sqlite3
 import subprocess

@@ -65,6 +65,8 @@ _ASKED = frozenset(M[n] for n in schema.COMMANDS + schema.READS)
 _REPLY_TO = {M["PARAM_VALUE"]: M["PARAM_GET"], M["LOG_CHUNK"]: M["LOG_READ"]}   # else REQUEST
 _REQ_ESTOP = schema.enum_value("REQ", "ESTOP")
 _ACKS_REJECTED = schema.enum_value("ACKS", "REJECTED")
+_HELLO_OK, _HELLO_SCHEMA = schema.enum_value("HELLO", "OK"), schema.enum_value("HELLO", "SCHEMA")
+_HUB_ESTOP = schema.enum_value("HUB", "ESTOP")
 _CRC = struct.Struct("<I")
 _U16 = struct.Struct("<H")
 _H = schema.HEADER_SIZE
@@ -583,12 +585,12 @@ class Broker:
         except (cobs.DecodeError, codec.CodecError) as e:
             c.bad += 1
             if getattr(e, "kind", "") == "SCHEMA" and raw[3:4] == bytes((_HELLO,)):
-                self._hello_reply(c, _U16.unpack_from(raw, 1)[0], schema.enum_value("HELLO", "SCHEMA"))
+                self._hello_reply(c, _U16.unpack_from(raw, 1)[0], _HELLO_SCHEMA)
             return
         c.frames += 1
         msg = f.msg
         if msg == _HELLO:
-            self._hello_reply(c, f.seq, schema.enum_value("HELLO", "OK"))
+            self._hello_reply(c, f.seq, _HELLO_OK)
             return
         if msg == _HB:
             now = time.monotonic()
@@ -629,7 +631,7 @@ class Broker:
         fields = dict(self.hello, result=result, counter=self.counter)
         if self.hub_state is not None:
             fields["state"] = self.hub_state
-            fields["estop"] = 1 if self.hub_state == schema.enum_value("HUB", "ESTOP") else 0
+            fields["estop"] = 1 if self.hub_state == _HUB_ESTOP else 0
         c.send(codec.encode("HELLO_REPLY", fields, seq=seq, flags=schema.F_REPLY))
 
     # ---------------------------------------------------------- writer --
@@ -734,7 +736,8 @@ class Broker:
             if not self.up:
                 continue
             now = time.monotonic()
-            if any(c.last_hb is not None and now - c.last_hb < HB_GRACE for c in list(self.clients)):
+            if any(c.last_hb is not None and now - c.last_hb < HB_GRACE
+                   for c in list(self.clients)):
                 t = int(now * 1000) & 0xFFFFFFFF
                 try:
                     self._write(b"\0" + codec.encode("HEARTBEAT", {"t": t}, seq=self._own_seq()))

@@ -55,7 +55,8 @@ def resolve(url):
                         "them; start one with nanohub serve --name %s)" % (name, name))
     target = entry.get("url", "")
     if not target.startswith(SCHEME_UNIX):
-        raise LinkError("the endpoint %r announces %r, which is not a local socket" % (name, target))
+        raise LinkError("the endpoint %r announces %r, which is not a local socket"
+                        % (name, target))
     return target[len(SCHEME_UNIX):]
 
 
