@@ -118,6 +118,32 @@ def test_each_client_sees_only_the_acks_to_its_own_requests(emu, broker):
         b.close()
 
 
+def test_the_hub_sees_one_rising_stream_of_request_ids_and_signed_frames_unaltered(emu, home):
+    upstream = []
+
+    def tap(direction, unit):
+        if direction == "up" and unit.strip(b"\0"):
+            upstream.append(unit.strip(b"\0"))
+    with FaultProxy(_target(emu)) as px, Broker(px.url, "mono") as b:
+        px.taps.append(tap)
+        a = Hub.open(b.unix_url, key=emu.key_path)
+        c = Hub.open(b.unix_url, key=emu.key_path)
+        try:
+            a._req = c._req = 500                   # both clients use the same ids
+            for _ in range(10):
+                a.command("ALARM_ACK", {"code": 0})
+                c.request("STATUS", "HUB_STATUS")
+            seq, signed = a.build("CONSENT", {"patient": 4711})
+            assert a._transact("CONSENT", seq, signed).status == "DONE"
+        finally:
+            a.close()
+            c.close()
+    frames = [codec.decode(u) for u in upstream]
+    ids = [f.seq for f in frames if f.name in ("ALARM_ACK", "REQUEST")]
+    assert len(ids) == 20 and all(0 < (y - x) & 0xFFFF < 100 for x, y in zip(ids, ids[1:]))
+    assert signed.strip(b"\0") in upstream                     # byte for byte
+
+
 def test_a_retried_command_runs_once_signed_or_not(emu, broker):
     with Hub.open(broker.unix_url, key=emu.key_path) as hub:
         docked = hub.status()["bots"]["docked"]
