@@ -56,6 +56,7 @@ from nanohub.protocol import codec, model, schema
 
 from ..errors import LinkError, NanohubError
 from . import local, registry
+from .conn import ClientConn, frames_in
 
 M = schema.MSG
 _HELLO, _HELLO_REPLY, _HB, _ACK = M["HELLO"], M["HELLO_REPLY"], M["HEARTBEAT"], M["ACK"]
@@ -76,8 +77,6 @@ INFLIGHT_S = 1.0       # a request unanswered this long no longer holds a window
 QUEUE = 32             # frames queued per client
 ROUTE_TTL = 30.0       # how long a request's route (and its retries) is kept
 RETRY_MAP = 512        # remembered (client id, bytes) -> upstream id, per client
-TELEMETRY_BACKLOG = 256
-OUT_LIMIT = 4096       # a client this far behind on its own replies is cut off
 HEARTBEAT_S = 0.25
 HB_GRACE = 0.75
 HANDSHAKE_S = 1.0
@@ -117,93 +116,6 @@ class _Item:
 
     def __init__(self, client, raw, frame):
         self.client, self.raw, self.frame = client, raw, frame
-
-
-class _Client:
-    """One connected client: its socket, request queue, retry map and output."""
-
-    def __init__(self, broker, sock, cid, peer):
-        self.broker, self.sock, self.id, self.peer = broker, sock, cid, peer
-        self.queue = collections.deque()
-        self.retry = collections.OrderedDict()
-        self.out = collections.deque()
-        self.telemetry_queued = 0
-        self.cond = threading.Condition()
-        self.last_hb = None
-        self.last_signed_hb = 0.0
-        self.dropped = self.bad = self.frames = 0
-        self.alive = True
-
-    def start(self):
-        for fn, what in ((self._read, "read"), (self._write, "write")):
-            threading.Thread(target=fn, name="nanohub-serve-%d-%s" % (self.id, what),
-                             daemon=True).start()
-
-    def send(self, wire, telemetry=False):
-        with self.cond:
-            if not self.alive:
-                return
-            if telemetry:
-                if self.telemetry_queued >= TELEMETRY_BACKLOG:
-                    return                          # a slow reader loses old telemetry
-                self.telemetry_queued += 1
-            elif len(self.out) >= OUT_LIMIT:
-                self.alive = False                  # it stopped reading: let it go
-            self.out.append((wire, telemetry))
-            self.cond.notify()
-
-    def _write(self):
-        while True:
-            with self.cond:
-                while self.alive and not self.out:
-                    self.cond.wait()
-                if not self.alive:
-                    break
-                batch = []
-                while self.out:
-                    wire, telemetry = self.out.popleft()
-                    self.telemetry_queued -= telemetry
-                    batch.append(wire)
-            try:
-                self.sock.sendall(b"".join(batch))
-            except OSError:
-                break
-        self.broker._drop(self)
-
-    def _read(self):
-        buf = bytearray()
-        while self.alive:
-            try:
-                data = self.sock.recv(65536)
-            except OSError:
-                data = b""
-            if not data:
-                break
-            buf += data
-            start = 0
-            while True:
-                end = buf.find(0, start)
-                if end < 0:
-                    break
-                chunk = bytes(buf[start:end])
-                start = end + 1
-                if chunk:
-                    self.broker._from_client(self, chunk)
-            del buf[:start]
-            if len(buf) > schema.MAX_WIRE:         # no delimiter in sight: garbage
-                del buf[:]
-                self.bad += 1
-        self.broker._drop(self)
-
-    def close(self):
-        with self.cond:
-            self.alive = False
-            self.cond.notify_all()
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
 
 
 class Broker:
@@ -351,7 +263,7 @@ class Broker:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self.cond:
                 self.cid += 1
-                c = _Client(self, sock, self.cid, peer)
+                c = ClientConn(self, sock, self.cid, peer)
                 self.clients.append(c)
             self.stats["clients"] += 1
             c.start()
@@ -465,22 +377,9 @@ class Broker:
         if port is None:
             raise LinkError("the hub link is down")
         data = port.read(port.in_waiting or 1)
-        if not data:
-            return
-        buf = self._decoder_buf
-        buf += data
-        start = 0
-        while True:
-            end = buf.find(0, start)
-            if end < 0:
-                break
-            chunk = bytes(buf[start:end])
-            start = end + 1
-            if chunk:
+        if data:
+            for chunk in frames_in(self._decoder_buf, data):
                 self._from_hub(chunk)
-        del buf[:start]
-        if len(buf) > schema.MAX_WIRE:
-            del buf[:]
 
     def _upstream_loop(self):
         while not self.closed.is_set():
