@@ -65,5 +65,9 @@ def run_serve(ctx, args):
                     raise LinkError(problem)
             time.sleep(0.2)
     except KeyboardInterrupt:
-        print("nanohub serve: stopped (pid %d)" % os.getpid(), file=sys.stderr, flush=True)
+        st = broker.stats
+        print("nanohub serve: stopped (pid %d): %d clients served, %d frames to the hub, "
+              "%d reconnects, %d frames over a client's budget dropped"
+              % (os.getpid(), st["clients"], st["to_hub"], st["reconnects"],
+                 st["dropped_budget"]), file=sys.stderr, flush=True)
         return 0
