@@ -13,7 +13,9 @@ reply). ESTOP: from calling ``Hub.estop()`` to the ESTOP frame reaching the
 hub's door (a relay in front of each hub, the same on both paths: this is the
 broker's own added latency), to its ACK, and to the final report with every
 bot confirmed; ALARM_ACK and the signed ESTOP_RESET bring the
-hub back between trials.
+hub back between trials. Last, the same ESTOP trials through the broker while
+another client floods it (unsigned commands and junk, as fast as its socket
+takes them, from its own process).
 """
 import argparse
 import json
@@ -94,6 +96,35 @@ def _estop_once(hub, door):
     return (door.seen[0] - t0) * 1000, (acked[0] - t0) * 1000, (done - t0) * 1000
 
 
+def flood(path):
+    """Push unsigned commands and junk into the broker at ``path`` as fast as it takes them."""
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    junk = os.urandom(300).replace(b"\0", b"\1") + b"\0"
+    burst = b"".join(codec.encode("ALARM_ACK", {"code": 0}, seq=i) for i in range(50)) + junk
+    print("flooding", flush=True)
+    try:
+        while True:
+            s.sendall(burst)
+    except OSError:
+        pass
+
+
+def _flooded_estops(hub, door, socket_path, n):
+    """ESTOP trials from one client while another floods the broker."""
+    proc = subprocess.Popen([sys.executable, "-m", "bench.broker", "--flood-into", socket_path],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        if proc.stdout.readline().strip() != "flooding":
+            raise SystemExit("the flooding client did not start")
+        time.sleep(0.5)
+        return [_estop_once(hub, door)[2] for _ in range(n)]
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def run(status_n=300, estop_n=20, bots=16):
     os.environ.setdefault("NANOHUB_RUNTIME_DIR", tempfile.mkdtemp(prefix="nanohub-bench-run-"))
     with isolated_home(), EmulatedHub(bots=bots, scenario="nominal", seed=1) as emu_d, \
@@ -119,6 +150,8 @@ def run(status_n=300, estop_n=20, bots=16):
                         door[k].append(d)
                         ack[k].append(a)
                         whole[k].append(w)
+                path = broker_url[len("nanohub+unix://"):]
+                flooded = _flooded_estops(brokered, doors["broker"], path, estop_n)
         finally:
             serve.terminate()
             serve.wait(10)
@@ -127,6 +160,7 @@ def run(status_n=300, estop_n=20, bots=16):
     out = {"bots": bots}
     for name, res in zip(NAMES, (rt, door, ack, whole)):
         out[name] = {k: _stats(v) for k, v in res.items()}
+    out["estop_confirmed_flooded_ms"] = {"broker": _stats(flooded)}
     out["broker_added_ms"] = {
         name: round(out[name]["broker"]["p50"] - out[name]["direct"]["p50"], 3) for name in NAMES}
     return out
@@ -139,14 +173,20 @@ def main(argv=None):
     ap.add_argument("--estops", type=int, default=20, help="ESTOP trials per path")
     ap.add_argument("--bots", type=int, default=16)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--flood-into", metavar="SOCKET", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.flood_into:
+        flood(args.flood_into)
+        return 0
     out = run(args.status, args.estops, args.bots)
     if args.json:
         print(json.dumps(out))
         return 0
     print("%-30s %8s %8s %8s %8s" % ("ms", "p50", "p90", "p99", "max"))
-    for name in NAMES:
+    for name in NAMES + ("estop_confirmed_flooded_ms",):
         for k in ("direct", "broker"):
+            if k not in out[name]:
+                continue
             s = out[name][k]
             print("%-30s %8.2f %8.2f %8.2f %8.2f" % ("%s %s" % (name[:-3], k), s["p50"], s["p90"],
                                                      s["p99"], s["max"]))

@@ -71,6 +71,7 @@ _HUB_ESTOP = schema.enum_value("HUB", "ESTOP")
 _CRC = struct.Struct("<I")
 _U16 = struct.Struct("<H")
 _H = schema.HEADER_SIZE
+_ALWAYS = frozenset((_ESTOP, _HELLO, _HB))      # taken even from a client over its budget
 
 WINDOW = 8             # requests in flight to the hub
 INFLIGHT_S = 1.0       # a request unanswered this long no longer holds a window slot
@@ -480,6 +481,10 @@ class Broker:
     def _from_client(self, c, chunk):
         try:
             raw = cobs.decode(chunk)
+            if len(c.queue) >= QUEUE and len(raw) > _H and raw[3] not in _ALWAYS:
+                c.dropped += 1                      # over budget: not worth a parse
+                self.stats["dropped_budget"] += 1
+                return
             f = codec.parse(raw)
         except (cobs.DecodeError, codec.CodecError) as e:
             c.bad += 1

@@ -1,7 +1,9 @@
 """One client's connection to the broker: its socket, request queue and output.
 
 A reader thread cuts the client's byte stream into frames and hands each to
-the broker; a writer thread sends what the broker queued for the client. ACKs
+the broker, within a byte budget (``READ_RATE``: far above what any operator's
+program sends, so only a flood waits); a writer thread sends what the broker
+queued for the client. ACKs
 and replies are never dropped (a client that lets ``OUT_LIMIT`` of them pile
 up has stopped reading and is let go); telemetry is, beyond
 ``TELEMETRY_BACKLOG`` frames not yet sent.
@@ -9,11 +11,14 @@ up has stopped reading and is let go); telemetry is, beyond
 import collections
 import socket
 import threading
+import time
 
 from nanohub.protocol import schema
 
 TELEMETRY_BACKLOG = 256
 OUT_LIMIT = 4096
+READ_RATE = 128 * 1024      # bytes per second a client may send, sustained
+READ_BURST = 64 * 1024
 
 
 def frames_in(buf, data):
@@ -89,6 +94,7 @@ class ClientConn:
 
     def _read(self):
         buf = bytearray()
+        tokens, last = READ_BURST, time.monotonic()
         while self.alive:
             try:
                 data = self.sock.recv(65536)
@@ -98,6 +104,13 @@ class ClientConn:
                 break
             for chunk in frames_in(buf, data):
                 self.broker._from_client(self, chunk)
+            # a byte budget: a client sending far more than any operator's program
+            # waits for its own backlog, and costs the others no CPU
+            now = time.monotonic()
+            tokens = min(READ_BURST, tokens + (now - last) * READ_RATE) - len(data)
+            last = now
+            if tokens < 0:
+                time.sleep(-tokens / READ_RATE)
         self.broker._drop(self)
 
     def close(self):
