@@ -17,7 +17,7 @@ from nanohub.host.faultproxy import FaultProxy
 from nanohub.host.link import local
 from nanohub.host.link import broker as broker_mod
 from nanohub.host.link.broker import Broker
-from nanohub.protocol import codec
+from nanohub.protocol import codec, schema
 
 
 def _skip_reason():
@@ -144,6 +144,27 @@ def test_the_hub_sees_one_rising_stream_of_request_ids_and_signed_frames_unalter
     assert signed.strip(b"\0") in upstream                     # byte for byte
 
 
+def test_loopback_tcp_clients_share_the_hub_too(emu, home):
+    with Broker(emu.url, "tcp", tcp=0) as b:
+        assert b.tcp_url.startswith("socket://127.0.0.1:") and b.tcp_url in b.urls()
+        with Hub.open(b.tcp_url) as a, Hub.open(b.unix_url) as c:
+            assert a.status()["state"] == c.status()["state"] == "SAFE"
+
+
+def test_a_client_from_another_schema_is_refused_as_the_hub_would(broker):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(broker.socket_path)
+        raw = bytearray(codec.build("HELLO", {"schema": 0x12345678, "host_version": 1}, seq=9))
+        s.sendall(b"\0" + codec.cobs.encode(bytes(raw)) + b"\0")
+        s.settimeout(5)
+        data = b""
+        while b"\0" not in data.lstrip(b"\0"):
+            data += s.recv(4096)
+    reply = codec.decode(data.lstrip(b"\0").split(b"\0")[0])
+    assert reply.name == "HELLO_REPLY" and reply.seq == 9
+    assert reply["result"] == schema.enum_value("HELLO", "SCHEMA")
+
+
 def test_a_retried_command_runs_once_signed_or_not(emu, broker):
     with Hub.open(broker.unix_url, key=emu.key_path) as hub:
         docked = hub.status()["bots"]["docked"]
@@ -164,7 +185,7 @@ def test_a_retried_command_runs_once_signed_or_not(emu, broker):
 
 FLOOD = """
 import os, socket, sys, time
-from nanohub.protocol import codec
+from nanohub.protocol import codec, schema
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(sys.argv[1])
 junk = os.urandom(300).replace(b"\\0", b"\\1") + b"\\0"
