@@ -176,6 +176,13 @@ def setup_sim(p):
                 "nanohub --port URL status")
 
 
+def _sim_broker(ctx, emu, name):
+    """The broker in front of the emulated hub: any number of clients share it,
+    and none takes the hub from another."""
+    from .link.broker import Broker
+    return ctx.stack.enter_context(Broker(emu.url, name or "sim-%08x" % emu.hub_id, kind="sim"))
+
+
 def run_sim(ctx, args):
     import json
 
@@ -184,19 +191,21 @@ def run_sim(ctx, args):
     hub_id = _hub_id(args.hub_id) if args.hub_id is not None else None
     emu = ctx.stack.enter_context(EmulatedHub(
         bots=args.bots, scenario=args.scenario, seed=args.seed, heap=args.heap,
-        speed=args.speed, store=args.store, hub_id=hub_id, serve=args.name or True))
-    d = emu.describe()
+        speed=args.speed, store=args.store, hub_id=hub_id))
+    broker = _sim_broker(ctx, emu, args.name)
+    d = dict(emu.describe(), url=broker.unix_url, urls=broker.urls(), name=broker.name,
+             direct_url=emu.url)
     if ctx.json:
         print(json.dumps(d), flush=True)
     else:
-        print(emu.broker.name_url, flush=True)
-        print(emu.url, flush=True)
+        for url in broker.urls():
+            print(url, flush=True)
         print("emulated hub %s: %d bots, scenario %s, seed %d; key %s" % (
             d["hub_id"], emu.bots, emu.scenario, emu.seed, d["key"]), flush=True)
         for note in emu.notes:
             print("note: " + note, flush=True)
         print("connect with: nanohub --port %s status   (Ctrl-C stops the hub)"
-              % emu.broker.name_url, flush=True)
+              % broker.name_url, flush=True)
     try:
         while True:
             problem = emu.alive()

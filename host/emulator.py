@@ -102,8 +102,7 @@ class EmulatedHub:
     """Firmware on the MicroPython VM and the swarm gateway, as one context manager."""
 
     def __init__(self, bots=16, scenario="nominal", seed=1, heap="256k", speed=1.0, firmware=None,
-                 store=None, hub_id=None, gateway=True, trace=None, start_timeout=START_TIMEOUT,
-                 serve=None):
+                 store=None, hub_id=None, gateway=True, trace=None, start_timeout=START_TIMEOUT):
         if not 1 <= int(bots) <= 255:
             raise UsageError("--bots must be 1..255, got %s" % bots)
         self.bots, self.scenario, self.seed = int(bots), scenario, int(seed)
@@ -116,8 +115,6 @@ class EmulatedHub:
         self.start_timeout = start_timeout
         self._own_store = store is None
         self.store = Path(store) if store else None
-        self.serve = serve          # a name: many clients share the hub through a broker
-        self.broker = None
         self.hub = self.gateway = None
         self.host_port = self.bus_port = self.proxy_port = None
         self.notes = []
@@ -135,16 +132,8 @@ class EmulatedHub:
 
     @property
     def url(self):
-        """Where the host connects: the broker when serving many clients, else
-        the gateway's relay of the host link when it runs (so host-link-loss
-        scenarios can cut it), else the hub itself."""
-        if self.broker is not None:
-            return self.broker.unix_url
-        return self.direct_url
-
-    @property
-    def direct_url(self):
-        """The one-client link (the broker's own upstream when serving)."""
+        """Where the host connects: the gateway's relay of the host link when it
+        runs (so host-link-loss scenarios can cut it), else the hub itself."""
         return "socket://127.0.0.1:%d" % (self.proxy_port or self.host_port)
 
     @property
@@ -160,14 +149,11 @@ class EmulatedHub:
         return {name: p.pid for name, p in (("hub", self.hub), ("gateway", self.gateway)) if p}
 
     def describe(self):
-        extra = {}
-        if self.broker is not None:
-            extra = {"name": self.broker.name, "urls": self.broker.urls(),
-                     "direct_url": self.direct_url}
-        return dict(extra, url=self.url, hub_url=self.hub_url, key=str(self.key_path),
-                    hub_id="0x%08x" % self.hub_id, store=str(self.store), bus=self.bus_port,
-                    pids=self.pids, bots=self.bots, scenario=self.scenario, seed=self.seed,
-                    heap=self.heap, speed=self.speed, notes=self.notes)
+        return {"url": self.url, "hub_url": self.hub_url, "key": str(self.key_path),
+                "hub_id": "0x%08x" % self.hub_id,
+                "store": str(self.store), "bus": self.bus_port, "pids": self.pids,
+                "bots": self.bots, "scenario": self.scenario, "seed": self.seed,
+                "heap": self.heap, "speed": self.speed, "notes": self.notes}
 
     def start(self):
         from . import vm
@@ -186,7 +172,6 @@ class EmulatedHub:
                 if self.use_gateway:
                     self._start_gateway()
                 if self._start_hub(main):
-                    self._start_broker()
                     return self
                 if self.hub.poll() is None or attempt == 2:
                     break
@@ -199,13 +184,6 @@ class EmulatedHub:
             self.close()
             raise
 
-    def _start_broker(self):
-        if not self.serve:
-            return
-        from .link.broker import Broker
-        name = self.serve if isinstance(self.serve, str) else "sim-%08x" % self.hub_id
-        self.broker = Broker(self.direct_url, name, kind="sim").start()
-
     def _firmware(self):
         from . import vm
         return Path(self.firmware) if self.firmware else vm.firmware_dir()
@@ -215,8 +193,6 @@ class EmulatedHub:
             return
         self._closed = True
         _LIVE.discard(self)
-        if self.broker is not None:
-            self.broker.close()
         _kill(self.hub)
         _kill(self.gateway)
         if self._installed_key:         # the store's hub.key stays the truth

@@ -69,7 +69,7 @@ def own_emu(home):
 
 
 def _target(emu):
-    return ("127.0.0.1", int(emu.direct_url.rsplit(":", 1)[1]))
+    return ("127.0.0.1", int(emu.url.rsplit(":", 1)[1]))
 
 
 @pytest.fixture

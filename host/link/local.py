@@ -109,6 +109,15 @@ class UnixPort:
         self._sock.close()
 
 
+def check_held(url):
+    """A port owned by a running ``nanohub serve`` is reached through it, never beside it."""
+    from . import registry
+    held = registry.holder(url)
+    if held is not None and held.get("pid") != os.getpid():
+        raise LinkError("port busy: held by nanohub %s (pid %s); use --port nanohub://%s"
+                        % (held.get("kind", "serve"), held.get("pid"), held.get("name")))
+
+
 def open_local(url):
     """Connect to a broker URL, mapping failures to one clear LinkError."""
     path = resolve(url)

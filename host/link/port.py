@@ -37,7 +37,6 @@ def _link_error(url, exc):
 
 def open_port(url, baudrate=115200):
     """Open any pyserial URL, mapping failures to one clear LinkError."""
-    _check_held(url)
     import serial
     kw = {"timeout": 0.05, "write_timeout": 2.0}
     if "://" not in url:
@@ -51,13 +50,3 @@ def open_port(url, baudrate=115200):
         raise _link_error(url, e) from None
 
 
-
-
-def _check_held(url):
-    """A port owned by a running ``nanohub serve`` is reached through it, never beside it."""
-    import os
-    from . import registry
-    held = registry.holder(url)
-    if held is not None and held.get("pid") != os.getpid():
-        raise LinkError("port busy: held by nanohub %s (pid %s); use --port nanohub://%s"
-                        % (held.get("kind", "serve"), held.get("pid"), held.get("name")))

@@ -14,7 +14,6 @@ import time
 from nanohub.protocol import codec, model, schema
 
 from .. import keys
-from . import local
 from .port import open_port, _link_error  # noqa: F401 (re-exported)
 from ..errors import (
     LinkError, LinkTimeout, NanohubError, NotANanohub, ProtocolMismatch, Refused, UsageError,
@@ -22,12 +21,22 @@ from ..errors import (
 from ..views import (
     Ack, alarm_dict, bot_dicts, enum_name, enum_value, refusal_message, site_dict, text,
 )
+from . import local
 
 HOST_VERSION = 1
 HEARTBEAT_S = 0.25
 TELEMETRY = frozenset(("HUB_STATUS", "BOT_STATES", "SITE_READINGS", "ALARM", "ESTOP_REPORT"))
 REPL_MARKERS = (b">>>", b"MicroPython", b"raw REPL")
 _DEAD = object()
+_open_serial = open_port
+
+
+def open_port(url, *args, **kw):  # noqa: F811 (the session's opener wraps the serial one)
+    """Any pyserial URL, or a broker's own (``nanohub://NAME``, ``nanohub+unix:///path``)."""
+    if local.is_local(url):
+        return local.open_local(url)
+    local.check_held(url)
+    return _open_serial(url, *args, **kw)
 
 
 def _print_notice(code, message):
@@ -130,8 +139,7 @@ class Link:
     @classmethod
     def open(cls, url, key=None, timeout=2.0, retries=3, heartbeat=True):
         """Open ``url``, handshake, start heartbeats; raise a typed error on failure."""
-        port = local.open_local(url) if local.is_local(url) else open_port(url)
-        hub = cls(port, url=url, key=key, timeout=timeout, retries=retries)
+        hub = cls(open_port(url), url=url, key=key, timeout=timeout, retries=retries)
         try:
             hub.handshake()
             if heartbeat:
