@@ -120,7 +120,8 @@ def provision(ctx, args):
         raise UsageError("say which key to provision: --key FILE (create one with nanohub key init)")
     key = keys.load_key(ctx.key_arg())
     try:
-        Hub.open(url, timeout=min(ctx.args.timeout, 1.5), heartbeat=False).close()
+        Hub.open(url, timeout=min(ctx.args.timeout, 1.5), heartbeat=False,
+                 baudrate=ctx.args.baud).close()
     except NotANanohub:
         pass                             # a REPL (or something else): mpremote will tell
     else:
@@ -167,8 +168,14 @@ def setup_sim(p):
     p.add_argument("--store", metavar="DIR",
                    help="keep the hub's storage (key, params, log) in DIR (default: temporary)")
     p.add_argument("--hub-id", metavar="ID", help="hub id to assign (default: random 0x51xxxxxx)")
+    p.add_argument("--pty", action="store_true",
+                   help="run the hub on a pseudo-terminal (the unix_tty board) and print its "
+                        "path, for ser2net, socat, minicom or mpremote")
+    p.add_argument("--name", metavar="NAME",
+                   help="name it registers under for nanohub ports (default sim-HUBID)")
     p.epilog = ("examples:\n  nanohub sim\n  nanohub sim --bots 64 --scenario runaway --seed 7\n"
-                "  nanohub sim --json            # one JSON object: url, key, hub_id, pids\n\n"
+                "  nanohub sim --json            # one JSON object: url, key, hub_id, pids\n"
+                "  nanohub sim --pty             # the hub on /dev/pts/N (see docs/boards.md)\n\n"
                 "Prints the URL to connect on its first line, then runs until Ctrl-C;\n"
                 "in another terminal: nanohub --port URL status")
 
@@ -179,10 +186,14 @@ def run_sim(ctx, args):
     from .emulator import EmulatedHub
     from .errors import LinkError
     hub_id = _hub_id(args.hub_id) if args.hub_id is not None else None
+    from .link import registry
     emu = ctx.stack.enter_context(EmulatedHub(
         bots=args.bots, scenario=args.scenario, seed=args.seed, heap=args.heap,
-        speed=args.speed, store=args.store, hub_id=hub_id))
+        speed=args.speed, store=args.store, hub_id=hub_id, pty=args.pty))
     d = emu.describe()
+    d["name"] = args.name or "sim-%08x" % emu.hub_id
+    entry = registry.register("sim", d["name"], emu.url)
+    ctx.stack.callback(registry.unregister, entry)
     if ctx.json:
         print(json.dumps(d), flush=True)
     else:
