@@ -17,8 +17,10 @@ DEFAULT_BAUD = 115200
 READ_TIMEOUT = 0.05
 WRITE_TIMEOUT = 2.0
 
-# what ser2net writes to a client when another client holds its device
-IN_USE_BANNERS = (b"Port already in use", b"port already in use")
+# what ser2net writes to a client when another client holds its port ("Port
+# already in use") or, through another of its ports, the device ("Port's device
+# already in use"), before it hangs up
+IN_USE_BANNERS = (b"already in use",)
 
 _HINTS = {
     errno.ENOENT: "no such port {url}: list ports with nanohub ports, or use --port sim",

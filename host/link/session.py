@@ -293,7 +293,7 @@ class Link:
                 self.send_raw(wire)
                 reply = w.get(min(0.5, left))
         if reply is None:
-            raise self._diagnose_silence()
+            raise self._diagnose_silence(wire)
         self._take_info(reply)
         return self.info
 
@@ -309,11 +309,15 @@ class Link:
         self.info = HubInfo(info, self)
         self.hub_id = info["hub_id"]
 
-    def _diagnose_silence(self):
+    def _diagnose_silence(self, hello=b""):
         if says_in_use(self.raw_tail):
             return in_use_error(self.url)
         if self.error is not None:
             return self.error
+        if hello and hello.strip(b"\0") in self.raw_tail:
+            return NotANanohub("the port %s echoes what the host sends (a loopback such as "
+                               "loop://, or a terminal with echo on): no hub answers there"
+                               % self.url)
         errors = self.decoder.errors
         foreign = {k: n for k, n in errors.items() if k in ("VERSION", "MSGID", "LENGTH", "SCHEMA")}
         if foreign:
