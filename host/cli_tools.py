@@ -14,12 +14,20 @@ VENDORS = {
 
 # ----------------------------------------------------------------- ports --
 
+NETWORK_HINT = ("serial servers (ser2net, RFC 2217) are not discovered: reach one with "
+                "--port rfc2217://HOST:PORT?ign_set_control or --port socket://HOST:PORT "
+                "(raw TCP); docs/boards.md shows a ser2net setup")
+
+
 def setup_ports(p):
     p.epilog = ("examples:\n  nanohub ports\n  nanohub ports --json\n\n"
-                "Ports whose USB vendor usually ships MicroPython boards are marked.")
+                "Lists serial ports (those whose USB vendor usually ships MicroPython boards\n"
+                "are marked), then the running nanohub serve and nanohub sim endpoints with\n"
+                "the URL to pass as --port.")
 
 
-def run_ports(ctx, args):
+def serial_ports():
+    """pyserial's serial ports, likely MicroPython boards marked."""
     from serial.tools import list_ports
     ports = []
     for info in sorted(list_ports.comports(), key=lambda i: i.device):
@@ -30,14 +38,37 @@ def run_ports(ctx, args):
             "manufacturer": info.manufacturer, "micropython_likely": vendor is not None,
             "vendor": vendor,
         })
+    return ports
+
+
+def run_ports(ctx, args):
+    from .link import registry
+    ports = serial_ports()
+    endpoints = registry.entries()
     lines = []
     for port in ports:
         ids = "%04x:%04x" % (port["vid"], port["pid"]) if port["vid"] is not None else "-"
         mark = "  <- likely MicroPython board (%s)" % port["vendor"] if port["vendor"] else ""
+        holder = registry.holder(port["device"])
+        if holder is not None:
+            mark += "  (held by nanohub %s %s: use --port %s)" % (
+                holder["kind"], holder["name"], holder["url"])
         lines.append("%-20s %-10s %s%s" % (port["device"], ids, port["description"], mark))
     if not lines:
-        lines = ["no serial ports found (try --port sim for an emulated hub)"]
-    ctx.emit({"ports": ports}, "\n".join(lines))
+        lines = ["no serial ports found"]
+    if endpoints:
+        lines.append("")
+        lines.append("running nanohub endpoints:")
+        for e in endpoints:
+            what = ("emulated hub" if e["kind"] == "sim" else
+                    "broker for %s" % e["port"] if e.get("port") else e["kind"])
+            lines.append("  %-5s %-16s --port %-32s pid %-7s %s" % (
+                e["kind"], e["name"], e["url"], e["pid"], what))
+    else:
+        lines.append("no running nanohub serve or sim (nanohub sim starts an emulated hub)")
+    lines.append(NETWORK_HINT)
+    ctx.emit({"ports": ports, "endpoints": endpoints, "network": NETWORK_HINT},
+             "\n".join(lines))
 
 
 # ------------------------------------------------------------------- key --
