@@ -41,10 +41,10 @@ def url(request, served):
     return s2n.rfc2217_url if request.param == "rfc2217" else s2n.raw_url
 
 
-def test_the_configuration_is_ser2net_4_yaml_with_chardelay_off():
+def test_the_configuration_is_ser2net_4_yaml_with_chardelay_and_nagle_off():
     text = config_text("/dev/pts/9", 7001, 7002)
-    assert "accepter: tcp,127.0.0.1,7001" in text
-    assert "accepter: telnet(rfc2217),tcp,127.0.0.1,7002" in text
+    assert "accepter: tcp(nodelay),127.0.0.1,7001" in text
+    assert "accepter: telnet(rfc2217),tcp(nodelay),127.0.0.1,7002" in text
     assert text.count("connector: serialdev,/dev/pts/9,115200n81,local") == 2
     assert text.count("chardelay: false") == 2
 

@@ -152,12 +152,26 @@ def probe_in_use(url, wait=0.5):
     return says_in_use(got)
 
 
+def _no_delay(port):
+    """TCP_NODELAY on a socket:// link (pyserial sets it for rfc2217:// only):
+    otherwise a request sent while the last heartbeat is not yet acknowledged
+    waits for the peer's delayed ACK, up to 40 ms on Linux."""
+    sock = getattr(port, "_socket", None)
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+
 def open_port(url, baudrate=DEFAULT_BAUD):
     """Open any pyserial URL, mapping every failure to UsageError or LinkError."""
     import serial
     network_address(url)                # a malformed socket:// or rfc2217:// is a usage error
     try:
-        return serial.serial_for_url(url, **port_options(url, baudrate))
+        port = serial.serial_for_url(url, **port_options(url, baudrate))
+        _no_delay(port)
+        return port
     except ValueError as e:
         raise UsageError("invalid port %r: %s (try a device such as /dev/ttyACM0, "
                          "socket://HOST:PORT, rfc2217://HOST:PORT or sim)" % (url, e)) from None

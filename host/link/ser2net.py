@@ -7,7 +7,9 @@
 The configuration is the ser2net 4.x YAML one, written to a private file:
 one connection per accepter, each opening the device at 115200n81 with
 ``local`` (no modem lines) and ``chardelay: false`` (with its default
-character delay every request took 4-5x longer). ``?ign_set_control`` lets
+character delay every request took 4-5x longer), and ``tcp(nodelay)`` (or a
+reply queued behind unacknowledged telemetry waits for a delayed ACK, up to
+40 ms). ``?ign_set_control`` lets
 pyserial past the DTR/RTS requests ser2net does not confirm on a PTY. ser2net
 serves the device to one client at a time; others get "Port already in use".
 """
@@ -25,7 +27,7 @@ CONFIG = """connection: &{name}
   accepter: {accepter},127.0.0.1,{port}
   connector: serialdev,{device},{baud}n81,local
   options:
-    chardelay: false
+    chardelay: {chardelay}
 """
 
 
@@ -34,15 +36,20 @@ def find_ser2net():
     return shutil.which("ser2net") or shutil.which("ser2net", path="/usr/sbin:/usr/local/sbin")
 
 
-def config_text(device, raw_port=None, rfc2217_port=None, baud=115200):
-    """The YAML that serves ``device`` as raw TCP and/or RFC 2217 on loopback."""
+def config_text(device, raw_port=None, rfc2217_port=None, baud=115200, chardelay=False):
+    """The YAML that serves ``device`` as raw TCP and/or RFC 2217 on loopback.
+
+    ``chardelay=True`` keeps ser2net's default: it waits a few character
+    times for more bytes before it sends what it has (for comparison only).
+    """
+    flag = "true" if chardelay else "false"
     parts = []
     if raw_port:
-        parts.append(CONFIG.format(name="raw", accepter="tcp", port=raw_port, device=device,
-                                   baud=baud))
+        parts.append(CONFIG.format(name="raw", accepter="tcp(nodelay)", port=raw_port,
+                                   device=device, baud=baud, chardelay=flag))
     if rfc2217_port:
-        parts.append(CONFIG.format(name="rfc2217", accepter="telnet(rfc2217),tcp", port=rfc2217_port,
-                                   device=device, baud=baud))
+        parts.append(CONFIG.format(name="rfc2217", accepter="telnet(rfc2217),tcp(nodelay)",
+                                   port=rfc2217_port, device=device, baud=baud, chardelay=flag))
     return "\n".join(parts)
 
 
@@ -55,8 +62,9 @@ def _free_port():
 class Ser2net:
     """ser2net serving ``device`` on two loopback ports while the context lasts."""
 
-    def __init__(self, device, baud=115200, start_timeout=10.0):
+    def __init__(self, device, baud=115200, start_timeout=10.0, chardelay=False):
         self.device, self.baud, self.start_timeout = device, baud, start_timeout
+        self.chardelay = chardelay
         self.raw_port = self.rfc2217_port = None
         self.proc = None
         self.dir = None
@@ -82,7 +90,8 @@ class Ser2net:
         self.dir = Path(tempfile.mkdtemp(prefix="nanohub-ser2net-"))
         self.raw_port, self.rfc2217_port = _free_port(), _free_port()
         config = self.dir / "ser2net.yaml"
-        config.write_text(config_text(self.device, self.raw_port, self.rfc2217_port, self.baud))
+        config.write_text(config_text(self.device, self.raw_port, self.rfc2217_port, self.baud,
+                                      self.chardelay))
         log = open(self.dir / "ser2net.log", "wb")
         # -n: foreground; -u: no UUCP lock files; -P: a private pid file
         self.proc = subprocess.Popen([exe, "-n", "-u", "-c", str(config), "-P",
