@@ -147,3 +147,13 @@ def test_flash_through_rfc2217_writes_the_board_and_the_hub_answers(env, repl_be
         info = cli(env, "--port", url, "--json", "info")
         assert info.returncode == 0, info.stderr
         assert json.loads(info.stdout)["hub_id"] == "0x5100cafe"
+
+
+def test_pyserials_rfc2217_write_timeout_refusal_is_classed_as_the_links(served):
+    import serial
+
+    from nanohub.host.cli import _from_the_link
+    _, s2n = served
+    with pytest.raises(NotImplementedError) as refused:
+        serial.serial_for_url(s2n.rfc2217_url, baudrate=115200, write_timeout=2.0)
+    assert _from_the_link(refused.value)    # what once ended nanohub with exit 70

@@ -168,3 +168,40 @@ def test_the_emulated_hubs_socket_answers_through_socket_urls(env, monkeypatch):
         r = cli(env, "--port", emu.hub_url, "--baud", "9600", "--json", "info")
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["board"] == "unix"
+
+
+def test_an_exception_raised_inside_pyserial_is_classed_as_the_links():
+    import serial
+
+    from nanohub.host.cli import _from_the_link
+    port = serial.serial_for_url("loop://", do_not_open=True)
+    with pytest.raises(ValueError) as inside:
+        port.baudrate = -1                  # pyserial's own check raises it
+    assert _from_the_link(inside.value)
+    with pytest.raises(ValueError) as ours:
+        int("not a number")
+    assert not _from_the_link(ours.value)
+
+
+@needs_vm
+def test_a_stopped_sim_leaves_nanohub_ports(env):
+    sim = PtySim(env)
+    listed = json.loads(cli(env, "--json", "ports").stdout)["endpoints"]
+    assert sim.path in [e["url"] for e in listed]
+    assert sim.close() == 0
+    r = cli(env, "ports")
+    assert r.returncode == 0 and sim.path not in r.stdout
+    assert "rfc2217://HOST:PORT" in r.stdout
+
+
+@needs_vm
+def test_bench_links_measures_the_status_round_trip_of_a_given_url(pty_hub):
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "bench.links", "--count", "20", "--json",
+                        pty_hub.path], capture_output=True, text=True, timeout=60,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout)
+    assert row["url"] == pty_hub.path and row["n"] == 20
+    assert 0 < row["p50_ms"] <= row["p99_ms"] <= row["max_ms"]
