@@ -314,10 +314,6 @@ class Link:
             return in_use_error(self.url)
         if self.error is not None:
             return self.error
-        if hello and hello.strip(b"\0") in self.raw_tail:
-            return NotANanohub("the port %s echoes what the host sends (a loopback such as "
-                               "loop://, or a terminal with echo on): no hub answers there"
-                               % self.url)
         errors = self.decoder.errors
         foreign = {k: n for k, n in errors.items() if k in ("VERSION", "MSGID", "LENGTH", "SCHEMA")}
         if foreign:
@@ -336,6 +332,10 @@ class Link:
                     "a MicroPython REPL answered on %s: the nanohub firmware is not running; "
                     "flash it with nanohub flash" % self.url)
             time.sleep(0.05)
+        if hello and hello.strip(b"\0") in self.raw_tail:
+            return NotANanohub("the port %s echoes what the host sends (a loopback such as "
+                               "loop://, or a terminal with echo on): no hub answers there"
+                               % self.url)
         if self.raw_tail:
             return NotANanohub("the device on %s answered, but not as a nanohub: is it the right "
                                "port (nanohub ports)?" % self.url)
