@@ -205,3 +205,45 @@ def test_bench_links_measures_the_status_round_trip_of_a_given_url(pty_hub):
     row = json.loads(r.stdout)
     assert row["url"] == pty_hub.path and row["n"] == 20
     assert 0 < row["p50_ms"] <= row["p99_ms"] <= row["max_ms"]
+
+
+CHATTY_CHILD = """
+import sys
+sys.stdout.buffer.write(b"x" * 1000000)
+sys.stdout.flush()
+sys.stdin.buffer.readline()
+sys.stdout.buffer.write(b"fresh\\n")
+sys.stdout.flush()
+"""
+
+
+def test_a_pty_nobody_opened_never_stops_the_writer_and_the_next_opener_gets_fresh_bytes():
+    import subprocess
+    import sys
+    import time
+
+    from nanohub.host.link.ptyport import PtyRelay
+    relay = PtyRelay()
+    child = subprocess.Popen([sys.executable, "-c", CHATTY_CHILD], stdin=relay.child_fd,
+                             stdout=relay.child_fd)
+    relay.start()
+    try:
+        # 1 MB is far more than a terminal buffers: a writer on a bare PTY would block
+        deadline = time.monotonic() + 20
+        while relay.dropped < 1000000 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert relay.dropped == 1000000 and not relay.attached
+        p = open_port(relay.path)
+        try:
+            p.write(b"go\n")
+            got = b""
+            deadline = time.monotonic() + 10
+            while not got.endswith(b"\n") and time.monotonic() < deadline:
+                got += p.read(64)
+            assert got == b"fresh\n"
+        finally:
+            p.close()
+        assert child.wait(10) == 0
+    finally:
+        child.kill()
+        relay.close()
