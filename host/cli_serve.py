@@ -31,10 +31,11 @@ def run_serve(ctx, args):
     import json
 
     from .errors import UsageError
+    from .link import local
     from .link.broker import Broker
-    url = ctx.port_url()
-    if url.startswith(("nanohub://", "nanohub+unix://")):
-        raise UsageError("%s is already a broker: connect to it directly" % url)
+    url = local.resolve(ctx.port_url())          # a name may stand for a sim's terminal
+    if local.is_local(url):
+        raise UsageError("%s is already a broker: connect to it directly" % ctx.port_url())
     name = args.name or default_name(url)
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", name):
         raise UsageError("--name %r: use letters, digits, '.', '_' or '-' (at most 40)" % name)

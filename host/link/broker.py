@@ -294,12 +294,6 @@ class Broker:
             if first:
                 raise
             return False
-        sock = getattr(port, "_socket", None)      # pyserial's socket:// (and rfc2217://)
-        if sock is not None:
-            try:                                    # small frames go at once, not after an ACK
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
         self.port = port
         self._decoder_buf = bytearray()
         self._hs_event.clear()

@@ -39,25 +39,30 @@ def unix_url(path):
 
 
 def resolve(url):
-    """The socket path behind a local URL (a name is looked up in the registry)."""
+    """What ``nanohub://NAME`` stands for: the URL its endpoint announced.
+
+    A broker announces its socket (``nanohub+unix://``); ``nanohub sim --pty``
+    its terminal's path. Any other URL is returned as it is.
+    """
     from . import registry
-    if url.startswith(SCHEME_UNIX):
-        path = url[len(SCHEME_UNIX):]
-        if not path.startswith("/"):
-            raise UsageError("invalid port %r: use nanohub+unix:///absolute/path" % url)
-        return path
+    if not url.startswith(SCHEME_NAME):
+        return url
     name = url[len(SCHEME_NAME):].strip("/")
     if not name:
         raise UsageError("invalid port %r: use nanohub://NAME (nanohub ports lists them)" % url)
     entry = registry.find(name)
-    if entry is None:
+    if entry is None or not entry.get("url"):
         raise LinkError("no nanohub serve or sim called %r is running (nanohub ports lists "
                         "them; start one with nanohub serve --name %s)" % (name, name))
-    target = entry.get("url", "")
-    if not target.startswith(SCHEME_UNIX):
-        raise LinkError("the endpoint %r announces %r, which is not a local socket"
-                        % (name, target))
-    return target[len(SCHEME_UNIX):]
+    return entry["url"]
+
+
+def socket_path(url):
+    """The path of a ``nanohub+unix://`` URL."""
+    path = url[len(SCHEME_UNIX):]
+    if not path.startswith("/"):
+        raise UsageError("invalid port %r: use nanohub+unix:///absolute/path" % url)
+    return path
 
 
 class UnixPort:
@@ -118,9 +123,10 @@ def check_held(url):
                         % (held.get("kind", "serve"), held.get("pid"), held.get("name")))
 
 
-def open_local(url):
-    """Connect to a broker URL, mapping failures to one clear LinkError."""
-    path = resolve(url)
+def open_local(url, shown=None):
+    """Connect to a ``nanohub+unix://`` URL, mapping failures to one clear LinkError."""
+    path = socket_path(url)
+    url = shown or url
     try:
         return UnixPort(path, url=url)
     except FileNotFoundError:
