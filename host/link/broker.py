@@ -6,8 +6,9 @@ client is the ordinary session (:class:`nanohub.host.link.Link`).
 
 What it does with each frame a client sends:
 
-- HELLO is answered from the broker's cached handshake (the hub's state and
-  counter as last seen), so a new client never disturbs the hub's session.
+- HELLO is answered from the broker's cached handshake (the hub's state,
+  counter and clock as last seen, the clock advanced by the time since), so a
+  new client never disturbs the hub's session.
 - HEARTBEAT is absorbed. The broker sends its own 4 Hz heartbeat while at
   least one client has heartbeated in the last ``HB_GRACE`` seconds, and stops
   when none has: the hub's operator-gone failsafe still fires when every
@@ -68,6 +69,7 @@ _REQ_ESTOP = schema.enum_value("REQ", "ESTOP")
 _ACKS_REJECTED = schema.enum_value("ACKS", "REJECTED")
 _HELLO_OK, _HELLO_SCHEMA = schema.enum_value("HELLO", "OK"), schema.enum_value("HELLO", "SCHEMA")
 _HUB_ESTOP = schema.enum_value("HUB", "ESTOP")
+_HUB_TIME_MOD = getattr(schema, "HUB_TIME_MOD", 1 << 32)     # hub time wraps here
 _CRC = struct.Struct("<I")
 _U16 = struct.Struct("<H")
 _H = schema.HEADER_SIZE
@@ -144,6 +146,7 @@ class Broker:
         self.gone_told = False
         self.hello = None               # the hub's last HELLO_REPLY fields
         self.hub_state = None
+        self.hub_clock = None           # (hub time ms, time.monotonic() when heard)
         self.counter = 0
         self.clients = []
         self.routes = {}                # (upstream id, msg) -> _Route
@@ -402,6 +405,7 @@ class Broker:
         msg = f.msg
         if msg == _HUB_STATUS:
             self.hub_state = f["state"]
+            self.hub_clock = (f["t"], time.monotonic())
         if f.flags & schema.F_REPLY:
             if msg == _ACK:
                 self._route_ack(raw, f)
@@ -456,6 +460,8 @@ class Broker:
         self.hello = fields
         self.hub_state = fields["state"]
         self.counter = max(self.counter, fields["counter"])
+        if "t" in fields:
+            self.hub_clock = (fields["t"], time.monotonic())
 
     def _fan_out(self, wire, skip=None):
         for c in list(self.clients):
@@ -530,6 +536,11 @@ class Broker:
         if self.hub_state is not None:
             fields["state"] = self.hub_state
             fields["estop"] = 1 if self.hub_state == _HUB_ESTOP else 0
+        if "t" in fields and self.hub_clock is not None:
+            # the hub's time now, as a lower bound (heard time plus time since):
+            # a client signs against it, so a cached value would make it stale
+            t, at = self.hub_clock
+            fields["t"] = (t + int((time.monotonic() - at) * 1000)) % _HUB_TIME_MOD
         c.send(codec.encode("HELLO_REPLY", fields, seq=seq, flags=schema.F_REPLY))
 
     # ---------------------------------------------------------- writer --
