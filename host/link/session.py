@@ -207,9 +207,6 @@ class Link:
     def _route(self, f):
         self.rx_frames += 1
         self.last_rx = time.monotonic()
-        if f.addr == local.ADDR_BROKER and f.name == "HEARTBEAT":
-            self._broker_notice(f["t"])
-            return
         if f.name in TELEMETRY:
             self._cache(f)
         with self._lock:
@@ -220,6 +217,8 @@ class Link:
         if f.name in TELEMETRY:
             for q in subs:
                 q.put(f)
+        elif f.addr == local.ADDR_BROKER and f.name == "HEARTBEAT":
+            self._broker_notice(f["t"])
 
     def _cache(self, f):
         self.latest[f.name] = f
