@@ -107,8 +107,11 @@ def _treat_with_company(url, tmp_path, one_shots=ONE_SHOTS, streams=2, record=Tr
     with Hub.open(url) as hub:                      # the hub key comes from the key store
         # the host link is under test, not the swarm: a swarm process starved of
         # CPU on a loaded machine must not stop the hub (hb_pause_ms stays 1 s)
-        hub.param_set("bot_quar_ms", 20000)
-        hub.param_set("bot_lost_ms", 5000)
+        for name, value in (("bot_quar_ms", 20000), ("bot_lost_ms", 5000),
+                            ("bus_loss_pct", 90), ("systemic_pct", 50),
+                            ("runaway_grace", 3000), ("runaway_margin", 50),
+                            ("runaway_ticks", 10)):
+            hub.param_set(name, value)
         hub.command("CONSENT", {"patient": 4711})
         for site in SITES:
             hub.command("DEPLOY", {"site": site, "count": 3})
@@ -149,8 +152,8 @@ def _treat_with_company(url, tmp_path, one_shots=ONE_SHOTS, streams=2, record=Tr
         seen.append([json.loads(x) for x in lines[1:]])
         for stream in seen:
             assert stream
-            states = {m["state"] for m in stream if m["msg"] == "HUB_STATUS"}
-            assert states == {"TREATING"}, states
+            states = {(m["state"], m["reason"]) for m in stream if m["msg"] == "HUB_STATUS"}
+            assert states == {("TREATING", "NONE")}, states
             assert not [m for m in stream if m["msg"] == "ALARM" and m["code"] == "LINK_LOST"]
         if record:
             with sqlite3.connect(db) as con:

@@ -12,7 +12,8 @@ What it does with each frame a client sends:
 - HEARTBEAT is absorbed. The broker sends its own 4 Hz heartbeat while at
   least one client has heartbeated in the last ``HB_GRACE`` seconds, and stops
   when none has: the hub's operator-gone failsafe still fires when every
-  operator's program is gone or hung. A signed heartbeat is forwarded as is.
+  operator's program is gone or hung. A signed heartbeat is forwarded as is,
+  from one client at a time (``_heartbeat_owner``).
 - ESTOP jumps every queue, before or without a handshake, and is kept across
   a reconnect (it is sent first when the hub is back).
 - Unsigned commands and reads are rewritten into one monotonic stream of
@@ -147,6 +148,7 @@ class Broker:
         self.hello = None               # the hub's last HELLO_REPLY fields
         self.hub_state = None
         self.hub_clock = None           # (hub time ms, time.monotonic() when heard)
+        self.hb_owner = None            # the client whose signed heartbeats go to the hub
         self.counter = 0
         self.clients = []
         self.routes = {}                # (upstream id, msg) -> _Route
@@ -499,9 +501,8 @@ class Broker:
         if msg == _HB:
             now = time.monotonic()
             c.last_hb = now
-            if f.flags & schema.F_AUTH and now - c.last_signed_hb >= 0.1:
-                c.last_signed_hb = now              # a tagged heartbeat means the operator
-                self._passthrough(raw)
+            if f.flags & schema.F_AUTH and self._heartbeat_owner(c, now):
+                self._passthrough(raw)              # a signed heartbeat means the operator
             return
         if msg not in _ASKED:
             c.bad += 1                              # telemetry from a confused client
@@ -522,6 +523,26 @@ class Broker:
                 return
             c.queue.append(item)
             self.cond.notify_all()
+
+    def _heartbeat_owner(self, c, now):
+        """Whether ``c``'s signed heartbeat goes to the hub (at most 10 a second).
+
+        One client's at a time: the hub takes a signed heartbeat only if it
+        expires later than the last one, and each client reckons the hub's clock
+        from the frames it hears, so several clients' heartbeats would refuse
+        each other in turn. The owner is the first to heartbeat; another takes
+        over once it has been silent for ``HB_GRACE``.
+        """
+        with self.cond:
+            owner = self.hb_owner
+            if owner is not c and (owner is None or not owner.alive
+                                   or now - owner.last_signed_hb >= HB_GRACE):
+                self.hb_owner = owner = c
+            c.last_signed_hb = now
+            if owner is not c or now - c.last_signed_fwd < 0.1:
+                return False
+            c.last_signed_fwd = now
+            return True
 
     def _passthrough(self, raw):
         try:

@@ -52,7 +52,8 @@ class ClientConn:
         self.telemetry_queued = 0
         self.cond = threading.Condition()
         self.last_hb = None
-        self.last_signed_hb = 0.0
+        self.last_signed_hb = 0.0     # a signed heartbeat last heard from it
+        self.last_signed_fwd = 0.0    # and last sent on to the hub
         self.dropped = self.bad = self.frames = 0
         self.alive = True
 
