@@ -258,7 +258,8 @@ def run_treat(ctx, args):
                 from . import watch
                 return watch.run(ctx, hub, duration=args.duration)
             ctx.emit(dict(ack.to_dict(), plan=plan.to_dict(), note=HEARTBEAT_NOTE),
-                     "%s\nnote: %s" % (ack_text(ack), HEARTBEAT_NOTE))
+                     "%s: treatment started, and it pauses 1 s after this command exits\n"
+                     "note: %s" % (ack.command, HEARTBEAT_NOTE))
         return
     hub = ctx.hub()
     if args.action == "scale":

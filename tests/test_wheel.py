@@ -8,6 +8,7 @@ site-packages through a .pth file, so the test needs no network.
 """
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,8 +25,13 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheel")
+    # build from a copy: setuptools writes build/ and *.egg-info next to the sources
+    src = out / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis",
+        "corpus", "nanohub-demo-*"))
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
-                           "--no-build-isolation", "-v", "-w", str(out), str(ROOT)],
+                           "--no-build-isolation", "-v", "-w", str(out), str(src)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     found = list(out.glob("nanohub-*.whl"))
