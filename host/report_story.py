@@ -25,7 +25,7 @@ BOT_DISABLED = schema.enum_value("BOT", "DISABLED")
 # What the same scenario and seed reproduce exactly, and what follows the wall
 # clock: the hub and the simulator run in real time as separate processes, so
 # frame timing (and with it which frames a lossy bus drops) differs run to run.
-DETERMINISTIC = ("the faults, their times and their bots", "the alarms raised",
+DETERMINISTIC = ("the faults and their bots", "the alarms raised",
                  "the hub's state path", "bots confirmed disabled",
                  "dose after DISABLE", "adverse events", "the verdict")
 TIMING_DEPENDENT = ("lesion depths (a few µm)", "dose totals", "times to detect and contain")
