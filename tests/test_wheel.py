@@ -29,7 +29,7 @@ def wheel(tmp_path_factory):
     src = out / "src"
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
         ".git", ".venv", "build", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis",
-        "corpus", "nanohub-demo-*"))
+        "corpus", "nanohub-demo-*", "tests", "fuzz", "bench", "soak"))
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
                            "--no-build-isolation", "-v", "-w", str(out), str(src)],
                           capture_output=True, text=True, timeout=300)
