@@ -85,7 +85,7 @@ def _summary(res, d, st, ok, out):
     if res.get("error"):
         w("could not judge the session: %s\n" % res["error"])
         return
-    w("What happened (simulator ground truth):\n")
+    w("What happened (simulator ground truth):%s\n" % ("" if st["faults"] else " no faults"))
     for f in st["faults"]:
         bots = (" bots %s" % ", ".join(map(str, f["bots"]))) if f["bots"] else ""
         w("  %5.1f s  %s%s\n" % (f["t"], f["kind"], bots))
