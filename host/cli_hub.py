@@ -128,6 +128,9 @@ def setup_swarm(p):
     d = sub.add_parser("deploy", help="send docked bots to a site")
     d.add_argument("site", help="site index 0..159 or TOOTH-SURFACE, e.g. 14-occlusal")
     d.add_argument("count", type=int, help="how many bots")
+    d.add_argument("--wait", type=float, default=5.0, metavar="S",
+                   help="seconds to wait for the bots to report from the site (default 5; "
+                        "0: do not wait)")
     r = sub.add_parser("recall", help="bring bots back to the dock")
     r.add_argument("bot", nargs="?", default="all", help="bot id (default: all)")
     h = sub.add_parser("hold", help="bots stop delivering and stay at their site")
@@ -143,7 +146,18 @@ def run_swarm(ctx, args):
         site = parse_site(args.site)
         if not 1 <= args.count <= 255:
             raise UsageError("count must be 1..255, got %d" % args.count)
-        emit_ack(ctx, ctx.hub().deploy(site, args.count), site=site)
+        hub = ctx.hub()
+        ack = hub.deploy(site, args.count)
+        arrived = _arrival(hub, site, ack.detail, args.wait) if args.wait > 0 else None
+        text = ack_text(ack)
+        if ack.detail < args.count:
+            text = "DEPLOY: only %d of %d bots sent (no more docked bots are available)" % (
+                ack.detail, args.count)
+        if arrived is not None:
+            text += "; %d bot(s) at %s%s" % (arrived, site_name(site), "" if _ready(hub) else
+                                            " (still on the way: nanohub swarm list shows them)")
+        ctx.emit(dict(ack.to_dict(), site=site, sent=ack.detail, asked=args.count,
+                      arrived=arrived), text)
         return
     if args.action in ("recall", "hold"):
         bot = parse_bot(args.bot)
@@ -163,6 +177,25 @@ def run_swarm(ctx, args):
         counts[b["state"]] = counts.get(b["state"], 0) + 1
     lines.append("%d bots: %s" % (len(bots), ", ".join("%s %d" % kv for kv in sorted(counts.items()))))
     ctx.emit({"bots": bots, "counts": counts}, "\n".join(lines))
+
+
+def _ready(hub):
+    """No deployed bot is still on its way (the BOTS and DEPLOYED checks pass)."""
+    return not {"BOTS", "DEPLOYED"} & set(hub.status()["failing_checks"])
+
+
+def _arrival(hub, site, sent, wait):
+    """Bots reporting from ``site`` once the ``sent`` ones do and every deployed bot
+    reports, or at the deadline (they take about a second: arming before that is
+    refused by the BOTS check)."""
+    import time
+    end = time.monotonic() + wait
+    while True:
+        at = sum(1 for b in hub.bots() if b["site"] == site
+                 and b["state"] in ("DEPLOYED", "ACTIVE"))
+        if (at >= max(1, sent) and _ready(hub)) or time.monotonic() >= end:
+            return at
+        time.sleep(0.1)
 
 
 # ----------------------------------------------------------------- treat --
