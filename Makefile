@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 test: $(STAMP)
 	-sh scripts/ensure-qemu.sh
 	-sh scripts/ensure-chromium.sh
+	-sh scripts/ensure-ser2net.sh
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)

@@ -44,7 +44,7 @@ def run_info(ctx, args):
         hub = ctx.hub()
     except NotANanohub as e:
         from .flash import explain
-        why = explain(ctx.port_url())       # version, memory: can nanohub run there?
+        why = explain(ctx.port_url(), ctx.args.baud)   # version, memory: can nanohub run there?
         if why:
             raise NotANanohub("%s; %s" % (e, why)) from None
         raise
@@ -327,12 +327,15 @@ def estop_text(result):
 
 
 def run_estop(ctx, args):
-    from .errors import CheckFailed, NanohubError
+    from .errors import CheckFailed, LinkError, NanohubError
     try:
         result = ctx.hub().estop(timeout=args.wait)
     except NanohubError as e:
         e.args = ("EMERGENCY STOP NOT CONFIRMED: %s; use the hardware stop" % e,)
         raise
+    except Exception as e:      # whatever the port raised: the stop did not get through
+        raise LinkError("EMERGENCY STOP NOT CONFIRMED: the hub could not be reached (%s: %s); "
+                        "use the hardware stop" % (type(e).__name__, e)) from None
     text = estop_text(result)
     if not result.ok:
         raise CheckFailed(text, result.to_dict())
