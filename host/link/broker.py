@@ -9,11 +9,11 @@ What it does with each frame a client sends:
 - HELLO is answered from the broker's cached handshake (the hub's state,
   counter and clock as last seen, the clock advanced by the time since), so a
   new client never disturbs the hub's session.
-- HEARTBEAT is absorbed. The broker sends its own 4 Hz heartbeat while at
-  least one client has heartbeated in the last ``HB_GRACE`` seconds, and stops
-  when none has: the hub's operator-gone failsafe still fires when every
-  operator's program is gone or hung. A signed heartbeat is forwarded as is,
-  from one client at a time (``_heartbeat_owner``).
+- HEARTBEAT goes on to the hub, at most every ``HB_GAP`` whichever client sent
+  it: the hub hears heartbeats exactly while at least one client sends them, so
+  its operator-gone failsafe fires as on a direct link when every operator's
+  program is gone or hung. A signed heartbeat is forwarded as is, from one
+  client at a time (``_heartbeat_owner``).
 - ESTOP jumps every queue, before or without a handshake, and is kept across
   a reconnect (it is sent first when the hub is back).
 - Unsigned commands and reads are rewritten into one monotonic stream of
@@ -81,8 +81,8 @@ INFLIGHT_S = 1.0       # a request unanswered this long no longer holds a window
 QUEUE = 32             # frames queued per client
 ROUTE_TTL = 30.0       # how long a request's route (and its retries) is kept
 RETRY_MAP = 512        # remembered (client id, bytes) -> upstream id, per client
-HEARTBEAT_S = 0.25
-HB_GRACE = 0.75
+HB_GAP = 0.2          # heartbeats sent on to the hub at most this often
+HB_GRACE = 0.75       # a signed heartbeater this long silent hands over to another
 HANDSHAKE_S = 1.0
 RECONNECT_S = 0.25
 GIVE_UP_S = 5.0
@@ -149,6 +149,7 @@ class Broker:
         self.hub_state = None
         self.hub_clock = None           # (hub time ms, time.monotonic() when heard)
         self.hb_owner = None            # the client whose signed heartbeats go to the hub
+        self.last_hb_sent = 0.0
         self.counter = 0
         self.clients = []
         self.routes = {}                # (upstream id, msg) -> _Route
@@ -196,8 +197,7 @@ class Broker:
         try:
             self._connect(first=True)
             self._listen()
-            for fn, what in ((self._upstream_loop, "hub-read"), (self._writer_loop, "hub-write"),
-                             (self._heartbeat_loop, "heartbeat")):
+            for fn, what in ((self._upstream_loop, "hub-read"), (self._writer_loop, "hub-write")):
                 threading.Thread(target=fn, name="nanohub-serve-" + what, daemon=True).start()
             if self._announce:
                 self._reg = registry.register(self.kind, self.name, self.unix_url,
@@ -499,10 +499,7 @@ class Broker:
             self._hello_reply(c, f.seq, _HELLO_OK)
             return
         if msg == _HB:
-            now = time.monotonic()
-            c.last_hb = now
-            if f.flags & schema.F_AUTH and self._heartbeat_owner(c, now):
-                self._passthrough(raw)              # a signed heartbeat means the operator
+            self._heartbeat(c, raw, f)
             return
         if msg not in _ASKED:
             c.bad += 1                              # telemetry from a confused client
@@ -523,6 +520,26 @@ class Broker:
                 return
             c.queue.append(item)
             self.cond.notify_all()
+
+    def _heartbeat(self, c, raw, f):
+        """Pass a client's heartbeat on to the hub, so that the hub's operator-gone
+        rule follows the clients' own: it stops the moment the last one stops.
+
+        Unsigned ones are re-sent as the broker's own, at most every ``HB_GAP``
+        whichever client sent them; a signed one (it means the operator) goes
+        unaltered, from one client at a time.
+        """
+        now = time.monotonic()
+        c.last_hb = now
+        if f.flags & schema.F_AUTH:
+            if self._heartbeat_owner(c, now):
+                self._passthrough(raw)
+            return
+        with self.cond:
+            if now - self.last_hb_sent < HB_GAP:
+                return
+            self.last_hb_sent = now
+        self._passthrough(codec.build("HEARTBEAT", {"t": f["t"]}, seq=self._own_seq()))
 
     def _heartbeat_owner(self, c, now):
         """Whether ``c``'s signed heartbeat goes to the hub (at most 10 a second).
@@ -545,8 +562,11 @@ class Broker:
             return True
 
     def _passthrough(self, raw):
+        if not self.up:
+            return
         try:
             self._write(b"\0" + _wire(raw))
+            self.stats["heartbeats"] += 1
         except Exception:
             pass
 
@@ -660,20 +680,6 @@ class Broker:
                     with self.cond:                 # never lose a stop: it goes first when back
                         self.estops.appendleft(item)
                 self._down(e)
-
-    def _heartbeat_loop(self):
-        while not self.closed.wait(HEARTBEAT_S):
-            if not self.up:
-                continue
-            now = time.monotonic()
-            if any(c.last_hb is not None and now - c.last_hb < HB_GRACE
-                   for c in list(self.clients)):
-                t = int(now * 1000) & 0xFFFFFFFF
-                try:
-                    self._write(b"\0" + codec.encode("HEARTBEAT", {"t": t}, seq=self._own_seq()))
-                    self.stats["heartbeats"] += 1
-                except Exception as e:
-                    self._down(e)
 
     # ----------------------------------------------------------- info --
 
