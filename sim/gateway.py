@@ -10,7 +10,10 @@ when it does. The gateway speaks the bot-bus protocol exactly as a real swarm
 gateway would, applying the scenario's wire faults (loss, corruption,
 duplication, reordering, delay) in both directions. With ``--hub-host`` it
 also relays the host link and cuts it while a ``host_link_loss`` fault is in
-force. The ground-truth trace is written on exit.
+force. The ground-truth trace is written on exit. SIGUSR1 plays the
+clinician's hands: every bot still in the mouth is retrieved into the dock
+(``World.retrieve``), the step after an emergency stop that the hub cannot
+do by radio.
 """
 import argparse
 import json
@@ -194,6 +197,8 @@ def serve(args):
     stop = []
     signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
     signal.signal(signal.SIGINT, lambda *a: stop.append(1))
+    retrieve = []                  # SIGUSR1: the clinician retrieves the bots by hand
+    signal.signal(signal.SIGUSR1, lambda *a: retrieve.append(1))
     bus = pipe = None
     pairs = {}                     # proxy: client sock <-> hub sock
     deadline = time.monotonic() + args.max_s if args.max_s else None
@@ -268,6 +273,9 @@ def serve(args):
                         pass
             now = gw.now()
             world.step(now)
+            if retrieve:
+                del retrieve[:]
+                world.retrieve(now)
             if pipe is not None:
                 faults = world.bus_faults(now)
                 for fr in gw.due(now):

@@ -349,3 +349,30 @@ def test_estop_reset_is_refused_while_a_lost_bot_is_still_in_the_mouth():
     _done(rig.alarm_ack())
     _reject(rig.estop_reset(), wire.WHY_CHECKS, wire.CHECK_BOTS)
     eq(rig.state(), wire.HUB_ESTOP)
+
+
+def test_a_refused_reset_succeeds_after_recall_and_retrieval_of_the_disabled_bots():
+    # the operator's recovery (docs/safety.md, "Recovering from an emergency stop"):
+    # the refusal names CHECK_BOTS; recall what can move, retrieve by hand the
+    # bots the hub disabled, then the reset is accepted and does not re-latch
+    rig = Rig()
+    rig.treating(((SITE, 4),))
+    rig.sw.set_silent(1)
+    rig.sw.set_silent(2)                 # 2 of 4 silent: the systemic rule stops the swarm
+    rig.run(2500)
+    eq(rig.state(), wire.HUB_ESTOP)
+    rig.sw.clear(1, 4)                   # the radios come back (bots.F_SILENT):
+    rig.sw.clear(2, 4)                   # the retried DISABLE reaches them
+    rig.run(1000)
+    _done(rig.alarm_ack())
+    _reject(rig.estop_reset(), wire.WHY_CHECKS, wire.CHECK_BOTS)
+    _done(rig.cmd(wire.M_RECALL, bytes([wire.ADDR_ALL])))
+    for b in range(rig.n):
+        rig.sw.retrieve(b)
+    rig.run(300)                         # their reports say: disabled, no site
+    for b in range(rig.n):
+        true(not rig.hub.swarm.in_mouth(b), "bot %d still counted in the mouth" % b)
+    _done(rig.estop_reset())
+    eq(rig.state(), wire.HUB_SAFE)
+    rig.run(1000)
+    eq(rig.state(), wire.HUB_SAFE)       # no rule latches the stop again
