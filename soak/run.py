@@ -47,6 +47,8 @@ from nanohub.host.errors import NanohubError
 from nanohub.host.faultproxy import Faults, FaultProxy
 from nanohub.protocol import auditlog
 
+from nanohub.host.views import check_names
+
 from .operator import UNKNOWN, Operator, check_commands, noisy_scenario
 
 HUB_ID = 0x50AC0001
@@ -68,6 +70,11 @@ class SoakHub(EmulatedHub):
     def __init__(self, *a, stats=None, **kw):
         super().__init__(*a, **kw)
         self.stats_path = stats
+
+    def retrieve(self):
+        """The clinician's hands: the gateway takes every bot out of the mouth."""
+        if self.gateway is not None and self.gateway.poll() is None:
+            os.kill(self.gateway.pid, signal.SIGUSR1)
 
     def _spawn(self, argv, name, env=None, stdout=None):
         if name == "gateway" and self.stats_path:
@@ -107,11 +114,14 @@ class Soak:
                     "bus_frames": 0, "bus_faults": 0, "log_records": 0, "estops": 0,
                     "unconfirmed_at_report": 0, "unconfirmed_at_end": 0,
                     "treatments": 0, "boots_not_safe": 0, "boots_in_estop": 0,
-                    "auto_estops": 0, "relatched_after_reset": 0}
+                    "auto_estops": 0, "relatched_after_reset": 0, "rounds_treating": 0,
+                    "resets_refused": 0}
+        self.stories = []
         self.seq = 1
         self.log_next = 0
         self.log_head = None
         self.all_outcomes = []
+        self.round_lines = []
 
     def bad(self, rnd, what):
         self.violations.append("round %d: %s" % (rnd, what))
@@ -124,6 +134,8 @@ class Soak:
         scen = noisy_scenario(a.scenario, self.work / ("night%d.toml" % rnd), a.loss,
                               a.corrupt, a.duplicate)
         sc = load(scen)
+        # the scenario's own faults (not the rig's link noise, in force from the start)
+        self.first_fault = min([f.at for f in load(a.scenario).faults] or [sc.duration_s])
         trace = self.work / ("trace%d.jsonl.gz" % rnd)
         stats = self.work / ("bus%d.json" % rnd)
         emu = SoakHub(bots=a.bots, scenario=scen, seed=a.seed + rnd, store=self.store,
@@ -150,10 +162,13 @@ class Soak:
                 f["host_frames"] += px.stats["up"]["frames"] + px.stats["down"]["frames"]
                 f["host_faults"] += px.injected()
         self._truth(rnd, trace, stats)
+        self._tell(rnd)
 
     def _play(self, rnd, sc, op, emu):
         t0 = time.monotonic()
         clock = lambda: time.monotonic() - t0          # noqa: E731
+        story = self.story = {"round": rnd, "treating_s": None, "stops": [], "estop": None,
+                              "reset": None}
         info = op.read(lambda h: h.refresh_info())
         if info["state"] == 4:
             # latched by the last night (a reset can be undone at once by a rule that still
@@ -167,6 +182,7 @@ class Soak:
             self.bad(rnd, "the hub booted in state %d, neither SAFE nor a latched ESTOP"
                      % info["state"])
         op.command("TELEM_RATE", {"status_hz": 5, "bots_hz": 1, "sites_hz": 2})
+        strike = self.first_fault
         report = None
         for t_op, verb, args in sc.operator:
             while clock() < t_op:
@@ -179,8 +195,13 @@ class Soak:
                 self._check_report(rnd, report, "at the report")
                 if report:
                     self.fig["unconfirmed_at_report"] += report["unconfirmed"]
+                    story["estop"] = {"at_s": round(t_op, 1), "first": report}
+            elif verb == "arm":
+                self._arm(rnd, op, clock, strike)
             else:
                 self._operate(sc, op, verb, args)
+                if verb == "treat_start":
+                    self._treating(rnd, op, clock, strike)
         while clock() < sc.duration_s:
             time.sleep(0.1)
         if report is not None:                         # the hub keeps asking: ask it again
@@ -189,16 +210,112 @@ class Soak:
                 self.fig["unconfirmed_at_end"] += report["unconfirmed"]
                 self._check_report(rnd, report, "at the end")
                 self.final_pending = set(report["pending"])
+                story["estop"]["end"] = report
+                if report["unconfirmed"]:
+                    self.bad(rnd, "the emergency stop never confirmed bots %s"
+                             % report["pending"])
             except NanohubError as e:
                 self.bad(rnd, "no final ESTOP report: %s" % e)
         op.command("ALARM_ACK", {"code": 0})
         st = op.read(lambda h: h.status())
         if st["state"] == "ESTOP":                     # so that the next night boots SAFE
-            ack = op.command("ESTOP_RESET")
-            if ack is None or ack.rejected:
-                self.bad(rnd, "ESTOP_RESET refused or unknown: %r" % (ack,))
+            self._reset(rnd, op, emu)
         self._log(rnd, op, emu)
         self._commands(rnd, op)
+
+    def _arm(self, rnd, op, clock, strike):
+        """Arm when the pre-treatment checks pass, as an operator would: the bots
+        may still be on their way (a lost frame costs a resend). A refusal
+        names the failing checks; it is retried until the faults are due."""
+        why = []
+        while clock() < strike:
+            try:
+                st = op.read(lambda h: h.status(), within=2.0)
+            except NanohubError:
+                continue
+            if st["state"] != "SAFE":
+                why.append("state %s" % st["state"])
+                break
+            if st["failing_checks"]:
+                why.append("checks " + "+".join(st["failing_checks"]))
+                time.sleep(0.2)
+                continue
+            ack = op.command("ARM", within=4)
+            if ack is not None and not ack.rejected:
+                return True
+            if ack is not None and ack.reason == "CHECKS":
+                why.append("ARM refused: " + "+".join(check_names(ack.detail)))
+                time.sleep(0.2)
+                continue
+            if ack is not None:
+                why.append("ARM refused: %s" % ack.reason)
+            else:
+                why.append("ARM unknown")
+                st = op.read(lambda h: h.status())
+                if st["state"] == "ARMED":
+                    return True
+        self.bad(rnd, "not armed before the faults (%.0f s): %s"
+                 % (strike, "; ".join(why[-3:]) or "no time"))
+        return False
+
+    def _treating(self, rnd, op, clock, strike):
+        """The round must be treating before its faults strike."""
+        while clock() < strike:
+            try:
+                st = op.read(lambda h: h.status(), within=2.0)
+            except NanohubError:
+                continue
+            if st["state"] == "TREATING":
+                self.story["treating_s"] = round(clock(), 1)
+                self.fig["rounds_treating"] += 1
+                return True
+            if st["state"] != "ARMED":
+                break
+            time.sleep(0.1)
+        self.bad(rnd, "not TREATING before the faults (%.0f s)" % strike)
+        return False
+
+    def _reset(self, rnd, op, emu):
+        """ESTOP_RESET; if the hub refuses, the refusal must name its checks and
+        the documented recovery (recall, retrieve by hand, acknowledge, reset)
+        must then succeed, without the stop latching again."""
+        story = self.story
+        ack = op.command("ESTOP_RESET")
+        if ack is None:
+            self.bad(rnd, "ESTOP_RESET unknown (no ACK)")
+            return
+        if ack.rejected:
+            names = check_names(ack.detail) if ack.reason == "CHECKS" else []
+            story["reset"] = "refused %s (%s)" % (ack.reason, "+".join(names) or ack.detail)
+            self.fig["resets_refused"] += 1
+            if ack.reason != "CHECKS" or not names:
+                self.bad(rnd, "ESTOP_RESET refused without naming a check: %r" % (ack,))
+                return
+            op.command("RECALL", {"bot": 255})
+            emu.retrieve()
+            deadline = time.monotonic() + 5.0
+            while time.monotonic() < deadline:     # the retrieved bots report from the dock
+                st = op.read(lambda h: h.status())
+                if st["bots"]["docked"] + st["bots"]["disabled"] + st["bots"]["quarantined"] \
+                        == st["bots"]["total"]:
+                    break
+                time.sleep(0.2)
+            time.sleep(0.5)
+            op.command("ALARM_ACK", {"code": 0})
+            ack = op.command("ESTOP_RESET")
+            if ack is None or ack.rejected:
+                self.bad(rnd, "ESTOP_RESET refused after recall and retrieval: %r" % (ack,))
+                story["reset"] += "; recall, retrieve, reset: %s" % (
+                    "unknown" if ack is None else "refused " + ack.reason)
+                return
+            story["reset"] += "; recall, retrieve, reset: done"
+        else:
+            story["reset"] = "done"
+        time.sleep(1.0)                            # no rule may latch the stop again
+        st = op.read(lambda h: h.status())
+        if st["state"] != "SAFE":
+            self.bad(rnd, "after an accepted reset the hub is %s (%s)" % (st["state"],
+                                                                          st["reason"]))
 
     def _operate(self, sc, op, verb, args):
         from nanohub.sim.mouth import parse_site
@@ -297,10 +414,21 @@ class Soak:
         except (OSError, ValueError):
             pass
         try:
-            last = load_trace(trace).samples()[-1]
+            tr = load_trace(trace)
+            last = tr.samples()[-1]
         except (OSError, ValueError, IndexError) as e:
             self.bad(rnd, "no ground-truth trace: %s" % e)
             return
+        story = getattr(self, "story", {})
+        est = story.get("estop") or {}
+        if est.get("first"):
+            # bots unconfirmed at the first report must be ones that truly could not
+            # hear (radio silent or battery dead) when the stop was pressed
+            deaf = set(tr.fault_bots("silent")) | set(tr.fault_bots("battery_collapse"))
+            heard = sorted(set(est["first"]["pending"]) - deaf)
+            est["deaf"] = sorted(set(est["first"]["pending"]) & deaf)
+            if heard:
+                self.bad(rnd, "bots %s unconfirmed at the report though they could hear" % heard)
         pending = getattr(self, "final_pending", set())
         for b, row in enumerate(last[2]):
             if b not in pending and row[0] != w.BOT_DISABLED:
@@ -309,6 +437,29 @@ class Soak:
         if delivering:
             self.bad(rnd, "bots still delivering at the end: %s" % delivering)
         self.final_pending = set()
+
+    def _tell(self, rnd):
+        """One line per round: what happened."""
+        st = getattr(self, "story", {})
+        recs = getattr(self, "round_records", [])
+        stops = ["%s (%s)" % ("operator" if r["c"] in (0, 13) else "automatic",
+                              _alarm(r["c"]) if r["c"] not in (0, 13) else "ESTOP")
+                 for r in recs if r["event"] == 2 and r["a"] == 4]
+        est = st.get("estop") or {}
+        first, end = est.get("first"), est.get("end")
+        parts = ["treating at %.1f s" % st["treating_s"] if st.get("treating_s") is not None
+                 else "NOT TREATING"]
+        parts.append("stops: %s" % (", ".join(stops) or "none"))
+        if first:
+            parts.append("ESTOP report %d/%d confirmed%s" % (
+                first["confirmed"], first["total"],
+                " (unconfirmed %s: radio silent)" % first["pending"] if first["pending"] else ""))
+        if end:
+            parts.append("at the end %d/%d" % (end["confirmed"], end["total"]))
+        parts.append("reset: %s" % (st.get("reset") or "not needed"))
+        line = "round %d: %s" % (rnd, "; ".join(parts))
+        self.round_lines.append(line)
+        print("  " + line, flush=True)
 
     # ----------------------------------------------------------------- run --
     def run(self):
@@ -331,6 +482,7 @@ class Soak:
         out = dict(f)
         out["minutes"] = round((time.monotonic() - self.t0) / 60, 1)
         out["violations"] = len(self.violations)
+        out["round_lines"] = list(self.round_lines)
         if rss:
             by_round = {}
             for t, r, kb in rss:
@@ -381,6 +533,11 @@ def main(argv=None):
     return 1 if soak.violations else 0
 
 
+def _alarm(code):
+    from nanohub.protocol import schema
+    return schema.enum_name("ALARM", code)
+
+
 def _interrupt(*_):
     raise KeyboardInterrupt
 
@@ -396,9 +553,13 @@ def _print(out, violations):
     print("  bot-bus faults injected %6d  (simulator, swarm to hub: lost, corrupted, duplicated, "
           "reordered; hub to swarm impaired too); %d hub frames reached the swarm"
           % (out["bus_faults"], out["bus_frames"]))
-    print("  treatments started      %6d  emergency stops %d (unconfirmed at the report %d, "
-          "at the end %d)" % (out["treatments"], out["estops"], out["unconfirmed_at_report"],
-                              out["unconfirmed_at_end"]))
+    print("  treatments started      %6d  rounds treating before the faults %d of %d"
+          % (out["treatments"], out["rounds_treating"], out["rounds"]))
+    print("  emergency stops         %6d  bots unconfirmed at the first report %d (radio "
+          "silent), at the end %d" % (out["estops"], out["unconfirmed_at_report"],
+                                      out["unconfirmed_at_end"]))
+    print("  resets refused          %6d  (each naming its checks; then recall, retrieve, reset)"
+          % out["resets_refused"])
     print("  automatic stops         %6d  (re-latched right after an accepted reset: %d; "
           "boots into a latched stop: %d)" % (out["auto_estops"], out["relatched_after_reset"],
                                               out["boots_in_estop"]))
@@ -409,6 +570,8 @@ def _print(out, violations):
                   out["rss_kb_start"], out["rss_kb_end"], out["rss_growth_kb"]))
         for r, (s, m, e) in sorted(out["rss_kb_by_round"].items()):
             print("    round %2d: %d kB after boot, %d kB peak, %d kB at the end" % (r, s, m, e))
+    for line in out.get("round_lines", []):
+        print("  " + line)
     print("  invariant violations    %6d  (goal 0)" % len(violations))
     for v in violations[:30]:
         print("    " + v)
