@@ -31,6 +31,7 @@ from .world import World
 
 REPORT_MS = 100
 PATIENT_MS = 100
+QUIET_MS = 2 * REPORT_MS     # a longer gap between report rounds goes into the trace
 MAX_REPORTS = model.BY_NAME["BOT_REPORTS"].max_count
 
 
@@ -110,6 +111,7 @@ class Gateway:
         self.decoder = codec.StreamDecoder()
         self.next_report = 0
         self.next_patient = 0
+        self.last_round = None
         self.urgent = set()
         self.bad_frames = 0
         self.frames_in = 0
@@ -173,6 +175,11 @@ class Gateway:
             self.urgent.clear()
         if now >= self.next_report:
             self.next_report = now + REPORT_MS
+            if self.last_round is not None and now - self.last_round > QUIET_MS:
+                # the gateway ran late (a loaded host): no bot was heard meanwhile,
+                # which is the truth the hub's silence rules are judged against
+                self.world.trace.add("quiet", now, self.last_round)
+            self.last_round = now
             out += self.reports(range(self.world.n))
         if now >= self.next_patient:
             self.next_patient = now + PATIENT_MS

@@ -36,6 +36,7 @@ ROWS = {
     "event": "adverse event: kind, S permille",
     "sugar": "sugar intake (plaque acid challenge)",
     "retrieve": "bots taken out of the mouth by hand: bots",
+    "quiet": "the gateway sent no bot report since: t_ms (it ran late)",
 }
 
 
