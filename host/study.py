@@ -6,6 +6,13 @@ run unit takes (scenario, seed) and returns a plain dict, so a cluster engine
 (Ray, Dask) could fan it out unchanged. Sessions run in real time and are
 mostly idle (about 5 % of a core each), so several share a core; the
 default runs eight per core.
+
+Besides the outcomes, each run compares the hub's view of every safety input
+with the simulator's truth (:mod:`nanohub.host.inputs`); the table ends with
+"hub vs truth": the extremes of ``hub - truth`` over the runs, the bound of
+the dangerous side (docs/safety.md) and a verdict (for the dose: whether the
+hub ever counted less than the bots delivered). A study exits 1 when an
+input leaves its bound.
 """
 import math
 import os
