@@ -157,21 +157,15 @@ class _Truth:
             rows = [{x[0]: x for x in r[3]}.get(s) for r in samples]
             self.temp[s] = _Series(self.ts, [x[2] / 100.0 if x else None for x in rows])
             self.depth[s] = _Series(self.ts, [x[1] if x else None for x in rows])
-        self.silent = {}            # bot -> [(start s, end s or None)]
-        ends = {}
-        for r in trace.rows:
+        self.silent = {}            # bot -> [[start s, end s or None], ...]
+        for r in trace.rows:        # rows are in time order: a start before its end
             if r[0] == "fault" and r[4] == "silent":
-                if r[2] == "start":
-                    for b in r[5]:
-                        self.silent.setdefault(b, []).append([r[1] / 1000.0, None])
-                else:
-                    ends[r[3]] = r[1] / 1000.0
-        for r in trace.rows:
-            if r[0] == "fault" and r[4] == "silent" and r[2] == "end":
                 for b in r[5]:
-                    for w in self.silent.get(b, []):
-                        if w[1] is None and w[0] < r[1] / 1000.0:
-                            w[1] = r[1] / 1000.0
+                    spans = self.silent.setdefault(b, [])
+                    if r[2] == "start":
+                        spans.append([r[1] / 1000.0, None])
+                    elif spans and spans[-1][1] is None:
+                        spans[-1][1] = r[1] / 1000.0
         # the gateway's own silences (it ran late): no bot was heard then either
         self.quiet = [(r[2] / 1000.0, r[1] / 1000.0) for r in trace.rows if r[0] == "quiet"]
         self.first_deploy = next((r[1] / 1000.0 for r in trace.rows
