@@ -70,6 +70,24 @@ def test_arm_with_a_silent_deployed_bot_names_the_bots_check():
     _reject(rig.arm(), wire.WHY_CHECKS, wire.CHECK_BOTS)
 
 
+def test_a_deploy_lost_on_the_bus_is_sent_again_until_the_bot_is_on_its_way():
+    rig = Rig()
+    rig.lesion(SITE, 300)
+    _done(rig.consent())
+    rig.run(200)
+    rig.commands = False                  # the DEPLOY frame is lost on the bus
+    _done(rig.deploy(SITE, 2))
+    rig.run(100)
+    rig.commands = True
+    eq(rig.sw.state[0], wire.BOT_DOCKED)
+    rig.run(2500)                         # retried after 0.5 s; travel takes up to 1 s
+    sw = rig.hub.swarm
+    for i in (0, 1):
+        eq(sw.state[i], wire.BOT_DEPLOYED, "bot %d" % i)
+        eq(sw.site[i], SITE, "bot %d" % i)
+    _done(rig.arm())
+
+
 def test_arm_before_a_sent_bot_reports_from_its_site_names_the_bots_check():
     rig = Rig()
     rig.ready(((SITE, 4),))
