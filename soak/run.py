@@ -574,7 +574,9 @@ def main(argv=None):
         out = soak.report()
     finally:
         shutil.rmtree(home, ignore_errors=True)
-        if not a.keep:
+        if soak.violations and not a.keep:
+            print("violations: the work folder stays for a look: %s" % soak.work, flush=True)
+        elif not a.keep:
             shutil.rmtree(soak.work, ignore_errors=True)
     _print(out, soak.violations)
     if a.json:
