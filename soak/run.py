@@ -99,7 +99,7 @@ class SoakHub(EmulatedHub):
         return proc
 
 
-PRIORITY = -5
+PRIORITY = -10
 priority_raised = []
 
 
@@ -358,8 +358,15 @@ class Soak:
         if verb == "consent":
             op.command("CONSENT", {"patient": int(args.get("patient", 1))}, within=4)
         elif verb == "deploy":
-            op.command("DEPLOY", {"site": parse_site(args["site"]),
-                                  "count": int(args.get("count", 1))}, within=4)
+            # refused NO_BOTS while the swarm was not heard for a moment: deploy again
+            deadline = time.monotonic() + 4
+            while True:
+                ack = op.command("DEPLOY", {"site": parse_site(args["site"]),
+                                            "count": int(args.get("count", 1))}, within=4)
+                if ack is None or not ack.rejected or ack.reason != "NO_BOTS" or \
+                        time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
         elif verb == "arm":
             op.command("ARM", within=4)
         elif verb == "treat_start":

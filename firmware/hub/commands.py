@@ -326,11 +326,14 @@ def deploy(hub, site, count, now):
         return _reject(wire.WHY_BAD_ARG, site)
     sw = hub.swarm
     sent = 0
+    lost = hub.params.get(P.P_BOT_LOST_MS)
     for i in range(sw.n):
         if sent >= count:
             break
+        # only a bot heard within the silence limit: a bot sent while silent would
+        # be LOST the moment it is in the mouth (and count toward the systemic rule)
         if sw.state[i] == wire.BOT_DOCKED and sw.target[i] == _NONE and sw.heard_ever[i] \
-                and sw.health[i] >= 50:
+                and sw.health[i] >= 50 and sw.silent_ms(i, now) <= lost:
             sw.target[i] = site
             _queue(sw, i, wire.OP_DEPLOY, 0)
             sent += 1

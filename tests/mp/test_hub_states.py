@@ -88,6 +88,22 @@ def test_a_deploy_lost_on_the_bus_is_sent_again_until_the_bot_is_on_its_way():
     _done(rig.arm())
 
 
+def test_deploy_sends_only_bots_heard_within_the_silence_limit():
+    rig = Rig(bots=4)
+    rig.lesion(SITE, 300)
+    _done(rig.consent())
+    rig.run(200)
+    rig.gateway = False                   # the swarm's reports stop coming for a while
+    rig.run(700)
+    _reject(rig.deploy(SITE, 2), wire.WHY_NO_BOTS)
+    eq(rig.state(), wire.HUB_SAFE)        # nothing was put in the mouth to be lost
+    rig.gateway = True
+    rig.run(300)
+    _done(rig.deploy(SITE, 2))
+    rig.run(1500)
+    eq(rig.state(), wire.HUB_SAFE)
+
+
 def test_arm_before_a_sent_bot_reports_from_its_site_names_the_bots_check():
     rig = Rig()
     rig.ready(((SITE, 4),))
