@@ -91,10 +91,10 @@ class SoakHub(EmulatedHub):
         if self.gateway is not None and self.gateway.poll() is None:
             os.kill(self.gateway.pid, signal.SIGUSR1)
 
-    def _spawn(self, argv, name, env=None, stdout=None):
+    def _spawn(self, argv, name, **kw):
         if name == "gateway" and self.stats_path:
             argv = list(argv) + ["--stats", str(self.stats_path)]
-        proc = super()._spawn(argv, name, env=env, stdout=stdout)
+        proc = super()._spawn(argv, name, **kw)
         raise_priority(proc)
         return proc
 
