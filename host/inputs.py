@@ -27,7 +27,8 @@ window, and the error is its distance from that range: 0 when the hub's value
 is something the truth really was. Clocks: HUB_STATUS and audit records carry
 the hub's time; SITE_READINGS and BOT_STATES are placed by their arrival at
 the host (``LATENCY_S`` earlier at most). The hub's clock is put on the
-simulator's by the first DEPLOY (the hub logs it; the trace records it).
+simulator's by the DEPLOYs and the first emergency stop (the hub logs them;
+the trace records when they reached the swarm).
 
 Where the hub has no fresh data it does not use its estimate (a site whose
 bots are all LOST or QUARANTINED gets no dose; a stale patient reading stops
@@ -168,10 +169,16 @@ class _Truth:
                         spans[-1][1] = r[1] / 1000.0
         # the gateway's own silences (it ran late): no bot was heard then either
         self.quiet = [(r[2] / 1000.0, r[1] / 1000.0) for r in trace.rows if r[0] == "quiet"]
-        self.first_deploy = next((r[1] / 1000.0 for r in trace.rows
-                                  if r[0] == "cmd" and r[3] == OP_DEPLOY), None)
-        self.first_disable = next((r[1] / 1000.0 for r in trace.rows
-                                   if r[0] == "cmd" and r[3] == OP_DISABLE), None)
+        # when each DEPLOY (one per site, first sending) and each broadcast
+        # DISABLE reached the swarm: anchors for the clocks
+        self.deploys, sites = [], set()
+        for r in trace.rows:
+            if r[0] == "cmd" and r[3] == OP_DEPLOY and r[4] not in sites:
+                if not self.deploys or self.deploys[-1] != r[1] / 1000.0:
+                    self.deploys.append(r[1] / 1000.0)
+                sites.add(r[4])
+        self.disables = [r[1] / 1000.0 for r in trace.rows
+                         if r[0] == "cmd" and r[3] == OP_DISABLE and r[2] == 0xFF]
 
     def dose_series(self, t0, site=None):
         """Dose delivered since t0 (sim s): everything, or at one site. A bot
@@ -222,19 +229,25 @@ def compare(s):
     bots_at = {l.site: l.bots for l in s.scenario.lesions}
     truth = _Truth(tr, plan)
     recs = _records(s)
-    # the hub's clock on the simulator's: the first DEPLOY, else the first stop
-    off = None
-    dep = next((r["t"] for r in recs if r["event"] == EV_CMD and r["a"] == M_DEPLOY), None)
-    if dep is not None and truth.first_deploy is not None:
-        off = dep / 1000.0 - truth.first_deploy
-    else:
-        stop = next((r["t"] for r in recs if r["event"] == EV_ESTOP), None)
-        if stop is not None and truth.first_disable is not None:
-            off = stop / 1000.0 - truth.first_disable
-    if off is None or not s.statuses:
-        return {"error": "cannot align the hub's clock with the trace"}
+    # the hub's clock on the simulator's. The gateway stamps a command when it
+    # reads it, never before the hub sent it, so of several anchors (each
+    # DEPLOY, the first emergency stop) the one read soonest is the best.
+    anchors = list(zip([r["t"] / 1000.0 for r in recs
+                        if r["event"] == EV_CMD and r["a"] == M_DEPLOY], truth.deploys))
+    stop = next((r["t"] / 1000.0 for r in recs if r["event"] == EV_ESTOP), None)
+    if stop is not None and truth.disables:
+        anchors.append((stop, truth.disables[0]))
+    if not s.statuses:
+        return {"error": "no telemetry from the hub"}
     # the host's clock on the hub's: the least delayed HUB_STATUS
     host_off = min(t - f["t"] / 1000.0 for t, f in s.statuses)
+    if not anchors:
+        # no audit log (its pull failed): when the host sent each DEPLOY will do
+        sent = [t for t, kind, text, _ in s.events if kind == "op" and text.startswith("deploy")]
+        anchors = list(zip([t - host_off for t in sent], truth.deploys))
+    off = max([h - t for h, t in anchors]) if anchors else None
+    if off is None:
+        return {"error": "cannot align the hub's clock with the trace"}
 
     def from_hub(ms):
         return ms / 1000.0 - off
@@ -255,6 +268,9 @@ def compare(s):
     fb, fp = FRESH_S["bot"], FRESH_S["patient"]
     start = next((r["t"] for r in recs if r["event"] == EV_TREAT and r["a"] == 1), None)
     t_start = from_hub(start) if start is not None else None
+    if t_start is None:                     # no audit log: when the host started it
+        t_start = next((t - host_off - off for t, kind, text, _ in s.events
+                        if kind == "op" and text.startswith("treatment started")), None)
 
     # --- sensitivity (HUB_STATUS), judged while the hub acts on it: treating
     for t, f in s.statuses:
@@ -347,7 +363,8 @@ def compare(s):
         else:
             continue
         T = from_hub(r["t"])
-        errs["silent_time"].add(ms - 1000.0 * truth.silent_for(bot, T), (bot, round(T, 2)))
+        truly = truth.silent_for(bot, T - LEAD_S)        # clock slack, as everywhere
+        errs["silent_time"].add(ms - 1000.0 * truly, (bot, round(T, 2)))
     # ... and a truly silent bot the hub still showed at work, past the LOST limit
     for T, table, lat in states:
         for b, (st, site, act) in table.items():
