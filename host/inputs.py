@@ -26,7 +26,7 @@ timestamp. So each value is compared with the range the truth took over that
 window, and the error is its distance from that range: 0 when the hub's value
 is something the truth really was. Clocks: HUB_STATUS and audit records carry
 the hub's time; SITE_READINGS and BOT_STATES are placed by their arrival at
-the host (``LATENCY_S`` earlier at most). The hub's clock is put on the
+the host (as late as the HUB_STATUS frames around them, plus ``LATENCY_S``). The hub's clock is put on the
 simulator's by the DEPLOYs and the first emergency stop (the hub logs them;
 the trace records when they reached the swarm).
 
@@ -68,7 +68,6 @@ LABELS = {
     "silent_time": "silent time, per bot",
     "activity": "activity (runaway rule)",
 }
-PER_BOT = ("dose_session", "dose_site")   # bound x bots (at the site)
 
 EV_CMD = schema.enum_value("EV", "CMD")
 EV_BOT = schema.enum_value("EV", "BOT")
@@ -80,7 +79,6 @@ OP_DEPLOY = schema.enum_value("OP", "DEPLOY")
 OP_DISABLE = schema.enum_value("OP", "DISABLE")
 BOT_LOST = schema.enum_value("BOT", "LOST")
 BOT_QUARANTINED = schema.enum_value("BOT", "QUARANTINED")
-BOT_DISABLED = schema.enum_value("BOT", "DISABLED")
 BOT_DEPLOYED = schema.enum_value("BOT", "DEPLOYED")
 BOT_ACTIVE = schema.enum_value("BOT", "ACTIVE")
 ALARM_BOT_QUARANTINE = schema.enum_value("ALARM", "BOT_QUARANTINE")
