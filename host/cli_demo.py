@@ -82,6 +82,9 @@ def run_study(ctx, args):
         ctx.line({"summary": summary})
     else:
         print_table(summary, args.scenario)
+    from .inputs import ORDER, verdict
+    out_of_bound = [k for k in ORDER if k in summary["inputs"]
+                    and verdict(k, summary["inputs"][k]) in ("UNDER-COUNTED", "OUT OF BOUND")]
     bad = summary["failed_runs"] or summary["faults_not_contained"] or \
-        summary["sessions_dose_after_disable"]
+        summary["sessions_dose_after_disable"] or out_of_bound
     return 1 if bad else 0
