@@ -10,12 +10,15 @@ what ``nanohub flash --board unix`` installs and starts over a PTY.
 
 Bot bus: optional, a TCP connection out to the swarm gateway (reconnects).
 No watchdog (the socket ``unix`` board has one); the reset cause is POWER.
+Host writes never block (``Console.write`` polls for room first): a terminal
+nobody reads fills, and the hub keeps supervising.
 """
 import select
 import socket
 
 from boards.base import BaseBoard
 from boards.console import Console
+from hub import wire
 from hub.compat import ticks_diff, ticks_ms
 from hub.frame import Views
 from hub.store import Store
@@ -28,7 +31,9 @@ class Board(BaseBoard):
 
     def __init__(self, bus=None, store="hubdata", console=None):
         self._store = Store(store)
-        self._con = console if console is not None else Console()
+        # a tty that reports POLLOUT takes a whole frame (pty: below its 64 KB
+        # limit; UART: under 256 bytes queued of 4 KB): write frames in one piece
+        self._con = console if console is not None else Console(chunk=wire.MAX_WIRE)
         self._poll = select.poll()
         self._con.register(self._poll)
         self._bus_addr = None
@@ -63,8 +68,8 @@ class Board(BaseBoard):
     def host_read(self, buf):
         return self._con.read(buf)
 
-    def host_write(self, buf, n):
-        self._con.write(buf, n)
+    def host_write(self, buf, off, n):
+        return self._con.write(buf, off, n)
 
     def bus_read(self, buf):
         if self._bus is None:

@@ -244,7 +244,7 @@ def test_the_console_carries_every_byte_value_both_ways():
                 time.sleep_ms(5)
         eq(bytes(got), data)
         out = bytearray(data)
-        r.board.host_write(out, 200)
+        eq(r.board.host_write(out, 0, 200), 200)
         eq(r.pair.recv_all(200), data[:200])
     finally:
         r.close()
