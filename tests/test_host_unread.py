@@ -14,7 +14,7 @@ import pytest
 import _unread
 from nanohub.host import vm
 
-LATE_MS = 5            # the worst tick start past its due time
+LATE_MS = 5            # the worst tick start past its due time, beyond the machine's own stalls
 LATE_MS_SHARED = 1000  # ... when the hub could not have real-time priority: the machine's
                        # load then shows in its ticks; a blocked write still shows (seconds)
 CONNECT_S = 0.2        # the next reader's HELLO answered within
@@ -45,10 +45,16 @@ def test_a_console_unread_for_minutes_keeps_every_tick_on_time_and_the_safety_ru
     shown = json.dumps({k: v for k, v in r.items() if k != "traceback"}, indent=1)
     assert "error" not in r, "the unread-hub run failed: %s\n%s\n%s" % (
         r["error"], r.get("traceback", ""), unread_hub.logs())
-    limit = LATE_MS if r["realtime"] else LATE_MS_SHARED
+    # A shared virtual machine stalls every process now and then (the host
+    # preempts the vCPU); a real-time sleeper with the hub's period ran beside
+    # it and measured those stalls. The hub may be late by them, never by more.
+    machine = (r.get("machine") or {}).get("late_max_ms", 0.0)
+    limit = (LATE_MS if r["realtime"] else LATE_MS_SHARED) + machine
     assert r["late_max_ms"] <= limit, (
-        "a tick started %d ms late while the console was unread (limit %d ms%s): %s"
-        % (r["late_max_ms"], limit, "" if r["realtime"] else ", no real-time priority", shown))
+        "a tick started %d ms late while the console was unread (limit %d ms + %.1f ms the "
+        "machine stalled a sleeper beside it%s): %s"
+        % (r["late_max_ms"], limit - machine, machine,
+           "" if r["realtime"] else ", no real-time priority", shown))
     assert r["states"] == ["TREATING"], "the treatment did not run throughout: %s" % shown
     assert r["quarantined"], "the silent bot was never quarantined while unread: %s" % shown
     assert r["connect_s"] is not None and r["connect_s"] < CONNECT_S, (
