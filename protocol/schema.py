@@ -406,6 +406,7 @@ MESSAGES = (
         "rx_bad" / Int16ul,            # bad frames dropped since boot
         "checks" / Int16ul,            # failing CHECK_* bits
         "late_ms" / Int16ul,           # worst tick start past its due time since the last HUB_STATUS
+        "late_n" / Int16ul,            # ticks started over a quarter period late, since boot
         "host_lost" / Int16ul,         # ACKs, alarms, reports for the host dropped since boot
     ), "hub state, reason, swarm counts, dose, patient, loop health"),
     (0x41, "BOT_STATES", "host", Struct(

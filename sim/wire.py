@@ -7,7 +7,7 @@ except ImportError:  # CPython
         return x
 
 VERSION = const(1)
-SCHEMA = const(0x399a5d64)
+SCHEMA = const(0x5e870187)
 MAX_PAYLOAD = const(480)
 MAX_FRAME = const(501)
 MAX_WIRE = const(504)
@@ -274,8 +274,8 @@ TELEM_RATE_FMT = '<BBB'
 TELEM_RATE_SIZE = const(3)
 
 M_HUB_STATUS = const(0x40)
-HUB_STATUS_FMT = '<BBIBBBBBBBBBBIIHBBHHHH'
-HUB_STATUS_SIZE = const(36)
+HUB_STATUS_FMT = '<BBIBBBBBBBBBBIIHBBHHHHH'
+HUB_STATUS_SIZE = const(38)
 
 M_BOT_STATES = const(0x41)
 BOT_STATES_FMT = '<BB'
@@ -358,7 +358,7 @@ MSGS = {
     0x33: ('LOG_CHUNK', '<IIIB', 13, '<IIBBHi8s', 24, 0),
     0x34: ('REQUEST', '<B', 1, None, 0, 0),
     0x35: ('TELEM_RATE', '<BBB', 3, None, 0, 4),
-    0x40: ('HUB_STATUS', '<BBIBBBBBBBBBBIIHBBHHHH', 36, None, 0, 0),
+    0x40: ('HUB_STATUS', '<BBIBBBBBBBBBBIIHBBHHHHH', 38, None, 0, 0),
     0x41: ('BOT_STATES', '<BB', 2, '<BBBBB', 5, 0),
     0x42: ('SITE_READINGS', '<B', 1, '<BHHhHI', 13, 0),
     0x43: ('ALARM', '<BBBBBiI', 13, None, 0, 0),

@@ -90,6 +90,7 @@ class Hub:
         self.now = 0
         self.last_tick = 0
         self.late = 0           # worst tick start past due, ms, since the last HUB_STATUS
+        self.late_n = 0         # ticks started over a quarter period late, since boot
         self.booted = 0
         # host link
         self.session = -1
@@ -206,6 +207,8 @@ class Hub:
             if late >= 0:
                 if late > self.late:
                     self.late = late
+                if late > period >> 2 and self.late_n < 0xFFFF:
+                    self.late_n += 1
                 self.tick(now)
                 nxt = ticks_add(nxt, period)
                 if late > period:

@@ -58,6 +58,7 @@ class HostOut:
         self.ep_lost = 0           # ... this episode
         self.ep_at = 0
         self.episode = False
+        self.flowing = True        # the host took bytes since the last drop
 
     # ------------------------------------------------------------ state --
     def _gate(self, now):
@@ -75,6 +76,7 @@ class HostOut:
         return self.count == 0 and self.board.host_connected() and self._gate(now)
 
     def _begin(self, now):
+        self.flowing = False
         if not self.episode:
             self.episode = True
             self.ep_at = now
@@ -84,6 +86,11 @@ class HostOut:
         self._begin(now)
         if self.skipped < _SAT:
             self.skipped += 1
+
+    def _settle(self, now):
+        """The episode ends once the host takes bytes again and nothing waits."""
+        if self.episode and self.flowing and self.count == 0:
+            self._end(now)
 
     def _end(self, now):
         self.episode = False
@@ -96,6 +103,8 @@ class HostOut:
         w = self.board.host_write(buf, off, n)
         if w is None or w < 0:
             w = 0
+        elif w:
+            self.flowing = True
         self.unheard += w
         return w
 
@@ -117,8 +126,7 @@ class HostOut:
             if self.off < n:
                 return
             self._pop()
-        if self.episode:
-            self._end(now)
+        self._settle(now)
 
     def _pop(self):
         self.head = (self.head + 1) % _SLOTS
@@ -134,7 +142,11 @@ class HostOut:
         if self.count == 0 and self._gate(now):
             w = self._write(self.hub.htx.out, 0, n)
             if w >= n:
+                self._settle(now)
                 return True
+            if w == 0 and periodic:
+                self.skip(now)              # nothing of it left: no need to keep it
+                return False
             self._queue(n)
             self.off = w                    # the rest first, at the next poll
             return True

@@ -155,9 +155,10 @@ def test_the_loop_measures_how_late_a_tick_started():
     hub = Hub(b, 4)
     hub.run()
     eq(hub.late, 30)
+    eq(hub.late_n, 1)                           # over 5 ms (a quarter of 20 ms) late: once
     hub2 = Hub(_OnTime(), 4)
     hub2.run()
-    eq(hub2.late, 0)
+    eq((hub2.late, hub2.late_n), (0, 0))
 
 
 class _OnTime(_StallingBoard):
