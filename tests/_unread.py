@@ -106,17 +106,23 @@ class Relay:
                 time.sleep(0.02)            # nobody has the library's end open
 
 
-def _realtime():
+def _realtime(prio=2):
     """In the hub's child: the CPU whenever it wants it, as on its own MCU.
 
     The machine running the tests is shared and loaded; without this, a tick
-    measures the other processes' appetite, not the hub. Where the system
-    refuses (no privilege), the hub runs at normal priority and the result
-    says so."""
+    measures the other processes' appetite, not the hub. Its peers (the swarm
+    gateway, this process writing heartbeats) get a lower real-time priority:
+    starved, they would starve the bot bus, or hold a terminal or socket lock
+    the hub then waits on. Where the system refuses (no privilege), all run
+    at normal priority and the result says so."""
     try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(2))
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(prio))
     except (OSError, AttributeError):
         pass
+
+
+def _peer():
+    _realtime(1)
 
 
 def _is_realtime(pid):
@@ -170,6 +176,7 @@ def run(seconds, work, out, firmware=None):
 
     result = {"seconds": seconds}
     procs = []
+    _peer()                                 # the heartbeat writer and the relay
     store = work / "store"
     store.mkdir(parents=True, exist_ok=True)
     key = keys.new_key()
@@ -187,7 +194,8 @@ def run(seconds, work, out, firmware=None):
         gw = subprocess.Popen([sys.executable, "-m", "nanohub.sim.gateway", "--listen",
                                "127.0.0.1:0", "--scenario", str(scen), "--seed", "1",
                                "--bots", str(BOTS)],
-                              stdout=subprocess.PIPE, stderr=log, start_new_session=True)
+                              stdout=subprocess.PIPE, stderr=log, start_new_session=True,
+                              preexec_fn=_peer)
         procs.append(gw)
         bus = json.loads(gw.stdout.readline())["bus"]
         threading.Thread(target=lambda: [None for _ in gw.stdout], daemon=True).start()
@@ -312,6 +320,8 @@ def run(seconds, work, out, firmware=None):
                                for r in records if r.get("event") == ev["HOST_DROP"]]
         result["state_changes"] = [auditlog.describe(r) for r in records
                                    if r.get("event") == ev["STATE"] and t_from <= r["t"] <= t_to]
+        result["events"] = [auditlog.describe(r) for r in records
+                            if t_from <= r.get("t", -1) <= t_to][:40]
         result["window_ms"] = [t_from, t_to]
         result["ticks"] = (t_to - t_from) // 20
         result["late_ticks"] = last["late_n"] - result["start"]["late_n"]
