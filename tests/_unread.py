@@ -9,7 +9,7 @@ one bot for good in the middle of the unread stretch. The sequence:
 1. setup through the host library (over a relay to a second PTY): a longer
    heartbeat pause, consent, deploy, arm, a treatment that outlasts the test;
 2. the library closes and this process keeps the hub's heartbeat going by
-   writing HEARTBEAT frames to the PTY, and reads nothing for ``--seconds``
+   writing HEARTBEAT frames to the PTY (1 Hz), and reads nothing for ``--seconds``
    (a host that has the port open but stopped reading);
 3. the next reader: drains whatever the terminal holds, says HELLO and times
    the answer; every HUB_STATUS met on the way carries the worst tick
@@ -35,6 +35,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BOTS = 16
+# 1 Hz, inside the 5 s pause set below: on a PTY each write by the host makes
+# the hub's next poll of the terminal wait for the kernel worker that hands
+# the bytes over, which a loaded machine starves (4 Hz showed stalls there
+# that 1 Hz did not). The host link's input is not what this test is about.
+HEARTBEAT_S = float(os.environ.get("NANOHUB_UNREAD_HB_S", "1.0"))
 HUB_ID = 0x51DEAD01
 SITES = (("3/occlusal", 10, 3), ("14/mesial", 66, 3), ("30/buccal", 148, 3))
 
@@ -255,7 +260,7 @@ def run(seconds, work, out, firmware=None):
             if w:
                 os.write(master, frame("HEARTBEAT", {"t": int((time.monotonic() - t0) * 1000)}))
                 beats += 1
-            time.sleep(0.25)
+            time.sleep(HEARTBEAT_S)
         result["heartbeats"] = beats
         try:
             result["machine"] = json.loads(probe.communicate(timeout=10)[0])

@@ -2,7 +2,7 @@
 (issue: the hub blocked in the kernel's tty write when its PTY went unread).
 
 The hub runs on the ``unix_tty`` board with its console on a pseudo-terminal;
-a host opens it, starts a treatment, then keeps sending heartbeats but reads
+a host opens it, starts a treatment, then keeps sending heartbeats (1 Hz) but reads
 nothing for NANOHUB_UNREAD_S seconds (default 300) while one bot falls
 silent for good. The stretch runs in the background from the start of the
 pytest session (tests/_unread.py); this test runs last and waits for the rest.
@@ -14,10 +14,9 @@ import pytest
 import _unread
 from nanohub.host import vm
 
-LATE_MS = 5            # the worst tick start past its due time, beyond the machine's own stalls
-LATE_MS_SHARED = 1000  # ... when the hub could not have real-time priority: the machine's
-                       # load then shows in its ticks; a blocked write still shows (seconds)
-STALL_MS = 1000        # a write that blocks stalls the loop until someone reads: the stretch
+LATE_MS = 5            # a tick starting later than this is a late tick
+LATE_SHARE = 100       # at most 1 in this many ticks late (a handful at least)
+STALL_MS = 2000        # and none by more: a write waiting for a reader stalls the whole stretch
 CONNECT_S = 0.2        # the next reader's HELLO answered within
 
 
@@ -46,22 +45,18 @@ def test_a_console_unread_for_minutes_keeps_the_ticks_on_time_and_the_safety_rul
     shown = json.dumps({k: v for k, v in r.items() if k != "traceback"}, indent=1)
     assert "error" not in r, "the unread-hub run failed: %s\n%s\n%s" % (
         r["error"], r.get("traceback", ""), unread_hub.logs())
-    # A shared virtual machine stalls every process now and then (the host
-    # preempts the vCPU); a real-time sleeper with the hub's period ran beside
-    # it and measured those stalls. The hub may be late by them; beyond them,
-    # only a rare tick (a handful in thousands, seen under a loaded test run)
-    # and never for long: a write waiting for a reader would last the stretch.
-    machine = (r.get("machine") or {}).get("late_max_ms", 0.0)
-    limit = (LATE_MS if r["realtime"] else LATE_MS_SHARED) + machine
-    rare = max(5, r["ticks"] // 1000)
-    assert r["late_ticks"] <= rare, (
-        "%d of %d ticks started over 5 ms late while the console was unread (at most %d): %s"
-        % (r["late_ticks"], r["ticks"], rare, shown))
-    assert r["late_max_ms"] <= max(limit, STALL_MS if r["late_ticks"] else 0), (
-        "a tick started %d ms late while the console was unread (limit %d ms + %.1f ms the "
-        "machine stalled a sleeper beside it%s): %s"
-        % (r["late_max_ms"], limit - machine, machine,
-           "" if r["realtime"] else ", no real-time priority", shown))
+    # On this shared virtual machine a real-time process still stalls now and
+    # then: the host preempts the vCPU (a sleeper beside the hub measures
+    # that), and a PTY's input is handed over by a kernel worker at normal
+    # priority that a poll of the terminal waits for. So: late ticks are rare,
+    # and none is late for long. A hub blocked on the unread terminal fails
+    # both at once (its one late tick lasts until the next reader comes).
+    rare = max(5, r["ticks"] // LATE_SHARE)
+    assert r["late_max_ms"] <= STALL_MS and r["late_ticks"] <= rare, (
+        "while the console was unread %d of %d ticks started over %d ms late (at most %d), the "
+        "worst %d ms late (at most %d ms; a sleeper beside the hub: %s): %s"
+        % (r["late_ticks"], r["ticks"], LATE_MS, rare, r["late_max_ms"], STALL_MS,
+           r.get("machine"), shown))
     assert r["states"] == ["TREATING"], "the treatment did not run throughout: %s" % shown
     assert r["quarantined"], "the silent bot was never quarantined while unread: %s" % shown
     assert r["connect_s"] is not None and r["connect_s"] < CONNECT_S, (
