@@ -16,7 +16,8 @@ from nanohub.host import vm
 
 LATE_MS = 5            # a tick starting later than this is a late tick
 LATE_SHARE = 100       # at most 1 in this many ticks late (a handful at least)
-STALL_MS = 2000        # and none by more: a write waiting for a reader stalls the whole stretch
+STALL_SHARE = 4        # and none by a quarter of the stretch: a write waiting for a reader
+                       # stalls from the moment the terminal is full to the end of it
 CONNECT_S = 0.2        # the next reader's HELLO answered within
 
 
@@ -48,14 +49,15 @@ def test_a_console_unread_for_minutes_keeps_the_ticks_on_time_and_the_safety_rul
     # On this shared virtual machine a real-time process still stalls now and
     # then: the host preempts the vCPU (a sleeper beside the hub measures
     # that), and a PTY's input is handed over by a kernel worker at normal
-    # priority that a poll of the terminal waits for. So: late ticks are rare,
-    # and none is late for long. A hub blocked on the unread terminal fails
-    # both at once (its one late tick lasts until the next reader comes).
+    # priority that a poll of the terminal waits for (seconds, once, under a
+    # heavy test load). So: late ticks are rare, and none lasts anywhere near
+    # the stretch, which is what a hub blocked on the unread terminal does.
     rare = max(5, r["ticks"] // LATE_SHARE)
-    assert r["late_max_ms"] <= STALL_MS and r["late_ticks"] <= rare, (
+    stall_ms = int(r["seconds"] * 1000 / STALL_SHARE)
+    assert r["late_max_ms"] <= stall_ms and r["late_ticks"] <= rare, (
         "while the console was unread %d of %d ticks started over %d ms late (at most %d), the "
         "worst %d ms late (at most %d ms; a sleeper beside the hub: %s): %s"
-        % (r["late_ticks"], r["ticks"], LATE_MS, rare, r["late_max_ms"], STALL_MS,
+        % (r["late_ticks"], r["ticks"], LATE_MS, rare, r["late_max_ms"], stall_ms,
            r.get("machine"), shown))
     assert r["states"] == ["TREATING"], "the treatment did not run throughout: %s" % shown
     assert r["quarantined"], "the silent bot was never quarantined while unread: %s" % shown
