@@ -187,6 +187,8 @@ def _detail(rec: dict) -> str:
         return "%d dropped: %s" % (c, schema.enum_name("ERR", a))
     if ev == "CONSENT":
         return "patient %d" % c
+    if ev == "HOST_DROP":
+        return "host not reading: %d telemetry and %d priority frames dropped" % (b, c)
     if ev == "TREAT":
         return {1: "start", 2: "done", 3: "stop"}.get(a, "a=%d" % a)
     return "a=%d b=%d c=%d" % (a, b, c)
