@@ -51,10 +51,17 @@ VERBS = (
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (and exit status 2)."""
+    """argparse, but a usage error is one line (and exit status 2), and under
+    --json also one JSON object on stdout, like every other failure."""
+
+    json = False            # set by main() from the raw arguments: parsing has failed
 
     def error(self, message):
-        self.exit(2, "%s: error: %s (see %s --help)\n" % (self.prog, message, self.prog))
+        text = "%s: error: %s (see %s --help)" % (self.prog, message, self.prog)
+        if Parser.json:
+            print(json.dumps({"ok": False, "error": "UsageError", "exit": 2, "message": text}),
+                  flush=True)
+        self.exit(2, text + "\n")
 
 
 def _globals(parser, defaults):
@@ -72,7 +79,7 @@ def _globals(parser, defaults):
     g.add_argument("--key", "-k", metavar="FILE", default=d(None),
                    help="hub key for signed commands (default: $NANOHUB_KEY, else the key "
                         "store entry for the hub id)")
-    g.add_argument("--timeout", "-t", metavar="S", type=float, default=d(2.0),
+    g.add_argument("--timeout", "-t", metavar="S", type=_timeout, default=d(2.0),
                    help="seconds to wait for the hub to answer (default 2)")
 
 
@@ -86,12 +93,24 @@ def _baud(text):
     return value
 
 
+def _timeout(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1e6:             # also refuses nan and inf
+        raise argparse.ArgumentTypeError("bad timeout %r: give seconds above 0, such as 2" % text)
+    return value
+
+
 def build_parser():
     parser = Parser(prog="nanohub",
                     description="Operate a dental nanobot swarm hub: connect, check, treat, "
                                 "watch, stop.",
-                    epilog="Exit codes: 0 done, 1 refused by the hub, 2 usage error, "
-                           "3 link error. Run 'nanohub VERB --help' for examples.")
+                    epilog="Exit codes: 0 done, 1 refused by the hub (or a check did not "
+                           "confirm), 2 usage error, 3 link error, 130 interrupted, 70 an "
+                           "internal bug (please report the traceback). Run 'nanohub VERB "
+                           "--help' for examples.")
     _globals(parser, True)
     parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=Parser)
@@ -129,7 +148,8 @@ class _Version(argparse.Action):
     """--version, looked up only when asked (importlib.metadata is slow to import)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        parser.exit(0, "nanohub %s\n" % _version())
+        print("nanohub %s" % _version(), flush=True)     # on stdout, as --help
+        parser.exit(0)
 
 
 def _version():
@@ -257,15 +277,20 @@ def _quiet_threads(hook=threading.excepthook):
 
 def main(argv=None):
     parser = build_parser()
+    Parser.json = "--json" in (sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if not args.verb:
+        if args.json:
+            print(json.dumps({"ok": False, "error": "UsageError", "exit": 2,
+                              "message": "no verb given (see nanohub --help)"}), flush=True)
         parser.print_help(sys.stderr)
         return 2
     # SIGINT too: a shell starting us in the background ignores it, and every
     # verb must clean up (emulated hubs above all) however it is stopped
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _on_signal)
+    for name in ("SIGTERM", "SIGHUP"):          # Windows has no SIGHUP
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _on_signal)
     _quiet_threads()
     ctx = Context(args)
     try:

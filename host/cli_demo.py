@@ -62,7 +62,8 @@ def run_study(ctx, args):
 
     def progress(done, total, res):
         if ctx.json:
-            ctx.line({"run": done, "of": total, "seed": res["seed"], "error": res.get("error")})
+            ctx.line({"ok": not res.get("error"), "run": done, "of": total, "seed": res["seed"],
+                      "error": res.get("error")})
         else:
             sys.stderr.write("\rstudy: %d/%d sessions done" % (done, total))
             sys.stderr.flush()
@@ -78,10 +79,10 @@ def run_study(ctx, args):
             for r in results:
                 f.write(json.dumps(r, default=str) + "\n")
     summary = summarize(results)
-    if ctx.json:
-        ctx.line({"summary": summary})
-    else:
-        print_table(summary, args.scenario)
     bad = summary["failed_runs"] or summary["faults_not_contained"] or \
         summary["sessions_dose_after_disable"]
+    if ctx.json:
+        ctx.line({"ok": not bad, "summary": summary})
+    else:
+        print_table(summary, args.scenario)
     return 1 if bad else 0

@@ -79,7 +79,9 @@ def run_flash(ctx, args):
     hub_id = _hub_id(args.hub_id) if args.hub_id is not None else None
     if not 1 <= args.bots <= 255:
         raise UsageError("--bots must be 1..255, got %d" % args.bots)
-    url = args.port or os.environ.get("NANOHUB_PORT")
+    url = args.port
+    if not url and not (args.dry_run and args.board != "auto"):
+        url = os.environ.get("NANOHUB_PORT")    # a named board's dry run needs no hub
     if url and (url == "sim" or url.startswith("sim:") or url.startswith("sim?")):
         raise UsageError("--port sim is an emulated hub: there is nothing to flash "
                          "(nanohub sim runs the firmware from this checkout)")

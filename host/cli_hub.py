@@ -147,7 +147,15 @@ def run_swarm(ctx, args):
         if not 1 <= args.count <= 255:
             raise UsageError("count must be 1..255, got %d" % args.count)
         hub = ctx.hub()
+        if args.count > hub.info["bots"]:
+            raise UsageError("count %d is more than the swarm's %d bots (nothing sent)"
+                             % (args.count, hub.info["bots"]))
         ack = hub.deploy(site, args.count)
+        if ack.detail == 0:
+            from .errors import CheckFailed
+            raise CheckFailed("DEPLOY: no bot sent to %s: no docked bot is available (nanohub "
+                              "swarm list shows where they are)" % site_name(site),
+                              dict(ack.to_dict(), site=site, sent=0, asked=args.count))
         arrived = _arrival(hub, site, ack.detail, args.wait) if args.wait > 0 else None
         text = ack_text(ack)
         if ack.detail < args.count:
@@ -157,11 +165,14 @@ def run_swarm(ctx, args):
             text += "; %d bot(s) at %s%s" % (arrived, site_name(site), "" if _ready(hub) else
                                             " (still on the way: nanohub swarm list shows them)")
         ctx.emit(dict(ack.to_dict(), site=site, sent=ack.detail, asked=args.count,
-                      arrived=arrived), text)
+                      partial=ack.detail < args.count, arrived=arrived), text)
         return
     if args.action in ("recall", "hold"):
         bot = parse_bot(args.bot)
         hub = ctx.hub()
+        if bot != 0xFF and bot >= hub.info["bots"]:
+            raise UsageError("no bot %d: this hub's swarm has bots 0..%d (nothing sent)"
+                             % (bot, hub.info["bots"] - 1))
         emit_ack(ctx, hub.recall(bot) if args.action == "recall" else hub.hold(bot),
                  bot="all" if bot == 0xFF else bot)
         return
@@ -283,12 +294,12 @@ def run_treat(ctx, args):
                     raise
                 raise _no_bots(e, hub, plan) from None
             if args.watch:
-                if not ctx.json:
+                from . import watch
+                if watch.streams(ctx):      # JSON lines only, the ack first
+                    ctx.line(dict({"ok": True}, **ack.to_dict(), plan=plan.to_dict()))
+                else:
                     print("%s; watching (the treatment pauses 1 s after this ends)"
                           % ack_text(ack), file=sys.stderr, flush=True)
-                else:
-                    emit_ack(ctx, ack, plan=plan.to_dict())
-                from . import watch
                 return watch.run(ctx, hub, duration=args.duration)
             ctx.emit(dict(ack.to_dict(), plan=plan.to_dict(), note=HEARTBEAT_NOTE),
                      "%s: treatment started, and it pauses 1 s after this command exits\n"

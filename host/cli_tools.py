@@ -226,7 +226,7 @@ def run_sim(ctx, args):
     entry = registry.register("sim", d["name"], emu.url)
     ctx.stack.callback(registry.unregister, entry)
     if ctx.json:
-        print(json.dumps(d), flush=True)
+        print(json.dumps(dict({"ok": True}, **d)), flush=True)
     else:
         print(emu.url, flush=True)
         print("emulated hub %s: %d bots, scenario %s, seed %d; key %s" % (

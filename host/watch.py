@@ -24,9 +24,14 @@ STATE_COLOR = {"SAFE": "32", "ARMED": "36", "TREATING": "1;32", "PAUSED": "1;33"
 PRIO_COLOR = {"HIGH": "1;31", "MEDIUM": "33", "LOW": "37"}
 
 
+def streams(ctx):
+    """True when ``run`` prints JSON lines (with --json or when piped), not the dashboard."""
+    return ctx.json or not sys.stdout.isatty() or not sys.stdin.isatty()
+
+
 def run(ctx, hub, duration=None):
     """The dashboard on a terminal; JSON lines with --json or when piped."""
-    if ctx.json or not sys.stdout.isatty() or not sys.stdin.isatty():
+    if streams(ctx):
         return stream(ctx, hub, duration)
     return Dashboard(hub).run(duration)
 
