@@ -279,12 +279,12 @@ def main(argv=None):
     parser = build_parser()
     Parser.json = "--json" in (sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    from .errors import UsageError
     if not args.verb:
-        if args.json:
-            print(json.dumps({"ok": False, "error": "UsageError", "exit": 2,
-                              "message": "no verb given (see nanohub --help)"}), flush=True)
-        parser.print_help(sys.stderr)
-        return 2
+        if not args.json:
+            parser.print_help(sys.stderr)
+            return 2
+        return _fail(True, UsageError("no verb given (see nanohub --help)"), 2)
     # SIGINT too: a shell starting us in the background ignores it, and every
     # verb must clean up (emulated hubs above all) however it is stopped
     signal.signal(signal.SIGINT, signal.default_int_handler)
