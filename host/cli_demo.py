@@ -1,7 +1,6 @@
 """``nanohub demo`` and ``nanohub study``: whole sessions on the emulated hub."""
 import json
 import os
-import sys
 
 
 def setup_demo(p):
@@ -60,20 +59,23 @@ def run_study(ctx, args):
     except ScenarioError as e:
         raise UsageError(str(e)) from None
 
+    from .tui import Bar
+    bar = Bar("study: sessions")
+
     def progress(done, total, res):
         if ctx.json:
             ctx.line({"ok": not res.get("error"), "run": done, "of": total, "seed": res["seed"],
                       "error": res.get("error")})
         else:
-            sys.stderr.write("\rstudy: %d/%d sessions done" % (done, total))
-            sys.stderr.flush()
+            bar(done, total)
 
     if args.record:
         os.makedirs(args.record, exist_ok=True)
-    results = study(args.scenario, args.runs, args.seed, args.workers, args.bots, args.heap,
-                    progress=progress, record_dir=args.record)
-    if not ctx.json:
-        sys.stderr.write("\n")
+    try:
+        results = study(args.scenario, args.runs, args.seed, args.workers, args.bots,
+                        args.heap, progress=progress, record_dir=args.record)
+    finally:
+        bar.end()
     if args.output:
         with open(args.output, "w") as f:
             for r in results:

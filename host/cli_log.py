@@ -6,7 +6,6 @@ Verification (``nanohub.protocol.auditlog``) checks the hash chain and the
 continuity of indexes and names the first bad record.
 """
 import os
-import sys
 
 
 def setup_log(p):
@@ -43,30 +42,6 @@ def _result_dict(res):
             "last_index": res.last_index, "bad_index": res.bad_index,
             "bad_position": res.bad_position, "reason": res.reason or None,
             "anchored": res.anchored}
-
-
-class Progress:
-    """A one-line progress bar on stderr, only when stderr is a terminal."""
-
-    def __init__(self, label):
-        self.label = label
-        self.tty = sys.stderr.isatty()
-        self.shown = False
-
-    def __call__(self, done, total):
-        if not self.tty:
-            return
-        width = 30
-        frac = min(1.0, done / total) if total else 1.0
-        bar = "#" * int(frac * width)
-        sys.stderr.write("\r%s [%-*s] %d/%d" % (self.label, width, bar, done, total))
-        sys.stderr.flush()
-        self.shown = True
-
-    def close(self):
-        if self.shown:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
 
 
 def _resume_point(path, size):
@@ -133,7 +108,8 @@ def pull(ctx, args):
     elif exists and not args.force:
         raise UsageError("%s exists: add --resume to continue it, --force to overwrite it, "
                          "or choose another -o FILE" % path)
-    progress = Progress("pulling audit log")
+    from .tui import Bar
+    progress = Bar("pulling audit log")
     added, first, end = 0, None, start
     chunks = hub.log_chunks(start - 1 if last is not None else start)
     try:

@@ -106,14 +106,15 @@ def summarize(results):
 
 
 def print_table(summary, scenario, out=sys.stdout):
+    from .tui import fields, table
     w = out.write
     w("\nstudy: %s, %d runs (%d failed)\n" % (scenario, summary["runs"], summary["failed_runs"]))
-    w("%-34s %-24s %s\n" % ("metric", "mean +- 95% CI", "n"))
-    for what, val, n in summary["rows"]:
-        w("%-34s %-24s %d\n" % (what, val, n))
-    w("faults not contained:              %d\n" % summary["faults_not_contained"])
-    w("sessions with every bot disabled:  %d of %d\n" % (summary["sessions_all_bots_disabled"],
-                                                         summary["runs"] - summary["failed_runs"]))
-    w("sessions with dose after disable:  %d\n" % summary["sessions_dose_after_disable"])
-    w("audit logs verified:               %d\n" % summary["log_verified"])
-    w("sessions quarantining healthy bots: %d\n" % summary["sessions_false_quarantine"])
+    w(table(("metric", "mean +- 95% CI", "n>"), summary["rows"], stream=out) + "\n")
+    w(fields([
+        ("faults not contained:", "%d" % summary["faults_not_contained"]),
+        ("sessions with every bot disabled:", "%d of %d" % (
+            summary["sessions_all_bots_disabled"], summary["runs"] - summary["failed_runs"])),
+        ("sessions with dose after disable:", "%d" % summary["sessions_dose_after_disable"]),
+        ("audit logs verified:", "%d" % summary["log_verified"]),
+        ("sessions quarantining healthy bots:", "%d" % summary["sessions_false_quarantine"]),
+    ], stream=out) + "\n")
