@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """``nanohub``: the operator's command line.
 
     nanohub [--port URL] [--json] [--key FILE] [--timeout S] VERB ...
@@ -275,8 +276,21 @@ def _quiet_threads(hook=threading.excepthook):
     threading.excepthook = excepthook
 
 
+def _complete(parser):
+    """Tab completion when the shell asks (argcomplete, an optional dependency:
+    pip install 'nanohub[completion]'); it prints the choices and exits."""
+    if "_ARGCOMPLETE" not in os.environ:
+        return
+    try:
+        import argcomplete
+    except ImportError:
+        return
+    argcomplete.autocomplete(parser)
+
+
 def main(argv=None):
     parser = build_parser()
+    _complete(parser)
     Parser.json = "--json" in (sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     from .errors import UsageError
