@@ -59,6 +59,12 @@ def fields(pairs, stream=None):
     return render(t, stream)
 
 
+def status(text, stream=None):
+    """A live one-line status with a spinner (``with status(...) as s: s.update(text)``);
+    only for a terminal: the caller checks, as a log has no use for it."""
+    return console(stream or sys.stderr).status(text)
+
+
 class Bar:
     """A progress bar on stderr while it is a terminal. Piped, it is silent, or
     with ``lines`` prints a plain line at each quarter. ``bytes`` shows sizes."""
