@@ -290,3 +290,39 @@ def test_sim_json_carries_ok():
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def _short_scenario(tmp_path):
+    """The nominal scenario cut to 4 s with only the consent step: a quick real session."""
+    text = (ROOT / "sim" / "scenarios" / "nominal.toml").read_text()
+    text = text[:text.index("[[operator]]")].replace("duration_s = 60", "duration_s = 4")
+    text = text.replace("bots = 64 ", "bots = 8 ")
+    path = tmp_path / "short.toml"
+    path.write_text(text + '[[operator]]\nat = 0.5\ndo = "consent"\n'
+                           'args = { patient = 4711 }\n')
+    return path
+
+
+@needs_vm
+def test_study_json_lines_carry_ok_and_its_table_reads_the_same(tmp_path):
+    _short_scenario(tmp_path)
+    env = dict(os.environ)
+    env.pop("NANOHUB_PORT", None)
+    proc = subprocess.run([sys.executable, "-m", "nanohub.host.cli", "--json", "study",
+                           "--scenario", "short.toml", "--runs", "1", "--workers", "1"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    objs = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert all(o["ok"] is True for o in objs), objs
+    summary = objs[-1]["summary"]
+    assert summary["runs"] == 1 and summary["failed_runs"] == 0
+    import io
+    from nanohub.host.study import print_table
+    out = io.StringIO()
+    print_table(summary, "short", out)
+    text = out.getvalue()
+    assert "\x1b" not in text and "study: short, 1 runs (0 failed)" in text
+    for what, value, n in summary["rows"]:
+        assert any(what in line and value in line and line.rstrip().endswith(str(n))
+                   for line in text.splitlines()), (what, text)
+    assert "audit logs verified:" in text
