@@ -254,6 +254,16 @@ def _fail(ctx_json, err, code):
     return code
 
 
+def _json_failure(ctx_json, kind, code, message):
+    """Under --json every ending is one JSON object, interrupts and bugs too."""
+    if ctx_json:
+        try:
+            print(json.dumps({"ok": False, "error": kind, "exit": code, "message": message}),
+                  flush=True)
+        except (BrokenPipeError, ValueError):
+            pass
+
+
 def _from_the_link(err):
     """True when an unexpected exception came out of pyserial or mpremote: the
     link failed in a way they did not type (e.g. a server's odd answer)."""
@@ -312,6 +322,7 @@ def main(argv=None):
             rc = args.run(ctx, args)
         return rc or 0
     except KeyboardInterrupt:
+        _json_failure(ctx.json, "Interrupted", EXIT_INTERRUPTED, "interrupted")
         print("nanohub: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:             # e.g. nanohub watch --json | head
@@ -329,6 +340,8 @@ def main(argv=None):
                 ": " + text[0] if text else ""))
             return _fail(ctx.json, link, link.exit_code)
         traceback.print_exc()
+        _json_failure(ctx.json, "InternalError", EXIT_BUG, "internal error: %s: %s" % (
+            type(err).__name__, err))
         print("nanohub: internal error (a bug: please report the traceback above)",
               file=sys.stderr)
         return EXIT_BUG

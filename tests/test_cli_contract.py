@@ -150,7 +150,7 @@ def test_log_show_names_every_event_instead_of_raw_codes(tmp_path):
     ev = {n: v for n, v, _ in schema.ENUMS["EV"]}
     alarm = {n: v for n, v, _ in schema.ENUMS["ALARM"]}
     hub = {n: v for n, v, _ in schema.ENUMS["HUB"]}
-    treat = model.BY_NAME["TREAT_START"].id if hasattr(model, "BY_NAME") else 0
+    treat = model.BY_NAME["TREAT_START"].id
     events = [(ev["STATE"], hub["ESTOP"], hub["TREATING"], alarm["ESTOP"]),
               (ev["ADVERSE"], 1, 0, 812), (ev["CLAMP"], 17, 1, 900), (ev["KEY"], 1, 0, 0),
               (ev["CMD_FLOOD"], treat, 0, 40)]
@@ -326,3 +326,26 @@ def test_study_json_lines_carry_ok_and_its_table_reads_the_same(tmp_path):
         assert any(what in line and value in line and line.rstrip().endswith(str(n))
                    for line in text.splitlines()), (what, text)
     assert "audit logs verified:" in text
+
+
+def test_an_interrupted_one_shot_verb_under_json_ends_with_one_json_object():
+    import signal
+    import socket
+    silent = socket.create_server(("127.0.0.1", 0))     # accepts, never answers
+    env = dict(os.environ)
+    env.pop("NANOHUB_PORT", None)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "nanohub.host.cli", "--json", "--port",
+                                 "socket://127.0.0.1:%d" % silent.getsockname()[1],
+                                 "--timeout", "120", "status"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env)
+        conn, _ = silent.accept()       # it is connected and waiting for the hub
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        conn.close()
+    finally:
+        silent.close()
+    assert proc.returncode == 130, err
+    assert [json.loads(line) for line in out.strip().splitlines()] == [
+        {"ok": False, "error": "Interrupted", "exit": 130, "message": "interrupted"}]
+    assert "Traceback" not in err
