@@ -23,8 +23,9 @@ def setup_demo(p):
 def run_demo(ctx, args):
     from .demo import run
     from .errors import UsageError
-    from nanohub.sim.scenario import ScenarioError
+    from nanohub.sim.scenario import ScenarioError, load
     try:
+        load(args.scenario)         # a bad scenario is refused before the output folder is made
         return run(args.scenario, seed=args.seed, bots=args.bots, heap=args.heap,
                    json_out=ctx.json, record=args.record, out=args.out)
     except ScenarioError as e:

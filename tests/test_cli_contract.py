@@ -92,10 +92,15 @@ BAD = {
 
 
 @pytest.mark.parametrize("verb", [v for v, _, _ in VERBS])
-def test_every_verb_with_json_and_a_bad_argument_prints_one_json_failure_and_exits_2(verb):
+def test_every_verb_with_json_and_a_bad_argument_prints_one_json_failure_and_exits_2(
+        verb, tmp_path):
     args = BAD.get(verb, ["--no-such-option"])
-    proc = nanohub("--json", "--port", NOWHERE, verb, *args)
+    proc = subprocess.run([sys.executable, "-m", "nanohub.host.cli", "--json", "--port", NOWHERE,
+                           verb, *args], capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path, env={k: v for k, v in os.environ.items()
+                                             if k != "NANOHUB_PORT"})
     one_json_failure(proc, 2)
+    assert list(tmp_path.iterdir()) == [], "a usage error wrote files"    # nothing was done
 
 
 def test_a_usage_error_from_the_parser_is_json_under_json():
