@@ -43,6 +43,7 @@ VERBS = (
     ("log", "cli_log", "pull, verify and show the hub's audit log"),
     ("key", "cli_tools", "create a hub key, or provision it to a board"),
     ("sim", "cli_tools", "run an emulated hub (firmware on the MicroPython VM + swarm)"),
+    ("serve", "cli_serve", "own the hub's port and share it with any number of local clients"),
     ("flash", "cli_flash", "flash the firmware to a board"),
     ("demo", "cli_demo", "run the end-to-end demonstration on the emulated hub"),
     ("study", "cli_demo", "run many seeded sessions and report outcome statistics"),

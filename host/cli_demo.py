@@ -82,8 +82,11 @@ def run_study(ctx, args):
             for r in results:
                 f.write(json.dumps(r, default=str) + "\n")
     summary = summarize(results)
+    from .inputs import ORDER, verdict
+    out_of_bound = [k for k in ORDER if k in summary["inputs"]
+                    and verdict(k, summary["inputs"][k]) in ("UNDER-COUNTED", "OUT OF BOUND")]
     bad = summary["failed_runs"] or summary["faults_not_contained"] or \
-        summary["sessions_dose_after_disable"]
+        summary["sessions_dose_after_disable"] or out_of_bound
     if ctx.json:
         ctx.line({"ok": not bad, "summary": summary})
     else:
