@@ -76,24 +76,25 @@ def status_text(st):
     bots = st["bots"]
     counts = ", ".join("%s %d" % (k, bots[k]) for k in BOT_STATES)
     dose = st["dose"]
-    lines = [
-        "state    %s%s" % (st["state"], "" if st["reason"] == "NONE"
-                           else " (reason: %s)" % st["reason"]),
-        "bots     %d: %s" % (bots["total"], counts),
-        "dose     %d / %d micro units (%.1f %%), scale %d %%"
-        % (dose["used"], dose["cap"], dose["percent"], st["scale_percent"]),
-        "patient  sensitivity %.3f of limit" % (st["sens_permille"] / 1000),
-        "alarms   %d active, %d unacknowledged HIGH" % (st["alarms"]["active"],
-                                                      st["alarms"]["unacked_high"]),
-        "checks   %s" % ("failing: " + ", ".join(st["failing_checks"])
-                         if st["failing_checks"] else "all passing"),
-        "link     bot bus %d %%, hub dropped %d bad frames" % (st["bus_link_percent"],
-                                                              st["rx_bad"]),
+    from .tui import fields
+    rows = [
+        ("state", "%s%s" % (st["state"], "" if st["reason"] == "NONE"
+                            else " (reason: %s)" % st["reason"])),
+        ("bots", "%d: %s" % (bots["total"], counts)),
+        ("dose", "%d / %d micro units (%.1f %%), scale %d %%"
+         % (dose["used"], dose["cap"], dose["percent"], st["scale_percent"])),
+        ("patient", "sensitivity %.3f of limit" % (st["sens_permille"] / 1000)),
+        ("alarms", "%d active, %d unacknowledged HIGH" % (st["alarms"]["active"],
+                                                          st["alarms"]["unacked_high"])),
+        ("checks", "failing: " + ", ".join(st["failing_checks"])
+         if st["failing_checks"] else "all passing"),
+        ("link", "bot bus %d %%, hub dropped %d bad frames" % (st["bus_link_percent"],
+                                                              st["rx_bad"])),
     ]
     if "host_link" in st:
-        lines[-1] += "; host received %d frames, %d bad" % (
-            st["host_link"]["rx_frames"], st["host_link"]["rx_errors"])
-    return "\n".join(lines)
+        rows[-1] = ("link", rows[-1][1] + "; host received %d frames, %d bad" % (
+            st["host_link"]["rx_frames"], st["host_link"]["rx_errors"]))
+    return fields(rows)
 
 
 def run_status(ctx, args):
@@ -147,7 +148,15 @@ def run_swarm(ctx, args):
         if not 1 <= args.count <= 255:
             raise UsageError("count must be 1..255, got %d" % args.count)
         hub = ctx.hub()
+        if args.count > hub.info["bots"]:
+            raise UsageError("count %d is more than the swarm's %d bots (nothing sent)"
+                             % (args.count, hub.info["bots"]))
         ack = hub.deploy(site, args.count)
+        if ack.detail == 0:
+            from .errors import CheckFailed
+            raise CheckFailed("DEPLOY: no bot sent to %s: no docked bot is available (nanohub "
+                              "swarm list shows where they are)" % site_name(site),
+                              dict(ack.to_dict(), site=site, sent=0, asked=args.count))
         arrived = _arrival(hub, site, ack.detail, args.wait) if args.wait > 0 else None
         text = ack_text(ack)
         if ack.detail < args.count:
@@ -157,26 +166,27 @@ def run_swarm(ctx, args):
             text += "; %d bot(s) at %s%s" % (arrived, site_name(site), "" if _ready(hub) else
                                             " (still on the way: nanohub swarm list shows them)")
         ctx.emit(dict(ack.to_dict(), site=site, sent=ack.detail, asked=args.count,
-                      arrived=arrived), text)
+                      partial=ack.detail < args.count, arrived=arrived), text)
         return
     if args.action in ("recall", "hold"):
         bot = parse_bot(args.bot)
         hub = ctx.hub()
+        if bot != 0xFF and bot >= hub.info["bots"]:
+            raise UsageError("no bot %d: this hub's swarm has bots 0..%d (nothing sent)"
+                             % (bot, hub.info["bots"] - 1))
         emit_ack(ctx, hub.recall(bot) if args.action == "recall" else hub.hold(bot),
                  bot="all" if bot == 0xFF else bot)
         return
+    from .tui import table
     bots = ctx.hub().bots()
-    lines = ["%4s  %-12s %-14s %8s %8s %7s" % ("bot", "state", "site", "activity", "battery",
-                                              "health")]
-    for b in bots:
-        site = "-" if b["site"] is None else site_name(b["site"])
-        lines.append("%4d  %-12s %-14s %7d%% %7d%% %6d%%" % (
-            b["id"], b["state"], site, b["activity"], b["battery"], b["health"]))
+    rows = [(b["id"], b["state"], "-" if b["site"] is None else site_name(b["site"]),
+             "%d%%" % b["activity"], "%d%%" % b["battery"], "%d%%" % b["health"]) for b in bots]
     counts = {}
     for b in bots:
         counts[b["state"]] = counts.get(b["state"], 0) + 1
-    lines.append("%d bots: %s" % (len(bots), ", ".join("%s %d" % kv for kv in sorted(counts.items()))))
-    ctx.emit({"bots": bots, "counts": counts}, "\n".join(lines))
+    ctx.emit({"bots": bots, "counts": counts}, "%s\n%d bots: %s" % (
+        table(("bot>", "state", "site", "activity>", "battery>", "health>"), rows),
+        len(bots), ", ".join("%s %d" % kv for kv in sorted(counts.items()))))
 
 
 def _ready(hub):
@@ -283,12 +293,12 @@ def run_treat(ctx, args):
                     raise
                 raise _no_bots(e, hub, plan) from None
             if args.watch:
-                if not ctx.json:
+                from . import watch
+                if watch.streams(ctx):      # JSON lines only, the ack first
+                    ctx.line(dict({"ok": True}, **ack.to_dict(), plan=plan.to_dict()))
+                else:
                     print("%s; watching (the treatment pauses 1 s after this ends)"
                           % ack_text(ack), file=sys.stderr, flush=True)
-                else:
-                    emit_ack(ctx, ack, plan=plan.to_dict())
-                from . import watch
                 return watch.run(ctx, hub, duration=args.duration)
             ctx.emit(dict(ack.to_dict(), plan=plan.to_dict(), note=HEARTBEAT_NOTE),
                      "%s: treatment started, and it pauses 1 s after this command exits\n"
@@ -407,14 +417,12 @@ def run_alarms(ctx, args):
         code = _alarm_code(args.code)
         emit_ack(ctx, ctx.hub().ack_alarms(code), code=code)
         return
+    from .tui import table
     alarms = ctx.hub().alarms()
-    lines = ["%-16s %-6s %-7s %4s %5s %8s" % ("alarm", "prio", "state", "bot", "site", "value")]
-    for a in alarms:
-        lines.append("%-16s %-6s %-7s %4d %5d %8d" % (a["code"], a["prio"], a["state"], a["bot"],
-                                                     a["site"], a["value"]))
-    if not alarms:
-        lines = ["no active alarms"]
-    ctx.emit({"alarms": alarms}, "\n".join(lines))
+    text = table(("alarm", "prio", "state", "bot>", "site>", "value>"),
+                 [(a["code"], a["prio"], a["state"], a["bot"], a["site"], a["value"])
+                  for a in alarms]) if alarms else "no active alarms"
+    ctx.emit({"alarms": alarms}, text)
 
 
 # --------------------------------------------------------------- consent --
@@ -449,9 +457,16 @@ def setup_params(p):
               "nanohub params set link_pause_ms 800")
 
 
+PARAM_COLUMNS = ("parameter", "value>", "unit", "min>", "max>", "default>")
+
+
+def param_row(p):
+    return (p["name"], p["value"], p["unit"], p["min"], p["max"], p["default"])
+
+
 def param_line(p):
-    return "%-16s %10d %-6s [%d..%d, default %d]" % (p["name"], p["value"], p["unit"], p["min"],
-                                                    p["max"], p["default"])
+    from .tui import table
+    return table(PARAM_COLUMNS, [param_row(p)])
 
 
 def _public(p):
@@ -463,7 +478,8 @@ def run_params(ctx, args):
     hub = ctx.hub()
     if args.action == "list":
         params = [_public(p) for p in hub.params()]
-        ctx.emit({"params": params}, "\n".join(param_line(p) for p in params))
+        from .tui import table
+        ctx.emit({"params": params}, table(PARAM_COLUMNS, [param_row(p) for p in params]))
     elif args.action == "get":
         p = _public(hub.param_get(args.name))
         ctx.emit({"param": p}, param_line(p))

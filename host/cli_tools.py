@@ -118,6 +118,7 @@ def run_key(ctx, args):
         return provision(ctx, args)
     import os
     path = args.out or "hub.key"
+    hub_id = _hub_id(args.hub_id) if args.hub_id is not None else None   # before writing
     if os.path.exists(path) and not args.force:
         raise UsageError("%s exists: refusing to overwrite a key (add --force, or choose "
                          "--out FILE)" % path)
@@ -125,8 +126,7 @@ def run_key(ctx, args):
     keys.write_private(path, key)
     out = {"key": os.path.abspath(path)}
     text = "wrote a new hub key to %s (mode 0600)" % path
-    if args.hub_id is not None:
-        hub_id = _hub_id(args.hub_id)
+    if hub_id is not None:
         stored = keys.save_key(hub_id, key)
         out.update(hub_id="0x%08x" % hub_id, stored=str(stored))
         text += "\ninstalled for hub 0x%08x in %s" % (hub_id, stored)
@@ -244,7 +244,7 @@ def run_sim(ctx, args):
                  direct_url=emu.url)
         urls, connect = broker.urls(), broker.name_url
     if ctx.json:
-        print(json.dumps(d), flush=True)
+        print(json.dumps(dict({"ok": True}, **d)), flush=True)
     else:
         for url in urls:
             print(url, flush=True)

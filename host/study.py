@@ -115,39 +115,43 @@ def summarize(results):
 
 
 def print_table(summary, scenario, out=sys.stdout):
+    from .tui import fields, table
     w = out.write
     w("\nstudy: %s, %d runs (%d failed)\n" % (scenario, summary["runs"], summary["failed_runs"]))
-    w("%-34s %-24s %s\n" % ("metric", "mean +- 95% CI", "n"))
-    for what, val, n in summary["rows"]:
-        w("%-34s %-24s %d\n" % (what, val, n))
-    w("faults not contained:              %d\n" % summary["faults_not_contained"])
-    w("sessions with every bot disabled:  %d of %d\n" % (summary["sessions_all_bots_disabled"],
-                                                         summary["runs"] - summary["failed_runs"]))
-    w("sessions with dose after disable:  %d\n" % summary["sessions_dose_after_disable"])
-    w("audit logs verified:               %d\n" % summary["log_verified"])
-    w("sessions quarantining healthy bots: %d\n" % summary["sessions_false_quarantine"])
-    _print_inputs(summary.get("inputs") or {}, w)
+    w(table(("metric", "mean +- 95% CI", "n>"), summary["rows"], stream=out) + "\n")
+    w(fields([
+        ("faults not contained:", "%d" % summary["faults_not_contained"]),
+        ("sessions with every bot disabled:", "%d of %d" % (
+            summary["sessions_all_bots_disabled"], summary["runs"] - summary["failed_runs"])),
+        ("sessions with dose after disable:", "%d" % summary["sessions_dose_after_disable"]),
+        ("audit logs verified:", "%d" % summary["log_verified"]),
+        ("sessions quarantining healthy bots:", "%d" % summary["sessions_false_quarantine"]),
+    ], stream=out) + "\n")
+    _print_inputs(summary.get("inputs") or {}, w, out)
 
 
 def _num(v, unit):
     return ("%+.2f" if unit in ("C", "%") else "%+.0f") % v
 
 
-def _print_inputs(inputs, w):
+def _print_inputs(inputs, w, stream):
     """The hub's view of every safety input against the simulator's truth."""
     from .inputs import LABELS, ORDER, verdict
+
+    from .tui import table
     w("\nhub vs truth: error = hub - truth, extremes over every run "
       "(bounds: docs/safety.md)\n")
-    w("%-26s %-9s %9s %9s  %-12s %8s %9s  %s\n" % (
-        "input", "unit", "lowest", "highest", "dangerous", "bound", "runs out", "verdict"))
+    rows = []
     for k in ORDER:
         r = inputs.get(k)
         if r is None:
-            w("%-26s %s\n" % (LABELS[k], "no data"))
+            rows.append((LABELS[k], "no data", "", "", "", "", "", ""))
             continue
         side = "below truth" if r["dangerous"] == "low" else "above truth"
         bound = ("-" if r["dangerous"] == "low" else "+") + (
             "%g" % r["bound"] if isinstance(r["bound"], float) else "%d" % r["bound"])
-        w("%-26s %-9s %9s %9s  %-12s %8s %4d of %-3d %s\n" % (
-            LABELS[k], r["unit"], _num(r["low"], r["unit"]), _num(r["high"], r["unit"]), side,
-            bound, r["sessions_out"], r["sessions"], verdict(k, r)))
+        rows.append((LABELS[k], r["unit"], _num(r["low"], r["unit"]), _num(r["high"], r["unit"]),
+                     side, bound, "%d of %d" % (r["sessions_out"], r["sessions"]),
+                     verdict(k, r)))
+    w(table(("input", "unit", "lowest>", "highest>", "dangerous", "bound>", "runs out>",
+             "verdict"), rows, stream=stream) + "\n")

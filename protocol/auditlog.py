@@ -189,6 +189,16 @@ def _detail(rec: dict) -> str:
         return "patient %d" % c
     if ev == "HOST_DROP":
         return "host not reading: %d telemetry and %d priority frames dropped" % (b, c)
+    if ev == "ADVERSE":
+        return "adverse event kind %d, sensitivity %d permille" % (a, c)
+    if ev == "CLAMP":
+        return "dose clamped at site %d (rule %d): %d" % (a, b, c)
+    if ev == "KEY":
+        return "hub key provisioned" if a == 1 else "hub key changed (%d)" % a
+    if ev == "CMD_FLOOD":
+        msg = model.BY_ID.get(a)
+        return "%d unsigned or refused commands in one second (last %s)" % (
+            c, msg.name if msg else "msg 0x%02x" % a)
     if ev == "TREAT":
         return {1: "start", 2: "done", 3: "stop"}.get(a, "a=%d" % a)
     return "a=%d b=%d c=%d" % (a, b, c)

@@ -319,11 +319,16 @@ class Link:
         reply = None
         with self._wait_for(lambda f: f.name == "HELLO_REPLY") as w:
             while reply is None:
+                self.send_raw(wire)             # at least once, however short the timeout
                 left = deadline - time.monotonic()
+                reply = w.get(max(0.0, min(0.5, left)))
                 if left <= 0:
                     break
-                self.send_raw(wire)
-                reply = w.get(min(0.5, left))
+            # a reply just after a very short --timeout is a slow answer, not a stranger
+            late = w.get(0.5) if reply is None else None
+        if late is not None:
+            raise LinkTimeout("the hub on %s answered, but later than --timeout %g s: "
+                              "give it longer (e.g. --timeout 2)" % (self.url, self.timeout))
         if reply is None:
             raise self._diagnose_silence(wire)
         self._take_info(reply)
