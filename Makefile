@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	-sh scripts/ensure-qemu.sh
 	-sh scripts/ensure-chromium.sh
+	-sh scripts/ensure-mpwasm.sh
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
