@@ -110,7 +110,7 @@ def wasm_step():
     return False
 
 
+gc.collect()                    # on the WebAssembly port: once this run returns
 if sys.platform != "webassembly":
-    gc.collect()
     while wasm_step():
         gc.collect()

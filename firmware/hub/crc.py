@@ -23,17 +23,25 @@ _HI = None
 
 
 def _tables():
+    # in halves too: the polynomial is above 2**30, and 2048 steps on one int
+    # would leave ~130 KB of garbage on a 32-bit port
     global _LO, _HI
-    lo = array("H", bytes(512))
-    hi = array("H", bytes(512))
+    lo_t = array("H", bytes(512))
+    hi_t = array("H", bytes(512))
+    plo, phi = POLY & 0xFFFF, POLY >> 16
     for i in range(256):
-        c = i
+        lo, hi = i, 0
         for _ in range(8):
-            c = (c >> 1) ^ POLY if c & 1 else c >> 1
-        lo[i] = c & 0xFFFF
-        hi[i] = c >> 16
-    _LO, _HI = lo, hi
-    return lo, hi
+            odd = lo & 1
+            lo = (lo >> 1) | ((hi & 1) << 15)
+            hi >>= 1
+            if odd:
+                lo ^= plo
+                hi ^= phi
+        lo_t[i] = lo
+        hi_t[i] = hi
+    _LO, _HI = lo_t, hi_t
+    return lo_t, hi_t
 
 
 # put and check each run the loop inline: returning the two halves would

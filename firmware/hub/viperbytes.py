@@ -14,14 +14,29 @@ from array import array
 # the next block, 3 error code (0 none), 4 capacity, 5 ERR_OVERSIZE
 
 
+@micropython.viper
+def _fill(t):
+    # machine words: on a 32-bit port the same loop in bytecode would box
+    # every value of 2**30 or more (~130 KB of garbage at import)
+    p = ptr32(t)
+    i = 0
+    while i < 256:
+        c = uint(i)
+        k = 0
+        while k < 8:
+            if c & 1:
+                c = (c >> 1) ^ uint(0xEDB88320)
+            else:
+                c = c >> 1
+            k += 1
+        p[i] = c
+        i += 1
+
+
 def table():
     """The CRC-32 lookup table as 32-bit words (built once, at import)."""
     t = array("I", bytes(1024))
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
-        t[i] = c
+    _fill(t)
     return t
 
 

@@ -1,12 +1,13 @@
 // Run a MicroPython script on the 32-bit WebAssembly VM under Node.
 //
-//   node tests/wasm/run.mjs [--heap 256k] [--path DIR:DIR...] [--root DIR] SCRIPT [ARGS...]
+//   node tests/wasm/run.mjs [--heap 256k] [--path DIR:DIR...] [--file FILE]... [--root DIR]
+//                           SCRIPT [ARGS...]
 //
 // Loads the official MicroPython WebAssembly port (installed into build/mpwasm
 // by scripts/ensure-mpwasm.sh, or NANOHUB_MPWASM=DIR holding its node_modules)
 // with the given GC heap, copies each --path directory (its .py, .mpy and .json
-// files) onto the VM's in-memory filesystem at the same absolute path, puts them
-// on sys.path, sets sys.argv and runs SCRIPT. Output goes to stdout/stderr.
+// files) and each --file onto the VM's in-memory filesystem at the same absolute
+// path, puts the directories on sys.path, sets sys.argv and runs SCRIPT. Output goes to stdout/stderr.
 //
 // The VM's garbage collector only takes effect once control is back in
 // JavaScript, so a script may hand the loop to the runner: if it defines
@@ -35,13 +36,14 @@ function size(s) {
     return parseInt(m[1], 10) * ({ "": 1, k: 1024, K: 1024, m: 1 << 20, M: 1 << 20 })[m[2]];
 }
 
-let heap = 256 * 1024, dirs = [], root = process.env.NANOHUB_ROOT || root0;
+let heap = 256 * 1024, dirs = [], files = [], root = process.env.NANOHUB_ROOT || root0;
 const argv = process.argv.slice(2);
 while (argv.length && argv[0].startsWith("--")) {
     const opt = argv.shift();
     if (opt === "--heap") heap = size(argv.shift() || "");
     else if (opt === "--path") dirs = (argv.shift() || "").split(":").filter(Boolean);
     else if (opt === "--root") root = argv.shift();
+    else if (opt === "--file") files.push(path.resolve(argv.shift() || ""));
     else usage("unknown option " + opt);
 }
 if (!argv.length) usage("no script given");
@@ -89,8 +91,7 @@ const absDirs = dirs.map((d) => path.resolve(d));
 for (const d of absDirs) copyTree(d);
 mkdirs(path.dirname(script));
 FS.writeFile(script, fs.readFileSync(script));
-for (const f of ["protocol/vectors.json"]) {
-    const p = path.join(root, f);
+for (const p of [path.join(root, "protocol/vectors.json"), ...files]) {
     if (fs.existsSync(p)) { mkdirs(path.dirname(p)); FS.writeFile(p, fs.readFileSync(p)); }
 }
 FS.chdir(root.startsWith("/") ? (mkdirs(root), root) : "/");
