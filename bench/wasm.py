@@ -33,11 +33,17 @@ def missing():
     return None
 
 
-def run(script, args=(), path=(), heap="4m", timeout=600):
-    """Run ``script`` with ``args``; (returncode or None on timeout, stdout, stderr)."""
+def run(script, args=(), path=(), heap="4m", timeout=600, files=()):
+    """Run ``script`` with ``args``; (returncode or None on timeout, stdout, stderr).
+
+    ``path``: directories on its sys.path and filesystem; ``files``: more files
+    copied onto its filesystem (same absolute paths).
+    """
     argv = ["node", str(RUNNER), "--heap", heap, "--root", str(ROOT)]
     if path:
         argv += ["--path", ":".join(str(p) for p in path)]
+    for f in files:
+        argv += ["--file", str(f)]
     argv += [str(script), *map(str, args)]
     try:
         proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
@@ -47,9 +53,9 @@ def run(script, args=(), path=(), heap="4m", timeout=600):
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def run_json(script, args=(), path=(), heap="4m", timeout=600):
+def run_json(script, args=(), path=(), heap="4m", timeout=600, files=()):
     """Run ``script`` and return its last JSON line; RuntimeError if it failed."""
-    rc, out, err = run(script, args, path, heap, timeout)
+    rc, out, err = run(script, args, path, heap, timeout, files)
     lines = [line for line in out.splitlines() if line.startswith("{")]
     if rc != 0 or not lines:
         raise RuntimeError("%s %s on the 32-bit VM failed (%s): %s" % (

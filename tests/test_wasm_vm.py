@@ -18,6 +18,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import wasm  # noqa: E402
+from nanohub.sim import wire as W  # noqa: E402
 
 pytestmark = pytest.mark.skipif(wasm.missing() is not None, reason=str(wasm.missing()))
 
@@ -60,7 +61,7 @@ def test_the_golden_vectors_pass_on_the_32_bit_vm():
 def test_a_steady_treatment_tick_allocates_nothing_on_32_bit(bots):
     r = _tick(bots)
     assert r["maxsize"] == 2**31 - 1
-    assert r["state"] == r["state_end"] == 2, r          # HUB_TREATING throughout
+    assert r["state"] == r["state_end"] == W.HUB_TREATING, r
     assert r["frame_calls"]["Rx.feed"] >= TICKS and r["frame_calls"]["Tx.finish"] >= TICKS, r
     assert r["frame_alloc"] == {"Rx.feed": 0, "Tx.finish": 0}, r
     assert r["alloc_bytes"] == 0, "hub.tick allocated %d B over %d ticks at %d bots: %r" % (
@@ -70,6 +71,6 @@ def test_a_steady_treatment_tick_allocates_nothing_on_32_bit(bots):
 @pytest.mark.parametrize("bots", [16, 64])
 def test_an_estop_during_treatment_stops_every_bot_on_32_bit(bots):
     r = _tick(bots)
-    assert r["estop_ack"] == 0, r                        # ACKS_ACCEPTED
-    assert r["estop_state"] == 4, r                      # HUB_ESTOP in the same poll
+    assert r["estop_ack"] == W.ACKS_ACCEPTED, r
+    assert r["estop_state"] == W.HUB_ESTOP, r            # in the same poll
     assert (r["disabled"], r["acting"]) == (bots, 0), r

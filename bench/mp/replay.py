@@ -19,7 +19,6 @@ import os
 import sys
 
 from boards.null import Board
-from hub import wire
 from hub.core import Hub
 from hub.store import Store
 
@@ -59,7 +58,6 @@ def wasm_step():
     line = f.readline()
     if not line:
         out["state"] = hub.state
-        out["estop"] = hub.state == wire.HUB_ESTOP
         out["log"] = hub.log.next_index
         print(json.dumps(out))
         return False
