@@ -36,6 +36,7 @@ gen: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	-sh scripts/ensure-mpwasm.sh
 	$(BIN)/python -m bench
 
 # Robustness (issue 8): both print their figures; exit status 1 on any invariant violation.
