@@ -8,15 +8,17 @@ error codes come from the generated ``hub.wire``.
 The byte loops (COBS both ways, the CRC) run in ``@micropython.viper``
 (``hub.viperbytes``) where the port has a native emitter, else in the portable
 code below; ``select`` switches between them (tests run both). Neither path
-makes an int of 2**30 or more, which a 32-bit port would box: a frame's CRC is
-checked as bytes in viper, or as ``binascii.crc32`` over the frame with its
-CRC (a constant residue, a small int), and written byte by byte.
+makes an int of 2**30 or more on a 32-bit port, which would box it: a frame's
+CRC is checked as bytes in viper, or as ``binascii.crc32`` over the frame with
+its CRC (a constant residue, a small int), and written byte by byte (in viper,
+or in 16-bit halves by ``hub.crc``; a 64-bit port keeps the C CRC's value).
 """
 import struct
+import sys
 from array import array
 
-from hub import crc, wire
-from hub.compat import const, crc32
+from hub import wire
+from hub.compat import const
 
 try:
     from hub import viperbytes
@@ -52,9 +54,12 @@ class Views:
         return v
 
 
-# the C CRC when the port has one (crc.crc32 is the bytecode stand-in)
-_C32 = crc32 if crc32 is not crc.crc32 else None
-_feed = _encode = _put = _check = None
+_RESIDUE = const(0x2144DF1C)    # crc32 over a frame and its CRC: below 2**30
+# The byte loops in use, set by ``select``: COBS decode, COBS encode, CRC put,
+# CRC check, and the port's C CRC-32 (binascii). A None CRC slot means the C
+# CRC does that job. One list, not five globals: every new name is a qstr,
+# and loaded from .mpy a handful more grow the qstr pool by a 7 KB step.
+_IMPL = [None, None, None, None, None]
 
 
 def select(viper=True):
@@ -62,12 +67,32 @@ def select(viper=True):
 
     Returns whether viper is in use. Runs at import with ``viper=True``.
     """
-    global _feed, _encode, _put, _check
+    impl = _IMPL
+    try:
+        from binascii import crc32 as c
+    except ImportError:
+        try:
+            from zlib import crc32 as c
+        except ImportError:
+            c = None
+    impl[4] = c
     if viper and viperbytes is not None:
         v = viperbytes
-        _feed, _encode, _put, _check = v.feed, v.cobs_encode, v.put, v.check
+        impl[0] = v.feed
+        impl[1] = v.cobs_encode
+        impl[2] = v.put
+        impl[3] = v.check
         return True
-    _feed, _encode, _put, _check = feed_py, cobs_encode_py, crc.put, None
+    impl[0] = feed
+    impl[1] = cobs_encode
+    impl[2] = impl[3] = None
+    if c is None or sys.maxsize <= 0xFFFFFFFF:
+        # a CRC-32 value would be boxed (32-bit) or there is no C CRC: write
+        # it in 16-bit halves (hub.crc, tables of 1 KB)
+        from hub import crc
+        impl[2] = crc.put
+        if c is None:
+            impl[3] = crc.check
     return False
 
 
@@ -88,7 +113,7 @@ class Rx:
         self.frames = 0
         # decoder state (layout in hub.viperbytes): decoded, left, zero due,
         # error, capacity, the oversize code
-        self.st = array("i", (0, 0, 0, 0, wire.MAX_FRAME, wire.ERR_OVERSIZE))
+        self.state = array("i", (0, 0, 0, 0, wire.MAX_FRAME, wire.ERR_OVERSIZE))
         self.ready = False
         self.err = 0
         self.size = 0
@@ -103,14 +128,14 @@ class Rx:
         ``feed`` again from the returned index.
         """
         self.ready = False
-        i = _feed(data, i, n, self.buf, self.st)
+        i = _IMPL[0](data, i, n, self.buf, self.state)
         if i < 0:
             self._end()
             return -1 - i
         return i
 
     def _end(self):
-        st = self.st
+        st = self.state
         n, err = st[0], st[3]
         if not err and st[1]:
             err = wire.ERR_COBS
@@ -131,7 +156,12 @@ class Rx:
             return wire.ERR_OVERSIZE
         if n < _HDR + wire.CRC_SIZE:
             return wire.ERR_SHORT
-        if not self.crc_ok(n):
+        impl = _IMPL
+        if impl[3] is not None:
+            ok = impl[3](buf, n)
+        else:   # over the frame and its CRC: the residue (a small int) or not
+            ok = impl[4](self.views.view(n)) == _RESIDUE
+        if not ok:
             return wire.ERR_CRC
         e = n - wire.CRC_SIZE
         vf = buf[0]
@@ -173,15 +203,6 @@ class Rx:
                     or buf[s + 2] | (buf[s + 3] << 8) != wire.SCHEMA >> 16):
                 return wire.ERR_SCHEMA
         return 0
-
-    def crc_ok(self, n):
-        """Whether ``buf[:n]`` ends in the CRC-32 of the bytes before it."""
-        if _check is not None:
-            return _check(self.buf, n)
-        if _C32 is not None:
-            # over the frame and its CRC: the residue (a small int) or not
-            return _C32(self.views.view(n)) == crc.RESIDUE
-        return crc.check(self.buf, n)
 
     def signed_view(self):
         """Header + payload + counter: what the tag covers."""
@@ -249,18 +270,23 @@ class Tx:
             n += 4
             tagger(self.views.view(n), raw, n)
             n += wire.TAG_SIZE
-        _put(raw, n)
+        impl = _IMPL
+        if impl[2] is not None:
+            impl[2](raw, n)
+        else:
+            struct.pack_into("<I", raw, n, impl[4](self.views.view(n)))
         n += wire.CRC_SIZE
-        return _encode(raw, n, self.out)
+        return impl[1](raw, n, self.out)
 
 
-def cobs_encode(src, n, dst):
-    """COBS-encode ``src[:n]`` into ``dst`` and append the delimiter."""
-    return _encode(src, n, dst)
+def feed(data, i, n, buf, state):
+    """COBS-decode ``data[i:n]`` into ``buf`` up to the first delimiter.
 
-
-def feed_py(data, i, n, buf, st):
-    """Portable twin of ``viperbytes.feed`` (same state, same return value)."""
+    The portable twin of ``viperbytes.feed`` (same state, same return value):
+    the index after what was consumed, or ``-1 - index`` when a delimiter
+    ended a frame.
+    """
+    st = state
     cnt = st[0]                     # one by one: a 5-tuple unpack allocates
     left = st[1]
     zero = st[2]
@@ -300,7 +326,7 @@ def feed_py(data, i, n, buf, st):
     return -1 - i if end else i
 
 
-def cobs_encode_py(src, n, dst):
+def cobs_encode(src, n, dst):
     """COBS-encode ``src[:n]`` into ``dst`` and append the delimiter."""
     code_at = 0
     o = 1

@@ -9,7 +9,7 @@ caller owns and returns small ints only: a CRC-32 never exists as an object.
 import micropython
 from array import array
 
-# Rx decoder state, an array("i") shared with hub.frame (same layout there)
+# Rx decoder state (Rx.state), an array("i") shared with hub.frame
 # 0 bytes decoded, 1 bytes left in the COBS block, 2 a zero is due before
 # the next block, 3 error code (0 none), 4 capacity, 5 ERR_OVERSIZE
 
