@@ -25,6 +25,7 @@ test: $(STAMP)
 	-sh scripts/ensure-qemu.sh
 	-sh scripts/ensure-chromium.sh
 	-sh scripts/ensure-ser2net.sh
+	-sh scripts/ensure-mpwasm.sh
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
@@ -36,6 +37,7 @@ gen: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	-sh scripts/ensure-mpwasm.sh
 	$(BIN)/python -m bench
 
 # Robustness (issue 8): both print their figures; exit status 1 on any invariant violation.

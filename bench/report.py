@@ -129,7 +129,8 @@ def markdown(rows, info, sections, elapsed_s, argv):
             "error": "**error**"}
     out = ["# Benchmarks", "",
            "Written by `make bench` (`python -m bench`): the latest run, whole. Do not edit by "
-           "hand; change `bench/` and run it again. Issue 7 sets the goals.", "",
+           "hand; change `bench/` and run it again. Issue 7 sets the goals of rows 1-10, "
+           "issue 15 those of rows 11-15 (the firmware on a microcontroller).", "",
            "| machine | |", "|---|---|"]
     out.append("| date | %s |" % info["date"])
     out.append("| CPU | %s |" % _md(info["cpu"]))

@@ -7,7 +7,8 @@ from .timing import percentile
 def sections(data):
     out = []
     for key, fn in (("codec", _codec), ("estop", _estop), ("firmware", _firmware),
-                    ("heap", _heap), ("study", _study)):
+                    ("instructions", _instructions), ("heap", _heap), ("vm32", _vm32),
+                    ("study", _study)):
         if data.get(key):
             try:
                 out.append(fn(data[key]))
@@ -81,6 +82,44 @@ def _firmware(d):
         for k, v in sorted(st.items(), key=lambda kv: -kv[1]):
             lines.append("| %s | %.0f %% |" % (k, 100 * v / tot))
     return "Firmware tick (rows 6, 7)", "\n".join(lines)
+
+
+def _instructions(d):
+    from .instructions import CHIPS, ms
+    lines = ["`hub.tick` counted in x86 instructions of the unix VM under callgrind, one count "
+             "per tick (row 11's method), millions; milliseconds estimated at CPI 1.5 "
+             "(Cortex-M0 ~= 1.0x the count, M3/M4 0.75x). `longest stretch` is the longest "
+             "part of a tick between two reads of the host link: what an ESTOP can wait.", "",
+             "| bots | ticks | mean | p99 | max | longest stretch | host reads per tick | %s |"
+             % " | ".join("%s mean / p99 ms" % name for name, _, _ in CHIPS),
+             "|---|---|---|---|---|---|---|%s" % ("---|" * len(CHIPS))]
+    for n in sorted(d):
+        r = d[n]
+        lines.append("| %d | %d | %.2f | %.2f | %.2f | %.2f | %.1f | %s |" % (
+            n, r["ticks"], r["mean"] / 1e6, r["p99"] / 1e6, r["max"] / 1e6, r["wait"] / 1e6,
+            r["polls_per_tick"], " | ".join("%.1f / %.1f" % (ms(r["mean"], f, hz),
+                                                            ms(r["p99"], f, hz))
+                                            for _, f, hz in CHIPS)))
+    return "Tick in instructions (rows 11, 12)", "\n".join(lines)
+
+
+def _vm32(d):
+    lines = ["Heap after boot on the 32-bit VM, 64 bots (`bench/mp/heapinfo.py`), bytes:", "",
+             "| what | from source | from .mpy |", "|---|---|---|"]
+    src, mpy = d["heap"]["source"], d["heap"]["mpy"]
+    keys = [k for k in src if k not in ("modules", "vm", "free")]
+    for k in sorted(keys, key=lambda k: -src[k] if not k.startswith("total") else 0):
+        lines.append("| %s | %d | %s |" % (k, src[k], mpy.get(k, "-")))
+    for k, v in sorted(src["modules"].items(), key=lambda kv: -kv[1])[:10]:
+        lines.append("| module %s (with what it imports first) | %d | %s |" % (
+            k, v, mpy["modules"].get(k, "-")))
+    rep = d.get("session") or {}
+    if rep:
+        lines += ["", "Session replay (row 15): %d calls into the hub, heap after boot %d B, "
+                  "largest heap on entry to a call (live) %d B, peak %d B at call %d." % (
+                      rep["calls"], rep["after_boot"], rep.get("live_max", 0), rep["peak"],
+                      rep["peak_call"])]
+    return "The 32-bit VM (rows 13-15)", "\n".join(lines)
 
 
 def _heap(d):

@@ -139,6 +139,9 @@ def compile_tree(src_dir, dst_dir, march: str | None = None, mpy_cross: str | No
     Returns the list of .mpy paths.  Raises CompileError with mpy-cross's
     stderr on the first failure, or with keep_going after compiling all the
     files it can (the error's ``outputs`` then lists those that compiled).
+    Without ``march``, a module that needs a native emitter (viper code:
+    ``hub/viperbytes.py``) is left out: the firmware falls back to its portable
+    loops when that import fails.
     """
     src_dir, dst_dir = Path(src_dir), Path(dst_dir)
     exe = mpy_cross or find_mpy_cross()
@@ -166,6 +169,8 @@ def compile_tree(src_dir, dst_dir, march: str | None = None, mpy_cross: str | No
                     path.unlink(missing_ok=True)
             if proc.returncode != 0:
                 dst.unlink(missing_ok=True)
+                if not march and "invalid arch" in (proc.stderr or proc.stdout):
+                    continue                # native code for no named arch: optional
                 errors.append(f"mpy-cross failed on {src}:\n{(proc.stderr or proc.stdout).strip()}")
                 if keep_going:
                     continue

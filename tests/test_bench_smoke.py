@@ -118,6 +118,21 @@ def test_firmware_tick_bench_runs_on_the_vm():
     assert "7" in _by_num(rows)
 
 
+def test_the_tick_is_counted_in_instructions_one_tick_at_a_time():
+    _vm_or_skip()
+    import shutil
+    if shutil.which("valgrind") is None:
+        pytest.skip("valgrind is not installed")
+    from bench import instructions
+    ticks = instructions.count(16, 5)
+    assert len(ticks) == 5
+    for pieces in ticks:
+        assert sum(pieces) > 100_000            # a treating tick of 16 bots, not an empty one
+        assert len(pieces) >= 2                 # split at least once by a host-link read
+    s = instructions.summary(ticks)
+    assert s["min"] <= s["mean"] <= s["p99"] <= s["max"] and 0 < s["wait"] <= s["max"]
+
+
 def test_estop_bench_measures_a_few_trials_through_a_paced_link():
     _vm_or_skip()
     from bench import estop

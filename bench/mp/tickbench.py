@@ -113,4 +113,5 @@ def main(n, ticks):
     }))
 
 
-main(int(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 1000)
+if __name__ == "__main__":      # imported by the 32-bit VM's tests for ``steady``
+    main(int(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 1000)

@@ -1,28 +1,90 @@
-"""CRC-32 (IEEE 802.3, as zlib) in Python, for ports without binascii.crc32.
+"""CRC-32 (IEEE 802.3, as zlib) in portable Python, in 16-bit halves.
 
-Slow (a table lookup per byte) but allocation-free; the port's C version is
-used whenever it exists.
+On a 32-bit port a small int holds 31 bits: any CRC-32 value of 2**30 or more
+is a heap object. ``put`` and ``check`` keep the register as two 16-bit halves
+looked up in two 16-bit tables, so they allocate nothing on any port; they are
+what the frame layer uses where ``@micropython.viper`` is missing (the viper
+path in ``hub.viperbytes`` does the same in machine words). ``crc32`` returns
+the value as one int, for ports without ``binascii.crc32`` (cold paths:
+parameter and state files).
+
+One lookup per byte in bytecode: slow, but only ports without a native
+emitter run it on the tick.
 """
 from array import array
 
-_TABLE = None
+# crc32(data + le32(crc32(data))) for any data: a valid frame's CRC covers
+# itself to this constant (below 2**30, a small int everywhere)
+RESIDUE = 0x2144DF1C
+POLY = 0xEDB88320
+
+_LO = None
+_HI = None
 
 
-def _table():
-    global _TABLE
-    t = array("L", [0] * 256)
+def _tables():
+    # in halves too: the polynomial is above 2**30, and 2048 steps on one int
+    # would leave ~130 KB of garbage on a 32-bit port
+    global _LO, _HI
+    lo_t = array("H", bytes(512))
+    hi_t = array("H", bytes(512))
+    plo, phi = POLY & 0xFFFF, POLY >> 16
     for i in range(256):
-        c = i
+        lo, hi = i, 0
         for _ in range(8):
-            c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
-        t[i] = c
-    _TABLE = t
-    return t
+            odd = lo & 1
+            lo = (lo >> 1) | ((hi & 1) << 15)
+            hi >>= 1
+            if odd:
+                lo ^= plo
+                hi ^= phi
+        lo_t[i] = lo
+        hi_t[i] = hi
+    _LO, _HI = lo_t, hi_t
+    return lo_t, hi_t
+
+
+# put and check each run the loop inline: returning the two halves would
+# allocate a tuple per frame.
+
+
+def put(buf, n):
+    """Write the CRC-32 of ``buf[:n]`` little-endian into ``buf[n:n + 4]``."""
+    tl, th = _LO or _tables()[0], _HI
+    lo = hi = 0xFFFF
+    i = 0
+    while i < n:
+        k = (lo ^ buf[i]) & 0xFF
+        lo = ((lo >> 8) | ((hi & 0xFF) << 8)) ^ tl[k]
+        hi = (hi >> 8) ^ th[k]
+        i += 1
+    lo ^= 0xFFFF
+    hi ^= 0xFFFF
+    buf[n] = lo & 0xFF
+    buf[n + 1] = lo >> 8
+    buf[n + 2] = hi & 0xFF
+    buf[n + 3] = hi >> 8
+
+
+def check(buf, n):
+    """Whether ``buf[:n]`` ends in the CRC-32 of what precedes it."""
+    tl, th = _LO or _tables()[0], _HI
+    lo = hi = 0xFFFF
+    i = 0
+    while i < n:
+        k = (lo ^ buf[i]) & 0xFF
+        lo = ((lo >> 8) | ((hi & 0xFF) << 8)) ^ tl[k]
+        hi = (hi >> 8) ^ th[k]
+        i += 1
+    # over the data and its CRC the register ends at the residue
+    return lo ^ 0xFFFF == RESIDUE & 0xFFFF and hi ^ 0xFFFF == RESIDUE >> 16
 
 
 def crc32(data, crc=0):
-    t = _TABLE or _table()
+    """``binascii.crc32(data, crc)``: the value as one int (may allocate)."""
+    tl, th = _LO or _tables()[0], _HI
     c = crc ^ 0xFFFFFFFF
     for b in data:
-        c = t[(c ^ b) & 0xFF] ^ (c >> 8)
+        k = (c ^ b) & 0xFF
+        c = (tl[k] | (th[k] << 16)) ^ (c >> 8)
     return c ^ 0xFFFFFFFF

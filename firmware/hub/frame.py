@@ -4,11 +4,26 @@ Both directions work in buffers allocated once. The receiver decodes COBS as
 bytes arrive, straight into its frame buffer, so a frame is checked the moment
 its delimiter lands and garbage costs only the frame it falls in. Layouts and
 error codes come from the generated ``hub.wire``.
+
+The byte loops (COBS both ways, the CRC) run in ``@micropython.viper``
+(``hub.viperbytes``) where the port has a native emitter, else in the portable
+code below; ``select`` switches between them (tests run both). Neither path
+makes an int of 2**30 or more on a 32-bit port, which would box it: a frame's
+CRC is checked as bytes in viper, or as ``binascii.crc32`` over the frame with
+its CRC (a constant residue, a small int), and written byte by byte (in viper,
+or in 16-bit halves by ``hub.crc``; a 64-bit port keeps the C CRC's value).
 """
 import struct
+import sys
+from array import array
 
 from hub import wire
-from hub.compat import const, crc32
+from hub.compat import const
+
+try:
+    from hub import viperbytes
+except (ImportError, SyntaxError, ValueError):  # no native emitter, or another arch
+    viperbytes = None
 
 _HDR = const(5)         # wire.HEADER_SIZE
 _VIEWS = const(24)      # buffer views kept, one per frame length
@@ -39,6 +54,48 @@ class Views:
         return v
 
 
+_RESIDUE = const(0x2144DF1C)    # crc32 over a frame and its CRC: below 2**30
+# The byte loops in use, set by ``select``: COBS decode, COBS encode, CRC put,
+# CRC check, and the port's C CRC-32 (binascii). A None CRC slot means the C
+# CRC does that job. One list, not five globals: every new name is a qstr,
+# and loaded from .mpy a handful more grow the qstr pool by a 7 KB step.
+_IMPL = [None, None, None, None, None]
+
+
+def select(viper=True):
+    """Use the viper loops (if this port has them) or the portable ones.
+
+    Returns whether viper is in use. Runs at import with ``viper=True``.
+    """
+    impl = _IMPL
+    try:
+        from binascii import crc32 as c
+    except ImportError:
+        try:
+            from zlib import crc32 as c
+        except ImportError:
+            c = None
+    impl[4] = c
+    if viper and viperbytes is not None:
+        v = viperbytes
+        impl[0] = v.feed
+        impl[1] = v.cobs_encode
+        impl[2] = v.put
+        impl[3] = v.check
+        return True
+    impl[0] = feed
+    impl[1] = cobs_encode
+    impl[2] = impl[3] = None
+    if c is None or sys.maxsize <= 0xFFFFFFFF:
+        # a CRC-32 value would be boxed (32-bit) or there is no C CRC: write
+        # it in 16-bit halves (hub.crc, tables of 1 KB)
+        from hub import crc
+        impl[2] = crc.put
+        if c is None:
+            impl[3] = crc.check
+    return False
+
+
 class Rx:
     """Streaming receiver: feed bytes, get checked frames in ``buf``.
 
@@ -54,10 +111,9 @@ class Rx:
         self.views = Views(self.buf)
         self.bad = [0] * 16
         self.frames = 0
-        self._n = 0
-        self._left = 0
-        self._zero = False
-        self._err = 0
+        # decoder state (layout in hub.viperbytes): decoded, left, zero due,
+        # error, capacity, the oversize code
+        self.state = array("i", (0, 0, 0, 0, wire.MAX_FRAME, wire.ERR_OVERSIZE))
         self.ready = False
         self.err = 0
         self.size = 0
@@ -72,42 +128,18 @@ class Rx:
         ``feed`` again from the returned index.
         """
         self.ready = False
-        buf = self.buf
-        cap = wire.MAX_FRAME
-        while i < n:
-            b = data[i]
-            i += 1
-            if b == 0:
-                if self._n or self._left or self._err or self._zero:
-                    self._end()
-                    return i
-                continue            # empty frame: a sync delimiter
-            if self._err:
-                continue            # skip to the next delimiter
-            if self._left == 0:
-                if self._zero:
-                    if self._n >= cap:
-                        self._err = wire.ERR_OVERSIZE
-                        continue
-                    buf[self._n] = 0
-                    self._n += 1
-                self._left = b - 1
-                self._zero = b < 0xFF
-            else:
-                if self._n >= cap:
-                    self._err = wire.ERR_OVERSIZE
-                    continue
-                buf[self._n] = b
-                self._n += 1
-                self._left -= 1
+        i = _IMPL[0](data, i, n, self.buf, self.state)
+        if i < 0:
+            self._end()
+            return -1 - i
         return i
 
     def _end(self):
-        n, err = self._n, self._err
-        if not err and self._left:
+        st = self.state
+        n, err = st[0], st[3]
+        if not err and st[1]:
             err = wire.ERR_COBS
-        self._n = self._left = self._err = 0
-        self._zero = False
+        st[0] = st[1] = st[2] = st[3] = 0
         if not err:
             err = self.check(n)
         self.ready = True
@@ -124,10 +156,14 @@ class Rx:
             return wire.ERR_OVERSIZE
         if n < _HDR + wire.CRC_SIZE:
             return wire.ERR_SHORT
-        e = n - wire.CRC_SIZE
-        crc = buf[e] | (buf[e + 1] << 8) | (buf[e + 2] << 16) | (buf[e + 3] << 24)
-        if crc32(self.views.view(e)) != crc:
+        impl = _IMPL
+        if impl[3] is not None:
+            ok = impl[3](buf, n)
+        else:   # over the frame and its CRC: the residue (a small int) or not
+            ok = impl[4](self.views.view(n)) == _RESIDUE
+        if not ok:
             return wire.ERR_CRC
+        e = n - wire.CRC_SIZE
         vf = buf[0]
         if vf >> 4 != wire.VERSION:
             return wire.ERR_VERSION
@@ -162,7 +198,9 @@ class Rx:
             return wire.ERR_LENGTH
         if msg == wire.M_HELLO or msg == wire.M_BUS_HELLO:
             s = _HDR
-            if buf[s] | (buf[s + 1] << 8) | (buf[s + 2] << 16) | (buf[s + 3] << 24) != wire.SCHEMA:
+            # two 16-bit halves: the schema hash may be 2**30 or more
+            if (buf[s] | (buf[s + 1] << 8) != wire.SCHEMA & 0xFFFF
+                    or buf[s + 2] | (buf[s + 3] << 8) != wire.SCHEMA >> 16):
                 return wire.ERR_SCHEMA
         return 0
 
@@ -232,9 +270,60 @@ class Tx:
             n += 4
             tagger(self.views.view(n), raw, n)
             n += wire.TAG_SIZE
-        struct.pack_into("<I", raw, n, crc32(self.views.view(n)))
+        impl = _IMPL
+        if impl[2] is not None:
+            impl[2](raw, n)
+        else:
+            struct.pack_into("<I", raw, n, impl[4](self.views.view(n)))
         n += wire.CRC_SIZE
-        return cobs_encode(raw, n, self.out)
+        return impl[1](raw, n, self.out)
+
+
+def feed(data, i, n, buf, state):
+    """COBS-decode ``data[i:n]`` into ``buf`` up to the first delimiter.
+
+    The portable twin of ``viperbytes.feed`` (same state, same return value):
+    the index after what was consumed, or ``-1 - index`` when a delimiter
+    ended a frame.
+    """
+    st = state
+    cnt = st[0]                     # one by one: a 5-tuple unpack allocates
+    left = st[1]
+    zero = st[2]
+    err = st[3]
+    cap = st[4]
+    end = False
+    while i < n:
+        b = data[i]
+        i += 1
+        if b == 0:
+            if cnt or left or err or zero:
+                end = True
+                break
+            continue                # empty frame: a sync delimiter
+        if err:
+            continue                # skip to the next delimiter
+        if left == 0:
+            if zero:
+                if cnt >= cap:
+                    err = st[5]
+                    continue
+                buf[cnt] = 0
+                cnt += 1
+            left = b - 1
+            zero = 1 if b < 0xFF else 0
+        else:
+            if cnt >= cap:
+                err = st[5]
+                continue
+            buf[cnt] = b
+            cnt += 1
+            left -= 1
+    st[0] = cnt
+    st[1] = left
+    st[2] = zero
+    st[3] = err
+    return -1 - i if end else i
 
 
 def cobs_encode(src, n, dst):
@@ -263,3 +352,6 @@ def cobs_encode(src, n, dst):
     dst[code_at] = code
     dst[o] = 0
     return o + 1
+
+
+select()

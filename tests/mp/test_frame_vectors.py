@@ -2,17 +2,37 @@
 """The golden vectors, decoded and re-encoded by the firmware codec on the VM.
 
 The vectors are generated from the construct schema on CPython; the firmware
-codec must agree with them byte for byte and error for error.
+codec must agree with them byte for byte and error for error, on both of its
+paths: the viper byte loops (where the port has a native emitter) and the
+portable ones.
 """
 import json
 import struct
+from array import array
 
 from hub import frame, wire
 from hub.hmac import tag as hmac_tag
-from mptest import eq
+from mptest import SkipTest, eq
 from wire_names import ERR, M, NAMES
 
 _V = None
+
+
+def both_paths(fn):
+    """Run a test on the viper loops (when the port has them), then the portable ones."""
+    def run():
+        try:
+            for viper in (True, False):
+                used = frame.select(viper)
+                if viper and not used:
+                    continue            # no native emitter here: portable only
+                try:
+                    fn()
+                except AssertionError as e:
+                    raise AssertionError("%s path: %s" % ("viper" if viper else "portable", e))
+        finally:
+            frame.select(True)
+    return run
 
 
 def vectors():
@@ -45,6 +65,7 @@ def test_the_vectors_match_this_schema():
     eq(vectors()["schema"], wire.SCHEMA)
 
 
+@both_paths
 def test_every_valid_vector_decodes_to_its_fields():
     for v in vectors()["valid"]:
         rx = decode_one(unhex(v["wire"]))
@@ -65,6 +86,7 @@ def test_every_valid_vector_decodes_to_its_fields():
             eq(rx.counter, v["counter"], v["name"])
 
 
+@both_paths
 def test_every_valid_vector_encodes_to_the_same_bytes():
     tx = frame.Tx()
     key = unhex(vectors()["key"])
@@ -86,6 +108,7 @@ def test_every_valid_vector_encodes_to_the_same_bytes():
         eq(bytes(tx.out[:n]), unhex(v["wire"]), v["name"])
 
 
+@both_paths
 def test_signed_vectors_carry_a_tag_the_firmware_verifies():
     key = unhex(vectors()["key"])
     other = unhex(vectors()["other_key"])
@@ -102,6 +125,7 @@ def test_signed_vectors_carry_a_tag_the_firmware_verifies():
     assert n >= 5
 
 
+@both_paths
 def test_every_invalid_vector_is_dropped_with_the_same_error():
     for v in vectors()["invalid"]:
         if "wire" not in v:
@@ -111,6 +135,7 @@ def test_every_invalid_vector_is_dropped_with_the_same_error():
         eq(rx.bad[rx.err], 1, v["name"] + " counted")
 
 
+@both_paths
 def test_a_stream_with_garbage_yields_exactly_the_valid_frames():
     for v in vectors()["invalid"]:
         if "stream" not in v:
@@ -129,6 +154,7 @@ def test_a_stream_with_garbage_yields_exactly_the_valid_frames():
         eq(errs, [ERR[e] for e in v["errors"]], v["name"])
 
 
+@both_paths
 def test_frames_split_across_reads_reassemble():
     v = vectors()["valid"][-1]
     data = unhex(v["wire"])
@@ -148,6 +174,74 @@ def test_the_python_crc_fallback_matches_the_port():
         eq(slow(d), fast(d))
 
 
+def _lcg_frames(count):
+    """Deterministic pseudo-random payloads of every awkward shape (zeros, 0xFF runs)."""
+    x = 12345
+    out = []
+    for k in range(count):
+        n = (k * 37) % 480 + 1
+        b = bytearray(n + 4)
+        for i in range(n):
+            x = (x * 1103515245 + 12345) & 0x7FFFFFF
+            r = x >> 16
+            b[i] = 0 if r % 5 == 0 else (0xFF if r % 7 == 0 else r & 0xFF)
+        if k % 4 == 0:
+            for i in range(min(n, 300)):
+                b[i] = 0x11               # long runs without a zero: 0xFF COBS blocks
+        out.append((b, n))
+    return out
+
+
+def test_the_crc_halves_match_the_port_crc():
+    from hub import crc
+    from hub.compat import crc32
+    import struct as st
+    for b, n in _lcg_frames(12):
+        crc.put(b, n)
+        eq(bytes(b[n:n + 4]), st.pack("<I", crc32(bytes(b[:n]))))
+        assert crc.check(b, n + 4)
+        b[n // 2] ^= 0x40
+        assert not crc.check(b, n + 4)
+
+
+def test_the_viper_loops_match_the_portable_ones_byte_for_byte():
+    if frame.viperbytes is None:
+        raise SkipTest("no native emitter on this port: only the portable loops exist")
+    from hub import crc
+    v = frame.viperbytes
+    out_v = bytearray(wire.MAX_WIRE)
+    out_p = bytearray(wire.MAX_WIRE)
+    for b, n in _lcg_frames(40):
+        c = bytearray(b)
+        v.put(b, n)
+        crc.put(c, n)
+        eq(bytes(b), bytes(c), "crc of %d bytes" % n)
+        assert v.check(b, n + 4)
+        k = v.cobs_encode(b, n + 4, out_v)
+        eq(k, frame.cobs_encode(b, n + 4, out_p))
+        eq(bytes(out_v[:k]), bytes(out_p[:k]))
+        for feed in (v.feed, frame.feed):
+            got = bytearray(wire.MAX_FRAME)
+            st = array("i", (0, 0, 0, 0, wire.MAX_FRAME, wire.ERR_OVERSIZE))
+            i = feed(out_v, 0, k, got, st)
+            eq(i, -1 - k)
+            eq(st[0], n + 4)
+            eq(bytes(got[:n + 4]), bytes(b[:n + 4]))
+        b[n // 3] ^= 0x01
+        assert not v.check(b, n + 4)
+
+
+def test_viper_is_used_wherever_the_port_compiles_it():
+    try:
+        exec("import micropython\n@micropython.viper\ndef f(x: int) -> int:\n    return x\n")
+        native = True
+    except SyntaxError:
+        native = False
+    eq(frame.viperbytes is not None, native)
+    eq(frame.select(True), native)
+
+
+@both_paths
 def test_decoding_and_encoding_telemetry_allocates_nothing():
     import gc
     tx = frame.Tx()

@@ -1,0 +1,112 @@
+"""Rows 13-15: the firmware on a 32-bit MicroPython (the WebAssembly port under
+Node, see ``bench/wasm.py``): what a steady tick allocates, the heap after boot,
+the heap a whole session needs.
+
+A 32-bit port boxes every int of 2**30 or more (a CRC-32, a hash word): the
+64-bit unix VM cannot show that cost, this VM does.
+"""
+import tempfile
+
+from nanohub.sim import wire as W
+
+from . import wasm
+from .emu import compile_firmware
+from .firmware import run_mp
+from .report import ROOT, Row
+
+GOAL_HEAP_KB, GOAL_OBJECTS_KB, GOAL_SESSION_KB = 64, 12, 32
+
+
+def _tick(bots, ticks):
+    return wasm.run_json(ROOT / "tests" / "wasm" / "tick.py", [bots, ticks],
+                         path=[ROOT / "firmware", ROOT / "bench" / "mp", ROOT / "tests" / "mp",
+                               ROOT / "sim"], timeout=1800)
+
+
+def _heap(code_dir, bots=64):
+    return wasm.run_json(ROOT / "bench" / "mp" / "heapinfo.py", [bots],
+                         path=[code_dir, ROOT / "bench" / "mp"], heap="1m")
+
+
+def _kb(b):
+    return b / 1024.0
+
+
+def heap_figures(info, bots=64):
+    total = info["total after boot"] - info.get("start", 0)
+    code = info["code: firmware modules"]
+    return {"total": total, "code": code, "objects": total - code,
+            "hub": info["whole Hub (%d bots)" % bots] + info.get("boot", 0)}
+
+
+def run(quick=False):
+    missing = wasm.missing()
+    if missing:
+        raise RuntimeError(missing)
+    ticks = 50 if quick else 250
+    res = {n: _tick(n, ticks) for n in (16, 64)}
+    alloc = {n: res[n]["alloc_bytes"] for n in res}
+    ok = all(v == 0 for v in alloc.values()) and all(r["state_end"] == W.HUB_TREATING for r in res.values())
+    rows = [Row("13", "bytes allocated per tick, 32-bit VM",
+                ", ".join("%.1f B/tick at %d bots" % (alloc[n] / float(ticks), n) for n in res),
+                "0 at 16 and 64 bots", ok,
+                how="`tests/wasm/tick.py` on MicroPython %s (WebAssembly port, 32-bit: 31-bit "
+                    "small ints) under Node: the steady treatment of `bench/mp/tickbench.py`, %d "
+                    "ticks in chunks of 25 handed back to JavaScript (this port collects only "
+                    "then); gc.mem_alloc() before and after each `hub.tick` with the collector "
+                    "off. The frame layer (`Rx.feed`, `Tx.finish`) measured the same way: %s."
+                    % (wasm.VERSION, ticks, ", ".join(
+                        "%d bots %r" % (n, res[n]["frame_alloc"]) for n in res)),
+                why="" if ok else "some tick allocated: %r" % alloc, data=res)]
+    src = _heap(ROOT / "firmware")
+    with tempfile.TemporaryDirectory(prefix="nanohub-mpy32-") as tmp:
+        mpy_dir, _ = compile_firmware(tmp + "/mpy")
+        mpy = _heap(mpy_dir)
+        session = tmp + "/session.txt"
+        rec = run_mp("sessionrec.py", [session, 64], heap="8m")
+        rep = wasm.run_json(ROOT / "bench" / "mp" / "replay.py", [session, 64],
+                            path=[mpy_dir, ROOT / "bench" / "mp"], files=[session], heap="256k",
+                            timeout=1800)
+    fs, fm = heap_figures(src), heap_figures(mpy)
+    ok = _kb(fs["total"]) <= GOAL_HEAP_KB and _kb(fs["hub"]) <= GOAL_OBJECTS_KB
+    mods = sorted(src["modules"].items(), key=lambda kv: -kv[1])[:5]
+    rows.append(Row("14", "heap after boot, 64 bots, 32-bit VM",
+                    "%.1f KB from source (%.1f KB code, Hub %.1f KB); %.1f KB from .mpy "
+                    "(%.1f KB code, Hub %.1f KB)" % (
+                        _kb(fs["total"]), _kb(fs["code"]), _kb(fs["hub"]), _kb(fm["total"]),
+                        _kb(fm["code"]), _kb(fm["hub"])),
+                    "<= %d KB; hub objects <= %d KB" % (GOAL_HEAP_KB, GOAL_OBJECTS_KB), ok,
+                    how="`bench/mp/heapinfo.py` on the 32-bit VM: gc.mem_alloc() on a collected "
+                        "heap before and after each step, one step per return to JavaScript: "
+                        "each firmware module's import, each of the Hub's parts built alone and "
+                        "let go, then the Hub (null board) and its boot. Code from source (as "
+                        "the goal states) and from `.mpy` (mpy-cross; the viper module is left "
+                        "out, this port has no native emitter).",
+                    why="" if ok else "the code is most of it: largest modules from source %s. "
+                    "Frozen into a board's flash, code leaves the heap." % ", ".join(
+                        "%s %.1f KB" % (k, _kb(v)) for k, v in mods),
+                    data={"source": src, "mpy": mpy}))
+    code = fm["code"]
+    peak = rep["peak"]
+    rep["estop"] = rep["state"] == W.HUB_ESTOP
+    ok = rep["estop"] and rep["calls"] > 0 and _kb(peak - code) <= GOAL_SESSION_KB
+    rows.append(Row("15", "heap a full 64-bot session needs, 32-bit VM (.mpy)",
+                    "%.1f KB at its peak, %.1f KB of it loaded code: %.1f KB without the code "
+                    "(what a board with the firmware frozen into flash keeps in its heap, module "
+                    "dictionaries aside)" % (_kb(peak), _kb(code), _kb(peak - code)),
+                    "<= %d KB with the firmware frozen" % GOAL_SESSION_KB, ok,
+                    how="the session (`bench/mp/sessionrec.py`: rates at their highest, consent, "
+                        "9 of 64 bots deployed to three lesions, arm, treat 3 s with a status "
+                        "every 250 ms, bots, sites, every parameter, stop, recall, emergency "
+                        "stop confirmed, the whole audit log read) recorded on the unix VM as "
+                        "the bytes the hub read per call, then replayed (`bench/mp/replay.py`) "
+                        "into the hub alone, loaded from .mpy on the 32-bit VM with its store on "
+                        "files: %d calls, one per return to JavaScript (this port collects only "
+                        "then; its heap grows on demand, so no size can be imposed), "
+                        "gc.mem_alloc() at the end of each call; the largest is the figure "
+                        "(fragmentation not counted; the replay's own few hundred bytes are). "
+                        "Ended in ESTOP: %s." % (rep["calls"], rep["estop"]),
+                    why="" if ok else "the hub's objects and its largest call's transient "
+                    "allocations exceed the goal; see row 14's parts.",
+                    data={"replay": rep, "record": rec}))
+    return rows, {"ticks": res, "heap": {"source": src, "mpy": mpy}, "session": rep}
