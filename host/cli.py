@@ -171,7 +171,7 @@ class Context:
         self.emulator = self.stack.enter_context(emulator)
         return self.emulator
 
-    def hub(self, heartbeat=True):
+    def hub(self, heartbeat=True, handshake=True):
         """The connected hub (opened once per command, closed when it ends)."""
         if self._hub is not None:
             return self._hub
@@ -181,7 +181,8 @@ class Context:
         if url == "sim" or url.startswith("sim:") or url.startswith("sim?"):
             emu = self.start_sim(url)
             url, key = emu.url, key or emu.key_path
-        hub = Hub.open(url, key=key, timeout=self.args.timeout, heartbeat=heartbeat)
+        hub = Hub.open(url, key=key, timeout=self.args.timeout, heartbeat=heartbeat,
+                       handshake=handshake)
         self._hub = self.stack.enter_context(hub)
         return self._hub
 

@@ -184,6 +184,8 @@ ENUMS = {
         ("TREAT", 17, "treatment event (a: 1 start, 2 done, 3 stop)"),
         ("CMD_FLOOD", 18, "unsigned or refused commands over the record budget in one "
                           "second, summarized (a: last msg id, c: how many)"),
+        ("RX_DRAIN", 19, "host-link bytes read under a flood past the parse budget, searched "
+                         "only for emergency stops and dropped (c: bytes in the last second)"),
     ),
     "RESET": (  # reset causes
         ("POWER", 0, "power on"),

@@ -332,3 +332,43 @@ def test_a_line_rate_flood_of_unsigned_commands_cannot_rotate_the_log_away(fresh
         assert recs[0]["index"] == 0, "records 0..%d rotated away" % (recs[0]["index"] - 1)
         floods = [r for r in recs if r["event"] == W.EV_CMD_FLOOD]
         assert floods and sum(r["c"] for r in floods) > 1000, "the flood is counted, not lost"
+
+
+# ---------------------------------------------------------------- issue 14 --
+
+@pytest.mark.parametrize("kind", ["garbage", "unsigned"])
+def test_nanohub_estop_confirms_every_bot_through_a_full_speed_flood_on_the_same_link(
+        tmp_path, monkeypatch, kind):
+    """The real CLI in a new process, sharing one hub connection with an
+    attacker who writes as fast as the socket takes bytes. The stop goes out
+    before any handshake, the hub finds it in front of the backlog, and the
+    CLI exits 0 only with every bot confirmed. ``stop_seconds`` runs from the
+    first ESTOP written to the final report (interpreter start-up aside: it
+    says nothing about the link and everything about the machine's load)."""
+    from bench import flood as fl
+    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
+    bots = 8
+    with EmulatedHub(bots=bots, scenario="nominal", seed=11) as e:
+        line = fl.SharedLine(e.host_port)
+        try:
+            with Hub.open(line.url, key=e.key_path.read_bytes(), timeout=3.0) as op:
+                op.deploy(40, bots)
+                assert fl.settled(op, bots, "DEPLOYED")
+                stops = []
+                for trial in range(3):
+                    fl.ready(op, bots)
+                    attacker = fl.Flood(line.port, kind)
+                    try:
+                        rate = attacker.rate(1.0)
+                        took, code, out = fl.cli_estop(line.url, dict(__import__("os").environ))
+                    finally:
+                        attacker.close()
+                    assert rate > 1_000_000, "not a flood: %.0f B/s" % rate
+                    assert code == 0 and out["ok"] and out["confirmed"] == bots, out
+                    stops.append(out["stop_seconds"])
+                fl.ready(op, bots)
+                drained = [r for r in records(op) if r["event"] == W.EV_RX_DRAIN]
+        finally:
+            line.close()
+    assert sorted(stops)[1] < fl.GOAL_S and max(stops) < 2 * fl.GOAL_S, stops
+    assert sum(r["c"] for r in drained) > 3_000_000, "the flood is on record"

@@ -77,6 +77,34 @@ def host_frame(hub, now):
         hub.estop_progress(now)
 
 
+def stop_found(hub, seq, source, crc, now):
+    """An ESTOP frame found by the stop search, ahead of everything queued.
+
+    The same bytes met again (a resend, or the parser reaching the frame
+    later) get the cached ACK, as any repeated command does, and the latest
+    ESTOP_REPORT again: a client repeats its stop until it has the final
+    report, so a report lost on a congested link is recovered.
+    """
+    k = _cached(hub, seq, crc)
+    if k >= 0:
+        telemetry.ack(hub, seq, hub.ack_cmd[k], hub.ack_status[k], hub.ack_reason[k],
+                      hub.ack_detail[k])
+        hub.estop_reported = -1
+        hub.estop_progress(now)
+        return
+    hub.estop_source = source
+    if hub.state == wire.HUB_ESTOP:
+        disable_all(hub, now)
+    else:
+        hub.apply(supervisor.C_ESTOP)
+    n = hub.swarm.n
+    hub.record(wire.EV_CMD, wire.M_ESTOP, seq, n)
+    _remember(hub, seq, crc, wire.M_ESTOP, wire.ACKS_ACCEPTED, wire.WHY_NONE, n)
+    telemetry.ack(hub, seq, wire.M_ESTOP, wire.ACKS_ACCEPTED, wire.WHY_NONE, n)
+    hub.estop_reported = -1
+    hub.estop_progress(now)
+
+
 def _over_budget(hub, msg, info, status):
     """Whether this command's record is summarized instead of written.
 

@@ -15,11 +15,15 @@ from hub.compat import const, ticks_add, ticks_diff
 from hub.params import Params
 from hub import params as P
 from hub.state import State
+from hub.stopscan import StopScan
 from hub.swarm import Swarm
 
 from hub.version import FW_VERSION  # noqa: F401 (re-exported)
 _IO = const(512)
 _READS = const(8)         # reads per link per poll (4 KB): the rest waits for the next poll
+_PARSE_FRAMES = const(32) # good host frames parsed per poll; past that the link is flooded
+_DRAIN = const(256)       # host reads per poll past the parse budget: searched for stops, dropped
+_FLOOD_READS = const(0)   # the parse budget while the host link stays flooded: stops only
 _ACKS = const(16)
 _MAX_SITES = const(36)
 _ESTOP_RETRY_MS = const(100)
@@ -80,6 +84,10 @@ class Hub:
         self.brx = frame.Rx()
         self.btx = frame.Tx()
         self.iobuf = bytearray(_IO)
+        self.stops = StopScan()
+        self._stop_act = self._stop_found
+        self.drained_logged = 0
+        self.flooded = False        # the last poll left the host link unread
         self.counts = bytearray(7)
         # hub state
         self.state = wire.HUB_SAFE
@@ -315,15 +323,40 @@ class Hub:
             self.hello = False
         buf = self.iobuf
         rx = self.hrx
-        for _ in range(_READS):             # bounded: a flood must not starve the tick
+        sc = self.stops
+        act = self._stop_act
+        # bounded: a flood must not starve the tick. Every read is searched for
+        # emergency stops first; past the parse budget the rest of the poll only
+        # searches and drops, so a backlog in front of a stop drains fast. While
+        # the link stays flooded (the last poll did not empty it) nothing is
+        # parsed: parsing junk byte by byte, and answering a flood of commands,
+        # is what a flood costs the hub and every reader of the link; only
+        # stops get through until a poll finds the link empty again.
+        parse = _FLOOD_READS if self.flooded else _READS
+        f0 = rx.frames
+        for _ in range(_READS + _DRAIN):
             n = board.host_read(buf)
             if n <= 0:
+                self.flooded = False
                 return
+            sc.scan(buf, n, act)
+            if not parse:
+                sc.drained += n
+                continue
+            parse -= 1
             i = 0
             while i < n:
                 i = rx.feed(buf, i, n)
                 if rx.ready:
                     commands.host_frame(self, now)
+                    if rx.frames - f0 >= _PARSE_FRAMES:
+                        parse = 0
+                        sc.drained += n - i
+                        break
+        self.flooded = True
+
+    def _stop_found(self, seq, source, crc):
+        commands.stop_found(self, seq, source, crc, self.now)
 
     def _poll_bus(self, now):
         board = self.board
@@ -383,6 +416,10 @@ class Hub:
             if bad[k] != logged[k]:
                 self.record(wire.EV_RX_BAD, k, 0, bad[k] - logged[k])
                 logged[k] = bad[k]
+        if self.stops.drained != self.drained_logged:
+            self.record(wire.EV_RX_DRAIN, 0, 0, (self.stops.drained - self.drained_logged)
+                        & 0x3FFFFFFF)
+            self.drained_logged = self.stops.drained
         if self.cmd_flood:
             self.record(wire.EV_CMD_FLOOD, self.cmd_flood_msg, 0, self.cmd_flood)
             self.cmd_flood = 0

@@ -7,7 +7,7 @@ except ImportError:  # CPython
         return x
 
 VERSION = const(1)
-SCHEMA = const(0x86dac998)
+SCHEMA = const(0xd0d8173f)
 MAX_PAYLOAD = const(480)
 MAX_FRAME = const(501)
 MAX_WIRE = const(504)
@@ -150,6 +150,7 @@ EV_KEY = const(15)  # key provisioned or rotated
 EV_CONSENT = const(16)  # consent recorded (c: patient id)
 EV_TREAT = const(17)  # treatment event (a: 1 start, 2 done, 3 stop)
 EV_CMD_FLOOD = const(18)  # unsigned or refused commands over the record budget in one second, summarized (a: last msg id, c: how many)
+EV_RX_DRAIN = const(19)  # host-link bytes read under a flood past the parse budget, searched only for emergency stops and dropped (c: bytes in the last second)
 
 # RESET
 RESET_POWER = const(0)  # power on

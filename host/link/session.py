@@ -119,11 +119,17 @@ class Link:
         self._reader.start()
 
     @classmethod
-    def open(cls, url, key=None, timeout=2.0, retries=3, heartbeat=True):
-        """Open ``url``, handshake, start heartbeats; raise a typed error on failure."""
+    def open(cls, url, key=None, timeout=2.0, retries=3, heartbeat=True, handshake=True):
+        """Open ``url``, handshake, start heartbeats; raise a typed error on failure.
+
+        ``handshake=False`` opens the port only: an emergency stop needs no
+        handshake and must not wait for one (a flooded link may not answer
+        HELLO in time).
+        """
         hub = cls(open_port(url), url=url, key=key, timeout=timeout, retries=retries)
         try:
-            hub.handshake()
+            if handshake:
+                hub.handshake()
             if heartbeat:
                 hub.start_heartbeat()
         except BaseException:
