@@ -50,6 +50,7 @@ def wire_module():
            "AUTH_SIZE = const(%d)" % schema.AUTH_SIZE,
            "CRC_SIZE = const(%d)" % schema.CRC_SIZE,
            "TAG_SIZE = const(%d)" % schema.TAG_SIZE,
+           "COUNTER_JUMP_MAX = const(%d)" % schema.COUNTER_JUMP_MAX,
            "F_AUTH = const(%d)" % schema.F_AUTH,
            "F_REPLY = const(%d)" % schema.F_REPLY,
            "ADDR_HUB = const(%d)" % schema.ADDR_HUB,

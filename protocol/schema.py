@@ -29,6 +29,7 @@ MAX_PAYLOAD = 480
 TAG_SIZE = 8                      # HMAC-SHA256 truncated to 64 bits
 F_AUTH = 0x1                      # frame carries counter + tag
 F_REPLY = 0x2                     # frame answers a request (ACK, replies)
+COUNTER_JUMP_MAX = 1 << 16        # a signed command may raise the counter by at most this
 ADDR_HUB = 0x00
 ADDR_ALL = 0xFF
 MAX_BOTS = 255
@@ -117,6 +118,9 @@ ENUMS = {
         ("UNCONFIRMED", 13, "some bots did not confirm (detail: count)"),
         ("NO_PLAN", 14, "no treatment plan"),
         ("STORAGE", 15, "persistent storage failed"),
+        ("DUPLICATE", 16, "request id at or below the session's high-water mark: answered "
+                          "before, not run again (detail: the mark)"),
+        ("AUTH_JUMP", 17, "counter more than COUNTER_JUMP_MAX above the last one seen"),
     ),
     "CHECK": (  # pre-treatment check bits (a refused ARM names them)
         ("LINK", 0x01, "host link alive (recent heartbeat)"),

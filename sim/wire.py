@@ -7,7 +7,7 @@ except ImportError:  # CPython
         return x
 
 VERSION = const(1)
-SCHEMA = const(0xd0d8173f)
+SCHEMA = const(0x1c9d5497)
 MAX_PAYLOAD = const(480)
 MAX_FRAME = const(501)
 MAX_WIRE = const(504)
@@ -15,6 +15,7 @@ HEADER_SIZE = const(5)
 AUTH_SIZE = const(12)
 CRC_SIZE = const(4)
 TAG_SIZE = const(8)
+COUNTER_JUMP_MAX = const(65536)
 F_AUTH = const(1)
 F_REPLY = const(2)
 ADDR_HUB = const(0)
@@ -84,6 +85,8 @@ WHY_BUSY = const(12)  # another operation is running
 WHY_UNCONFIRMED = const(13)  # some bots did not confirm (detail: count)
 WHY_NO_PLAN = const(14)  # no treatment plan
 WHY_STORAGE = const(15)  # persistent storage failed
+WHY_DUPLICATE = const(16)  # request id at or below the session's high-water mark: answered before, not run again (detail: the mark)
+WHY_AUTH_JUMP = const(17)  # counter more than COUNTER_JUMP_MAX above the last one seen
 
 # CHECK
 CHECK_LINK = const(1)  # host link alive (recent heartbeat)

@@ -372,3 +372,30 @@ def test_nanohub_estop_confirms_every_bot_through_a_full_speed_flood_on_the_same
             line.close()
     assert sorted(stops)[1] < fl.GOAL_S and max(stops) < 2 * fl.GOAL_S, stops
     assert sum(r["c"] for r in drained) > 3_000_000, "the flood is on record"
+
+
+def test_a_deploy_resent_after_100_other_commands_does_not_run_again(emu):
+    with connect(emu) as h:
+        seq, wire = h.build("DEPLOY", {"site": 41, "count": 1})
+        first = h._transact("DEPLOY", seq, wire, 2.0, 2)
+        for _ in range(100):
+            h.hold()
+        again = h._transact("DEPLOY", seq, wire, 2.0, 2)
+        assert first.status == "DONE"
+        assert again.rejected and again.reason == "DUPLICATE", again
+        ran = [r for r in records(h, W.EV_CMD) if r["a"] == W.M_DEPLOY and r["b"] == seq]
+        assert len(ran) == 1
+        h.recall()
+
+
+def test_a_key_holder_cannot_burn_the_counter_in_one_command(emu):
+    with connect(emu) as h:
+        before = h.refresh_info()["counter"]
+        key = emu.key_path.read_bytes()
+        for counter in (0xFFFFFFFF, before + schema.COUNTER_JUMP_MAX + 1):
+            seq = h._next_req()
+            wire = codec.encode("DOSE_SCALE", {"percent": 90}, seq=seq, key=key, counter=counter)
+            ack = h._transact("DOSE_SCALE", seq, wire, 2.0, 2)
+            assert ack.rejected and ack.reason == "AUTH_JUMP", ack
+        assert h.refresh_info()["counter"] == before
+        assert h.dose_scale(100).status == "DONE"          # the operator signs on as before

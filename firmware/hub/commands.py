@@ -34,6 +34,7 @@ def host_frame(hub, now):
         return
     if msg == wire.M_HELLO:
         hub.hello = True
+        hub.req_hw = -1                     # a new session: its request ids start anywhere
         telemetry.hello_reply(hub, rx.seq, wire.HELLO_OK)
         telemetry.status_soon(hub)
         return
@@ -56,6 +57,14 @@ def host_frame(hub, now):
     if k >= 0:
         telemetry.ack(hub, rx.seq, hub.ack_cmd[k], hub.ack_status[k],
                       hub.ack_reason[k], hub.ack_detail[k])
+        return
+    if not info[5] & wire.MF_AUTH and msg != wire.M_ESTOP and _seen(hub, rx.seq):
+        # answered before and out of the cache: never run it twice. Signed
+        # commands have their own exactly-once (the counter), and a stop is
+        # always run: stopping again is harmless.
+        if not _over_budget(hub, msg, info, wire.ACKS_REJECTED):
+            hub.record(wire.EV_REJECT, msg, rx.seq, wire.WHY_DUPLICATE)
+        telemetry.ack(hub, rx.seq, msg, wire.ACKS_REJECTED, wire.WHY_DUPLICATE, hub.req_hw)
         return
     status, why, detail = _authorize(hub, rx, info)
     if why == wire.WHY_NONE:
@@ -122,6 +131,23 @@ def _over_budget(hub, msg, info, status):
     hub.cmd_flood += 1
     hub.cmd_flood_msg = msg
     return True
+
+
+def _seen(hub, seq):
+    """Whether a command's request id is at or below the session's high-water
+    mark (serial-number order on 16 bits); raises the mark otherwise.
+
+    Request ids from one host session rise; HELLO and a new connection start
+    a session. So a command re-sent after any number of others is known as
+    answered, not only while its ACK is in the cache.
+    """
+    hw = hub.req_hw
+    if hw >= 0:
+        d = (seq - hw) & 0xFFFF
+        if d == 0 or d >= 0x8000:
+            return True
+    hub.req_hw = seq
+    return False
 
 
 def _frame_crc(rx):

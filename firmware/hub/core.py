@@ -114,6 +114,7 @@ class Hub:
         self.ack_reason = bytearray(_ACKS)
         self.ack_detail = array("l", [0] * _ACKS)
         self.ack_next = 0
+        self.req_hw = -1            # highest command request id of this host session
         # patient monitor (via the swarm gateway)
         self.sens = 0
         self.sens_at = 0
@@ -321,6 +322,7 @@ class Hub:
         if s != self.session:
             self.session = s
             self.hello = False
+            self.req_hw = -1
         buf = self.iobuf
         rx = self.hrx
         sc = self.stops

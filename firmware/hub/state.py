@@ -15,6 +15,9 @@ The key is the raw 32-byte file ``hub.key``, written at flash time (and by
 Decisions:
 - counter: the highest authenticated counter accepted. ``accept_counter``
   persists it before the command runs, so a reboot cannot reopen a replay.
+  One command may raise it by at most COUNTER_JUMP_MAX: a holder of the key
+  cannot exhaust it (0xFFFFFFFF) in one frame and lock every signed command
+  out; docs/boards.md gives the recovery at the REPL.
   A key rotation restarts it at 0 (after the new key is stored).
 - estop: latched with the first reason (an ALARM_* code); a later latch
   keeps it. Latching never fails in RAM even if storage does; clearing needs
@@ -134,8 +137,9 @@ class State:
 
     # ----------------------------------------------------- authentication --
     def check_counter(self, c):
-        """True if c is above the high-water mark (would not be a replay)."""
-        return self.counter < c <= _U32
+        """True if c is above the high-water mark (would not be a replay) and
+        at most COUNTER_JUMP_MAX above it (one command cannot burn the counter)."""
+        return self.counter < c <= _U32 and c - self.counter <= wire.COUNTER_JUMP_MAX
 
     def accept_counter(self, c):
         """Raise the high-water mark to c and persist it, before the command
@@ -160,8 +164,10 @@ class State:
             return wire.WHY_NO_KEY
         if not self.verify_tag(signed, tag):
             return wire.WHY_AUTH_BAD
-        if not self.check_counter(counter):
+        if counter <= self.counter:
             return wire.WHY_AUTH_REPLAY
+        if not self.check_counter(counter):
+            return wire.WHY_AUTH_JUMP
         try:
             self.accept_counter(counter)
         except OSError:
