@@ -51,6 +51,7 @@ def wire_module():
            "CRC_SIZE = const(%d)" % schema.CRC_SIZE,
            "TAG_SIZE = const(%d)" % schema.TAG_SIZE,
            "COUNTER_JUMP_MAX = const(%d)" % schema.COUNTER_JUMP_MAX,
+           "HUB_TIME_MOD = const(%d)" % schema.HUB_TIME_MOD,
            "F_AUTH = const(%d)" % schema.F_AUTH,
            "F_REPLY = const(%d)" % schema.F_REPLY,
            "ADDR_HUB = const(%d)" % schema.ADDR_HUB,

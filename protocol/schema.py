@@ -8,10 +8,11 @@ the firmware codec (``firmware/hub/wire.py``) and ``docs/protocol.md``.
 
 Frame, before COBS encoding (all integers little-endian)::
 
-    +--------+-----+-----+------+-----------+----------------------+--------+
-    | vf  u8 | seq | msg | addr | payload   | auth (if F_AUTH)     | crc32  |
-    |        | u16 | u8  | u8   | 0..N B    | counter u32, tag 8 B | u32    |
-    +--------+-----+-----+------+-----------+----------------------+--------+
+    +--------+-----+-----+------+-----------+-----------------------------+--------+
+    | vf  u8 | seq | msg | addr | payload   | auth (if F_AUTH)            | crc32  |
+    |        | u16 | u8  | u8   | 0..N B    | counter u32, expires u32,   | u32    |
+    |        |     |     |      |           | tag 8 B                     |        |
+    +--------+-----+-----+------+-----------+-----------------------------+--------+
 
 ``vf`` packs the protocol version (high nibble) and the flags (low nibble).
 ``seq`` is the sender's sequence number; for commands it is the request id that
@@ -27,8 +28,9 @@ from construct import (
 VERSION = 1
 MAX_PAYLOAD = 480
 TAG_SIZE = 8                      # HMAC-SHA256 truncated to 64 bits
-F_AUTH = 0x1                      # frame carries counter + tag
+F_AUTH = 0x1                      # frame carries counter, expires and tag
 F_REPLY = 0x2                     # frame answers a request (ACK, replies)
+HUB_TIME_MOD = 1 << 30            # hub time (ms) on the wire is modulo this
 COUNTER_JUMP_MAX = 1 << 16        # a signed command may raise the counter by at most this
 ADDR_HUB = 0x00
 ADDR_ALL = 0xFF
@@ -43,8 +45,9 @@ Header = Struct(
     "addr" / Int8ul,
 )
 Auth = Struct(
-    "counter" / Int32ul,
-    "tag" / Bytes(TAG_SIZE),
+    "counter" / Int32ul,          # above the hub's high-water mark (HEARTBEAT: not checked)
+    "expires" / Int32ul,          # hub time (ms mod HUB_TIME_MOD) after which it is refused
+    "tag" / Bytes(TAG_SIZE),      # HMAC-SHA256(key, header + payload + counter + expires)[:8]
 )
 Trailer = Struct("crc" / Int32ul)
 
@@ -121,6 +124,8 @@ ENUMS = {
         ("DUPLICATE", 16, "request id at or below the session's high-water mark: answered "
                           "before, not run again (detail: the mark)"),
         ("AUTH_JUMP", 17, "counter more than COUNTER_JUMP_MAX above the last one seen"),
+        ("STALE", 18, "signed frame past its expiry, or expiring further ahead than the "
+                      "fresh_ms parameter allows (detail: hub time)"),
     ),
     "CHECK": (  # pre-treatment check bits (a refused ARM names them)
         ("LINK", 0x01, "host link alive (recent heartbeat)"),
@@ -300,10 +305,13 @@ MESSAGES = (
         "keyed" / Int8ul,
         "counter" / Int32ul,           # highest authenticated counter seen
         "estop" / Int8ul,              # 1 while an emergency stop is latched
+        "t" / Int32ul,                 # hub time, ms mod HUB_TIME_MOD: signed frames expire by it
+        "fresh_ms" / Int16ul,          # how far ahead a signed frame may expire
     ), "hub identity; result SCHEMA refuses a mismatched peer"),
     (0x03, "HEARTBEAT", "host", Struct(
         "t" / Int32ul,
-    ), "liveness, host to hub at 4 Hz and hub to host"),
+    ), "liveness, host to hub at 4 Hz and hub to host; only a signed one (fresh, expiring "
+       "later than the last) keeps a treatment running"),
     # commands (host -> hub); each answered by exactly one ACK
     (0x10, "ACK", "host", Struct(
         "req" / Int16ul,               # request id being answered

@@ -7,15 +7,16 @@ except ImportError:  # CPython
         return x
 
 VERSION = const(1)
-SCHEMA = const(0x1c9d5497)
+SCHEMA = const(0xbd03956f)
 MAX_PAYLOAD = const(480)
-MAX_FRAME = const(501)
-MAX_WIRE = const(504)
+MAX_FRAME = const(505)
+MAX_WIRE = const(508)
 HEADER_SIZE = const(5)
-AUTH_SIZE = const(12)
+AUTH_SIZE = const(16)
 CRC_SIZE = const(4)
 TAG_SIZE = const(8)
 COUNTER_JUMP_MAX = const(65536)
+HUB_TIME_MOD = const(1073741824)
 F_AUTH = const(1)
 F_REPLY = const(2)
 ADDR_HUB = const(0)
@@ -87,6 +88,7 @@ WHY_NO_PLAN = const(14)  # no treatment plan
 WHY_STORAGE = const(15)  # persistent storage failed
 WHY_DUPLICATE = const(16)  # request id at or below the session's high-water mark: answered before, not run again (detail: the mark)
 WHY_AUTH_JUMP = const(17)  # counter more than COUNTER_JUMP_MAX above the last one seen
+WHY_STALE = const(18)  # signed frame past its expiry, or expiring further ahead than the fresh_ms parameter allows (detail: hub time)
 
 # CHECK
 CHECK_LINK = const(1)  # host link alive (recent heartbeat)
@@ -171,8 +173,8 @@ HELLO_FMT = '<IH'
 HELLO_SIZE = const(6)
 
 M_HELLO_REPLY = const(0x02)
-HELLO_REPLY_FMT = '<BIBBB8sIHBBHBBIB'
-HELLO_REPLY_SIZE = const(33)
+HELLO_REPLY_FMT = '<BIBBB8sIHBBHBBIBIH'
+HELLO_REPLY_SIZE = const(39)
 
 M_HEARTBEAT = const(0x03)
 HEARTBEAT_FMT = '<I'
@@ -336,7 +338,7 @@ BUS_HELLO_SIZE = const(5)
 # id: (name, fmt, size, rec_fmt, rec_size, flags); field names are in wire_names
 MSGS = {
     0x01: ('HELLO', '<IH', 6, None, 0, 0),
-    0x02: ('HELLO_REPLY', '<BIBBB8sIHBBHBBIB', 33, None, 0, 0),
+    0x02: ('HELLO_REPLY', '<BIBBB8sIHBBHBBIBIH', 39, None, 0, 0),
     0x03: ('HEARTBEAT', '<I', 4, None, 0, 0),
     0x10: ('ACK', '<HBBBi', 9, None, 0, 0),
     0x20: ('ARM', '<', 0, None, 0, 5),

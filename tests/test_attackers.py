@@ -128,7 +128,7 @@ def test_an_old_counter_is_refused_even_with_a_good_tag(emu):
         for counter in (hw, hw - 1, 0):
             seq = h._next_req()
             raw = codec.build("DOSE_SCALE", {"percent": 50}, seq=seq, key=key,
-                              counter=max(counter, 0))
+                              counter=max(counter, 0), expires=h.expires())
             ack = send(h, "DOSE_SCALE", raw, seq)
             assert ack.rejected and ack.reason == "AUTH_REPLAY", counter
         assert h.refresh_info()["counter"] == hw
@@ -143,11 +143,11 @@ def test_a_truncated_tag_is_dropped_as_a_bad_frame_and_never_runs(emu):
         for keep in (0, 1, 4, 7):
             seq = h._next_req()
             raw = props.raw_frame(W.M_DOSE_SCALE, b"\x32", seq=seq, key=key, counter=counter,
-                                  tag_len=keep)
+                                  tag_len=keep, expires=h.expires())
             assert send(h, "DOSE_SCALE", raw, seq, timeout=0.6) is None     # no ACK at all
             sent.append(seq)
         half = codec.build("DOSE_SCALE", {"percent": 50}, seq=h._next_req(), key=key,
-                           counter=counter)
+                           counter=counter, expires=h.expires())
         body = bytearray(half[:-4])
         body[-4:] = bytes(4)                                      # half the tag zeroed
         ack = send(h, "DOSE_SCALE", bytes(body) + struct.pack("<I", zlib.crc32(body)),
@@ -394,7 +394,8 @@ def test_a_key_holder_cannot_burn_the_counter_in_one_command(emu):
         key = emu.key_path.read_bytes()
         for counter in (0xFFFFFFFF, before + schema.COUNTER_JUMP_MAX + 1):
             seq = h._next_req()
-            wire = codec.encode("DOSE_SCALE", {"percent": 90}, seq=seq, key=key, counter=counter)
+            wire = codec.encode("DOSE_SCALE", {"percent": 90}, seq=seq, key=key, counter=counter,
+                                expires=h.expires())
             ack = h._transact("DOSE_SCALE", seq, wire, 2.0, 2)
             assert ack.rejected and ack.reason == "AUTH_JUMP", ack
         assert h.refresh_info()["counter"] == before

@@ -27,10 +27,11 @@ def host_frame(hub, now):
         if rx.err == wire.ERR_SCHEMA and rx.msg == wire.M_HELLO:
             telemetry.hello_reply(hub, rx.seq, wire.HELLO_SCHEMA)
         return
-    hub.host_heard = now
-    hub.host_ever = True
+    hub.link_heard = now
     msg = rx.msg
     if msg == wire.M_HEARTBEAT:
+        if rx.flags & wire.F_AUTH:
+            _signed_heartbeat(hub, rx, now)
         return
     if msg == wire.M_HELLO:
         hub.hello = True
@@ -49,6 +50,8 @@ def host_frame(hub, now):
         start = b[_H] | (b[_H + 1] << 8) | (b[_H + 2] << 16) | (b[_H + 3] << 24)
         telemetry.log_chunk(hub, start, b[_H + 4], rx.seq)
         return
+    if msg == wire.M_ESTOP and rx.flags == 0 and rx.plen == 1:
+        return          # the stop search found this very frame first and answered it
     info = wire.MSGS[msg]
     if not info[5] & wire.MF_COMMAND:
         return                              # telemetry from a confused peer
@@ -66,8 +69,10 @@ def host_frame(hub, now):
             hub.record(wire.EV_REJECT, msg, rx.seq, wire.WHY_DUPLICATE)
         telemetry.ack(hub, rx.seq, msg, wire.ACKS_REJECTED, wire.WHY_DUPLICATE, hub.req_hw)
         return
-    status, why, detail = _authorize(hub, rx, info)
+    status, why, detail = _authorize(hub, rx, info, now)
     if why == wire.WHY_NONE:
+        if info[5] & wire.MF_AUTH:
+            _operator(hub, now)             # a signed command: the operator is there
         status, why, detail = execute(hub, msg, rx, now)
     if _over_budget(hub, msg, info, status):
         pass                                # counted; summarized once a second
@@ -76,7 +81,8 @@ def host_frame(hub, now):
     else:
         hub.record(wire.EV_CMD, msg, rx.seq, detail)
     if status == wire.ACKS_REJECTED and (why == wire.WHY_AUTH_MISSING or why == wire.WHY_AUTH_BAD
-                                         or why == wire.WHY_AUTH_REPLAY):
+                                         or why == wire.WHY_AUTH_REPLAY
+                                         or why == wire.WHY_AUTH_JUMP or why == wire.WHY_STALE):
         if hub.alarms.raise_(wire.ALARM_UNAUTHORIZED, now, value=msg):
             hub.record(wire.EV_ALARM, wire.ALARM_UNAUTHORIZED, 0, msg)
     _remember(hub, rx.seq, crc, msg, status, why, detail)
@@ -174,14 +180,76 @@ def _remember(hub, seq, crc, cmd, status, why, detail):
     hub.ack_detail[k] = detail
 
 
-def _authorize(hub, rx, info):
+def _operator(hub, now):
+    """Proof that the operator is there: a signed heartbeat or command. Only
+    this keeps a treatment running (the operator-gone rule reads host_heard)."""
+    hub.host_heard = now
+    hub.host_ever = True
+
+
+def _late(hub, expires, now):
+    """0 if a signed frame is fresh: it expires after now, and no further ahead
+    than fresh_ms (so it cannot be held back for longer); else hub time."""
+    t = now & (wire.HUB_TIME_MOD - 1)
+    d = (expires - t) & (wire.HUB_TIME_MOD - 1)
+    if d >= wire.HUB_TIME_MOD >> 1:
+        d -= wire.HUB_TIME_MOD
+    if d < 0 or d > hub.params.get(P.P_FRESH_MS):
+        return t or 1
+    return 0
+
+
+def _signed_heartbeat(hub, rx, now):
+    """A signed heartbeat keeps the treatment alive: fresh, expiring later than
+    the last one taken (a replay within its window is refused), and its tag
+    good. The HMAC allocates and costs a few hash blocks, so it is checked off
+    the tick (``check_heartbeat`` from ``Hub.idle``): here the frame is only
+    copied. Nothing is persisted: 4 Hz of flash writes would wear a board out.
+    """
+    if _late(hub, rx.expires, now):
+        return
+    if hub.hb_expires >= 0:
+        d = (rx.expires - hub.hb_expires) & (wire.HUB_TIME_MOD - 1)
+        if d == 0 or d >= wire.HUB_TIME_MOD >> 1:
+            return
+    n = rx.tag_at() + wire.TAG_SIZE
+    src = rx.buf
+    dst = hub.hb_buf
+    for i in range(n):
+        dst[i] = src[i]
+    hub.hb_len = n
+    hub.hb_at = now
+    hub.hb_next = rx.expires
+
+
+def check_heartbeat(hub):
+    """Verify the heartbeat copied by ``_signed_heartbeat`` (off the tick)."""
+    n = hub.hb_len
+    if not n:
+        return
+    hub.hb_len = 0
+    at = n - wire.TAG_SIZE
+    if hub.state_store.verify_tag(hub.hb_views.view(at), hub.hb_buf[at:n]):
+        hub.hb_expires = hub.hb_next
+        if ticks_diff(hub.hb_at, hub.host_heard) > 0 or not hub.host_ever:
+            _operator(hub, hub.hb_at)
+
+
+def _authorize(hub, rx, info, now):
     if not info[5] & wire.MF_AUTH:
         return wire.ACKS_DONE, wire.WHY_NONE, 0
     if not rx.flags & wire.F_AUTH:
         return wire.ACKS_REJECTED, wire.WHY_AUTH_MISSING, 0
     at = rx.tag_at()
     tag = bytes(rx.buf[at:at + wire.TAG_SIZE])
-    why = hub.state_store.authorize(rx.signed_view(), rx.counter, tag)
+    if not hub.state_store.keyed:
+        return wire.ACKS_REJECTED, wire.WHY_NO_KEY, 0
+    if not hub.state_store.verify_tag(rx.signed_view(), tag):
+        return wire.ACKS_REJECTED, wire.WHY_AUTH_BAD, 0
+    late = _late(hub, rx.expires, now)
+    if late:
+        return wire.ACKS_REJECTED, wire.WHY_STALE, late
+    why = hub.state_store.take_counter(rx.counter)
     if why != wire.WHY_NONE:
         return wire.ACKS_REJECTED, why, 0
     return wire.ACKS_DONE, wire.WHY_NONE, 0

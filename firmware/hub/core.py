@@ -99,8 +99,15 @@ class Hub:
         # host link
         self.session = -1
         self.hello = False
-        self.host_heard = 0
+        self.host_heard = 0         # the operator: a signed heartbeat or command
         self.host_ever = False
+        self.link_heard = 0         # anyone: any valid frame
+        self.hb_expires = -1        # expiry of the last signed heartbeat taken
+        self.hb_buf = bytearray(wire.MAX_FRAME)   # a signed heartbeat awaiting its check
+        self.hb_views = frame.Views(self.hb_buf)
+        self.hb_len = 0
+        self.hb_at = 0
+        self.hb_next = 0
         self.next_status = 0
         self.next_bots = 0
         self.next_sites = 0
@@ -215,6 +222,7 @@ class Hub:
                 if late > period:
                     nxt = ticks_add(now, period)   # fell behind: skip, don't burst
             else:
+                self.idle()
                 board.wait(-late)
                 self.poll(board.ticks_ms())
 
@@ -223,6 +231,10 @@ class Hub:
         self.now = now
         self._poll_host(now)
         self._poll_bus(now)
+
+    def idle(self):
+        """Work that allocates, kept off the tick: a signed heartbeat's HMAC."""
+        commands.check_heartbeat(self)
 
     def tick(self, now):
         dt = ticks_diff(now, self.last_tick)

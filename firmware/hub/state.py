@@ -164,6 +164,10 @@ class State:
             return wire.WHY_NO_KEY
         if not self.verify_tag(signed, tag):
             return wire.WHY_AUTH_BAD
+        return self.take_counter(counter)
+
+    def take_counter(self, counter):
+        """For a frame whose tag verified: replay, jump, persist. WHY_*."""
         if counter <= self.counter:
             return wire.WHY_AUTH_REPLAY
         if not self.check_counter(counter):

@@ -115,6 +115,8 @@ class Link:
         self._seq = random.randrange(1 << 16)
         self._t0 = time.monotonic()
         self._heart = None
+        self._clock = None          # (hub time ms, time.monotonic() when heard)
+        self.fresh_ms = 1000        # the hub's bound on how far ahead a signed frame expires
         self._reader = threading.Thread(target=self._read_loop, name="nanohub-reader", daemon=True)
         self._reader.start()
 
@@ -185,6 +187,8 @@ class Link:
     def _route(self, f):
         self.rx_frames += 1
         self.last_rx = time.monotonic()
+        if f.name in ("HUB_STATUS", "HELLO_REPLY"):
+            self._clock = (f["t"], self.last_rx)     # hub time, no later than now
         if f.name in TELEMETRY:
             self._cache(f)
         with self._lock:
@@ -303,6 +307,7 @@ class Link:
                 "flash firmware built from the same release (nanohub flash) or install the "
                 "matching nanohub host" % (self.url, info["schema"], model.FINGERPRINT))
         info["board"] = text(info["board"])
+        self.fresh_ms = info.get("fresh_ms") or self.fresh_ms
         self.info = HubInfo(info, self)
         self.hub_id = info["hub_id"]
 
@@ -343,11 +348,32 @@ class Link:
     def _heartbeat_loop(self):
         while not self._closed.is_set():
             try:
-                self.send_raw(codec.encode("HEARTBEAT", {"t": self.elapsed_ms()},
-                                           seq=self._next_seq()))
+                self.send_raw(self._heartbeat())
             except NanohubError:
                 return
             self._closed.wait(HEARTBEAT_S)
+
+    def _heartbeat(self):
+        """A HEARTBEAT, signed when this host holds the hub's key: only a signed
+        one keeps a treatment running. Its counter is the hub's mark (not
+        checked, not used up); its expiry orders it, so a replay is refused."""
+        fields = {"t": self.elapsed_ms()}
+        try:
+            key = self.signing_key() if self.hub_id is not None or self._key_arg else None
+        except NanohubError:
+            key = None
+        if key is None or self._clock is None:
+            return codec.encode("HEARTBEAT", fields, seq=self._next_seq())
+        return codec.encode("HEARTBEAT", fields, seq=self._next_seq(), key=key,
+                            counter=self.info.get("counter", 0), expires=self.expires())
+
+    def expires(self):
+        """Hub time by which a frame signed now must arrive: the hub's clock as
+        last heard plus the time since (a lower bound of the hub's time, so the
+        hub never finds it too far ahead), plus fresh_ms."""
+        t, at = self._clock or (0, time.monotonic())
+        now = t + int((time.monotonic() - at) * 1000)
+        return (now + self.fresh_ms) % schema.HUB_TIME_MOD
 
     # ------------------------------------------------------- commands --
 
@@ -368,18 +394,23 @@ class Link:
     def build(self, name, fields=None, records=()):
         """(request id, wire bytes) of a command, signed when the schema says so."""
         key = counter = None
+        extra = {}
         if name in schema.AUTH_REQUIRED:
             key = self.signing_key()
             counter = self._counter.next(self.info.get("counter", 0))
+            extra["expires"] = self.expires()
         seq = self._next_req()
-        return seq, codec.encode(name, fields, records, seq=seq, key=key, counter=counter)
+        return seq, codec.encode(name, fields, records, seq=seq, key=key, counter=counter,
+                                 **extra)
 
     def command(self, name, fields=None, records=(), timeout=None, retries=None):
         """Send a command and return its Ack; raise Refused if the hub rejects it."""
         seq, wire = self.build(name, fields, records)
         ack = self._transact(name, seq, wire, timeout, retries)
-        if ack.rejected and ack.reason == "AUTH_REPLAY" and name in schema.AUTH_REQUIRED:
-            # another host signed in between: learn the hub's high-water mark, sign anew
+        if ack.rejected and ack.reason in ("AUTH_REPLAY", "STALE") and \
+                name in schema.AUTH_REQUIRED:
+            # another host signed in between, or the retries took longer than
+            # the frame's freshness: learn the hub's mark and clock, sign anew
             self.refresh_info()
             seq, wire = self.build(name, fields, records)
             ack = self._transact(name, seq, wire, timeout, retries)

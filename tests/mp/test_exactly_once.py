@@ -1,3 +1,4 @@
+# heap: 1m
 """Exactly-once for real (issue 14): request ids of one host session rise,
 and the hub refuses an id at or below its high-water mark instead of running
 it again, however many commands came in between; one signed command may raise
