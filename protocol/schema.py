@@ -189,10 +189,13 @@ ENUMS = {
         ("RX_BAD", 13, "bad frames dropped (a: error class, c: count)"),
         ("TORN", 14, "torn log tail dropped at boot (c: bytes)"),
         ("KEY", 15, "key provisioned or rotated"),
-        ("CONSENT", 16, "consent recorded (c: patient id)"),
+        ("CONSENT", 16, "consent recorded (c: keyed pseudonym of the patient id, 31 bits of "
+                        "HMAC-SHA256(key, 'patient' + id u32 LE); 0 on an unkeyed hub)"),
         ("TREAT", 17, "treatment event (a: 1 start, 2 done, 3 stop)"),
         ("CMD_FLOOD", 18, "unsigned or refused commands over the record budget in one "
                           "second, summarized (a: last msg id, c: how many)"),
+        ("LOG_DROP", 20, "the oldest segment was rotated away unpulled or not (b: records "
+                         "dropped, c: index of the first); written right after"),
         ("RX_DRAIN", 19, "host-link bytes read under a flood past the parse budget, searched "
                          "only for emergency stops and dropped (c: bytes in the last second)"),
     ),

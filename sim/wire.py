@@ -7,7 +7,7 @@ except ImportError:  # CPython
         return x
 
 VERSION = const(1)
-SCHEMA = const(0xbd03956f)
+SCHEMA = const(0x0d589827)
 MAX_PAYLOAD = const(480)
 MAX_FRAME = const(505)
 MAX_WIRE = const(508)
@@ -152,9 +152,10 @@ EV_CLAMP = const(12)  # dose clamped (a: site, b: rule, c: value)
 EV_RX_BAD = const(13)  # bad frames dropped (a: error class, c: count)
 EV_TORN = const(14)  # torn log tail dropped at boot (c: bytes)
 EV_KEY = const(15)  # key provisioned or rotated
-EV_CONSENT = const(16)  # consent recorded (c: patient id)
+EV_CONSENT = const(16)  # consent recorded (c: keyed pseudonym of the patient id, 31 bits of HMAC-SHA256(key, 'patient' + id u32 LE); 0 on an unkeyed hub)
 EV_TREAT = const(17)  # treatment event (a: 1 start, 2 done, 3 stop)
 EV_CMD_FLOOD = const(18)  # unsigned or refused commands over the record budget in one second, summarized (a: last msg id, c: how many)
+EV_LOG_DROP = const(20)  # the oldest segment was rotated away unpulled or not (b: records dropped, c: index of the first); written right after
 EV_RX_DRAIN = const(19)  # host-link bytes read under a flood past the parse budget, searched only for emergency stops and dropped (c: bytes in the last second)
 
 # RESET

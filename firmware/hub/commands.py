@@ -123,13 +123,15 @@ def stop_found(hub, seq, source, crc, now):
 def _over_budget(hub, msg, info, status):
     """Whether this command's record is summarized instead of written.
 
-    Accepted signed commands (they need the key) and emergency stops are always
-    recorded one by one. Everything a keyless peer can send (unsigned commands,
-    refused ones) has a budget of records per second; the rest is counted and
-    summarized in one EV_CMD_FLOOD record a second, so a flood cannot rotate the
-    audit log away in seconds.
+    Signed-class commands (those that need a tag), accepted or refused, and
+    emergency stops are always recorded one by one: a forged ARM is evidence
+    and never hides in a summary. Everything else a keyless peer can send
+    (unsigned commands and their refusals) has a budget of records per second;
+    the rest is counted and summarized in one EV_CMD_FLOOD record a second, so
+    a flood cannot rotate the audit log away in seconds (and a rotation that
+    does drop records says so: EV_LOG_DROP).
     """
-    if msg == wire.M_ESTOP or (info[5] & wire.MF_AUTH and status != wire.ACKS_REJECTED):
+    if msg == wire.M_ESTOP or info[5] & wire.MF_AUTH:
         return False
     if hub.cmd_logged < _CMD_BUDGET:
         hub.cmd_logged += 1
@@ -347,7 +349,7 @@ def execute(hub, msg, rx, now):
             return _reject(wire.WHY_ESTOP_LATCHED)
         patient = struct.unpack_from("<I", b, _H)[0]
         hub.state_store.set_consent(patient)
-        hub.record(wire.EV_CONSENT, 0, 0, patient)
+        hub.record(wire.EV_CONSENT, 0, 0, hub.state_store.pseudonym(patient))
         return _done(0)
     if msg == wire.M_PARAM_SET:
         if hub.state != wire.HUB_SAFE and hub.state != wire.HUB_ESTOP:

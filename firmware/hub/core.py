@@ -200,8 +200,13 @@ class Hub:
 
     def record(self, event, a=0, b=0, c=0):
         """Append to the audit log; a failing log only marks the check."""
+        log = self.log
         try:
-            self.log.append(self.now, event, a, b, c)
+            log.append(self.now, event, a, b, c)
+            if log.dropped_first >= 0:
+                first, n = log.dropped_first, log.dropped_n
+                log.dropped_first = -1
+                log.append(self.now, wire.EV_LOG_DROP, 0, n, first)
         except OSError:
             self.log_ok = False
 

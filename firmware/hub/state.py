@@ -157,6 +157,16 @@ class State:
             return False
         return hmac.equal(hmac.tag(self._key, signed, wire.TAG_SIZE), tag)
 
+    def pseudonym(self, value):
+        """A keyed pseudonym of a u32 (a patient id) for the audit log: the
+        first 31 bits of HMAC-SHA256(key, "patient" + value). Whoever holds the
+        key can check a known id against it; a reader of the log learns nothing.
+        Without a key: 0 (no id is recorded at all)."""
+        if self._key is None:
+            return 0
+        d = hmac.hmac_sha256(self._key, b"patient" + struct.pack("<I", value & _U32))
+        return (d[0] | (d[1] << 8) | (d[2] << 16) | ((d[3] & 0x7F) << 24)) or 1
+
     def authorize(self, signed, counter, tag):
         """The whole check for an authenticated command, in order: key, tag,
         replay, persist the counter. Returns WHY_NONE or the WHY_* refusal."""

@@ -321,7 +321,7 @@ def test_the_audit_log_records_accepted_and_rejected_commands_with_reasons():
     eq(len(al), 1)
     _done(rig.alarm_ack(wire.ALARM_UNAUTHORIZED))
     eq(rig.events(wire.EV_ALARM_ACK, at)[-1][3], wire.ALARM_UNAUTHORIZED)
-    eq(rig.events(wire.EV_CONSENT)[-1][5], 4242)
+    eq(rig.events(wire.EV_CONSENT)[-1][5], rig.hub.state_store.pseudonym(4242))
     ok, first_bad = rig.hub.log.verify()
     true(ok, "log verifies (%d)" % first_bad)
 
