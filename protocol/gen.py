@@ -52,6 +52,7 @@ def wire_module():
            "TAG_SIZE = const(%d)" % schema.TAG_SIZE,
            "COUNTER_JUMP_MAX = const(%d)" % schema.COUNTER_JUMP_MAX,
            "HUB_TIME_MOD = const(%d)" % schema.HUB_TIME_MOD,
+           "TELEM_FLOOR_HZ = const(%d)" % schema.TELEM_FLOOR_HZ,
            "F_AUTH = const(%d)" % schema.F_AUTH,
            "F_REPLY = const(%d)" % schema.F_REPLY,
            "ADDR_HUB = const(%d)" % schema.ADDR_HUB,

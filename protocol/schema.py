@@ -30,6 +30,7 @@ MAX_PAYLOAD = 480
 TAG_SIZE = 8                      # HMAC-SHA256 truncated to 64 bits
 F_AUTH = 0x1                      # frame carries counter, expires and tag
 F_REPLY = 0x2                     # frame answers a request (ACK, replies)
+TELEM_FLOOR_HZ = 1                # no unsigned TELEM_RATE goes below this
 HUB_TIME_MOD = 1 << 30            # hub time (ms) on the wire is modulo this
 COUNTER_JUMP_MAX = 1 << 16        # a signed command may raise the counter by at most this
 ADDR_HUB = 0x00
@@ -355,7 +356,7 @@ MESSAGES = (
     (0x2B, "ESTOP_RESET", "host", Struct(), "leave ESTOP for SAFE after checks [auth]"),
     (0x2C, "ALARM_ACK", "host", Struct(
         "code" / Int8ul,               # ALARM_*, 0 for all
-    ), "acknowledge latched alarms"),
+    ), "acknowledge latched alarms; a HIGH one only when signed [auth for HIGH]"),
     (0x2D, "CONSENT", "host", Struct(
         "patient" / Int32ul,
     ), "record the patient's consent [auth]"),
@@ -397,7 +398,7 @@ MESSAGES = (
         "status_hz" / Int8ul,
         "bots_hz" / Int8ul,
         "sites_hz" / Int8ul,
-    ), "telemetry rates, bounded by the hub"),
+    ), "telemetry rates, bounded by the hub; below TELEM_FLOOR_HZ only when signed"),
     # telemetry (hub -> host)
     (0x40, "HUB_STATUS", "host", Struct(
         "state" / Int8ul,              # HUB_*
@@ -471,6 +472,11 @@ AUTH_REQUIRED = frozenset((
     "CONSENT", "KEY_ROTATE", "PARAM_SET",
 ))
 """Commands that can start or increase energy delivery: they need a tag."""
+
+AUTH_TO_LOWER = ("ALARM_ACK", "TELEM_RATE")
+"""Commands anyone may send, whose stronger effect needs a tag: acknowledging a
+HIGH alarm (it blocks arming and reset until then), and a telemetry rate below
+TELEM_FLOOR_HZ (it would blind the operator). A host holding the key signs them."""
 
 READS = ("PARAM_GET", "LOG_READ", "REQUEST")
 """Requests answered with data (PARAM_VALUE, LOG_CHUNK, telemetry), not an ACK."""

@@ -8,6 +8,7 @@ and reads never need one.
 """
 import struct
 
+from hub import alarms as _alarms
 from hub import checks, supervisor, telemetry, wire
 from hub import params as P
 from hub.compat import const, ticks_add, ticks_diff
@@ -238,8 +239,19 @@ def check_heartbeat(hub):
 
 
 def _authorize(hub, rx, info, now):
+    hub.cmd_signed = False
     if not info[5] & wire.MF_AUTH:
+        if rx.flags & wire.F_AUTH and (rx.msg == wire.M_ALARM_ACK or rx.msg == wire.M_TELEM_RATE):
+            # signed, to acknowledge a HIGH alarm or go below the telemetry floor:
+            # the tag is checked as for any signed command, and refused if bad
+            res = _signed(hub, rx, now)
+            hub.cmd_signed = res[1] == wire.WHY_NONE
+            return res
         return wire.ACKS_DONE, wire.WHY_NONE, 0
+    return _signed(hub, rx, now)
+
+
+def _signed(hub, rx, now):
     if not rx.flags & wire.F_AUTH:
         return wire.ACKS_REJECTED, wire.WHY_AUTH_MISSING, 0
     at = rx.tag_at()
@@ -299,7 +311,12 @@ def execute(hub, msg, rx, now):
         n = recall(hub, b[_H])
         return _done(n)
     if msg == wire.M_ALARM_ACK:
-        n = hub.alarms.ack(b[_H])
+        code = b[_H]
+        al = hub.alarms
+        if not hub.cmd_signed and code and code < len(_alarms.PRIO) and \
+                _alarms.PRIO[code] == wire.PRIO_HIGH and al.state[code] == wire.ALST_RAISED:
+            return _reject(wire.WHY_AUTH_MISSING, code)   # a HIGH alarm blocks arming
+        n = al.ack(code, hub.cmd_signed)
         if n:
             hub.record(wire.EV_ALARM_ACK, b[_H])
             if not hub.alarms.active(wire.ALARM_SENS_PAUSE):
@@ -378,6 +395,8 @@ def _rates(hub, b):
     pr = hub.params
     for k, p in ((0, P.P_TLM_STATUS_HZ), (1, P.P_TLM_BOTS_HZ), (2, P.P_TLM_SITES_HZ)):
         v = b[_H + k]
+        if v < wire.TELEM_FLOOR_HZ and not hub.cmd_signed:
+            return _reject(wire.WHY_AUTH_MISSING, wire.TELEM_FLOOR_HZ)   # no blinding
         ok, why, bound = pr.check(p, v)
         if not ok:
             return _reject(why, bound)

@@ -122,6 +122,7 @@ class Hub:
         self.ack_detail = array("l", [0] * _ACKS)
         self.ack_next = 0
         self.req_hw = -1            # highest command request id of this host session
+        self.cmd_signed = False     # the command being run carried a good tag
         # patient monitor (via the swarm gateway)
         self.sens = 0
         self.sens_at = 0

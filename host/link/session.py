@@ -391,11 +391,17 @@ class Link:
             self._counter = keys.Counter(self.hub_id or 0)
         return self._key
 
+    def _can_sign(self):
+        try:
+            return self.signing_key() is not None
+        except NanohubError:
+            return False
+
     def build(self, name, fields=None, records=()):
         """(request id, wire bytes) of a command, signed when the schema says so."""
         key = counter = None
         extra = {}
-        if name in schema.AUTH_REQUIRED:
+        if name in schema.AUTH_REQUIRED or (name in schema.AUTH_TO_LOWER and self._can_sign()):
             key = self.signing_key()
             counter = self._counter.next(self.info.get("counter", 0))
             extra["expires"] = self.expires()

@@ -186,8 +186,10 @@ class Rig:
             self.req = (self.req + 1) & 0xFFFF
             req = self.req
         if sign is None:
+            # the operator's host signs what needs it, and what is stronger signed
             sign = bool(wire.MSGS[msg][5] & wire.MF_AUTH) or counter is not None \
-                or tag is not None or key is not None
+                or tag is not None or key is not None \
+                or msg == wire.M_ALARM_ACK or msg == wire.M_TELEM_RATE
         tx = self.htx
         o = tx.begin(msg, req, wire.ADDR_HUB)
         tx.raw[o:o + len(payload)] = payload

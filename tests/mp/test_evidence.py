@@ -55,3 +55,28 @@ def test_the_patient_id_is_recorded_as_a_keyed_pseudonym():
     true(rec[5] != PATIENT_ID, "not the id itself")
     d = hmac.hmac_sha256(rig.key, b"patient" + struct.pack("<I", PATIENT_ID))
     eq(rec[5], d[0] | (d[1] << 8) | (d[2] << 16) | ((d[3] & 0x7F) << 24))
+
+
+# ------------------------------------------------------- small doors closed --
+
+def test_an_unsigned_ack_cannot_clear_a_high_alarm():
+    rig = Rig()
+    rig.hub.alarms.raise_(wire.ALARM_RUNAWAY, rig.now)
+    rig.hub.alarms.raise_(wire.ALARM_DOSE_CAP, rig.now)
+    ack = rig.alarm_ack(wire.ALARM_RUNAWAY, sign=False)
+    eq(ack[:2], (wire.ACKS_REJECTED, wire.WHY_AUTH_MISSING))
+    eq(rig.alarm_ack(0, sign=False)[0], wire.ACKS_DONE)      # the LOW one goes
+    true(rig.hub.alarms.unacked_high(), "the HIGH alarm still blocks arming")
+    eq(rig.alarm_ack(wire.ALARM_RUNAWAY)[0], wire.ACKS_DONE)  # signed
+    eq(rig.hub.alarms.unacked_high(), 0)
+
+
+def test_an_unsigned_telemetry_rate_cannot_go_below_the_floor():
+    rig = Rig()
+    ack = rig.cmd(wire.M_TELEM_RATE, struct.pack(wire.TELEM_RATE_FMT, 5, 0, 0), sign=False)
+    eq(ack[:2], (wire.ACKS_REJECTED, wire.WHY_AUTH_MISSING))
+    eq(ack[2], wire.TELEM_FLOOR_HZ)
+    eq(rig.cmd(wire.M_TELEM_RATE, struct.pack(wire.TELEM_RATE_FMT, 5, 1, 1),
+               sign=False)[0], wire.ACKS_DONE)
+    eq(rig.cmd(wire.M_TELEM_RATE, struct.pack(wire.TELEM_RATE_FMT, 5, 0, 0))[0],
+       wire.ACKS_DONE)                                        # signed: the operator may
