@@ -30,6 +30,7 @@ MAX_PAYLOAD = 480
 TAG_SIZE = 8                      # HMAC-SHA256 truncated to 64 bits
 F_AUTH = 0x1                      # frame carries counter, expires and tag
 F_REPLY = 0x2                     # frame answers a request (ACK, replies)
+ACK_CACHE = 16                    # answers the hub keeps for identical resends
 TELEM_FLOOR_HZ = 1                # no unsigned TELEM_RATE goes below this
 HUB_TIME_MOD = 1 << 30            # hub time (ms) on the wire is modulo this
 COUNTER_JUMP_MAX = 1 << 16        # a signed command may raise the counter by at most this

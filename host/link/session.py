@@ -12,6 +12,7 @@ import threading
 import time
 
 from nanohub.protocol import codec, model, schema
+from nanohub.protocol.rules import HOST_VERSION  # noqa: F401 (the document states it)
 
 from .. import keys
 from .port import open_port, _link_error  # noqa: F401 (re-exported)
@@ -22,7 +23,6 @@ from ..views import (
     Ack, alarm_dict, bot_dicts, enum_name, enum_value, refusal_message, site_dict, text,
 )
 
-HOST_VERSION = 1
 HEARTBEAT_S = 0.25
 TELEMETRY = frozenset(("HUB_STATUS", "BOT_STATES", "SITE_READINGS", "ALARM", "ESTOP_REPORT"))
 REPL_MARKERS = (b">>>", b"MicroPython", b"raw REPL")
