@@ -400,3 +400,29 @@ def test_a_key_holder_cannot_burn_the_counter_in_one_command(emu):
             assert ack.rejected and ack.reason == "AUTH_JUMP", ack
         assert h.refresh_info()["counter"] == before
         assert h.dose_scale(100).status == "DONE"          # the operator signs on as before
+
+
+def test_a_new_connection_cannot_take_the_link_from_the_operator(emu):
+    import socket
+    with connect(emu, url=emu.hub_url) as h:
+        h.status()
+        intruders = []
+        for _ in range(10):                            # a new connection every 100 ms
+            try:
+                s = socket.create_connection(("127.0.0.1", emu.host_port), timeout=0.3)
+                s.sendall(b"\0" + codec.encode("HELLO", {"schema": model.FINGERPRINT,
+                                                         "host_version": 1}))
+            except OSError:
+                pass                                   # the listen queue is full: refused
+            else:
+                intruders.append(s)
+            time.sleep(0.1)
+            assert h.status()["state"] in ("SAFE", "ESTOP")    # the operator keeps the link
+        for s in intruders:
+            s.settimeout(0.2)
+            try:
+                assert s.recv(4096) == b"", "an intruder was answered"
+            except socket.timeout:
+                pass                                   # queued, unanswered
+            s.close()
+        assert h.status()["state"] in ("SAFE", "ESTOP")
