@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import traceback
 from contextlib import ExitStack
 from importlib import import_module
@@ -63,6 +64,9 @@ def _globals(parser, defaults):
     g.add_argument("--port", "-p", metavar="URL", default=d(None),
                    help="hub port: /dev/ttyACM0, COM3, socket://HOST:PORT, rfc2217://..., or "
                         "sim for a private emulated hub (default: $NANOHUB_PORT)")
+    g.add_argument("--baud", "-b", metavar="N", type=_baud, default=d(115200),
+                   help="baud rate for ports that have one: devices, rfc2217:// (default "
+                        "115200; ignored by socket://)")
     g.add_argument("--json", action="store_true", default=d(False),
                    help="machine-readable output: one JSON object (JSON lines for streams)")
     g.add_argument("--key", "-k", metavar="FILE", default=d(None),
@@ -70,6 +74,16 @@ def _globals(parser, defaults):
                         "store entry for the hub id)")
     g.add_argument("--timeout", "-t", metavar="S", type=float, default=d(2.0),
                    help="seconds to wait for the hub to answer (default 2)")
+
+
+def _baud(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 0 < value < 2 ** 32:
+        raise argparse.ArgumentTypeError("bad baud rate %r: give a number such as 115200" % text)
+    return value
 
 
 def build_parser():
@@ -182,7 +196,7 @@ class Context:
             emu = self.start_sim(url)
             url, key = emu.url, key or emu.key_path
         hub = Hub.open(url, key=key, timeout=self.args.timeout, heartbeat=heartbeat,
-                       handshake=handshake)
+                       baudrate=self.args.baud, handshake=handshake)
         self._hub = self.stack.enter_context(hub)
         return self._hub
 
@@ -219,6 +233,28 @@ def _fail(ctx_json, err, code):
     return code
 
 
+def _from_the_link(err):
+    """True when an unexpected exception came out of pyserial or mpremote: the
+    link failed in a way they did not type (e.g. a server's odd answer)."""
+    if type(err).__module__.split(".")[0] in ("serial", "mpremote"):
+        return True
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    name = tb.tb_frame.f_globals.get("__name__", "") if tb is not None else ""
+    return name.split(".")[0] in ("serial", "mpremote")
+
+
+def _quiet_threads(hook=threading.excepthook):
+    """pyserial's RFC 2217 reader thread prints a traceback when a server hangs
+    up; the link error the verb reports says it in one line instead."""
+    def excepthook(info):
+        if info.thread is not None and info.thread.name.startswith("pySerial"):
+            return
+        hook(info)
+    threading.excepthook = excepthook
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -230,6 +266,7 @@ def main(argv=None):
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _on_signal)
+    _quiet_threads()
     ctx = Context(args)
     try:
         with ctx.stack:
@@ -245,6 +282,13 @@ def main(argv=None):
         from .errors import NanohubError
         if isinstance(err, NanohubError):
             return _fail(ctx.json, err, err.exit_code)
+        if _from_the_link(err):
+            from .errors import LinkError
+            text = str(err).strip().splitlines()
+            link = LinkError("link error on %s: %s%s" % (
+                args.port or os.environ.get("NANOHUB_PORT") or "the port", type(err).__name__,
+                ": " + text[0] if text else ""))
+            return _fail(ctx.json, link, link.exit_code)
         traceback.print_exc()
         print("nanohub: internal error (a bug: please report the traceback above)",
               file=sys.stderr)

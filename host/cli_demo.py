@@ -15,6 +15,8 @@ def setup_demo(p):
     p.add_argument("--seed", type=int, default=None, help="seed (default: the scenario's)")
     p.add_argument("--bots", type=int, default=None, help="swarm size (default: the scenario's)")
     p.add_argument("--heap", default="256k", help="MicroPython heap, as -X heapsize (default 256k)")
+    p.add_argument("--out", metavar="DIR", help="where the recorded session and its report go "
+                   "(default: a new nanohub-demo-YYYYmmdd-HHMMSS directory here)")
     from .cli_record import add_record_option
     add_record_option(p)
 
@@ -25,7 +27,7 @@ def run_demo(ctx, args):
     from nanohub.sim.scenario import ScenarioError
     try:
         return run(args.scenario, seed=args.seed, bots=args.bots, heap=args.heap,
-                   json_out=ctx.json, record=args.record)
+                   json_out=ctx.json, record=args.record, out=args.out)
     except ScenarioError as e:
         raise UsageError(str(e)) from None
 

@@ -96,7 +96,7 @@ def run_flash(ctx, args):
         return 0
     bar = Bar()
     flasher = flash.Flasher(url, args.board, key_file=args.key, hub_id=hub_id, bots=args.bots,
-                            wait=args.wait, say=_say(bar), progress=bar)
+                            wait=args.wait, say=_say(bar), progress=bar, baudrate=args.baud)
     try:
         result = flasher.run(dry=args.dry_run)
     finally:

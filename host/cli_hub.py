@@ -45,7 +45,7 @@ def run_info(ctx, args):
         hub = ctx.hub()
     except NotANanohub as e:
         from .flash import explain
-        why = explain(ctx.port_url())       # version, memory: can nanohub run there?
+        why = explain(ctx.port_url(), ctx.args.baud)   # version, memory: can nanohub run there?
         if why:
             raise NotANanohub("%s; %s" % (e, why)) from None
         raise
@@ -129,6 +129,9 @@ def setup_swarm(p):
     d = sub.add_parser("deploy", help="send docked bots to a site")
     d.add_argument("site", help="site index 0..159 or TOOTH-SURFACE, e.g. 14-occlusal")
     d.add_argument("count", type=int, help="how many bots")
+    d.add_argument("--wait", type=float, default=5.0, metavar="S",
+                   help="seconds to wait for the bots to report from the site (default 5; "
+                        "0: do not wait)")
     r = sub.add_parser("recall", help="bring bots back to the dock")
     r.add_argument("bot", nargs="?", default="all", help="bot id (default: all)")
     h = sub.add_parser("hold", help="bots stop delivering and stay at their site")
@@ -144,7 +147,18 @@ def run_swarm(ctx, args):
         site = parse_site(args.site)
         if not 1 <= args.count <= 255:
             raise UsageError("count must be 1..255, got %d" % args.count)
-        emit_ack(ctx, ctx.hub().deploy(site, args.count), site=site)
+        hub = ctx.hub()
+        ack = hub.deploy(site, args.count)
+        arrived = _arrival(hub, site, ack.detail, args.wait) if args.wait > 0 else None
+        text = ack_text(ack)
+        if ack.detail < args.count:
+            text = "DEPLOY: only %d of %d bots sent (no more docked bots are available)" % (
+                ack.detail, args.count)
+        if arrived is not None:
+            text += "; %d bot(s) at %s%s" % (arrived, site_name(site), "" if _ready(hub) else
+                                            " (still on the way: nanohub swarm list shows them)")
+        ctx.emit(dict(ack.to_dict(), site=site, sent=ack.detail, asked=args.count,
+                      arrived=arrived), text)
         return
     if args.action in ("recall", "hold"):
         bot = parse_bot(args.bot)
@@ -166,6 +180,25 @@ def run_swarm(ctx, args):
     ctx.emit({"bots": bots, "counts": counts}, "\n".join(lines))
 
 
+def _ready(hub):
+    """No deployed bot is still on its way (the BOTS and DEPLOYED checks pass)."""
+    return not {"BOTS", "DEPLOYED"} & set(hub.status()["failing_checks"])
+
+
+def _arrival(hub, site, sent, wait):
+    """Bots reporting from ``site`` once the ``sent`` ones do and every deployed bot
+    reports, or at the deadline (they take about a second: arming before that is
+    refused by the BOTS check)."""
+    import time
+    end = time.monotonic() + wait
+    while True:
+        at = sum(1 for b in hub.bots() if b["site"] == site
+                 and b["state"] in ("DEPLOYED", "ACTIVE"))
+        if (at >= max(1, sent) and _ready(hub)) or time.monotonic() >= end:
+            return at
+        time.sleep(0.1)
+
+
 # ----------------------------------------------------------------- treat --
 
 def setup_treat(p):
@@ -175,6 +208,10 @@ def setup_treat(p):
     s.add_argument("--check", action="store_true", help="only validate the plan; send nothing")
     s.add_argument("--watch", action="store_true",
                    help="stay connected and show the dashboard (keeps the heartbeat)")
+    s.add_argument("--duration", type=float, metavar="S",
+                   help="with --watch: leave after S seconds (default: until q or Ctrl-C)")
+    from .cli_record import add_record_option
+    add_record_option(s)
     sub.add_parser("pause", help="pause: bots hold")
     sub.add_parser("resume", help="resume a paused treatment [signed]")
     sub.add_parser("stop", help="end the treatment: bots hold, hub SAFE")
@@ -184,8 +221,44 @@ def setup_treat(p):
               "nanohub treat start plan.toml --watch", "nanohub treat pause",
               "nanohub treat stop",
               "",
-              "The hub pauses a treatment 1 s after the host goes silent: keep",
-              "'nanohub watch' (or --watch) running while treating.")
+              "A treatment runs only while a client holds the link and sends",
+              "heartbeats: the hub pauses it 1 s after the last one. Without --watch",
+              "this command exits at once, so keep 'nanohub watch' running (or use",
+              "--watch); 'nanohub treat resume' continues a paused treatment.")
+
+
+HEARTBEAT_NOTE = ("the treatment runs only while a client holds the link and sends heartbeats: "
+                  "the hub pauses it 1 s after this command exits. Keep 'nanohub watch' "
+                  "running, or use 'treat start PLAN --watch'; 'nanohub treat resume' "
+                  "continues a paused treatment")
+
+
+def _sites_without_bots(hub, plan):
+    """Plan sites where no usable bot reports itself (for a NO_BOTS refusal)."""
+    from .errors import NanohubError
+    try:
+        bots = hub.bots()
+    except NanohubError:
+        return None
+    usable = ("DEPLOYED", "ACTIVE")
+    have = {b["site"] for b in bots if b["state"] in usable and b["site"] is not None}
+    return [s for s in plan.sites if s.site not in have]
+
+
+def _no_bots(err, hub, plan):
+    """Name every plan site without bots and how to send them."""
+    from .errors import Refused
+    from .plan import site_name
+    missing = _sites_without_bots(hub, plan)
+    if not missing:
+        return err
+    names = ", ".join(site_name(s.site) for s in missing)
+    first = missing[0]
+    return Refused(err.reason, err.detail,
+                   "%s refused TREAT_START: no bots at %d plan site(s): %s; deploy them "
+                   "first, e.g. nanohub swarm deploy %s %d" % (
+                       "hub 0x%08x" % hub.info["hub_id"], len(missing), names,
+                       site_name(first.site), first.bots), err.ack)
 
 
 def run_treat(ctx, args):
@@ -198,12 +271,29 @@ def run_treat(ctx, args):
                      "%s: plan valid (%d sites, %d bots)" % (
                          args.plan, len(plan.sites), sum(s.bots for s in plan.sites)))
             return
+        if args.duration is not None and not args.watch:
+            raise UsageError("--duration goes with --watch")
+        from .cli_record import maybe_recording
+        from .errors import Refused
         hub = ctx.hub()
-        ack = hub.treat_start(plan)
-        emit_ack(ctx, ack, plan=plan.to_dict())
-        if args.watch:
-            from . import watch
-            return watch.run(ctx, hub)
+        with maybe_recording(ctx, hub, args):
+            try:
+                ack = hub.treat_start(plan)
+            except Refused as e:
+                if e.reason != "NO_BOTS":
+                    raise
+                raise _no_bots(e, hub, plan) from None
+            if args.watch:
+                if not ctx.json:
+                    print("%s; watching (the treatment pauses 1 s after this ends)"
+                          % ack_text(ack), file=sys.stderr, flush=True)
+                else:
+                    emit_ack(ctx, ack, plan=plan.to_dict())
+                from . import watch
+                return watch.run(ctx, hub, duration=args.duration)
+            ctx.emit(dict(ack.to_dict(), plan=plan.to_dict(), note=HEARTBEAT_NOTE),
+                     "%s: treatment started, and it pauses 1 s after this command exits\n"
+                     "note: %s" % (ack.command, HEARTBEAT_NOTE))
         return
     hub = ctx.hub()
     if args.action == "scale":
@@ -240,7 +330,7 @@ def estop_text(result):
 
 
 def run_estop(ctx, args):
-    from .errors import CheckFailed, NanohubError
+    from .errors import CheckFailed, LinkError, NanohubError
     try:
         # the stop goes first: no handshake, no heartbeat in front of it
         t0 = time.monotonic()
@@ -249,6 +339,9 @@ def run_estop(ctx, args):
     except NanohubError as e:
         e.args = ("EMERGENCY STOP NOT CONFIRMED: %s; use the hardware stop" % e,)
         raise
+    except Exception as e:      # whatever the port raised: the stop did not get through
+        raise LinkError("EMERGENCY STOP NOT CONFIRMED: the hub could not be reached (%s: %s); "
+                        "use the hardware stop" % (type(e).__name__, e)) from None
     text = estop_text(result)
     out = dict(result.to_dict(), seconds=round(took, 3),
                ack_seconds=None if result.ack_seconds is None else round(result.ack_seconds, 3),

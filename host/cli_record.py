@@ -151,7 +151,7 @@ def _record_port(ctx, args, out, rates):
             target, key = emu.url, key or emu.key_path
         else:
             target = url
-        hub = Hub.open(target, key=key, timeout=ctx.args.timeout)
+        hub = Hub.open(target, key=key, timeout=ctx.args.timeout, baudrate=ctx.args.baud)
         ended = "complete"
         with hub:
             meta = {"kind": "recorded from a port", "port": url}

@@ -15,7 +15,9 @@ from nanohub.protocol import codec, model, schema
 from nanohub.protocol.rules import HOST_VERSION  # noqa: F401 (the document states it)
 
 from .. import keys
-from .port import open_port, _link_error  # noqa: F401 (re-exported)
+from .port import (  # noqa: F401 (_link_error re-exported)
+    DEFAULT_BAUD, _link_error, in_use_error, open_port, probe_in_use, says_in_use, scheme_of,
+)
 from ..errors import (
     LinkError, LinkTimeout, NanohubError, NotANanohub, ProtocolMismatch, Refused, UsageError,
 )
@@ -121,14 +123,15 @@ class Link:
         self._reader.start()
 
     @classmethod
-    def open(cls, url, key=None, timeout=2.0, retries=3, heartbeat=True, handshake=True):
+    def open(cls, url, key=None, timeout=2.0, retries=3, heartbeat=True, baudrate=DEFAULT_BAUD,
+             handshake=True):
         """Open ``url``, handshake, start heartbeats; raise a typed error on failure.
 
         ``handshake=False`` opens the port only: an emergency stop needs no
         handshake and must not wait for one (a flooded link may not answer
         HELLO in time).
         """
-        hub = cls(open_port(url), url=url, key=key, timeout=timeout, retries=retries)
+        hub = cls(open_port(url, baudrate), url=url, key=key, timeout=timeout, retries=retries)
         try:
             if handshake:
                 hub.handshake()
@@ -171,8 +174,7 @@ class Link:
                 data = port.read(port.in_waiting or 1)
             except Exception as e:          # pyserial raises several kinds once a link drops
                 if not self._closed.is_set():
-                    self._fail(LinkError("lost the link to the hub at %s (%s): check the cable "
-                                         "or that the hub is still running" % (self.url, e)))
+                    self._fail(self._lost(e))
                 return
             if not data:
                 continue
@@ -183,6 +185,14 @@ class Link:
             for item in self.decoder.feed(data):
                 if not isinstance(item, codec.CodecError):
                     self._route(item)
+
+    def _lost(self, exc):
+        """The error for a link that dropped: a serial server's refusal says so."""
+        if says_in_use(self.raw_tail) or (not self.rx_frames and scheme_of(self.url) in
+                                          ("socket", "rfc2217") and probe_in_use(self.url)):
+            return in_use_error(self.url)
+        return LinkError("lost the link to the hub at %s (%s): check the cable or that the hub "
+                         "is still running" % (self.url, str(exc).strip() or type(exc).__name__))
 
     def _route(self, f):
         self.rx_frames += 1
@@ -294,7 +304,7 @@ class Link:
                 self.send_raw(wire)
                 reply = w.get(min(0.5, left))
         if reply is None:
-            raise self._diagnose_silence()
+            raise self._diagnose_silence(wire)
         self._take_info(reply)
         return self.info
 
@@ -311,7 +321,11 @@ class Link:
         self.info = HubInfo(info, self)
         self.hub_id = info["hub_id"]
 
-    def _diagnose_silence(self):
+    def _diagnose_silence(self, hello=b""):
+        if says_in_use(self.raw_tail):
+            return in_use_error(self.url)
+        if self.error is not None:
+            return self.error
         errors = self.decoder.errors
         foreign = {k: n for k, n in errors.items() if k in ("VERSION", "MSGID", "LENGTH", "SCHEMA")}
         if foreign:
@@ -330,6 +344,10 @@ class Link:
                     "a MicroPython REPL answered on %s: the nanohub firmware is not running; "
                     "flash it with nanohub flash" % self.url)
             time.sleep(0.05)
+        if hello and hello.strip(b"\0") in self.raw_tail:
+            return NotANanohub("the port %s echoes what the host sends (a loopback such as "
+                               "loop://, or a terminal with echo on): no hub answers there"
+                               % self.url)
         if self.raw_tail:
             return NotANanohub("the device on %s answered, but not as a nanohub: is it the right "
                                "port (nanohub ports)?" % self.url)
