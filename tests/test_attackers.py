@@ -426,3 +426,12 @@ def test_a_new_connection_cannot_take_the_link_from_the_operator(emu):
                 pass                                   # queued, unanswered
             s.close()
         assert h.status()["state"] in ("SAFE", "ESTOP")
+
+
+def test_a_peer_that_moves_the_request_id_mark_does_not_lock_the_operator_out(emu):
+    with connect(emu, url=emu.hub_url) as h:
+        ahead = (h._req + 20000) & 0xFFFF               # a peer on the same link
+        h.send_raw(codec.encode("HOLD", {"bot": schema.ADDR_ALL}, seq=ahead))
+        time.sleep(0.3)
+        assert h.hold().status == "DONE"                # refused once, then above the mark
+        assert (h._req - ahead) & 0xFFFF < 0x8000

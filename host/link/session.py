@@ -118,6 +118,7 @@ class Link:
         self._t0 = time.monotonic()
         self._heart = None
         self._clock = None          # (hub time ms, time.monotonic() when heard)
+        self._answered_first = False
         self.fresh_ms = 1000        # the hub's bound on how far ahead a signed frame expires
         self._reader = threading.Thread(target=self._read_loop, name="nanohub-reader", daemon=True)
         self._reader.start()
@@ -438,6 +439,15 @@ class Link:
             self.refresh_info()
             seq, wire = self.build(name, fields, records)
             ack = self._transact(name, seq, wire, timeout, retries)
+        elif ack.rejected and ack.reason == "DUPLICATE" and self._answered_first:
+            # refused the first time the hub saw it: this id never ran; another
+            # sender in the session moved the hub's request-id mark ahead. Go on
+            # above the mark. (A DUPLICATE answering a resend may mean it ran:
+            # that one is reported, never sent again.)
+            with self._lock:
+                self._req = ack.detail & 0xFFFF
+            seq, wire = self.build(name, fields, records)
+            ack = self._transact(name, seq, wire, timeout, retries)
         if ack.rejected:
             raise self.refused(ack)
         return ack
@@ -448,10 +458,11 @@ class Link:
         msg = schema.MSG[name]
         match = (lambda f: f.name == "ACK" and f["req"] == seq and f["cmd"] == msg)
         with self._wait_for(match) as w:
-            for _ in range(tries):
+            for k in range(tries):
                 self.send_raw(wire)
                 frame = w.get(total / tries)
                 if frame is not None:
+                    self._answered_first = k == 0   # the answer to the first sending
                     a = frame.fields
                     return Ack(name, seq, enum_name("ACKS", a["status"]),
                                enum_name("WHY", a["reason"]), a["detail"])
