@@ -412,7 +412,7 @@ class DispatchRig:
             elif mode == 4:
                 tag_len = 1 + seq % (wire.TAG_SIZE - 1)       # a truncated tag
         raw = raw_frame(msg, payload, seq=seq, key=key, counter=counter, tag=tag,
-                        tag_len=tag_len, expires=(self.now + 500) % wire.HUB_TIME_MOD)
+                        tag_len=tag_len, expires=(self.now + 500) & wire.HUB_TIME_MASK)
         self.send(wire_of(raw))
 
     def tick_once(self):

@@ -51,7 +51,10 @@ def wire_module():
            "CRC_SIZE = const(%d)" % schema.CRC_SIZE,
            "TAG_SIZE = const(%d)" % schema.TAG_SIZE,
            "COUNTER_JUMP_MAX = const(%d)" % schema.COUNTER_JUMP_MAX,
-           "HUB_TIME_MOD = const(%d)" % schema.HUB_TIME_MOD,
+           # hub time is modulo HUB_TIME_MOD (2**30): only the mask and the half
+           # are small ints on a 32-bit port, so the firmware never uses the modulus
+           "HUB_TIME_MASK = const(0x%x)" % (schema.HUB_TIME_MOD - 1),
+           "HUB_TIME_HALF = const(0x%x)" % (schema.HUB_TIME_MOD >> 1),
            "TELEM_FLOOR_HZ = const(%d)" % schema.TELEM_FLOOR_HZ,
            "ACK_CACHE = const(%d)" % schema.ACK_CACHE,
            "F_AUTH = const(%d)" % schema.F_AUTH,

@@ -88,7 +88,7 @@ class Host:
             self.counter += 1
             key = KEY
         raw = props.raw_frame(msg, payload, seq=self.seq, key=key, counter=self.counter,
-                              expires=(self.now + 500) % props.wire.HUB_TIME_MOD)
+                              expires=(self.now + 500) & props.wire.HUB_TIME_MASK)
         self.sent.append((msg, self.counter if signed else 0, value))
         self.board.host_in.extend(props.wire_of(raw))
         try:

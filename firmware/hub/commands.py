@@ -193,10 +193,10 @@ def _operator(hub, now):
 def _late(hub, expires, now):
     """0 if a signed frame is fresh: it expires after now, and no further ahead
     than fresh_ms (so it cannot be held back for longer); else hub time."""
-    t = now & (wire.HUB_TIME_MOD - 1)
-    d = (expires - t) & (wire.HUB_TIME_MOD - 1)
-    if d >= wire.HUB_TIME_MOD >> 1:
-        d -= wire.HUB_TIME_MOD
+    t = now & wire.HUB_TIME_MASK
+    d = (expires - t) & wire.HUB_TIME_MASK
+    if d >= wire.HUB_TIME_HALF:
+        d = d - wire.HUB_TIME_HALF - wire.HUB_TIME_HALF   # small ints all the way
     if d < 0 or d > hub.params.get(P.P_FRESH_MS):
         return t or 1
     return 0
@@ -212,8 +212,8 @@ def _signed_heartbeat(hub, rx, now):
     if _late(hub, rx.expires, now):
         return
     if hub.hb_expires >= 0:
-        d = (rx.expires - hub.hb_expires) & (wire.HUB_TIME_MOD - 1)
-        if d == 0 or d >= wire.HUB_TIME_MOD >> 1:
+        d = (rx.expires - hub.hb_expires) & wire.HUB_TIME_MASK
+        if d == 0 or d >= wire.HUB_TIME_HALF:
             return
     n = rx.tag_at() + wire.TAG_SIZE
     src = rx.buf

@@ -28,7 +28,7 @@ def hello_reply(hub, seq, result):
                      hub.board.name.encode(), st.hub_id, 0x0007, hub.swarm.n,
                      hub.state, st.boots & 0xFFFF, st.reset_cause,
                      1 if st.keyed else 0, st.counter, 1 if st.estop else 0,
-                     hub.now & (wire.HUB_TIME_MOD - 1), hub.params.get(P.P_FRESH_MS))
+                     hub.now & wire.HUB_TIME_MASK, hub.params.get(P.P_FRESH_MS))
     _send(hub, tx.finish(wire.HELLO_REPLY_SIZE))
 
 

@@ -207,7 +207,7 @@ class Rig:
                 out[off:off + wire.TAG_SIZE] = t
         if expires is None:
             expires = self.now + 500        # hub time by which it must arrive
-        n = tx.finish(len(payload), tagger, counter or 0, expires % wire.HUB_TIME_MOD)
+        n = tx.finish(len(payload), tagger, counter or 0, expires & wire.HUB_TIME_MASK)
         return req, bytes(tx.out[:n])
 
     def send(self, msg, payload=b"", **kw):
