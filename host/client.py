@@ -226,7 +226,8 @@ class Hub(Link):
                     break
                 if now >= next_send:
                     self.send_raw(wire)
-                    next_send = now + resend
+                    # fast until the hub answers; then only to recover a lost report
+                    next_send = now + (resend if ack is None else 5 * resend)
                 f = w.get(min(next_send, ack_by if ack is None else deadline) - now)
                 if f is None:
                     continue

@@ -105,8 +105,9 @@ def stop_found(hub, seq, source, crc, now):
     if k >= 0:
         telemetry.ack(hub, seq, hub.ack_cmd[k], hub.ack_status[k], hub.ack_reason[k],
                       hub.ack_detail[k])
-        hub.estop_reported = -1
-        hub.estop_progress(now)
+        if hub.estop_done:
+            hub.estop_reported = -1         # the final report again, if it was lost
+            hub.estop_progress(now)
         return
     hub.estop_source = source
     if hub.state == wire.HUB_ESTOP:

@@ -21,9 +21,9 @@ from hub.swarm import Swarm
 from hub.version import FW_VERSION  # noqa: F401 (re-exported)
 _IO = const(512)
 _READS = const(8)         # reads per link per poll (4 KB): the rest waits for the next poll
-_PARSE_FRAMES = const(32) # good host frames parsed per poll; past that the link is flooded
+_PARSE_BYTES = const(4096)   # host bytes parsed per poll; past that, only searched for stops
+_PARSE_FRAMES = const(64) # good host frames parsed per poll; past that the link is flooded
 _DRAIN = const(256)       # host reads per poll past the parse budget: searched for stops, dropped
-_FLOOD_READS = const(0)   # the parse budget while the host link stays flooded: stops only
 _ACKS = wire.ACK_CACHE
 _MAX_SITES = const(36)
 _ESTOP_RETRY_MS = const(100)
@@ -352,18 +352,20 @@ class Hub:
         # parsed: parsing junk byte by byte, and answering a flood of commands,
         # is what a flood costs the hub and every reader of the link; only
         # stops get through until a poll finds the link empty again.
-        parse = _FLOOD_READS if self.flooded else _READS
+        parse = 0 if self.flooded else _PARSE_BYTES
+        got = 0
         f0 = rx.frames
         for _ in range(_READS + _DRAIN):
             n = board.host_read(buf)
             if n <= 0:
                 self.flooded = False
                 return
+            got += n
             sc.scan(buf, n, act)
-            if not parse:
+            if parse <= 0:
                 sc.drained += n
                 continue
-            parse -= 1
+            parse -= n
             i = 0
             while i < n:
                 i = rx.feed(buf, i, n)
@@ -373,7 +375,8 @@ class Hub:
                         parse = 0
                         sc.drained += n - i
                         break
-        self.flooded = True
+        # many reads and still more: a flood, unless they were a slow trickle
+        self.flooded = got > _PARSE_BYTES
 
     def _stop_found(self, seq, source, crc):
         commands.stop_found(self, seq, source, crc, self.now)
