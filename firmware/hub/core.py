@@ -22,7 +22,8 @@ from hub.version import FW_VERSION  # noqa: F401 (re-exported)
 _IO = const(512)
 _READS = const(8)         # reads per link per poll (4 KB): the rest waits for the next poll
 _PARSE_BYTES = const(4096)   # host bytes parsed per poll; past that, only searched for stops
-_PARSE_FRAMES = const(64) # good host frames parsed per poll; past that the link is flooded
+_PARSE_FRAMES = const(64) # good host frames parsed per poll (the read in hand is finished)
+_FLOOD_MS = const(100)    # a host link backlogged this long is flooded
 _DRAIN = const(256)       # host reads per poll past the parse budget: searched for stops, dropped
 _ACKS = wire.ACK_CACHE
 _MAX_SITES = const(36)
@@ -87,7 +88,8 @@ class Hub:
         self.stops = StopScan()
         self._stop_act = self._stop_found
         self.drained_logged = 0
-        self.flooded = False        # the last poll left the host link unread
+        self.flooded = False        # backlogged for _FLOOD_MS: searched for stops, dropped
+        self.backlog_at = -1        # when the host link was first left unread
         self.counts = bytearray(7)
         # hub state
         self.state = wire.HUB_SAFE
@@ -345,38 +347,41 @@ class Hub:
         rx = self.hrx
         sc = self.stops
         act = self._stop_act
-        # bounded: a flood must not starve the tick. Every read is searched for
-        # emergency stops first; past the parse budget the rest of the poll only
-        # searches and drops, so a backlog in front of a stop drains fast. While
-        # the link stays flooded (the last poll did not empty it) nothing is
-        # parsed: parsing junk byte by byte, and answering a flood of commands,
-        # is what a flood costs the hub and every reader of the link; only
-        # stops get through until a poll finds the link empty again.
-        parse = 0 if self.flooded else _PARSE_BYTES
-        got = 0
+        # Bounded: a flood must not starve the tick. Every read is searched for
+        # emergency stops first. A poll parses up to _PARSE_BYTES and leaves the
+        # rest queued for the next one (a burst is parsed whole, a few polls
+        # later). A link still backlogged after _FLOOD_MS is flooded: then polls
+        # only search and drop (EV_RX_DRAIN), so the bytes in front of a stop
+        # leave the link at memory speed, until a poll finds the link empty.
+        # Parsing junk byte by byte, and answering a flood of commands, is what
+        # a flood costs the hub and every reader of the link: only stops get
+        # through it.
+        flooded = self.flooded
+        left = _PARSE_BYTES
         f0 = rx.frames
         for _ in range(_READS + _DRAIN):
+            if not flooded and (left <= 0 or rx.frames - f0 >= _PARSE_FRAMES):
+                if self.backlog_at < 0:
+                    self.backlog_at = now
+                elif ticks_diff(now, self.backlog_at) >= _FLOOD_MS:
+                    self.flooded = flooded = True       # from the next read on
+                if not flooded:
+                    return                              # the rest waits for the next poll
             n = board.host_read(buf)
             if n <= 0:
                 self.flooded = False
+                self.backlog_at = -1
                 return
-            got += n
             sc.scan(buf, n, act)
-            if parse <= 0:
+            if flooded:
                 sc.drained += n
                 continue
-            parse -= n
+            left -= n
             i = 0
             while i < n:
                 i = rx.feed(buf, i, n)
                 if rx.ready:
                     commands.host_frame(self, now)
-                    if rx.frames - f0 >= _PARSE_FRAMES:
-                        parse = 0
-                        sc.drained += n - i
-                        break
-        # many reads and still more: a flood, unless they were a slow trickle
-        self.flooded = got > _PARSE_BYTES
 
     def _stop_found(self, seq, source, crc):
         commands.stop_found(self, seq, source, crc, self.now)
