@@ -67,12 +67,14 @@ def rules():
         ("estop", "Emergency stop", [
             "ESTOP needs no key and no handshake: send it first, as `0x00` + COBS(frame) + "
             "`0x00`, unsigned, and resend the identical bytes every 0.1 s until an "
-            "ESTOP_REPORT with `done = 1` arrives after its ACK. Each resend is answered with "
-            "the cached ACK and the latest report.",
+            "ESTOP_REPORT with `done = 1` arrives after its ACK (every 0.5 s once the ACK is "
+            "in). Each resend is answered with the cached ACK, and once confirmation is "
+            "done with the final report again.",
             "The hub searches every read for ESTOP frames before parsing anything, so a stop "
-            "behind a flood acts when its bytes are read. While its link is flooded (a poll "
-            "that does not empty it) the hub parses nothing else: heartbeats and commands "
-            "sent into a flood are dropped and counted (`EV_RX_DRAIN`).",
+            "behind a flood acts when its bytes are read. It parses up to 4 KB per poll; a "
+            "link still backlogged after 100 ms is flooded, and then the hub parses nothing "
+            "else until a poll finds it empty: heartbeats and commands sent into a flood are "
+            "dropped and counted (`EV_RX_DRAIN`).",
         ]),
         ("key-rotate", "Key rotation", [
             "KEY_ROTATE's 32-byte payload is the new key XOR HMAC-SHA256(old key, counter as "
