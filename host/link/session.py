@@ -433,7 +433,7 @@ class Link:
         seq, wire = self.build(name, fields, records)
         ack = self._transact(name, seq, wire, timeout, retries)
         if ack.rejected and ack.reason in ("AUTH_REPLAY", "STALE") and \
-                name in schema.AUTH_REQUIRED:
+                (name in schema.AUTH_REQUIRED or name in schema.AUTH_TO_LOWER):
             # another host signed in between, or the retries took longer than
             # the frame's freshness: learn the hub's mark and clock, sign anew
             self.refresh_info()
