@@ -233,8 +233,18 @@ def settled(hub, bots, state, limit=20.0):
 
 def ready(hub, bots):
     """Back to SAFE (the bots stay where the last stop left them: disabled
-    bots confirm a DISABLE as any other bot does)."""
-    if hub.status()["state"] == "ESTOP":
+    bots confirm a DISABLE as any other bot does). Right after a flood the
+    line may still be draining and the hub counting it as flooded: ask again."""
+    from nanohub.host.errors import LinkTimeout
+    end = time.monotonic() + 15.0
+    while True:
+        try:
+            state = hub.status()["state"]
+            break
+        except LinkTimeout:
+            if time.monotonic() > end:
+                raise
+    if state == "ESTOP":
         hub.ack_alarms()
         end = time.monotonic() + 10.0
         while True:
