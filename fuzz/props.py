@@ -179,14 +179,14 @@ def check_codec(data, cut=0):
 # ------------------------------------------------------------- dispatcher --
 
 def raw_frame(msg, payload, seq=0, addr=wire.ADDR_HUB, flags=0, key=None, counter=0,
-              tag=None, tag_len=wire.TAG_SIZE):
+              tag=None, tag_len=wire.TAG_SIZE, expires=0):
     """A frame's bytes before COBS, built here (not by either codec under test)."""
     if key is not None or tag is not None:
         flags |= wire.F_AUTH
     body = struct.pack("<BHBB", (wire.VERSION << 4) | (flags & 0xF), seq & 0xFFFF,
                        msg & 0xFF, addr & 0xFF) + bytes(payload)
     if flags & wire.F_AUTH and (key is not None or tag is not None):
-        body += struct.pack("<I", counter & 0xFFFFFFFF)
+        body += struct.pack("<II", counter & 0xFFFFFFFF, expires & 0xFFFFFFFF)
         t = tag if tag is not None else _hmac.new(key, body, hashlib.sha256).digest()
         body += bytes(t)[:tag_len]
     return body + struct.pack("<I", zlib.crc32(body))
@@ -412,7 +412,7 @@ class DispatchRig:
             elif mode == 4:
                 tag_len = 1 + seq % (wire.TAG_SIZE - 1)       # a truncated tag
         raw = raw_frame(msg, payload, seq=seq, key=key, counter=counter, tag=tag,
-                        tag_len=tag_len)
+                        tag_len=tag_len, expires=(self.now + 500) & wire.HUB_TIME_MASK)
         self.send(wire_of(raw))
 
     def tick_once(self):
@@ -567,7 +567,7 @@ class DispatchRig:
             else:
                 self.stats["executed"] += 1
             if wire.MSGS[msg][5] & wire.MF_AUTH:
-                signed_ok = self._tag_ok(v)
+                signed_ok = self._tag_ok(v, c)
                 if not signed_ok:
                     need(a["status"] == wire.ACKS_REJECTED and a["reason"] in (
                         wire.WHY_AUTH_MISSING, wire.WHY_AUTH_BAD, wire.WHY_NO_KEY),
@@ -589,11 +589,11 @@ class DispatchRig:
         need(len(expect_records) - len(got) == flooded,
              "command records (run once each) differ", got, expect_records, flooded)
 
-    def _tag_ok(self, v):
+    def _tag_ok(self, v, chunk):
         if v[7] is None or self.key is None:
             return False
-        hdr = struct.pack("<BHBB", (wire.VERSION << 4) | v[4], v[2], v[1], v[3])
-        signed = hdr + v[5] + struct.pack("<I", v[6])
+        raw = cobs.decode(chunk)        # the tag covers everything before it
+        signed = bytes(raw[:len(raw) - wire.CRC_SIZE - wire.TAG_SIZE])
         return _hmac.compare_digest(
             _hmac.new(self.key, signed, hashlib.sha256).digest()[:wire.TAG_SIZE], v[7])
 

@@ -207,7 +207,7 @@ class Context:
         self.emulator = self.stack.enter_context(emulator)
         return self.emulator
 
-    def hub(self, heartbeat=True):
+    def hub(self, heartbeat=True, handshake=True):
         """The connected hub (opened once per command, closed when it ends)."""
         if self._hub is not None:
             return self._hub
@@ -218,7 +218,7 @@ class Context:
             emu = self.start_sim(url)
             url, key = emu.url, key or emu.key_path
         hub = Hub.open(url, key=key, timeout=self.args.timeout, heartbeat=heartbeat,
-                       baudrate=self.args.baud)
+                       baudrate=self.args.baud, handshake=handshake)
         self._hub = self.stack.enter_context(hub)
         return self._hub
 

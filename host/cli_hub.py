@@ -1,4 +1,5 @@
 """Verbs that read or drive the hub: info, status, watch, swarm, treat, estop, arm."""
+import time
 import sys
 
 BOT_STATES = ("docked", "deployed", "active", "returning", "quarantined", "disabled", "lost")
@@ -321,7 +322,9 @@ def setup_estop(p):
                    help="seconds to wait for every bot's confirmation (default 5)")
     _examples(p, "nanohub estop", "nanohub --port sim estop --json",
               "",
-              "Needs no key. Exit 0 only when the hub confirms every bot disabled;",
+              "Needs no key and no handshake: ESTOP is the first frame sent, and it is",
+              "re-sent every 0.1 s until the hub reports every bot confirmed.",
+              "Exit 0 only when the hub confirms every bot disabled;",
               "otherwise the unconfirmed bot ids are printed and the exit status is 1.")
 
 
@@ -339,7 +342,10 @@ def estop_text(result):
 def run_estop(ctx, args):
     from .errors import CheckFailed, LinkError, NanohubError
     try:
-        result = ctx.hub().estop(timeout=args.wait)
+        # the stop goes first: no handshake, no heartbeat in front of it
+        t0 = time.monotonic()
+        result = ctx.hub(heartbeat=False, handshake=False).estop(timeout=args.wait)
+        took = time.monotonic() - t0
     except NanohubError as e:
         e.args = ("EMERGENCY STOP NOT CONFIRMED: %s; use the hardware stop" % e,)
         raise
@@ -347,9 +353,12 @@ def run_estop(ctx, args):
         raise LinkError("EMERGENCY STOP NOT CONFIRMED: the hub could not be reached (%s: %s); "
                         "use the hardware stop" % (type(e).__name__, e)) from None
     text = estop_text(result)
+    out = dict(result.to_dict(), seconds=round(took, 3),
+               ack_seconds=None if result.ack_seconds is None else round(result.ack_seconds, 3),
+               stop_seconds=round(result.seconds, 3))
     if not result.ok:
-        raise CheckFailed(text, result.to_dict())
-    ctx.emit(result.to_dict(), text)
+        raise CheckFailed(text, out)
+    ctx.emit(out, text)
 
 
 # ------------------------------------------------------ arm, disarm, reset --

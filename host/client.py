@@ -21,6 +21,7 @@ from .views import (
 )
 
 LOG_MAX = model.BY_NAME["LOG_CHUNK"].max_count
+ESTOP_RESEND_S = 0.1       # an unanswered ESTOP is sent again this often
 _SITES_MAX = model.BY_NAME["SITE_READINGS"].max_count
 _LOG_RECORD = struct.Struct(model.RECORDS["LogRecord"].fmt)
 _LOG_NAMES = model.RECORDS["LogRecord"].names
@@ -193,13 +194,15 @@ class Hub(Link):
         return self.command("TELEM_RATE", {"status_hz": status_hz, "bots_hz": bots_hz,
                                            "sites_hz": sites_hz})
 
-    def estop(self, timeout=5.0, source=0):
-        """Emergency stop: no key needed. Waits for the final ESTOP_REPORT.
+    def estop(self, timeout=5.0, source=0, resend=ESTOP_RESEND_S):
+        """Emergency stop: no key, no handshake needed. Waits for the final ESTOP_REPORT.
 
-        The ESTOP frame is re-sent more often than other commands: stopping
-        must get through a noisy link. Reports that arrive before the ACK
-        predate this stop and are ignored. The result is ``ok`` only when the
-        hub has finished and confirmed every bot disabled.
+        The same ESTOP frame is sent at once and re-sent every ``resend``
+        seconds until the hub's final report arrives: a flood on the link or a
+        lost frame must not hold the stop back, and the hub answers a repeat
+        from its ACK cache (stopping twice is harmless). Reports that arrive
+        before the ACK predate this stop and are ignored. The result is ``ok``
+        only when the hub has finished and confirmed every bot disabled.
         """
         seq, wire = self.build("ESTOP", {"source": source})
         msg = schema.MSG["ESTOP"]
@@ -207,31 +210,34 @@ class Hub(Link):
         def match(f):
             return f.name == "ESTOP_REPORT" or (
                 f.name == "ACK" and f["req"] == seq and f["cmd"] == msg)
-        tries = max(self.retries, 5)
-        per_try = max(self.timeout, 2.0) / tries
         ack = last = None
+        t_ack = None
+        start = time.monotonic()
+        ack_by = start + max(self.timeout, timeout)
+        deadline = start + timeout
+        next_send = start
         with self._wait_for(match) as w:
-            for _ in range(tries):
-                self.send_raw(wire)
-                end = time.monotonic() + per_try
-                while ack is None:
-                    f = w.get(end - time.monotonic())
-                    if f is None:
-                        break
-                    if f.name == "ACK":
+            while True:
+                now = time.monotonic()
+                if ack is None and now >= ack_by:
+                    raise LinkTimeout("no answer from the hub to ESTOP within %.1f s"
+                                      % (ack_by - start))
+                if ack is not None and now >= deadline:
+                    break
+                if now >= next_send:
+                    self.send_raw(wire)
+                    # fast until the hub answers; then only to recover a lost report
+                    next_send = now + (resend if ack is None else 5 * resend)
+                f = w.get(min(next_send, ack_by if ack is None else deadline) - now)
+                if f is None:
+                    continue
+                if f.name == "ACK":
+                    if ack is None:
+                        t_ack = time.monotonic() - start
                         ack = Ack("ESTOP", seq, enum_name("ACKS", f["status"]),
                                   enum_name("WHY", f["reason"]), f["detail"])
-                if ack is not None:
-                    break
-            if ack is None:
-                raise LinkTimeout("no answer from the hub to ESTOP after %d tries in %.1f s"
-                                  % (tries, per_try * tries))
-            deadline = time.monotonic() + timeout
-            while True:
-                f = w.get(deadline - time.monotonic())
-                if f is None:
-                    break
-                if f.name == "ESTOP_REPORT":
+                        deadline = max(deadline, time.monotonic() + 0.5)
+                elif ack is not None:
                     last = f
                     if f["done"]:
                         break
@@ -242,6 +248,10 @@ class Hub(Link):
             except (LinkTimeout, Refused):
                 pass
         if report is None:
-            return EstopResult(False, 0, 0, [], 0, ack)
-        return EstopResult(report["done"], report["total"], report["confirmed"],
-                           report["pending"], report["unconfirmed"], ack)
+            res = EstopResult(False, 0, 0, [], 0, ack)
+        else:
+            res = EstopResult(report["done"], report["total"], report["confirmed"],
+                              report["pending"], report["unconfirmed"], ack)
+        res.ack_seconds = t_ack                     # first ESTOP sent -> its ACK
+        res.seconds = time.monotonic() - start      # first ESTOP sent -> final report
+        return res

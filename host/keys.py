@@ -94,8 +94,14 @@ def find_key(hub_id, explicit=None):
 
 
 def save_key(hub_id, key):
-    """Install a key in the store for a hub; returns its path."""
+    """Install a key in the store for a hub; returns its path.
+
+    A new key starts a new counter space (the hub restarts its counter with
+    a new key): the host's counter for the hub starts again too.
+    """
     path = key_path(hub_id)
+    if path.exists() and load_key(path) != bytes(key):
+        counter_path(hub_id).unlink(missing_ok=True)
     write_private(path, key)
     return path
 

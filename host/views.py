@@ -157,6 +157,10 @@ _REFUSALS = {
                 "or provision it (nanohub flash --key FILE)",
     "AUTH_REPLAY": "the command counter is stale even after resynchronising: retry, and "
                    "check that no other host is signing with this key",
+    "AUTH_JUMP": "the host's counter is far above the hub's (a lost hub state, or a key "
+                 "used elsewhere): see docs/boards.md, recovering a hub's counter",
+    "DUPLICATE": "the hub has answered this request id before and does not run it again: "
+                 "check nanohub status before sending it anew",
     "NO_KEY": "the hub has no key provisioned: provision one (nanohub flash --key FILE)",
     "STATE": "not allowed while the hub is {state} (see nanohub status)",
     "BOUNDS": "value out of bounds: the limit is {detail}",

@@ -186,7 +186,7 @@ def _detail(rec: dict) -> str:
     if ev == "RX_BAD":
         return "%d dropped: %s" % (c, schema.enum_name("ERR", a))
     if ev == "CONSENT":
-        return "patient %d" % c
+        return "patient pseudonym %08x" % c     # keyed: pseudonym(key, id) checks an id
     if ev == "HOST_DROP":
         return "host not reading: %d telemetry and %d priority frames dropped" % (b, c)
     if ev == "ADVERSE":
@@ -199,6 +199,8 @@ def _detail(rec: dict) -> str:
         msg = model.BY_ID.get(a)
         return "%d unsigned or refused commands in one second (last %s)" % (
             c, msg.name if msg else "msg 0x%02x" % a)
+    if ev == "LOG_DROP":
+        return "%d records from #%d rotated away" % (b, c)
     if ev == "TREAT":
         return {1: "start", 2: "done", 3: "stop"}.get(a, "a=%d" % a)
     return "a=%d b=%d c=%d" % (a, b, c)
@@ -210,3 +212,13 @@ def describe(rec: dict) -> str:
         return "(truncated record: %d bytes)" % len(rec.get("raw", b""))
     return "#%-7d %10.3f s  %-10s %s" % (rec["index"], rec["t"] / 1000.0,
                                         event_name(rec["event"]), _detail(rec))
+
+
+def patient_pseudonym(key, patient):
+    """The pseudonym a hub with ``key`` records for a patient id (EV_CONSENT c)."""
+    import hashlib
+    import hmac
+    import struct
+    d = hmac.new(key, b"patient" + struct.pack("<I", patient & 0xFFFFFFFF),
+                 hashlib.sha256).digest()
+    return (d[0] | (d[1] << 8) | (d[2] << 16) | ((d[3] & 0x7F) << 24)) or 1

@@ -24,8 +24,8 @@ ERR_NAME = {value: name for name, value in ERR.items()}
 
 _HDR = struct.Struct("<BHBB")
 _CRC = struct.Struct("<I")
-_AUTH = struct.Struct("<I%ds" % TAG_SIZE)
-_COUNTER = struct.Struct("<I")
+_AUTH = struct.Struct("<II%ds" % TAG_SIZE)
+_COUNTER = struct.Struct("<II")
 _SCHEMA_CHECKED = (schema.MSG["HELLO"], schema.MSG["BUS_HELLO"])
 
 
@@ -42,14 +42,15 @@ class Frame:
     """One decoded frame."""
 
     __slots__ = ("msg", "name", "seq", "addr", "flags", "fields", "records",
-                 "counter", "tag", "body")
+                 "counter", "tag", "body", "expires")
 
     def __init__(self, msg, seq, addr, flags, fields, records, counter=None,
-                 tag=None, body=b""):
+                 tag=None, body=b"", expires=None):
         self.msg, self.seq, self.addr, self.flags = msg, seq, addr, flags
         self.name = model.BY_ID[msg].name
         self.fields, self.records = fields, records
         self.counter, self.tag, self.body = counter, tag, body
+        self.expires = expires
 
     def __getitem__(self, key):
         return self.fields[key]
@@ -61,7 +62,7 @@ class Frame:
 
     @property
     def signed_part(self):
-        """The bytes the tag covers: header, payload and counter."""
+        """The bytes the tag covers: header, payload, counter and expires."""
         return self.body[:len(self.body) - TAG_SIZE] if self.tag else b""
 
 
@@ -119,7 +120,7 @@ def build_payload(msg, fields=None, records=()):
 
 
 def build(msg, fields=None, records=(), *, seq=0, addr=ADDR_HUB, flags=0,
-          key=None, counter=None):
+          key=None, counter=None, expires=0):
     """A frame as raw bytes (before COBS). ``msg`` is an id or a name."""
     if isinstance(msg, str):
         msg = schema.MSG[msg]
@@ -130,7 +131,7 @@ def build(msg, fields=None, records=(), *, seq=0, addr=ADDR_HUB, flags=0,
     if flags & F_AUTH:
         if key is None or counter is None:
             raise ValueError("a signed frame needs a key and a counter")
-        body += _COUNTER.pack(counter)
+        body += _COUNTER.pack(counter, expires)
         body += tag_of(key, body)
     return body + _CRC.pack(zlib.crc32(body))
 
@@ -157,12 +158,12 @@ def parse(raw):
         raise CodecError(ERR["MSGID"], "0x%02x" % msg)
     flags = vf & 0xF
     end = n - CRC_SIZE
-    counter = tag = None
+    counter = tag = expires = None
     if flags & F_AUTH:
         end -= AUTH_SIZE
         if end < HEADER_SIZE:
             raise CodecError(ERR["LENGTH"], "no room for the auth block")
-        counter, tag = _AUTH.unpack_from(raw, end)
+        counter, expires, tag = _AUTH.unpack_from(raw, end)
     plen = end - HEADER_SIZE
     if plen < lay.size:
         raise CodecError(ERR["LENGTH"], "%s needs %d bytes, got %d" % (lay.msg.name, lay.size, plen))
@@ -184,7 +185,7 @@ def parse(raw):
         raise CodecError(ERR["SCHEMA"], "peer schema 0x%08x, ours 0x%08x"
                          % (fields["schema"], model.FINGERPRINT))
     return Frame(msg, seq, addr, flags, fields, records, counter, tag,
-                 bytes(raw[:n - CRC_SIZE]))
+                 bytes(raw[:n - CRC_SIZE]), expires)
 
 
 def decode(wire):

@@ -13,7 +13,7 @@ import re
 import sys
 from pathlib import Path
 
-from . import model, schema
+from . import model, rules, schema
 
 ROOT = Path(__file__).resolve().parent.parent
 # records the firmware reads field by field on its hot path: offsets emitted
@@ -50,6 +50,13 @@ def wire_module():
            "AUTH_SIZE = const(%d)" % schema.AUTH_SIZE,
            "CRC_SIZE = const(%d)" % schema.CRC_SIZE,
            "TAG_SIZE = const(%d)" % schema.TAG_SIZE,
+           "COUNTER_JUMP_MAX = const(%d)" % schema.COUNTER_JUMP_MAX,
+           # hub time is modulo HUB_TIME_MOD (2**30): only the mask and the half
+           # are small ints on a 32-bit port, so the firmware never uses the modulus
+           "HUB_TIME_MASK = const(0x%x)" % (schema.HUB_TIME_MOD - 1),
+           "HUB_TIME_HALF = const(0x%x)" % (schema.HUB_TIME_MOD >> 1),
+           "TELEM_FLOOR_HZ = const(%d)" % schema.TELEM_FLOOR_HZ,
+           "ACK_CACHE = const(%d)" % schema.ACK_CACHE,
            "F_AUTH = const(%d)" % schema.F_AUTH,
            "F_REPLY = const(%d)" % schema.F_REPLY,
            "ADDR_HUB = const(%d)" % schema.ADDR_HUB,
@@ -177,14 +184,14 @@ def protocol_doc():
            "", "## Frame", "",
            "```",
            "wire  = COBS(frame) 0x00",
-           "frame = vf:u8 seq:u16 msg:u8 addr:u8 | payload | [counter:u32 tag:%dB] | crc32:u32" % schema.TAG_SIZE,
+           "frame = vf:u8 seq:u16 msg:u8 addr:u8 | payload | [counter:u32 expires:u32 tag:%dB] | crc32:u32" % schema.TAG_SIZE,
            "```", "",
            "- `vf`: protocol version in the high nibble, flags in the low nibble "
-           "(`F_AUTH`=%d: counter and tag present; `F_REPLY`=%d: answers a request)." % (schema.F_AUTH, schema.F_REPLY),
+           "(`F_AUTH`=%d: auth block present; `F_REPLY`=%d: answers a request)." % (schema.F_AUTH, schema.F_REPLY),
            "- `seq`: the sender's sequence number; a command's request id, echoed by its ACK.",
            "- `addr`: bot address on the bot bus (`0x%02x` broadcast), `0x%02x` on the host link." % (schema.ADDR_ALL, schema.ADDR_HUB),
-           "- The tag is HMAC-SHA256(key, header + payload + counter) truncated to %d bytes; "
-           "the counter must rise strictly from frame to frame." % schema.TAG_SIZE,
+           "- The tag is HMAC-SHA256(key, header + payload + counter + expires) truncated to "
+           "%d bytes (see Signing below)." % schema.TAG_SIZE,
            "- CRC-32 (IEEE, as `zlib.crc32` / `binascii.crc32`) over every byte before it.",
            "- Integers are little-endian. Maximum payload %d bytes, maximum frame %d bytes, "
            "maximum on the wire %d bytes." % (schema.MAX_PAYLOAD, schema.MAX_FRAME, schema.MAX_WIRE),
@@ -194,11 +201,16 @@ def protocol_doc():
            "gets an explicit refusal (`HELLO_REPLY.result = HELLO_SCHEMA`), not a CRC error.",
            "",
            "Overhead per frame: %d bytes unsigned (header %d, CRC %d, COBS code byte and delimiter 2, "
-           "for payloads under 254 bytes), %d bytes signed (+ counter 4 and tag %d)."
+           "for payloads under 254 bytes), %d bytes signed (+ counter 4, expires 4 and tag %d)."
            % (unsigned, schema.HEADER_SIZE, schema.CRC_SIZE, signed, schema.TAG_SIZE),
            "", "Commands marked **auth** can start or increase energy delivery and must be signed; "
-           "everything else, emergency stop included, is accepted without a key.",
-           "", "## Messages", ""]
+           "everything else, emergency stop included, is accepted without a key.", ""]
+    out += ["## Rules a client follows", ""]
+    for key, title, items in rules.rules():
+        out += ["### %s" % title, "<!-- rule: %s -->" % key, ""]
+        out += ["- " + item for item in items]
+        out.append("")
+    out += ["## Messages", ""]
     for link, title in (("host", "Host link (operator and hub)"), ("bus", "Bot bus (hub and swarm gateway)")):
         out += ["### " + title, ""]
         for m in model.MESSAGES:

@@ -8,10 +8,11 @@ the firmware codec (``firmware/hub/wire.py``) and ``docs/protocol.md``.
 
 Frame, before COBS encoding (all integers little-endian)::
 
-    +--------+-----+-----+------+-----------+----------------------+--------+
-    | vf  u8 | seq | msg | addr | payload   | auth (if F_AUTH)     | crc32  |
-    |        | u16 | u8  | u8   | 0..N B    | counter u32, tag 8 B | u32    |
-    +--------+-----+-----+------+-----------+----------------------+--------+
+    +--------+-----+-----+------+-----------+-----------------------------+--------+
+    | vf  u8 | seq | msg | addr | payload   | auth (if F_AUTH)            | crc32  |
+    |        | u16 | u8  | u8   | 0..N B    | counter u32, expires u32,   | u32    |
+    |        |     |     |      |           | tag 8 B                     |        |
+    +--------+-----+-----+------+-----------+-----------------------------+--------+
 
 ``vf`` packs the protocol version (high nibble) and the flags (low nibble).
 ``seq`` is the sender's sequence number; for commands it is the request id that
@@ -27,8 +28,12 @@ from construct import (
 VERSION = 1
 MAX_PAYLOAD = 480
 TAG_SIZE = 8                      # HMAC-SHA256 truncated to 64 bits
-F_AUTH = 0x1                      # frame carries counter + tag
+F_AUTH = 0x1                      # frame carries counter, expires and tag
 F_REPLY = 0x2                     # frame answers a request (ACK, replies)
+ACK_CACHE = 16                    # answers the hub keeps for identical resends
+TELEM_FLOOR_HZ = 1                # no unsigned TELEM_RATE goes below this
+HUB_TIME_MOD = 1 << 30            # hub time (ms) on the wire is modulo this
+COUNTER_JUMP_MAX = 1 << 16        # a signed command may raise the counter by at most this
 ADDR_HUB = 0x00
 ADDR_ALL = 0xFF
 MAX_BOTS = 255
@@ -42,8 +47,9 @@ Header = Struct(
     "addr" / Int8ul,
 )
 Auth = Struct(
-    "counter" / Int32ul,
-    "tag" / Bytes(TAG_SIZE),
+    "counter" / Int32ul,          # above the hub's high-water mark (HEARTBEAT: not checked)
+    "expires" / Int32ul,          # hub time (ms mod HUB_TIME_MOD) after which it is refused
+    "tag" / Bytes(TAG_SIZE),      # HMAC-SHA256(key, header + payload + counter + expires)[:8]
 )
 Trailer = Struct("crc" / Int32ul)
 
@@ -117,6 +123,11 @@ ENUMS = {
         ("UNCONFIRMED", 13, "some bots did not confirm (detail: count)"),
         ("NO_PLAN", 14, "no treatment plan"),
         ("STORAGE", 15, "persistent storage failed"),
+        ("DUPLICATE", 16, "request id at or below the session's high-water mark: answered "
+                          "before, not run again (detail: the mark)"),
+        ("AUTH_JUMP", 17, "counter more than COUNTER_JUMP_MAX above the last one seen"),
+        ("STALE", 18, "signed frame past its expiry, or expiring further ahead than the "
+                      "fresh_ms parameter allows (detail: hub time)"),
     ),
     "CHECK": (  # pre-treatment check bits (a refused ARM names them)
         ("LINK", 0x01, "host link alive (recent heartbeat)"),
@@ -180,12 +191,17 @@ ENUMS = {
         ("RX_BAD", 13, "bad frames dropped (a: error class, c: count)"),
         ("TORN", 14, "torn log tail dropped at boot (c: bytes)"),
         ("KEY", 15, "key provisioned or rotated"),
-        ("CONSENT", 16, "consent recorded (c: patient id)"),
+        ("CONSENT", 16, "consent recorded (c: keyed pseudonym of the patient id, 31 bits of "
+                        "HMAC-SHA256(key, 'patient' + id u32 LE); 0 on an unkeyed hub)"),
         ("TREAT", 17, "treatment event (a: 1 start, 2 done, 3 stop)"),
         ("CMD_FLOOD", 18, "unsigned or refused commands over the record budget in one "
                           "second, summarized (a: last msg id, c: how many)"),
         ("HOST_DROP", 19, "the host did not read: frames for it dropped, one record per "
                           "episode (b: telemetry frames, c: ACKs, alarms and reports)"),
+        ("LOG_DROP", 20, "the oldest segment was rotated away unpulled or not (b: records "
+                         "dropped, c: index of the first); written right after"),
+        ("RX_DRAIN", 21, "host-link bytes read under a flood past the parse budget, searched "
+                         "only for emergency stops and dropped (c: bytes in the last second)"),
     ),
     "RESET": (  # reset causes
         ("POWER", 0, "power on"),
@@ -296,10 +312,13 @@ MESSAGES = (
         "keyed" / Int8ul,
         "counter" / Int32ul,           # highest authenticated counter seen
         "estop" / Int8ul,              # 1 while an emergency stop is latched
+        "t" / Int32ul,                 # hub time, ms mod HUB_TIME_MOD: signed frames expire by it
+        "fresh_ms" / Int16ul,          # how far ahead a signed frame may expire
     ), "hub identity; result SCHEMA refuses a mismatched peer"),
     (0x03, "HEARTBEAT", "host", Struct(
         "t" / Int32ul,
-    ), "liveness, host to hub at 4 Hz and hub to host"),
+    ), "liveness, host to hub at 4 Hz and hub to host; only a signed one (fresh, expiring "
+       "later than the last) keeps a treatment running"),
     # commands (host -> hub); each answered by exactly one ACK
     (0x10, "ACK", "host", Struct(
         "req" / Int16ul,               # request id being answered
@@ -340,7 +359,7 @@ MESSAGES = (
     (0x2B, "ESTOP_RESET", "host", Struct(), "leave ESTOP for SAFE after checks [auth]"),
     (0x2C, "ALARM_ACK", "host", Struct(
         "code" / Int8ul,               # ALARM_*, 0 for all
-    ), "acknowledge latched alarms"),
+    ), "acknowledge latched alarms; a HIGH one only when signed [auth for HIGH]"),
     (0x2D, "CONSENT", "host", Struct(
         "patient" / Int32ul,
     ), "record the patient's consent [auth]"),
@@ -382,7 +401,7 @@ MESSAGES = (
         "status_hz" / Int8ul,
         "bots_hz" / Int8ul,
         "sites_hz" / Int8ul,
-    ), "telemetry rates, bounded by the hub"),
+    ), "telemetry rates, bounded by the hub; below TELEM_FLOOR_HZ only when signed"),
     # telemetry (hub -> host)
     (0x40, "HUB_STATUS", "host", Struct(
         "state" / Int8ul,              # HUB_*
@@ -459,6 +478,11 @@ AUTH_REQUIRED = frozenset((
     "CONSENT", "KEY_ROTATE", "PARAM_SET",
 ))
 """Commands that can start or increase energy delivery: they need a tag."""
+
+AUTH_TO_LOWER = ("ALARM_ACK", "TELEM_RATE")
+"""Commands anyone may send, whose stronger effect needs a tag: acknowledging a
+HIGH alarm (it blocks arming and reset until then), and a telemetry rate below
+TELEM_FLOOR_HZ (it would blind the operator). A host holding the key signs them."""
 
 READS = ("PARAM_GET", "LOG_READ", "REQUEST")
 """Requests answered with data (PARAM_VALUE, LOG_CHUNK, telemetry), not an ACK."""

@@ -7,14 +7,19 @@ except ImportError:  # CPython
         return x
 
 VERSION = const(1)
-SCHEMA = const(0x5e870187)
+SCHEMA = const(0xaeccf814)
 MAX_PAYLOAD = const(480)
-MAX_FRAME = const(501)
-MAX_WIRE = const(504)
+MAX_FRAME = const(505)
+MAX_WIRE = const(508)
 HEADER_SIZE = const(5)
-AUTH_SIZE = const(12)
+AUTH_SIZE = const(16)
 CRC_SIZE = const(4)
 TAG_SIZE = const(8)
+COUNTER_JUMP_MAX = const(65536)
+HUB_TIME_MASK = const(0x3fffffff)
+HUB_TIME_HALF = const(0x20000000)
+TELEM_FLOOR_HZ = const(1)
+ACK_CACHE = const(16)
 F_AUTH = const(1)
 F_REPLY = const(2)
 ADDR_HUB = const(0)
@@ -84,6 +89,9 @@ WHY_BUSY = const(12)  # another operation is running
 WHY_UNCONFIRMED = const(13)  # some bots did not confirm (detail: count)
 WHY_NO_PLAN = const(14)  # no treatment plan
 WHY_STORAGE = const(15)  # persistent storage failed
+WHY_DUPLICATE = const(16)  # request id at or below the session's high-water mark: answered before, not run again (detail: the mark)
+WHY_AUTH_JUMP = const(17)  # counter more than COUNTER_JUMP_MAX above the last one seen
+WHY_STALE = const(18)  # signed frame past its expiry, or expiring further ahead than the fresh_ms parameter allows (detail: hub time)
 
 # CHECK
 CHECK_LINK = const(1)  # host link alive (recent heartbeat)
@@ -147,10 +155,12 @@ EV_CLAMP = const(12)  # dose clamped (a: site, b: rule, c: value)
 EV_RX_BAD = const(13)  # bad frames dropped (a: error class, c: count)
 EV_TORN = const(14)  # torn log tail dropped at boot (c: bytes)
 EV_KEY = const(15)  # key provisioned or rotated
-EV_CONSENT = const(16)  # consent recorded (c: patient id)
+EV_CONSENT = const(16)  # consent recorded (c: keyed pseudonym of the patient id, 31 bits of HMAC-SHA256(key, 'patient' + id u32 LE); 0 on an unkeyed hub)
 EV_TREAT = const(17)  # treatment event (a: 1 start, 2 done, 3 stop)
 EV_CMD_FLOOD = const(18)  # unsigned or refused commands over the record budget in one second, summarized (a: last msg id, c: how many)
 EV_HOST_DROP = const(19)  # the host did not read: frames for it dropped, one record per episode (b: telemetry frames, c: ACKs, alarms and reports)
+EV_LOG_DROP = const(20)  # the oldest segment was rotated away unpulled or not (b: records dropped, c: index of the first); written right after
+EV_RX_DRAIN = const(21)  # host-link bytes read under a flood past the parse budget, searched only for emergency stops and dropped (c: bytes in the last second)
 
 # RESET
 RESET_POWER = const(0)  # power on
@@ -168,8 +178,8 @@ HELLO_FMT = '<IH'
 HELLO_SIZE = const(6)
 
 M_HELLO_REPLY = const(0x02)
-HELLO_REPLY_FMT = '<BIBBB8sIHBBHBBIB'
-HELLO_REPLY_SIZE = const(33)
+HELLO_REPLY_FMT = '<BIBBB8sIHBBHBBIBIH'
+HELLO_REPLY_SIZE = const(39)
 
 M_HEARTBEAT = const(0x03)
 HEARTBEAT_FMT = '<I'
@@ -333,7 +343,7 @@ BUS_HELLO_SIZE = const(5)
 # id: (name, fmt, size, rec_fmt, rec_size, flags); field names are in wire_names
 MSGS = {
     0x01: ('HELLO', '<IH', 6, None, 0, 0),
-    0x02: ('HELLO_REPLY', '<BIBBB8sIHBBHBBIB', 33, None, 0, 0),
+    0x02: ('HELLO_REPLY', '<BIBBB8sIHBBHBBIBIH', 39, None, 0, 0),
     0x03: ('HEARTBEAT', '<I', 4, None, 0, 0),
     0x10: ('ACK', '<HBBBi', 9, None, 0, 0),
     0x20: ('ARM', '<', 0, None, 0, 5),

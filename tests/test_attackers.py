@@ -128,7 +128,7 @@ def test_an_old_counter_is_refused_even_with_a_good_tag(emu):
         for counter in (hw, hw - 1, 0):
             seq = h._next_req()
             raw = codec.build("DOSE_SCALE", {"percent": 50}, seq=seq, key=key,
-                              counter=max(counter, 0))
+                              counter=max(counter, 0), expires=h.expires())
             ack = send(h, "DOSE_SCALE", raw, seq)
             assert ack.rejected and ack.reason == "AUTH_REPLAY", counter
         assert h.refresh_info()["counter"] == hw
@@ -143,11 +143,11 @@ def test_a_truncated_tag_is_dropped_as_a_bad_frame_and_never_runs(emu):
         for keep in (0, 1, 4, 7):
             seq = h._next_req()
             raw = props.raw_frame(W.M_DOSE_SCALE, b"\x32", seq=seq, key=key, counter=counter,
-                                  tag_len=keep)
+                                  tag_len=keep, expires=h.expires())
             assert send(h, "DOSE_SCALE", raw, seq, timeout=0.6) is None     # no ACK at all
             sent.append(seq)
         half = codec.build("DOSE_SCALE", {"percent": 50}, seq=h._next_req(), key=key,
-                           counter=counter)
+                           counter=counter, expires=h.expires())
         body = bytearray(half[:-4])
         body[-4:] = bytes(4)                                      # half the tag zeroed
         ack = send(h, "DOSE_SCALE", bytes(body) + struct.pack("<I", zlib.crc32(body)),
@@ -332,3 +332,106 @@ def test_a_line_rate_flood_of_unsigned_commands_cannot_rotate_the_log_away(fresh
         assert recs[0]["index"] == 0, "records 0..%d rotated away" % (recs[0]["index"] - 1)
         floods = [r for r in recs if r["event"] == W.EV_CMD_FLOOD]
         assert floods and sum(r["c"] for r in floods) > 1000, "the flood is counted, not lost"
+
+
+# ---------------------------------------------------------------- issue 14 --
+
+@pytest.mark.parametrize("kind", ["garbage", "unsigned"])
+def test_nanohub_estop_confirms_every_bot_through_a_full_speed_flood_on_the_same_link(
+        tmp_path, monkeypatch, kind):
+    """The real CLI in a new process, sharing one hub connection with an
+    attacker who writes as fast as the socket takes bytes. The stop goes out
+    before any handshake, the hub finds it in front of the backlog, and the
+    CLI exits 0 only with every bot confirmed. ``stop_seconds`` runs from the
+    first ESTOP written to the final report (interpreter start-up aside: it
+    says nothing about the link and everything about the machine's load)."""
+    from bench import flood as fl
+    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
+    bots = 8
+    with EmulatedHub(bots=bots, scenario="nominal", seed=11) as e:
+        line = fl.SharedLine(e.host_port)
+        try:
+            with Hub.open(line.url, key=e.key_path.read_bytes(), timeout=3.0) as op:
+                op.deploy(40, bots)
+                assert fl.settled(op, bots, "DEPLOYED")
+                stops = []
+                for trial in range(3):
+                    fl.ready(op, bots)
+                    attacker = fl.Flood(line.port, kind)
+                    try:
+                        rate = attacker.rate(1.0)
+                        took, code, out = fl.cli_estop(line.url, dict(__import__("os").environ))
+                    finally:
+                        attacker.close()
+                    assert rate > 1_000_000, "not a flood: %.0f B/s" % rate
+                    assert code == 0 and out["ok"] and out["confirmed"] == bots, out
+                    stops.append(out["stop_seconds"])
+                fl.ready(op, bots)
+                drained = [r for r in records(op) if r["event"] == W.EV_RX_DRAIN]
+        finally:
+            line.close()
+    assert sorted(stops)[1] < fl.GOAL_S and max(stops) < 2 * fl.GOAL_S, stops
+    assert sum(r["c"] for r in drained) > 3_000_000, "the flood is on record"
+
+
+def test_a_deploy_resent_after_100_other_commands_does_not_run_again(emu):
+    with connect(emu) as h:
+        seq, wire = h.build("DEPLOY", {"site": 41, "count": 1})
+        first = h._transact("DEPLOY", seq, wire, 2.0, 2)
+        for _ in range(100):
+            h.hold()
+        again = h._transact("DEPLOY", seq, wire, 2.0, 2)
+        assert first.status == "DONE"
+        assert again.rejected and again.reason == "DUPLICATE", again
+        ran = [r for r in records(h, W.EV_CMD) if r["a"] == W.M_DEPLOY and r["b"] == seq]
+        assert len(ran) == 1
+        h.recall()
+
+
+def test_a_key_holder_cannot_burn_the_counter_in_one_command(emu):
+    with connect(emu) as h:
+        before = h.refresh_info()["counter"]
+        key = emu.key_path.read_bytes()
+        for counter in (0xFFFFFFFF, before + schema.COUNTER_JUMP_MAX + 1):
+            seq = h._next_req()
+            wire = codec.encode("DOSE_SCALE", {"percent": 90}, seq=seq, key=key, counter=counter,
+                                expires=h.expires())
+            ack = h._transact("DOSE_SCALE", seq, wire, 2.0, 2)
+            assert ack.rejected and ack.reason == "AUTH_JUMP", ack
+        assert h.refresh_info()["counter"] == before
+        assert h.dose_scale(100).status == "DONE"          # the operator signs on as before
+
+
+def test_a_new_connection_cannot_take_the_link_from_the_operator(emu):
+    import socket
+    with connect(emu, url=emu.hub_url) as h:
+        h.status()
+        intruders = []
+        for _ in range(10):                            # a new connection every 100 ms
+            try:
+                s = socket.create_connection(("127.0.0.1", emu.host_port), timeout=0.3)
+                s.sendall(b"\0" + codec.encode("HELLO", {"schema": model.FINGERPRINT,
+                                                         "host_version": 1}))
+            except OSError:
+                pass                                   # the listen queue is full: refused
+            else:
+                intruders.append(s)
+            time.sleep(0.1)
+            assert h.status()["state"] in ("SAFE", "ESTOP")    # the operator keeps the link
+        for s in intruders:
+            s.settimeout(0.2)
+            try:
+                assert s.recv(4096) == b"", "an intruder was answered"
+            except socket.timeout:
+                pass                                   # queued, unanswered
+            s.close()
+        assert h.status()["state"] in ("SAFE", "ESTOP")
+
+
+def test_a_peer_that_moves_the_request_id_mark_does_not_lock_the_operator_out(emu):
+    with connect(emu, url=emu.hub_url) as h:
+        ahead = (h._req + 20000) & 0xFFFF               # a peer on the same link
+        h.send_raw(codec.encode("HOLD", {"bot": schema.ADDR_ALL}, seq=ahead))
+        time.sleep(0.3)
+        assert h.hold().status == "DONE"                # refused once, then above the mark
+        assert (h._req - ahead) & 0xFFFF < 0x8000

@@ -83,7 +83,7 @@ class FakePort:
 def hello_fields(**over):
     fields = dict(result=0, schema=model.FINGERPRINT, fw_major=0, fw_minor=1, fw_patch=2,
                   board=b"unix\0\0\0\0", hub_id=HUB_ID, caps=7, bots=4, state=0, boots=3,
-                  reset_cause=0, keyed=1, counter=41, estop=0)
+                  reset_cause=0, keyed=1, counter=41, estop=0, t=5000, fresh_ms=1000)
     fields.update(over)
     return fields
 

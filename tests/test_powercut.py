@@ -87,7 +87,8 @@ class Host:
         if signed:
             self.counter += 1
             key = KEY
-        raw = props.raw_frame(msg, payload, seq=self.seq, key=key, counter=self.counter)
+        raw = props.raw_frame(msg, payload, seq=self.seq, key=key, counter=self.counter,
+                              expires=(self.now + 500) & props.wire.HUB_TIME_MASK)
         self.sent.append((msg, self.counter if signed else 0, value))
         self.board.host_in.extend(props.wire_of(raw))
         try:

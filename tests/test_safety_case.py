@@ -102,3 +102,48 @@ def test_every_robustness_test_file_backs_some_hazard():
               "test_fuzz_vm.py", "test_link_faults.py", "test_powercut.py",
               "test_attackers.py"):
         assert "tests/" + f in named, "tests/%s backs no hazard" % f
+
+
+# ------------------------------------------------------------- threats --
+
+THREAT_COLUMNS = ["Threat", "Attacker", "Capability", "Control", "Tests"]
+# issue 14: what an attacker built from docs/protocol.md could still do
+THREATS_REQUIRED = {
+    "T-01": "flood blocks the stop", "T-02": "link taken by a new connection",
+    "T-03": "keyless heartbeats keep energy", "T-04": "held-back signed command",
+    "T-06": "forged attempt hidden in a summary", "T-07": "evidence rotated away",
+    "T-08": "exactly-once beyond the cache", "T-09": "counter burn",
+    "T-10": "unsigned HIGH alarm ack", "T-11": "telemetry blinded",
+    "T-12": "patient id readable", "T-14": "protocol document incomplete",
+}
+
+
+def threats():
+    lines = DOC.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, l in enumerate(lines) if l.startswith("| Threat |"))
+    assert [c.strip() for c in lines[start].strip("|").split("|")] == THREAT_COLUMNS
+    out = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        out.append(dict(zip(THREAT_COLUMNS, cells)) | {"_cells": len(cells)})
+    return out
+
+
+def test_every_threat_row_is_complete_and_names_existing_tests():
+    table = threats()
+    ids = [r["Threat"] for r in table]
+    assert len(ids) == len(set(ids)), "duplicate threat ids"
+    assert not set(THREATS_REQUIRED) - set(ids), "issue 14 threats without a row"
+    for r in table:
+        assert r["_cells"] == len(THREAT_COLUMNS), r["Threat"]
+        for c in THREAT_COLUMNS:
+            assert r[c], "%s has an empty %s" % (r["Threat"], c)
+        found = TEST_ID.findall(r["Tests"])
+        assert found, "%s maps to no test" % r["Threat"]
+        for path, name, _ in found:
+            f = ROOT / path
+            assert f.is_file(), "%s: %s does not exist" % (r["Threat"], path)
+            assert re.search(r"^def %s\(" % name, f.read_text(encoding="utf-8"), re.M), \
+                "%s: %s has no %s" % (r["Threat"], path, name)

@@ -1,8 +1,12 @@
 """SITL board: the MicroPython unix port with sockets for links.
 
-The host link is a TCP server (pyserial opens it as ``socket://HOST:PORT``);
-a new connection replaces the old one. Its socket is non-blocking: a client
-that stops reading costs frames (``hub.hostout``), never a wait. The bot bus connects out to the swarm
+The host link is a TCP server (pyserial opens it as ``socket://HOST:PORT``)
+with one client at a time, like the serial port it stands for: a new
+connection waits in the listen queue until the current one closes, so a
+second client can never take the link from the first (``nanohub serve``
+shares one link between many clients). Its socket is non-blocking: a client
+that stops reading costs frames (``hub.hostout``), never a wait. The bot bus
+connects out to the swarm
 gateway and reconnects if it drops. Storage is a directory. The watchdog is a
 thread that kills the process when the loop stops feeding it, after writing
 the reset cause that the next boot reads, as a hardware watchdog would.
@@ -18,6 +22,8 @@ from hub.compat import ticks_diff, ticks_ms
 from hub.store import Store
 
 _PEND = 1536
+_SO_RCVBUF = 8          # Linux; MicroPython's socket module does not name it
+_RCVBUF = 16384         # what the host link may hold unread, like a serial driver's buffer
 _RECONNECT_MS = 500
 
 
@@ -39,6 +45,13 @@ class Board(BaseBoard):
         self._store = Store(store)
         self._srv = socket.socket()
         self._srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            # a fixed receive buffer (inherited by accepted sockets): a flooding
+            # peer cannot park megabytes in front of an emergency stop, as
+            # TCP's buffer autotuning would let it (up to tcp_rmem's maximum)
+            self._srv.setsockopt(socket.SOL_SOCKET, _SO_RCVBUF, _RCVBUF)
+        except OSError:
+            pass
         self._srv.bind(_addr(host))
         self._srv.listen(1)
         self._srv.setblocking(False)
@@ -107,12 +120,16 @@ class Board(BaseBoard):
                 self._accept()
 
     def _accept(self):
+        if self._cli is not None:
+            return                      # the link is taken: the newcomer waits
         try:
             cli, _ = self._srv.accept()
         except OSError:
             return
-        if self._cli is not None:
-            self._drop_host()
+        try:
+            self._poll.unregister(self._srv)    # no wake-ups for waiting clients
+        except (OSError, ValueError):
+            pass
         cli.setblocking(False)
         try:
             # IPPROTO_TCP, TCP_NODELAY: an ACK written behind a frame the host has not
@@ -131,6 +148,7 @@ class Board(BaseBoard):
             pass
         self._cli.close()
         self._cli = None
+        self._poll.register(self._srv, select.POLLIN)   # the next client may come in
 
     def host_session(self):
         return self._session

@@ -69,10 +69,13 @@ class Alarms:
         self.state[code] = wire.ALST_CLEARED
         self.changed |= 1 << code
 
-    def ack(self, code=0):
-        """Acknowledge one code (0: all); returns how many were acknowledged."""
+    def ack(self, code=0, high=True):
+        """Acknowledge one code (0: all); returns how many were acknowledged.
+        ``high`` False leaves HIGH alarms raised (an unsigned acknowledgement)."""
         n = 0
         for c in range(1, _N):
+            if not high and PRIO[c] == wire.PRIO_HIGH:
+                continue
             if (code == 0 or c == code) and self.state[c] == wire.ALST_RAISED:
                 self.state[c] = wire.ALST_ACKED
                 self.changed |= 1 << c

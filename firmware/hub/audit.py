@@ -58,6 +58,8 @@ class AuditLog:
         self._segs = []          # first index of each segment, ascending
         self._last_n = 0         # records in the last segment
         self._rec = bytearray(wire.LOG_SIZE)
+        self.dropped_first = -1  # the last rotation removed records from here
+        self.dropped_n = 0
         self._buf = bytearray(wire.LOG_SIZE * _CHUNK)
         self._anc = bytearray(_ANCHOR)
 
@@ -126,7 +128,11 @@ class AuditLog:
         self._segs.append(first)
         self._last_n = 0
         while len(self._segs) > self.max_segs:
-            self.store.remove(seg_name(self._segs.pop(0)))
+            gone = self._segs.pop(0)
+            self.store.remove(seg_name(gone))
+            # said plainly in the log itself (Hub.record writes it next)
+            self.dropped_first = gone
+            self.dropped_n = self._segs[0] - gone
         self.first_index = self._segs[0]
 
     def append(self, t_ms, event, a=0, b=0, c=0):

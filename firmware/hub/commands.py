@@ -8,6 +8,7 @@ and reads never need one.
 """
 import struct
 
+from hub import alarms as _alarms
 from hub import checks, supervisor, telemetry, wire
 from hub import params as P
 from hub.compat import const, ticks_add, ticks_diff
@@ -28,13 +29,15 @@ def host_frame(hub, now):
         if rx.err == wire.ERR_SCHEMA and rx.msg == wire.M_HELLO:
             telemetry.hello_reply(hub, rx.seq, wire.HELLO_SCHEMA)
         return
-    hub.host_heard = now
-    hub.host_ever = True
+    hub.link_heard = now
     msg = rx.msg
     if msg == wire.M_HEARTBEAT:
+        if rx.flags & wire.F_AUTH:
+            _signed_heartbeat(hub, rx, now)
         return
     if msg == wire.M_HELLO:
         hub.hello = True
+        hub.req_hw = -1                     # a new session: its request ids start anywhere
         telemetry.hello_reply(hub, rx.seq, wire.HELLO_OK)
         telemetry.status_soon(hub)
         return
@@ -49,6 +52,8 @@ def host_frame(hub, now):
         start = b[_H] | (b[_H + 1] << 8) | (b[_H + 2] << 16) | (b[_H + 3] << 24)
         telemetry.log_chunk(hub, start, b[_H + 4], rx.seq)
         return
+    if msg == wire.M_ESTOP and rx.flags == 0 and rx.plen == 1:
+        return          # the stop search found this very frame first and answered it
     info = wire.MSGS[msg]
     if not info[5] & wire.MF_COMMAND:
         return                              # telemetry from a confused peer
@@ -58,8 +63,18 @@ def host_frame(hub, now):
         telemetry.ack(hub, rx.seq, hub.ack_cmd[k], hub.ack_status[k],
                       hub.ack_reason[k], hub.ack_detail[k])
         return
-    status, why, detail = _authorize(hub, rx, info)
+    if not info[5] & wire.MF_AUTH and msg != wire.M_ESTOP and _seen(hub, rx.seq):
+        # answered before and out of the cache: never run it twice. Signed
+        # commands have their own exactly-once (the counter), and a stop is
+        # always run: stopping again is harmless.
+        if not _over_budget(hub, msg, info, wire.ACKS_REJECTED):
+            hub.record(wire.EV_REJECT, msg, rx.seq, wire.WHY_DUPLICATE)
+        telemetry.ack(hub, rx.seq, msg, wire.ACKS_REJECTED, wire.WHY_DUPLICATE, hub.req_hw)
+        return
+    status, why, detail = _authorize(hub, rx, info, now)
     if why == wire.WHY_NONE:
+        if info[5] & wire.MF_AUTH:
+            _operator(hub, now)             # a signed command: the operator is there
         status, why, detail = execute(hub, msg, rx, now)
     if _over_budget(hub, msg, info, status):
         pass                                # counted; summarized once a second
@@ -68,7 +83,8 @@ def host_frame(hub, now):
     else:
         hub.record(wire.EV_CMD, msg, rx.seq, detail)
     if status == wire.ACKS_REJECTED and (why == wire.WHY_AUTH_MISSING or why == wire.WHY_AUTH_BAD
-                                         or why == wire.WHY_AUTH_REPLAY):
+                                         or why == wire.WHY_AUTH_REPLAY
+                                         or why == wire.WHY_AUTH_JUMP or why == wire.WHY_STALE):
         if hub.alarms.raise_(wire.ALARM_UNAUTHORIZED, now, value=msg):
             hub.record(wire.EV_ALARM, wire.ALARM_UNAUTHORIZED, 0, msg)
     _remember(hub, rx.seq, crc, msg, status, why, detail)
@@ -78,16 +94,47 @@ def host_frame(hub, now):
         hub.estop_progress(now)
 
 
+def stop_found(hub, seq, source, crc, now):
+    """An ESTOP frame found by the stop search, ahead of everything queued.
+
+    The same bytes met again (a resend, or the parser reaching the frame
+    later) get the cached ACK, as any repeated command does, and the latest
+    ESTOP_REPORT again: a client repeats its stop until it has the final
+    report, so a report lost on a congested link is recovered.
+    """
+    k = _cached(hub, seq, crc)
+    if k >= 0:
+        telemetry.ack(hub, seq, hub.ack_cmd[k], hub.ack_status[k], hub.ack_reason[k],
+                      hub.ack_detail[k])
+        if hub.estop_done:
+            hub.estop_reported = -1         # the final report again, if it was lost
+            hub.estop_progress(now)
+        return
+    hub.estop_source = source
+    if hub.state == wire.HUB_ESTOP:
+        disable_all(hub, now)
+    else:
+        hub.apply(supervisor.C_ESTOP)
+    n = hub.swarm.n
+    hub.record(wire.EV_CMD, wire.M_ESTOP, seq, n)
+    _remember(hub, seq, crc, wire.M_ESTOP, wire.ACKS_ACCEPTED, wire.WHY_NONE, n)
+    telemetry.ack(hub, seq, wire.M_ESTOP, wire.ACKS_ACCEPTED, wire.WHY_NONE, n)
+    hub.estop_reported = -1
+    hub.estop_progress(now)
+
+
 def _over_budget(hub, msg, info, status):
     """Whether this command's record is summarized instead of written.
 
-    Accepted signed commands (they need the key) and emergency stops are always
-    recorded one by one. Everything a keyless peer can send (unsigned commands,
-    refused ones) has a budget of records per second; the rest is counted and
-    summarized in one EV_CMD_FLOOD record a second, so a flood cannot rotate the
-    audit log away in seconds.
+    Signed-class commands (those that need a tag), accepted or refused, and
+    emergency stops are always recorded one by one: a forged ARM is evidence
+    and never hides in a summary. Everything else a keyless peer can send
+    (unsigned commands and their refusals) has a budget of records per second;
+    the rest is counted and summarized in one EV_CMD_FLOOD record a second, so
+    a flood cannot rotate the audit log away in seconds (and a rotation that
+    does drop records says so: EV_LOG_DROP).
     """
-    if msg == wire.M_ESTOP or (info[5] & wire.MF_AUTH and status != wire.ACKS_REJECTED):
+    if msg == wire.M_ESTOP or info[5] & wire.MF_AUTH:
         return False
     if hub.cmd_logged < _CMD_BUDGET:
         hub.cmd_logged += 1
@@ -95,6 +142,23 @@ def _over_budget(hub, msg, info, status):
     hub.cmd_flood += 1
     hub.cmd_flood_msg = msg
     return True
+
+
+def _seen(hub, seq):
+    """Whether a command's request id is at or below the session's high-water
+    mark (serial-number order on 16 bits); raises the mark otherwise.
+
+    Request ids from one host session rise; HELLO and a new connection start
+    a session. So a command re-sent after any number of others is known as
+    answered, not only while its ACK is in the cache.
+    """
+    hw = hub.req_hw
+    if hw >= 0:
+        d = (seq - hw) & 0xFFFF
+        if d == 0 or d >= 0x8000:
+            return True
+    hub.req_hw = seq
+    return False
 
 
 def _frame_crc(rx):
@@ -121,14 +185,87 @@ def _remember(hub, seq, crc, cmd, status, why, detail):
     hub.ack_detail[k] = detail
 
 
-def _authorize(hub, rx, info):
+def _operator(hub, now):
+    """Proof that the operator is there: a signed heartbeat or command. Only
+    this keeps a treatment running (the operator-gone rule reads host_heard)."""
+    hub.host_heard = now
+    hub.host_ever = True
+
+
+def _late(hub, expires, now):
+    """0 if a signed frame is fresh: it expires after now, and no further ahead
+    than fresh_ms (so it cannot be held back for longer); else hub time."""
+    t = now & wire.HUB_TIME_MASK
+    d = (expires - t) & wire.HUB_TIME_MASK
+    if d >= wire.HUB_TIME_HALF:
+        d = d - wire.HUB_TIME_HALF - wire.HUB_TIME_HALF   # small ints all the way
+    if d < 0 or d > hub.params.get(P.P_FRESH_MS):
+        return t or 1
+    return 0
+
+
+def _signed_heartbeat(hub, rx, now):
+    """A signed heartbeat keeps the treatment alive: fresh, expiring later than
+    the last one taken (a replay within its window is refused), and its tag
+    good. The HMAC allocates and costs a few hash blocks, so it is checked off
+    the tick (``check_heartbeat`` from ``Hub.idle``): here the frame is only
+    copied. Nothing is persisted: 4 Hz of flash writes would wear a board out.
+    """
+    if _late(hub, rx.expires, now):
+        return
+    if hub.hb_expires >= 0:
+        d = (rx.expires - hub.hb_expires) & wire.HUB_TIME_MASK
+        if d == 0 or d >= wire.HUB_TIME_HALF:
+            return
+    n = rx.tag_at() + wire.TAG_SIZE
+    src = rx.buf
+    dst = hub.hb_buf
+    for i in range(n):
+        dst[i] = src[i]
+    hub.hb_len = n
+    hub.hb_at = now
+    hub.hb_next = rx.expires
+
+
+def check_heartbeat(hub):
+    """Verify the heartbeat copied by ``_signed_heartbeat`` (off the tick)."""
+    n = hub.hb_len
+    if not n:
+        return
+    hub.hb_len = 0
+    at = n - wire.TAG_SIZE
+    if hub.state_store.verify_tag(hub.hb_views.view(at), hub.hb_buf[at:n]):
+        hub.hb_expires = hub.hb_next
+        if ticks_diff(hub.hb_at, hub.host_heard) > 0 or not hub.host_ever:
+            _operator(hub, hub.hb_at)
+
+
+def _authorize(hub, rx, info, now):
+    hub.cmd_signed = False
     if not info[5] & wire.MF_AUTH:
+        if rx.flags & wire.F_AUTH and (rx.msg == wire.M_ALARM_ACK or rx.msg == wire.M_TELEM_RATE):
+            # signed, to acknowledge a HIGH alarm or go below the telemetry floor:
+            # the tag is checked as for any signed command, and refused if bad
+            res = _signed(hub, rx, now)
+            hub.cmd_signed = res[1] == wire.WHY_NONE
+            return res
         return wire.ACKS_DONE, wire.WHY_NONE, 0
+    return _signed(hub, rx, now)
+
+
+def _signed(hub, rx, now):
     if not rx.flags & wire.F_AUTH:
         return wire.ACKS_REJECTED, wire.WHY_AUTH_MISSING, 0
     at = rx.tag_at()
     tag = bytes(rx.buf[at:at + wire.TAG_SIZE])
-    why = hub.state_store.authorize(rx.signed_view(), rx.counter, tag)
+    if not hub.state_store.keyed:
+        return wire.ACKS_REJECTED, wire.WHY_NO_KEY, 0
+    if not hub.state_store.verify_tag(rx.signed_view(), tag):
+        return wire.ACKS_REJECTED, wire.WHY_AUTH_BAD, 0
+    late = _late(hub, rx.expires, now)
+    if late:
+        return wire.ACKS_REJECTED, wire.WHY_STALE, late
+    why = hub.state_store.take_counter(rx.counter)
     if why != wire.WHY_NONE:
         return wire.ACKS_REJECTED, why, 0
     return wire.ACKS_DONE, wire.WHY_NONE, 0
@@ -176,7 +313,12 @@ def execute(hub, msg, rx, now):
         n = recall(hub, b[_H])
         return _done(n)
     if msg == wire.M_ALARM_ACK:
-        n = hub.alarms.ack(b[_H])
+        code = b[_H]
+        al = hub.alarms
+        if not hub.cmd_signed and code and code < len(_alarms.PRIO) and \
+                _alarms.PRIO[code] == wire.PRIO_HIGH and al.state[code] == wire.ALST_RAISED:
+            return _reject(wire.WHY_AUTH_MISSING, code)   # a HIGH alarm blocks arming
+        n = al.ack(code, hub.cmd_signed)
         if n:
             hub.record(wire.EV_ALARM_ACK, b[_H])
             if not hub.alarms.active(wire.ALARM_SENS_PAUSE):
@@ -226,7 +368,7 @@ def execute(hub, msg, rx, now):
             return _reject(wire.WHY_ESTOP_LATCHED)
         patient = struct.unpack_from("<I", b, _H)[0]
         hub.state_store.set_consent(patient)
-        hub.record(wire.EV_CONSENT, 0, 0, patient)
+        hub.record(wire.EV_CONSENT, 0, 0, hub.state_store.pseudonym(patient))
         return _done(0)
     if msg == wire.M_PARAM_SET:
         if hub.state != wire.HUB_SAFE and hub.state != wire.HUB_ESTOP:
@@ -255,6 +397,8 @@ def _rates(hub, b):
     pr = hub.params
     for k, p in ((0, P.P_TLM_STATUS_HZ), (1, P.P_TLM_BOTS_HZ), (2, P.P_TLM_SITES_HZ)):
         v = b[_H + k]
+        if v < wire.TELEM_FLOOR_HZ and not hub.cmd_signed:
+            return _reject(wire.WHY_AUTH_MISSING, wire.TELEM_FLOOR_HZ)   # no blinding
         ok, why, bound = pr.check(p, v)
         if not ok:
             return _reject(why, bound)

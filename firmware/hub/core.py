@@ -16,12 +16,17 @@ from hub.compat import const, ticks_add, ticks_diff
 from hub.params import Params
 from hub import params as P
 from hub.state import State
+from hub.stopscan import StopScan
 from hub.swarm import Swarm
 
 from hub.version import FW_VERSION  # noqa: F401 (re-exported)
 _IO = const(512)
 _READS = const(8)         # reads per link per poll (4 KB): the rest waits for the next poll
-_ACKS = const(16)
+_PARSE_BYTES = const(4096)   # host bytes parsed per poll; past that, only searched for stops
+_PARSE_FRAMES = const(64) # good host frames parsed per poll (the read in hand is finished)
+_FLOOD_MS = const(100)    # a host link backlogged this long is flooded
+_DRAIN = const(256)       # host reads per poll past the parse budget: searched for stops, dropped
+_ACKS = wire.ACK_CACHE
 _MAX_SITES = const(36)
 _ESTOP_RETRY_MS = const(100)
 _ESTOP_DEADLINE_MS = const(3000)
@@ -82,6 +87,11 @@ class Hub:
         self.brx = frame.Rx()
         self.btx = frame.Tx()
         self.iobuf = bytearray(_IO)
+        self.stops = StopScan()
+        self._stop_act = self._stop_found
+        self.drained_logged = 0
+        self.flooded = False        # backlogged for _FLOOD_MS: searched for stops, dropped
+        self.backlog_at = -1        # when the host link was first left unread
         self.counts = bytearray(7)
         # hub state
         self.state = wire.HUB_SAFE
@@ -95,8 +105,15 @@ class Hub:
         # host link
         self.session = -1
         self.hello = False
-        self.host_heard = 0
+        self.host_heard = 0         # the operator: a signed heartbeat or command
         self.host_ever = False
+        self.link_heard = 0         # anyone: any valid frame
+        self.hb_expires = -1        # expiry of the last signed heartbeat taken
+        self.hb_buf = bytearray(wire.MAX_FRAME)   # a signed heartbeat awaiting its check
+        self.hb_views = frame.Views(self.hb_buf)
+        self.hb_len = 0
+        self.hb_at = 0
+        self.hb_next = 0
         self.next_status = 0
         self.next_bots = 0
         self.next_sites = 0
@@ -110,6 +127,8 @@ class Hub:
         self.ack_reason = bytearray(_ACKS)
         self.ack_detail = array("l", [0] * _ACKS)
         self.ack_next = 0
+        self.req_hw = -1            # highest command request id of this host session
+        self.cmd_signed = False     # the command being run carried a good tag
         # patient monitor (via the swarm gateway)
         self.sens = 0
         self.sens_at = 0
@@ -188,8 +207,13 @@ class Hub:
 
     def record(self, event, a=0, b=0, c=0):
         """Append to the audit log; a failing log only marks the check."""
+        log = self.log
         try:
-            self.log.append(self.now, event, a, b, c)
+            log.append(self.now, event, a, b, c)
+            if log.dropped_first >= 0:
+                first, n = log.dropped_first, log.dropped_n
+                log.dropped_first = -1
+                log.append(self.now, wire.EV_LOG_DROP, 0, n, first)
         except OSError:
             self.log_ok = False
 
@@ -214,6 +238,7 @@ class Hub:
                 if late > period:
                     nxt = ticks_add(now, period)   # fell behind: skip, don't burst
             else:
+                self.idle()
                 board.wait(-late)
                 self.poll(board.ticks_ms())
 
@@ -222,6 +247,10 @@ class Hub:
         self.now = now
         self._poll_host(now)
         self._poll_bus(now)
+
+    def idle(self):
+        """Work that allocates, kept off the tick: a signed heartbeat's HMAC."""
+        commands.check_heartbeat(self)
 
     def tick(self, now):
         dt = ticks_diff(now, self.last_tick)
@@ -321,17 +350,49 @@ class Hub:
         if s != self.session:
             self.session = s
             self.hello = False
+            self.req_hw = -1
         buf = self.iobuf
         rx = self.hrx
-        for _ in range(_READS):             # bounded: a flood must not starve the tick
+        sc = self.stops
+        act = self._stop_act
+        # Bounded: a flood must not starve the tick. Every read is searched for
+        # emergency stops first. A poll parses up to _PARSE_BYTES and leaves the
+        # rest queued for the next one (a burst is parsed whole, a few polls
+        # later). A link still backlogged after _FLOOD_MS is flooded: then polls
+        # only search and drop (EV_RX_DRAIN), so the bytes in front of a stop
+        # leave the link at memory speed, until a poll finds the link empty.
+        # Parsing junk byte by byte, and answering a flood of commands, is what
+        # a flood costs the hub and every reader of the link: only stops get
+        # through it.
+        flooded = self.flooded
+        left = _PARSE_BYTES
+        f0 = rx.frames
+        for _ in range(_READS + _DRAIN):
+            if not flooded and (left <= 0 or rx.frames - f0 >= _PARSE_FRAMES):
+                if self.backlog_at < 0:
+                    self.backlog_at = now
+                elif ticks_diff(now, self.backlog_at) >= _FLOOD_MS:
+                    self.flooded = flooded = True       # from the next read on
+                if not flooded:
+                    return                              # the rest waits for the next poll
             n = board.host_read(buf)
             if n <= 0:
+                self.flooded = False
+                self.backlog_at = -1
                 return
+            sc.scan(buf, n, act)
+            if flooded:
+                sc.drained += n
+                continue
+            left -= n
             i = 0
             while i < n:
                 i = rx.feed(buf, i, n)
                 if rx.ready:
                     commands.host_frame(self, now)
+
+    def _stop_found(self, seq, source, crc):
+        commands.stop_found(self, seq, source, crc, self.now)
 
     def _poll_bus(self, now):
         board = self.board
@@ -391,6 +452,10 @@ class Hub:
             if bad[k] != logged[k]:
                 self.record(wire.EV_RX_BAD, k, 0, bad[k] - logged[k])
                 logged[k] = bad[k]
+        if self.stops.drained != self.drained_logged:
+            self.record(wire.EV_RX_DRAIN, 0, 0, (self.stops.drained - self.drained_logged)
+                        & 0x3FFFFFFF)
+            self.drained_logged = self.stops.drained
         if self.cmd_flood:
             self.record(wire.EV_CMD_FLOOD, self.cmd_flood_msg, 0, self.cmd_flood)
             self.cmd_flood = 0

@@ -101,8 +101,8 @@ class Rx:
 
     After ``feed`` returns with ``ready`` set, the frame is in ``buf``:
     ``msg``, ``seq``, ``addr``, ``flags``, payload in ``buf[5:pend]``
-    (``plen`` bytes) and, for a signed frame, the counter in ``counter`` and
-    the tag at ``buf[pend + 4:pend + 12]``; or ``err`` holds the ERR_* code
+    (``plen`` bytes) and, for a signed frame, the counter in ``counter``, the
+    expiry in ``expires`` and the tag at ``buf[pend + 8:pend + 16]``; or ``err`` holds the ERR_* code
     of a dropped frame. ``bad[code]`` counts drops by class.
     """
 
@@ -118,7 +118,7 @@ class Rx:
         self.err = 0
         self.size = 0
         self.msg = self.seq = self.addr = self.flags = 0
-        self.plen = self.pend = self.counter = 0
+        self.plen = self.pend = self.counter = self.expires = 0
 
     def feed(self, data, i, n):
         """Consume ``data[i:n]`` up to and including the first delimiter.
@@ -181,8 +181,11 @@ class Rx:
             if e < _HDR:
                 return wire.ERR_LENGTH
             self.counter = buf[e] | (buf[e + 1] << 8) | (buf[e + 2] << 16) | (buf[e + 3] << 24)
+            # hub time is below 2**30: the top bits never make a big int here
+            self.expires = buf[e + 4] | (buf[e + 5] << 8) | (buf[e + 6] << 16) | \
+                ((buf[e + 7] & 0x3F) << 24)
         else:
-            self.counter = 0
+            self.counter = self.expires = 0
         self.pend = e
         plen = e - _HDR
         self.plen = plen
@@ -205,11 +208,11 @@ class Rx:
         return 0
 
     def signed_view(self):
-        """Header + payload + counter: what the tag covers."""
-        return self.views.view(self.pend + 4)
+        """Header + payload + counter + expires: what the tag covers."""
+        return self.views.view(self.pend + 8)
 
     def tag_at(self):
-        return self.pend + 4
+        return self.pend + 8
 
     def fields(self):
         """The payload's fixed fields as a tuple (allocates: cold path)."""
@@ -256,7 +259,7 @@ class Tx:
         raw[4] = addr
         return _HDR
 
-    def finish(self, plen, tagger=None, counter=0):
+    def finish(self, plen, tagger=None, counter=0, expires=0):
         """Complete the frame of ``plen`` payload bytes; returns wire length.
 
         ``tagger(view, out, off)`` writes the tag for a signed frame (only
@@ -266,8 +269,8 @@ class Tx:
         n = _HDR + plen
         if tagger is not None:
             raw[0] |= wire.F_AUTH
-            struct.pack_into("<I", raw, n, counter)
-            n += 4
+            struct.pack_into("<II", raw, n, counter, expires)
+            n += 8
             tagger(self.views.view(n), raw, n)
             n += wire.TAG_SIZE
         impl = _IMPL

@@ -44,6 +44,7 @@ P_TLM_STATUS_HZ = const(19)
 P_TLM_BOTS_HZ = const(20)
 P_TLM_SITES_HZ = const(21)
 P_RUNAWAY_GRACE = const(22)
+P_FRESH_MS = const(23)
 
 # name, unit, default, min, max
 TABLE = (
@@ -70,8 +71,9 @@ TABLE = (
     ("tlm_bots_hz", "Hz", 5, 0, 25),
     ("tlm_sites_hz", "Hz", 2, 0, 10),
     ("runaway_grace", "ms", 700, 100, 3000),       # output lags a lowered command
+    ("fresh_ms", "ms", 1000, 100, 5000),           # a signed frame expires at most this far ahead
 )
-COUNT = const(23)
+COUNT = const(24)
 
 # cross-checks: value of the first must stay strictly below the second
 LESS = (

@@ -15,6 +15,9 @@ The key is the raw 32-byte file ``hub.key``, written at flash time (and by
 Decisions:
 - counter: the highest authenticated counter accepted. ``accept_counter``
   persists it before the command runs, so a reboot cannot reopen a replay.
+  One command may raise it by at most COUNTER_JUMP_MAX: a holder of the key
+  cannot exhaust it (0xFFFFFFFF) in one frame and lock every signed command
+  out; docs/boards.md gives the recovery at the REPL.
   A key rotation restarts it at 0 (after the new key is stored).
 - estop: latched with the first reason (an ALARM_* code); a later latch
   keeps it. Latching never fails in RAM even if storage does; clearing needs
@@ -134,8 +137,9 @@ class State:
 
     # ----------------------------------------------------- authentication --
     def check_counter(self, c):
-        """True if c is above the high-water mark (would not be a replay)."""
-        return self.counter < c <= _U32
+        """True if c is above the high-water mark (would not be a replay) and
+        at most COUNTER_JUMP_MAX above it (one command cannot burn the counter)."""
+        return self.counter < c <= _U32 and c - self.counter <= wire.COUNTER_JUMP_MAX
 
     def accept_counter(self, c):
         """Raise the high-water mark to c and persist it, before the command
@@ -153,6 +157,16 @@ class State:
             return False
         return hmac.equal(hmac.tag(self._key, signed, wire.TAG_SIZE), tag)
 
+    def pseudonym(self, value):
+        """A keyed pseudonym of a u32 (a patient id) for the audit log: the
+        first 31 bits of HMAC-SHA256(key, "patient" + value). Whoever holds the
+        key can check a known id against it; a reader of the log learns nothing.
+        Without a key: 0 (no id is recorded at all)."""
+        if self._key is None:
+            return 0
+        d = hmac.hmac_sha256(self._key, b"patient" + struct.pack("<I", value & _U32))
+        return (d[0] | (d[1] << 8) | (d[2] << 16) | ((d[3] & 0x7F) << 24)) or 1
+
     def authorize(self, signed, counter, tag):
         """The whole check for an authenticated command, in order: key, tag,
         replay, persist the counter. Returns WHY_NONE or the WHY_* refusal."""
@@ -160,8 +174,14 @@ class State:
             return wire.WHY_NO_KEY
         if not self.verify_tag(signed, tag):
             return wire.WHY_AUTH_BAD
-        if not self.check_counter(counter):
+        return self.take_counter(counter)
+
+    def take_counter(self, counter):
+        """For a frame whose tag verified: replay, jump, persist. WHY_*."""
+        if counter <= self.counter:
             return wire.WHY_AUTH_REPLAY
+        if not self.check_counter(counter):
+            return wire.WHY_AUTH_JUMP
         try:
             self.accept_counter(counter)
         except OSError:

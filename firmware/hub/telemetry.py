@@ -8,6 +8,7 @@ never stops the loop (``hub.hostout``).
 import struct
 
 from hub import checks, wire
+from hub import params as P
 from hub.alarms import PRIO
 from hub.version import FW_VERSION
 from hub.compat import const, ticks_add, ticks_diff
@@ -27,7 +28,8 @@ def hello_reply(hub, seq, result):
                      FW_VERSION[0], FW_VERSION[1], FW_VERSION[2],
                      hub.board.name.encode(), st.hub_id, 0x0007, hub.swarm.n,
                      hub.state, st.boots & 0xFFFF, st.reset_cause,
-                     1 if st.keyed else 0, st.counter, 1 if st.estop else 0)
+                     1 if st.keyed else 0, st.counter, 1 if st.estop else 0,
+                     hub.now & wire.HUB_TIME_MASK, hub.params.get(P.P_FRESH_MS))
     _send(hub, tx.finish(wire.HELLO_REPLY_SIZE))
 
 

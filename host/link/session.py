@@ -12,6 +12,7 @@ import threading
 import time
 
 from nanohub.protocol import codec, model, schema
+from nanohub.protocol.rules import HOST_VERSION  # noqa: F401 (the document states it)
 
 from .. import keys
 from .port import (  # noqa: F401 (_link_error re-exported)
@@ -25,7 +26,6 @@ from ..views import (
 )
 from . import local
 
-HOST_VERSION = 1
 HEARTBEAT_S = 0.25
 TELEMETRY = frozenset(("HUB_STATUS", "BOT_STATES", "SITE_READINGS", "ALARM", "ESTOP_REPORT"))
 REPL_MARKERS = (b">>>", b"MicroPython", b"raw REPL")
@@ -136,15 +136,25 @@ class Link:
         self._seq = random.randrange(1 << 16)
         self._t0 = time.monotonic()
         self._heart = None
+        self._clock = None          # (hub time ms, time.monotonic() when heard)
+        self._answered_first = False
+        self.fresh_ms = 1000        # the hub's bound on how far ahead a signed frame expires
         self._reader = threading.Thread(target=self._read_loop, name="nanohub-reader", daemon=True)
         self._reader.start()
 
     @classmethod
-    def open(cls, url, key=None, timeout=2.0, retries=3, heartbeat=True, baudrate=DEFAULT_BAUD):
-        """Open ``url``, handshake, start heartbeats; raise a typed error on failure."""
+    def open(cls, url, key=None, timeout=2.0, retries=3, heartbeat=True, baudrate=DEFAULT_BAUD,
+             handshake=True):
+        """Open ``url``, handshake, start heartbeats; raise a typed error on failure.
+
+        ``handshake=False`` opens the port only: an emergency stop needs no
+        handshake and must not wait for one (a flooded link may not answer
+        HELLO in time).
+        """
         hub = cls(open_port(url, baudrate), url=url, key=key, timeout=timeout, retries=retries)
         try:
-            hub.handshake()
+            if handshake:
+                hub.handshake()
             if heartbeat:
                 hub.start_heartbeat()
         except BaseException:
@@ -207,6 +217,8 @@ class Link:
     def _route(self, f):
         self.rx_frames += 1
         self.last_rx = time.monotonic()
+        if f.name in ("HUB_STATUS", "HELLO_REPLY"):
+            self._clock = (f["t"], self.last_rx)     # hub time, no later than now
         if f.name in TELEMETRY:
             self._cache(f)
         with self._lock:
@@ -343,6 +355,7 @@ class Link:
                 "flash firmware built from the same release (nanohub flash) or install the "
                 "matching nanohub host" % (self.url, info["schema"], model.FINGERPRINT))
         info["board"] = text(info["board"])
+        self.fresh_ms = info.get("fresh_ms") or self.fresh_ms
         self.info = HubInfo(info, self)
         self.hub_id = info["hub_id"]
 
@@ -391,11 +404,32 @@ class Link:
     def _heartbeat_loop(self):
         while not self._closed.is_set():
             try:
-                self.send_raw(codec.encode("HEARTBEAT", {"t": self.elapsed_ms()},
-                                           seq=self._next_seq()))
+                self.send_raw(self._heartbeat())
             except NanohubError:
                 return
             self._closed.wait(HEARTBEAT_S)
+
+    def _heartbeat(self):
+        """A HEARTBEAT, signed when this host holds the hub's key: only a signed
+        one keeps a treatment running. Its counter is the hub's mark (not
+        checked, not used up); its expiry orders it, so a replay is refused."""
+        fields = {"t": self.elapsed_ms()}
+        try:
+            key = self.signing_key() if self.hub_id is not None or self._key_arg else None
+        except NanohubError:
+            key = None
+        if key is None or self._clock is None:
+            return codec.encode("HEARTBEAT", fields, seq=self._next_seq())
+        return codec.encode("HEARTBEAT", fields, seq=self._next_seq(), key=key,
+                            counter=self.info.get("counter", 0), expires=self.expires())
+
+    def expires(self):
+        """Hub time by which a frame signed now must arrive: the hub's clock as
+        last heard plus the time since (a lower bound of the hub's time, so the
+        hub never finds it too far ahead), plus fresh_ms."""
+        t, at = self._clock or (0, time.monotonic())
+        now = t + int((time.monotonic() - at) * 1000)
+        return (now + self.fresh_ms) % schema.HUB_TIME_MOD
 
     # ------------------------------------------------------- commands --
 
@@ -413,22 +447,42 @@ class Link:
             self._counter = keys.Counter(self.hub_id or 0)
         return self._key
 
+    def _can_sign(self):
+        try:
+            return self.signing_key() is not None
+        except NanohubError:
+            return False
+
     def build(self, name, fields=None, records=()):
         """(request id, wire bytes) of a command, signed when the schema says so."""
         key = counter = None
-        if name in schema.AUTH_REQUIRED:
+        extra = {}
+        if name in schema.AUTH_REQUIRED or (name in schema.AUTH_TO_LOWER and self._can_sign()):
             key = self.signing_key()
             counter = self._counter.next(self.info.get("counter", 0))
+            extra["expires"] = self.expires()
         seq = self._next_req()
-        return seq, codec.encode(name, fields, records, seq=seq, key=key, counter=counter)
+        return seq, codec.encode(name, fields, records, seq=seq, key=key, counter=counter,
+                                 **extra)
 
     def command(self, name, fields=None, records=(), timeout=None, retries=None):
         """Send a command and return its Ack; raise Refused if the hub rejects it."""
         seq, wire = self.build(name, fields, records)
         ack = self._transact(name, seq, wire, timeout, retries)
-        if ack.rejected and ack.reason == "AUTH_REPLAY" and name in schema.AUTH_REQUIRED:
-            # another host signed in between: learn the hub's high-water mark, sign anew
+        if ack.rejected and ack.reason in ("AUTH_REPLAY", "STALE") and \
+                (name in schema.AUTH_REQUIRED or name in schema.AUTH_TO_LOWER):
+            # another host signed in between, or the retries took longer than
+            # the frame's freshness: learn the hub's mark and clock, sign anew
             self.refresh_info()
+            seq, wire = self.build(name, fields, records)
+            ack = self._transact(name, seq, wire, timeout, retries)
+        elif ack.rejected and ack.reason == "DUPLICATE" and self._answered_first:
+            # refused the first time the hub saw it: this id never ran; another
+            # sender in the session moved the hub's request-id mark ahead. Go on
+            # above the mark. (A DUPLICATE answering a resend may mean it ran:
+            # that one is reported, never sent again.)
+            with self._lock:
+                self._req = ack.detail & 0xFFFF
             seq, wire = self.build(name, fields, records)
             ack = self._transact(name, seq, wire, timeout, retries)
         if ack.rejected:
@@ -441,10 +495,11 @@ class Link:
         msg = schema.MSG[name]
         match = (lambda f: f.name == "ACK" and f["req"] == seq and f["cmd"] == msg)
         with self._wait_for(match) as w:
-            for _ in range(tries):
+            for k in range(tries):
                 self.send_raw(wire)
                 frame = w.get(total / tries)
                 if frame is not None:
+                    self._answered_first = k == 0   # the answer to the first sending
                     a = frame.fields
                     return Ack(name, seq, enum_name("ACKS", a["status"]),
                                enum_name("WHY", a["reason"]), a["detail"])

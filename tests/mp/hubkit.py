@@ -58,6 +58,7 @@ class Rig:
         self.sens = sens             # patient sensitivity index, permille
         self.patient_events = 0      # adverse events the patient monitor counts
         self.heartbeat = True        # host sends heartbeats
+        self.sign_hb = True          # signed, as the operator's are
         self.gateway = True          # bot reports and patient frames reach the hub
         self.patient = True          # the patient monitor is heard
         self.alive = True            # the hub's loop runs (False: it hangs)
@@ -136,10 +137,14 @@ class Rig:
         if now - self.next_hb >= 0:
             self.next_hb += HB_MS
             if self.heartbeat:
-                self.send(wire.M_HEARTBEAT, struct.pack(wire.HEARTBEAT_FMT, now), sign=False)
+                # the operator's heartbeat is signed (counter unchecked): only
+                # that keeps a treatment running; sign_hb False plays a keyless peer
+                self.send(wire.M_HEARTBEAT, struct.pack(wire.HEARTBEAT_FMT, now),
+                          sign=self.sign_hb, counter=self.counter if self.sign_hb else None)
                 self.last_hb = now
         if self.alive:
             self._tick(now)
+            self.hub.idle()                  # between ticks, as Hub.run does
         self._collect()
 
     def _tick(self, now):
@@ -173,15 +178,18 @@ class Rig:
         self._collect()
 
     # ------------------------------------------------------------ commands --
-    def frame(self, msg, payload=b"", req=None, sign=None, counter=None, tag=None, key=None):
+    def frame(self, msg, payload=b"", req=None, sign=None, counter=None, tag=None, key=None,
+              expires=None):
         """Wire bytes of a host frame; (req, bytes). Signed by default iff the
         schema marks ``msg`` auth; ``counter``/``tag``/``key`` force a signature."""
         if req is None:
             self.req = (self.req + 1) & 0xFFFF
             req = self.req
         if sign is None:
+            # the operator's host signs what needs it, and what is stronger signed
             sign = bool(wire.MSGS[msg][5] & wire.MF_AUTH) or counter is not None \
-                or tag is not None or key is not None
+                or tag is not None or key is not None \
+                or msg == wire.M_ALARM_ACK or msg == wire.M_TELEM_RATE
         tx = self.htx
         o = tx.begin(msg, req, wire.ADDR_HUB)
         tx.raw[o:o + len(payload)] = payload
@@ -197,7 +205,9 @@ class Rig:
             def tagger(view, out, off):
                 t = tag if tag is not None else hmac.tag(k, view, wire.TAG_SIZE)
                 out[off:off + wire.TAG_SIZE] = t
-        n = tx.finish(len(payload), tagger, counter or 0)
+        if expires is None:
+            expires = self.now + 500        # hub time by which it must arrive
+        n = tx.finish(len(payload), tagger, counter or 0, expires & wire.HUB_TIME_MASK)
         return req, bytes(tx.out[:n])
 
     def send(self, msg, payload=b"", **kw):

@@ -96,13 +96,15 @@ def test_a_retried_treatment_start_does_not_restart_the_dose_count():
     eq(len(rig.events(wire.EV_TREAT)), 1)
 
 
-def test_the_same_request_id_with_different_bytes_is_a_new_command():
+def test_the_same_request_id_with_different_bytes_is_refused_as_a_duplicate():
+    # request ids of one session rise: a reused id is answered, never run
     rig = Rig()
     rig.run(200)
     _done(rig.deploy(SITE, 2, req=77))
-    _done(rig.deploy(SITE + 1, 3, req=77))
+    ack = rig.deploy(SITE + 1, 3, req=77)
+    eq(ack[:2], (wire.ACKS_REJECTED, wire.WHY_DUPLICATE))
     eq(rig.ack_count(77), 2)
-    eq(_in_mouth(rig), 5)
+    eq(_in_mouth(rig), 2)
 
 
 def test_the_ack_cache_survives_other_commands_in_between():
@@ -319,7 +321,7 @@ def test_the_audit_log_records_accepted_and_rejected_commands_with_reasons():
     eq(len(al), 1)
     _done(rig.alarm_ack(wire.ALARM_UNAUTHORIZED))
     eq(rig.events(wire.EV_ALARM_ACK, at)[-1][3], wire.ALARM_UNAUTHORIZED)
-    eq(rig.events(wire.EV_CONSENT)[-1][5], 4242)
+    eq(rig.events(wire.EV_CONSENT)[-1][5], rig.hub.state_store.pseudonym(4242))
     ok, first_bad = rig.hub.log.verify()
     true(ok, "log verifies (%d)" % first_bad)
 

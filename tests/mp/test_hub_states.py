@@ -131,6 +131,7 @@ def test_an_unkeyed_hub_refuses_to_arm_and_names_the_key_check():
 
 def test_hub_status_names_the_failing_checks_while_safe():
     rig = Rig()
+    rig.run(300)                          # the operator's first signed heartbeat
     rig.request(wire.REQ_STATUS)
     eq(rig.last[wire.M_HUB_STATUS]["checks"], wire.CHECK_CONSENT | wire.CHECK_DEPLOYED)
 

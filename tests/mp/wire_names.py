@@ -2,7 +2,7 @@
 """Field names per message id: (names, record names)."""
 NAMES = {
     0x01: (('schema', 'host_version'), ()),
-    0x02: (('result', 'schema', 'fw_major', 'fw_minor', 'fw_patch', 'board', 'hub_id', 'caps', 'bots', 'state', 'boots', 'reset_cause', 'keyed', 'counter', 'estop'), ()),
+    0x02: (('result', 'schema', 'fw_major', 'fw_minor', 'fw_patch', 'board', 'hub_id', 'caps', 'bots', 'state', 'boots', 'reset_cause', 'keyed', 'counter', 'estop', 't', 'fresh_ms'), ()),
     0x03: (('t',), ()),
     0x10: (('req', 'cmd', 'status', 'reason', 'detail'), ()),
     0x20: ((), ()),

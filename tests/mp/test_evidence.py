@@ -1,0 +1,82 @@
+# heap: 1m
+"""Evidence that cannot be hidden (issue 14): refused signed-class attempts
+are always individual records (the flood budget summarizes only keyless
+junk); a rotation that drops records says so in the log; patient ids in the
+log are keyed pseudonyms."""
+import struct
+
+from mptest import eq, true
+
+from hub import hmac, wire
+from hubkit import Rig, PATIENT_ID
+
+
+def test_a_forged_arm_among_a_flood_of_junk_refusals_is_its_own_record():
+    rig = Rig()
+    for _ in range(30):                                   # over the per-second budget
+        rig.cmd(wire.M_HOLD, b"\xff")
+    req = rig.send(wire.M_ARM, tag=b"\x00" * wire.TAG_SIZE)
+    rig.poll()
+    eq(rig.acks[req][:2], (wire.ACKS_REJECTED, wire.WHY_AUTH_BAD))
+    rig.run(1100)
+    recs = [r for r in rig.events(wire.EV_REJECT) if r[3] == wire.M_ARM and r[4] == req]
+    eq(len(recs), 1)
+    eq(recs[0][5], wire.WHY_AUTH_BAD)
+    true(rig.events(wire.EV_CMD_FLOOD), "the junk is summarized")
+
+
+def test_every_refused_signed_class_attempt_is_recorded_however_many():
+    rig = Rig()
+    reqs = []
+    for _ in range(40):
+        reqs.append(rig.send(wire.M_TREAT_RESUME, sign=False))
+        rig.poll()
+    logged = set(r[4] for r in rig.events(wire.EV_REJECT) if r[3] == wire.M_TREAT_RESUME)
+    eq(logged, set(reqs))
+
+
+def test_a_rotation_that_drops_records_says_what_and_from_where():
+    rig = Rig()
+    log = rig.hub.log
+    per = log.per_seg
+    while log.first_index == 0:
+        rig.hub.record(wire.EV_PARAM, 1, 0, 7)
+    drops = rig.events(wire.EV_LOG_DROP)
+    eq(len(drops), 1)
+    eq((drops[0][4], drops[0][5]), (per, 0))
+    ok, bad = log.verify()
+    true(ok, "the log still verifies")
+
+
+def test_the_patient_id_is_recorded_as_a_keyed_pseudonym():
+    rig = Rig()
+    rig.consent(PATIENT_ID)
+    rec = rig.events(wire.EV_CONSENT)[-1]
+    true(rec[5] != PATIENT_ID, "not the id itself")
+    d = hmac.hmac_sha256(rig.key, b"patient" + struct.pack("<I", PATIENT_ID))
+    eq(rec[5], d[0] | (d[1] << 8) | (d[2] << 16) | ((d[3] & 0x7F) << 24))
+
+
+# ------------------------------------------------------- small doors closed --
+
+def test_an_unsigned_ack_cannot_clear_a_high_alarm():
+    rig = Rig()
+    rig.hub.alarms.raise_(wire.ALARM_RUNAWAY, rig.now)
+    rig.hub.alarms.raise_(wire.ALARM_DOSE_CAP, rig.now)
+    ack = rig.alarm_ack(wire.ALARM_RUNAWAY, sign=False)
+    eq(ack[:2], (wire.ACKS_REJECTED, wire.WHY_AUTH_MISSING))
+    eq(rig.alarm_ack(0, sign=False)[0], wire.ACKS_DONE)      # the LOW one goes
+    true(rig.hub.alarms.unacked_high(), "the HIGH alarm still blocks arming")
+    eq(rig.alarm_ack(wire.ALARM_RUNAWAY)[0], wire.ACKS_DONE)  # signed
+    eq(rig.hub.alarms.unacked_high(), 0)
+
+
+def test_an_unsigned_telemetry_rate_cannot_go_below_the_floor():
+    rig = Rig()
+    ack = rig.cmd(wire.M_TELEM_RATE, struct.pack(wire.TELEM_RATE_FMT, 5, 0, 0), sign=False)
+    eq(ack[:2], (wire.ACKS_REJECTED, wire.WHY_AUTH_MISSING))
+    eq(ack[2], wire.TELEM_FLOOR_HZ)
+    eq(rig.cmd(wire.M_TELEM_RATE, struct.pack(wire.TELEM_RATE_FMT, 5, 1, 1),
+               sign=False)[0], wire.ACKS_DONE)
+    eq(rig.cmd(wire.M_TELEM_RATE, struct.pack(wire.TELEM_RATE_FMT, 5, 0, 0))[0],
+       wire.ACKS_DONE)                                        # signed: the operator may
