@@ -87,14 +87,21 @@ def _targets(emus):
 
 
 def _reset(emu):
-    with Hub.open(emu.url, key=emu.key_path.read_bytes(), timeout=4.0, retries=4,
-                  heartbeat=False) as hub:
-        hub.ack_alarms(0)
+    """ALARM_ACK and the signed ESTOP_RESET; False when the hub refused or could
+    not be reached (the next trial measures a latched hub, which still broadcasts)."""
+    for attempt in range(3):
         try:
-            hub.reset_estop()
-            return True
-        except Exception:       # noqa: BLE001 - a refused reset leaves the latch: still measurable
-            return False
+            with Hub.open(emu.url, key=emu.key_path.read_bytes(), timeout=4.0, retries=4,
+                          heartbeat=False) as hub:
+                hub.ack_alarms(0)
+                try:
+                    hub.reset_estop()
+                    return True
+                except Exception:       # noqa: BLE001 - refused: the latch stays
+                    return False
+        except Exception:               # noqa: BLE001 - the last link still closing: retry
+            time.sleep(0.5)
+    return False
 
 
 def _trials(emus, trials, label):

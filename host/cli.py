@@ -49,6 +49,8 @@ VERBS = (
     ("report", "cli_record", "write a session's HTML report (two sessions: side by side)"),
     ("fleet", "nanohub.host.fleet.cli", "every chair of a clinic at once: status, watch, "
                                         "EMERGENCY STOP, audit logs"),
+    ("signals", "nanohub.host.signals.cli", "safety signals across recorded sessions "
+                                            "(maximized SPRT)"),
 )
 
 
