@@ -105,29 +105,33 @@ def write_cohort(folder, scenario, sessions, defect=True, workers=None, progress
 
 # -------------------------------------------------------------------- study --
 
+def _var(xs):
+    m = sum(xs) / len(xs)
+    return sum((x - m) ** 2 for x in xs) / max(1, len(xs) - 1)
+
+
 def nano(events):
     return sum(1 for _, kind, _ in events if kind in NANO_KINDS)
 
 
-def delays(clean, bad, onset, fraction, baseline, T, alpha, M, cohorts, seed=1, length=None):
+def delays(clean, bad, onset, fraction, baseline, T, alpha, M, cohorts, lead=50, seed=1):
     """Detection delays (sessions from ``onset`` to the signal; None: none by the
     upper limit) and the count of signals before ``onset``, over ``cohorts``
-    cohorts drawn from the pools of per-session counts ``clean`` and ``bad``."""
+    cohorts drawn from the pools of per-session counts ``clean`` and ``bad``.
+    Surveillance starts ``lead`` sessions before the onset."""
     rng = random.Random(seed)
     cv = PoissonMaxSPRT(T, alpha, M).cv
-    length = length or (onset + int(3 * T / baseline))
     out, early = [], 0
     for _ in range(cohorts):
         test = PoissonMaxSPRT(T, alpha, M, cv=cv)
         got = None
-        for i in range(1, length + 1):
+        i = onset - lead
+        while not test.ended:
             after = i >= onset and rng.random() < fraction
             k = rng.choice(bad) if after else rng.choice(clean)
             if test.add(k, baseline):
                 got = i
-                break
-            if test.ended:
-                break
+            i += 1
         if got is not None and got < onset:
             early += 1
         elif got is not None:
@@ -153,8 +157,8 @@ def false_signals(clean, baseline, T, alpha, M, sessions, seed=2):
 
 
 SETTINGS = (
-    {"name": "A", "alpha": 0.05, "M": 1, "T": 60.0},
-    {"name": "B", "alpha": 0.01, "M": 4, "T": 60.0},
+    {"name": "A", "alpha": 0.05, "M": 1, "T": 150.0},
+    {"name": "B", "alpha": 0.01, "M": 4, "T": 150.0},
 )
 
 
@@ -177,6 +181,23 @@ def study(clean, bad, baseline, onset=200, fraction=0.3, cohorts=400, clean_sess
     return rows
 
 
+def simulate_pools(scenario, d, onset, size, workers=None):
+    """Per-session episode counts of ``size`` clean sessions (1..size, defect
+    off) and ``size`` sessions that carry the defect (numbers from the onset
+    on that the defect's hash picks)."""
+    from nanohub.sim import defect as cohort_defect
+    clean_s = simulate(scenario, list(range(1, size + 1)), defect=False, workers=workers)
+    picks, s = [], onset
+    while len(picks) < size:
+        if cohort_defect.carries(d, s):
+            picks.append(s)
+        s += 1
+    bad_s = simulate(scenario, picks, workers=workers)
+    assert all(c for _, c in bad_s.values())
+    return {"scenario": scenario, "clean": [nano(e) for e, _ in clean_s.values()],
+            "defect": [nano(e) for e, _ in bad_s.values()]}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m nanohub.host.signals.cohort",
                                  description=__doc__,
@@ -187,28 +208,28 @@ def main(argv=None):
     ap.add_argument("--cohorts", type=int, default=400)
     ap.add_argument("--out", help="also write a small cohort of session files here")
     ap.add_argument("--workers", type=int)
+    ap.add_argument("--pools", metavar="JSON",
+                    help="read the pools' per-session counts from this file if it exists, "
+                         "else simulate them and write it")
     args = ap.parse_args(argv)
     from nanohub.sim.scenario import load
     sc = load(args.scenario)
     d = sc.defect or {}
     onset, fraction = d.get("from_session", 200), d.get("fraction", 0.3)
     t = time.time()
-    clean_s = simulate(args.scenario, list(range(1, args.pool + 1)), defect=False,
-                       workers=args.workers)
-    # sessions that carry the defect: numbers from the onset on, picked by the defect's hash
-    from nanohub.sim import defect as cohort_defect
-    picks, s = [], onset
-    while len(picks) < args.pool:
-        if cohort_defect.carries(d, s):
-            picks.append(s)
-        s += 1
-    bad_s = simulate(args.scenario, picks, workers=args.workers)
-    clean = [nano(e) for e, _ in clean_s.values()]
-    bad = [nano(e) for e, _ in bad_s.values()]
-    assert all(c for _, c in bad_s.values())
+    if args.pools and os.path.exists(args.pools):
+        with open(args.pools) as f:
+            pools = json.load(f)
+    else:
+        pools = simulate_pools(args.scenario, d, onset, args.pool, args.workers)
+        if args.pools:
+            with open(args.pools, "w") as f:
+                json.dump(pools, f)
+    clean, bad = pools["clean"], pools["defect"]
     baseline = sum(clean) / len(clean)
-    print("pools: %d clean sessions, %.3f episodes each; %d defect sessions, %.3f each "
-          "(%.0f s)" % (len(clean), baseline, len(bad), sum(bad) / len(bad), time.time() - t))
+    print("pools: %d clean sessions, %.3f episodes each (variance %.3f); %d defect sessions, "
+          "%.3f each (%.0f s)" % (len(clean), baseline, _var(clean), len(bad),
+                                  sum(bad) / len(bad), time.time() - t))
     rows = study(clean, bad, baseline, onset, fraction, args.cohorts)
     print(json.dumps(rows, indent=1))
     if args.out:

@@ -36,6 +36,7 @@ The critical values are computed exactly, not simulated:
 """
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -96,6 +97,7 @@ def poisson_alpha(cv, T, M=1):
         c += 1
 
 
+@lru_cache(maxsize=256)
 def poisson_cv(T, alpha=0.05, M=1, tol=1e-7):
     """The critical value giving exactly ``alpha`` (to ``tol``) for upper limit T."""
     if not 0 < alpha < 1 or T <= 0:
@@ -146,6 +148,7 @@ def binomial_alpha(cv, N, z, M=1):
     return float(signalled)
 
 
+@lru_cache(maxsize=256)
 def binomial_cv(N, z, alpha=0.05, M=1):
     """(cv, attained alpha): the smallest LLR value among the test's possible
     outcomes whose signalling probability stays <= alpha (events are discrete,
