@@ -117,6 +117,9 @@ def _trials(emus, trials, label):
         ends = [e.watch.all_disabled(t0) for e in emus]
         if any(t is None for t in ends):
             bad += 1
+            sys.stderr.write("\n%s: no DISABLE seen from %d hub(s): %s\n" % (
+                label, sum(t is None for t in ends), "; ".join(
+                    "%s %s" % (r.name, r.error) for r in results if r.error)[:300]))
             continue
         lat.append((max(ends) - t0) * 1000.0)
         host_s.append(t_host - t0)
