@@ -232,3 +232,41 @@ def test_fleet_estop_confirms_every_hub_then_names_the_one_that_died(clinic):
     assert "chair-1" in proc.stdout and "confirmed: all 16 bots disabled" in proc.stdout
     obj = json.loads(fleet(clinic["path"], "--json", "estop").stdout)
     assert obj["ok"] is False and obj["unreached"] == [dead] and obj["confirmed_hubs"] == 2
+
+
+SILENT = """
+name = "two-silent"
+duration_s = 600
+bots = 16
+seed = 1
+
+[[fault]]
+at = 0.5
+kind = "silent"
+targets = [3, 5]
+"""
+
+
+@needs_vm
+def test_fleet_estop_names_the_hub_and_the_bots_it_could_not_confirm(tmp_path, monkeypatch):
+    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
+    scenario = tmp_path / "two-silent.toml"
+    scenario.write_text(SILENT)
+    with EmulatedHub(bots=16, scenario="nominal", seed=1) as good, \
+            EmulatedHub(bots=16, scenario=str(scenario), seed=1) as quiet:
+        path = write_clinic(tmp_path / "clinic.toml", [("good", good.url), ("quiet", quiet.url)])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:      # the hub has noticed its silent bots
+            row = {r["chair"]: r for r in json.loads(
+                fleet(path, "--json", "status").stdout)["chairs"]}["quiet"]
+            if row.get("bots", {}).get("lost", 0) + row.get("bots", {}).get("quarantined", 0) >= 2:
+                break
+            time.sleep(0.5)
+        proc = fleet(path, "--json", "estop")
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    obj = json.loads(proc.stdout)
+    assert obj["ok"] is False and obj["unreached"] == [] and obj["confirmed_hubs"] == 1
+    assert obj["unconfirmed"] == {"quiet": [3, 5]}
+    line = one_error_line(proc)
+    assert "unconfirmed: quiet" in line and "unconfirmed bots: 3, 5" in line
+    assert "good" not in line
