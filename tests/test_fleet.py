@@ -7,7 +7,6 @@ hub and returns its URL) and list it in ``CHAIR_KINDS`` to put a chair behind
 another kind of link.
 """
 import json
-import os
 import socket
 import subprocess
 import sys

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from . import detect
-from .sessions import GROUPS, METRICS, read_sessions
+from .sessions import METRICS, read_sessions
 
 
 def setup_signals(p):
