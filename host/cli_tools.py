@@ -118,6 +118,7 @@ def run_key(ctx, args):
         return provision(ctx, args)
     import os
     path = args.out or "hub.key"
+    hub_id = _hub_id(args.hub_id) if args.hub_id is not None else None   # before writing
     if os.path.exists(path) and not args.force:
         raise UsageError("%s exists: refusing to overwrite a key (add --force, or choose "
                          "--out FILE)" % path)
@@ -125,8 +126,7 @@ def run_key(ctx, args):
     keys.write_private(path, key)
     out = {"key": os.path.abspath(path)}
     text = "wrote a new hub key to %s (mode 0600)" % path
-    if args.hub_id is not None:
-        hub_id = _hub_id(args.hub_id)
+    if hub_id is not None:
         stored = keys.save_key(hub_id, key)
         out.update(hub_id="0x%08x" % hub_id, stored=str(stored))
         text += "\ninstalled for hub 0x%08x in %s" % (hub_id, stored)
@@ -203,12 +203,22 @@ def setup_sim(p):
                    help="run the hub on a pseudo-terminal (the unix_tty board) and print its "
                         "path, for ser2net, socat, minicom or mpremote")
     p.add_argument("--name", metavar="NAME",
-                   help="name it registers under for nanohub ports (default sim-HUBID)")
+                   help="the name clients use, nanohub://NAME, and nanohub ports shows "
+                        "(default sim-HUBID)")
     p.epilog = ("examples:\n  nanohub sim\n  nanohub sim --bots 64 --scenario runaway --seed 7\n"
+                "  nanohub sim --name chair1    # clients use --port nanohub://chair1\n"
                 "  nanohub sim --json            # one JSON object: url, key, hub_id, pids\n"
                 "  nanohub sim --pty             # the hub on /dev/pts/N (see docs/boards.md)\n\n"
                 "Prints the URL to connect on its first line, then runs until Ctrl-C;\n"
-                "in another terminal: nanohub --port URL status")
+                "any number of terminals can use it at once (a broker shares the hub):\n"
+                "nanohub --port URL status")
+
+
+def _sim_broker(ctx, emu, name):
+    """The broker in front of the emulated hub: any number of clients share it,
+    and none takes the hub from another."""
+    from .link.broker import Broker
+    return ctx.stack.enter_context(Broker(emu.url, name, kind="sim"))
 
 
 def run_sim(ctx, args):
@@ -221,19 +231,28 @@ def run_sim(ctx, args):
     emu = ctx.stack.enter_context(EmulatedHub(
         bots=args.bots, scenario=args.scenario, seed=args.seed, heap=args.heap,
         speed=args.speed, store=args.store, hub_id=hub_id, pty=args.pty))
-    d = emu.describe()
-    d["name"] = args.name or "sim-%08x" % emu.hub_id
-    entry = registry.register("sim", d["name"], emu.url)
-    ctx.stack.callback(registry.unregister, entry)
-    if ctx.json:
-        print(json.dumps(d), flush=True)
+    name = args.name or "sim-%08x" % emu.hub_id
+    if args.pty:
+        # the bare pseudo-terminal, for serial tools (nanohub serve --port PATH shares it)
+        entry = registry.register("sim", name, emu.url)
+        ctx.stack.callback(registry.unregister, entry)
+        d = dict(emu.describe(), name=name)
+        urls, connect = [emu.url], emu.url
     else:
-        print(emu.url, flush=True)
+        broker = _sim_broker(ctx, emu, name)
+        d = dict(emu.describe(), url=broker.unix_url, urls=broker.urls(), name=name,
+                 direct_url=emu.url)
+        urls, connect = broker.urls(), broker.name_url
+    if ctx.json:
+        print(json.dumps(dict({"ok": True}, **d)), flush=True)
+    else:
+        for url in urls:
+            print(url, flush=True)
         print("emulated hub %s: %d bots, scenario %s, seed %d; key %s" % (
             d["hub_id"], emu.bots, emu.scenario, emu.seed, d["key"]), flush=True)
         for note in emu.notes:
             print("note: " + note, flush=True)
-        print("connect with: nanohub --port %s status   (Ctrl-C stops the hub)" % emu.url,
+        print("connect with: nanohub --port %s status   (Ctrl-C stops the hub)" % connect,
               flush=True)
     try:
         while True:

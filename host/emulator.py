@@ -267,7 +267,7 @@ class EmulatedHub:
             except ScenarioError as e:
                 raise UsageError(str(e)) from None
         argv = [sys.executable, "-m", "nanohub.sim.gateway", "--listen", "127.0.0.1:0",
-                "--scenario", str(self.scenario), "--seed", str(self.seed),
+                "--scenario", _scenario_arg(self.scenario), "--seed", str(self.seed),
                 "--bots", str(self.bots), "--speed", str(self.speed)]
         if not self.pty:        # relay the socket host link (host-link-loss scenarios cut it)
             argv += ["--hub-host", "127.0.0.1:%d" % self.host_port, "--host-proxy", "127.0.0.1:0"]
@@ -352,3 +352,9 @@ class EmulatedHub:
             except OSError:
                 time.sleep(0.05)
         return False
+
+
+def _scenario_arg(scenario):
+    """A scenario file as an absolute path: the gateway runs in the hub's store."""
+    text = str(scenario)
+    return os.path.abspath(text) if os.path.isfile(text) else text

@@ -411,6 +411,8 @@ def explain(url, baudrate=115200):
             info = mcu.probe()
     except NanohubError:
         return None
+    except ImportError:         # mpremote comes with the mcu extra only
+        return "to identify the board and flash it, install mpremote: pip install 'nanohub[mcu]'"
     target, why = pick_target(info, "auto")
     from . import vm
     try:

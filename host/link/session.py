@@ -23,12 +23,29 @@ from ..errors import (
 from ..views import (
     Ack, alarm_dict, bot_dicts, enum_name, enum_value, refusal_message, site_dict, text,
 )
+from . import local
 
 HOST_VERSION = 1
 HEARTBEAT_S = 0.25
 TELEMETRY = frozenset(("HUB_STATUS", "BOT_STATES", "SITE_READINGS", "ALARM", "ESTOP_REPORT"))
 REPL_MARKERS = (b">>>", b"MicroPython", b"raw REPL")
 _DEAD = object()
+_open_serial = open_port
+
+
+def open_port(url, *args, **kw):  # noqa: F811 (the session's opener wraps the serial one)
+    """Any pyserial URL, or a broker's own (``nanohub://NAME``, ``nanohub+unix:///path``)."""
+    target = local.resolve(url)
+    if target.startswith(local.SCHEME_UNIX):
+        return local.open_local(target, shown=url)
+    local.check_held(target)
+    return _open_serial(target, *args, **kw)
+
+
+def _print_notice(code, message):
+    import sys
+    print("nanohub: " + message, file=sys.stderr, flush=True)
+
 
 class HubInfo(dict):
     """HELLO_REPLY fields (board decoded); calling it asks the hub again.
@@ -105,6 +122,8 @@ class Link:
         self.rx_frames = 0
         self.last_rx = None
         self.sent = 0
+        self.broker_notice = None
+        self.on_notice = _print_notice     # called with (code, message) on a broker's notice
         self._key_arg = key
         self._key = None
         self._counter = None
@@ -198,6 +217,8 @@ class Link:
         if f.name in TELEMETRY:
             for q in subs:
                 q.put(f)
+        elif f.addr == local.ADDR_BROKER and f.name == "HEARTBEAT":
+            self._broker_notice(f["t"])
 
     def _cache(self, f):
         self.latest[f.name] = f
@@ -209,6 +230,17 @@ class Link:
         elif f.name == "ALARM":                # the hub keeps one state per alarm code
             a = alarm_dict(f)
             self.alarm_table[a["code"]] = a
+
+    def _broker_notice(self, code):
+        """A broker (nanohub serve) speaks about its link to the hub."""
+        self.broker_notice = local.NOTICES.get(code, str(code))
+        if code == local.NOTICE_GONE:
+            self._fail(LinkError("lost the link to the hub behind %s: nanohub serve cannot "
+                                 "reach it (check the hub; the broker keeps trying)" % self.url))
+        elif self.on_notice is not None:
+            self.on_notice(code, "the hub link behind %s dropped; nanohub serve is reconnecting"
+                           % self.url if code == local.NOTICE_LOST else
+                           "the hub link behind %s is back" % self.url)
 
     def _fail(self, err):
         if self.error is None:
@@ -287,11 +319,16 @@ class Link:
         reply = None
         with self._wait_for(lambda f: f.name == "HELLO_REPLY") as w:
             while reply is None:
+                self.send_raw(wire)             # at least once, however short the timeout
                 left = deadline - time.monotonic()
+                reply = w.get(max(0.0, min(0.5, left)))
                 if left <= 0:
                     break
-                self.send_raw(wire)
-                reply = w.get(min(0.5, left))
+            # a reply just after a very short --timeout is a slow answer, not a stranger
+            late = w.get(0.5) if reply is None else None
+        if late is not None:
+            raise LinkTimeout("the hub on %s answered, but later than --timeout %g s: "
+                              "give it longer (e.g. --timeout 2)" % (self.url, self.timeout))
         if reply is None:
             raise self._diagnose_silence(wire)
         self._take_info(reply)
