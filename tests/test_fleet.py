@@ -205,8 +205,9 @@ def test_fleet_pull_logs_keeps_each_hubs_verified_log_and_one_index(clinic):
         assert path.name == "nanohub-%08x.log" % emu.hub_id
         res = auditlog.verify(auditlog.parse_records(path.read_bytes()))
         assert res.ok and c["verified"] and res.count == c["records"] > 0
-    again = json.loads(fleet(clinic["path"], "--json", "pull-logs", str(out)).stdout)
-    assert all(c["verified"] for c in again["chairs"])      # resumed, still whole
+    proc = fleet(clinic["path"], "--json", "pull-logs", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert all(c["verified"] for c in json.loads(proc.stdout)["chairs"])   # resumed, whole
 
 
 @needs_vm

@@ -277,21 +277,32 @@ def pull_logs_all(targets, out_dir, timeout=2.0, baud=115200, deadline=120.0):
     when the file is there, then verified; ``out_dir/index.json`` lists them."""
     from nanohub.protocol import auditlog
 
-    from ..cli_log import _resume_point
+    from ..cli_log import _continues, _resume_point
 
     def work(t):
         with _connect(t, timeout, baud) as hub:
             folder = os.path.join(out_dir, t.chair.name)
             os.makedirs(folder, exist_ok=True)
             path = os.path.join(folder, "nanohub-%08x.log" % hub.hub_id)
-            start, keep = 0, 0
+            start, keep, last = 0, 0, None
             if os.path.exists(path) and os.path.getsize(path) > 0:
-                start, keep = _resume_point(path, auditlog.SIZE)
+                start, keep, last = _resume_point(path, auditlog.SIZE)
             added = 0
+            # as nanohub log pull --resume: ask for the file's last record again,
+            # and check that the hub's log continues the file before writing
+            chunks = hub.log_chunks(start - 1 if last is not None else start)
             with open(path, "r+b" if keep else "wb") as f:
                 f.truncate(keep)
                 f.seek(keep)
-                for chunk in hub.log_chunks(start):
+                for chunk in chunks:
+                    if last is not None:
+                        try:
+                            _continues(path, last, hub.hub_id, chunk)
+                        except NanohubError as e:
+                            raise _Reached(str(e), {"hub_id": "0x%08x" % hub.hub_id}) from None
+                        if chunk.records and chunk.start == last["index"]:
+                            chunk.records, chunk.start = chunk.records[1:], chunk.start + 1
+                        last = None
                     for rec in chunk.records:
                         f.write(rec)
                     added += len(chunk.records)
