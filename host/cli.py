@@ -49,6 +49,10 @@ VERBS = (
     ("study", "cli_demo", "run many seeded sessions and report outcome statistics"),
     ("record", "cli_record", "record a whole session (telemetry, commands, audit log) into SQLite"),
     ("report", "cli_record", "write a session's HTML report (two sessions: side by side)"),
+    ("fleet", "nanohub.host.fleet.cli", "every chair of a clinic at once: status, watch, "
+                                        "EMERGENCY STOP, audit logs"),
+    ("signals", "nanohub.host.signals.cli", "safety signals across recorded sessions "
+                                            "(maximized SPRT)"),
 )
 
 

@@ -79,7 +79,7 @@ VERBS = {
 }
 
 _TOP = ("name", "description", "duration_s", "bots", "seed", "incipient_lesions",
-        "lesion", "fault", "operator")
+        "lesion", "fault", "operator", "defect")
 
 
 class ScenarioError(ValueError):
@@ -116,6 +116,8 @@ class Fault:
 
 
 class Scenario:
+    defect = None                         # the cohort defect (sim/defect.py), or None
+
     def __init__(self, source, name, description, duration_s, bots, seed, incipient,
                  lesions, faults, operator):
         self.source = source              # file path, or a label
@@ -205,8 +207,28 @@ def from_dict(data, source="<scenario>"):
         operator.append((at, verb, c.params(args, VERBS[verb], where + "args.")))
     operator.sort(key=lambda op: op[0])     # stable: same-time verbs keep file order
 
-    return Scenario(source, name, description, duration, bots, seed, incipient,
-                    lesions, faults, operator)
+    scenario = Scenario(source, name, description, duration, bots, seed, incipient,
+                        lesions, faults, operator)
+    if "defect" in data:
+        scenario.defect = _defect(c, data["defect"], duration)
+    return scenario
+
+
+def _defect(c, t, duration):
+    """The optional ``[defect]`` table (sim/defect.py)."""
+    where = "defect."
+    if not isinstance(t, dict):
+        c.fail("defect", "expected a table")
+    c.unknown(t, ("from_session", "fraction", "amount", "at", "until"), where)
+    out = {"from_session": c.get(t, "from_session", int, None, 0, 0xFFFFFFFF, where),
+           "fraction": float(c.get(t, "fraction", _NUM, None, 0.0, 1.0, where)),
+           "amount": float(c.get(t, "amount", _NUM, None, 0.0, 5.0, where)),
+           "at": float(c.get(t, "at", _NUM, 0.0, 0.0, duration, where))}
+    until = c.get(t, "until", _NUM, None, 0.0, None, where, optional=True)
+    if until is not None and until <= out["at"]:
+        c.fail(where + "until", "must be after at (%g), got %g" % (out["at"], until))
+    out["until"] = None if until is None else float(until)
+    return out
 
 
 def _fault(c, t, i, duration, bots, ids):

@@ -10,7 +10,7 @@ import gzip
 import json
 from collections import namedtuple
 
-from . import wire
+from . import defect, wire
 from .bots import F_RUNAWAY_ABOVE, F_RUNAWAY_OFF, F_SILENT, F_DRIFT, F_COLLAPSE, F_DEAD
 from .bots import FULL, NO_SITE, Swarm, Xorshift32
 from .mouth import NSITES, Mouth
@@ -55,6 +55,7 @@ class World:
             scenario = load(scenario)
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
+        self.scenario = scenario = defect.apply(scenario, self.seed)   # a cohort defect
         self.n = scenario.bots if bots is None else bots
         if not 1 <= self.n <= wire.MAX_BOTS:
             raise ValueError("bots must be 1..%d, got %d" % (wire.MAX_BOTS, self.n))

@@ -1,0 +1,272 @@
+"""The clinic: three emulated hubs (the real firmware on the MicroPython VM and
+the swarm gateway each) driven at once by ``nanohub fleet`` over sockets.
+
+Each chair reaches its hub through a port URL made by ``chair_port``: add a
+kind there (e.g. one that starts ``nanohub serve`` in front of the emulated
+hub and returns its URL) and list it in ``CHAIR_KINDS`` to put a chair behind
+another kind of link.
+"""
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from nanohub.host import vm
+from nanohub.host.emulator import EmulatedHub
+from nanohub.host.fleet.clinic import load_clinic
+from nanohub.host.errors import UsageError
+from nanohub.protocol import auditlog
+
+
+def _skip_reason():
+    try:
+        if not (vm.firmware_dir() / "main.py").exists():
+            return "firmware/main.py does not exist yet"
+        vm.find_micropython()
+    except (vm.VMNotFound, FileNotFoundError) as e:
+        return str(e)
+    return None
+
+
+needs_vm = pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_reason()))
+
+CHAIR_KINDS = ("socket", "socket", "socket")
+
+
+def chair_port(emu, kind):
+    if kind == "socket":
+        return emu.url
+    raise ValueError("no chair kind %r" % kind)
+
+
+def write_clinic(path, chairs):
+    lines = []
+    for name, port in chairs:
+        lines += ["[[chair]]", 'name = "%s"' % name, 'port = "%s"' % port, ""]
+    path.write_text("\n".join(lines))
+    return path
+
+
+def fleet(clinic, *args, timeout=90):
+    argv = [sys.executable, "-m", "nanohub.host.cli", "fleet", "--clinic", str(clinic)]
+    return subprocess.run(argv + list(args), capture_output=True, text=True, timeout=timeout)
+
+
+def one_error_line(proc):
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def clinic(tmp_path_factory):
+    """Three chairs of 16 bots each, and their clinic file."""
+    tmp = tmp_path_factory.mktemp("clinic")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NANOHUB_HOME", str(tmp / "home"))
+        mp.delenv("NANOHUB_PORT", raising=False)
+        mp.delenv("NANOHUB_CLINIC", raising=False)
+        emus = []
+        try:
+            for i, kind in enumerate(CHAIR_KINDS):
+                emus.append(EmulatedHub(bots=16, scenario="nominal", seed=i + 1).start())
+            names = ["chair-%d" % (i + 1) for i in range(len(emus))]
+            path = write_clinic(tmp / "clinic.toml",
+                                [(n, chair_port(e, k)) for n, e, k in zip(names, emus, CHAIR_KINDS)])
+            yield {"path": path, "emus": dict(zip(names, emus)), "tmp": tmp}
+        finally:
+            for e in emus:
+                e.close()
+
+
+# ------------------------------------------------------------ clinic file --
+
+def test_a_clinic_file_lists_its_chairs_in_order(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[[chair]]\nname = "b"\nport = "socket://127.0.0.1:7000"\n'
+                    '[[chair]]\nname = "a"\nport = "sim:bots=4"\nkey = "k/a.key"\n')
+    chairs = load_clinic(path)
+    assert [(c.name, c.port, c.is_sim) for c in chairs] == [
+        ("b", "socket://127.0.0.1:7000", False), ("a", "sim:bots=4", True)]
+    assert chairs[1].key == str(tmp_path / "k" / "a.key")
+
+
+@pytest.mark.parametrize("text, says", [
+    ("", "names no chairs"),
+    ('[[chair]]\nname = "a"\n', "needs a port"),
+    ('[[chair]]\nname = "a"\nport = "sim"\n[[chair]]\nname = "a"\nport = "sim"\n', "two chairs"),
+    ('[[chair]]\nname = "a b"\nport = "sim"\n', "needs a name"),
+    ('[[chair]]\nname = "a"\nport = "sim"\nbaud = 9600\n', "unknown field"),
+    ("[[chair]\n", "not valid TOML"),
+])
+def test_a_bad_clinic_file_is_a_usage_error_naming_the_problem(tmp_path, text, says):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(UsageError) as e:
+        load_clinic(path)
+    assert says in str(e.value)
+    proc = fleet(path, "status")
+    assert proc.returncode == 2 and says in one_error_line(proc)
+
+
+def test_fleet_without_a_clinic_file_is_a_usage_error(monkeypatch):
+    monkeypatch.delenv("NANOHUB_CLINIC", raising=False)
+    proc = subprocess.run([sys.executable, "-m", "nanohub.host.cli", "fleet", "status"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--clinic" in one_error_line(proc)
+
+
+def test_a_hub_that_never_answers_is_a_row_with_the_error_not_a_hang(tmp_path):
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)                # accepts, never says a word
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        silent.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(silent.accept()[0])
+            except OSError:
+                pass
+    th = threading.Thread(target=accept, daemon=True)
+    th.start()
+    try:
+        path = write_clinic(tmp_path / "c.toml", [
+            ("mute", "socket://127.0.0.1:%d" % silent.getsockname()[1]),
+            ("nobody", "socket://127.0.0.1:1")])
+        t0 = time.monotonic()
+        proc = fleet(path, "--json", "--timeout", "1", "status")
+        took = time.monotonic() - t0
+    finally:
+        stop.set()
+        th.join()
+        for s in held:
+            s.close()
+        silent.close()
+    assert proc.returncode == 3, proc.stderr
+    obj = json.loads(proc.stdout)
+    rows = {r["chair"]: r for r in obj["chairs"]}
+    assert obj["ok"] is False and not rows["mute"]["reached"] and not rows["nobody"]["reached"]
+    assert "no answer" in rows["mute"]["error"] and "refused" in rows["nobody"]["error"]
+    assert "mute" in one_error_line(proc) and "nobody" in one_error_line(proc)
+    assert took < 20, "status took %.1f s" % took
+
+
+# ------------------------------------------------------------ three hubs --
+
+@needs_vm
+def test_fleet_status_shows_every_hub_in_one_table(clinic):
+    proc = fleet(clinic["path"], "--json", "status")
+    assert proc.returncode == 0, proc.stderr
+    obj = json.loads(proc.stdout)
+    assert obj["ok"] is True
+    by_name = {r["chair"]: r for r in obj["chairs"]}
+    assert list(by_name) == list(clinic["emus"])
+    for name, emu in clinic["emus"].items():
+        row = by_name[name]
+        assert row["reached"] and row["error"] is None
+        assert row["hub_id"] == "0x%08x" % emu.hub_id
+        assert row["state"] == "SAFE" and row["reason"] == "NONE"
+        assert row["bots"]["total"] == 16 and row["bots"]["docked"] == 16
+        assert row["alarms"] == {"active": 0, "unacked_high": 0}
+    text = fleet(clinic["path"], "status")
+    assert text.returncode == 0
+    assert [ln.split()[0] for ln in text.stdout.splitlines()] == ["chair"] + list(clinic["emus"])
+
+
+@needs_vm
+def test_fleet_watch_streams_one_json_line_per_refresh(clinic):
+    proc = fleet(clinic["path"], "--json", "watch", "--interval", "0.5", "--duration", "1.2")
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(ln) for ln in proc.stdout.splitlines()]
+    assert len(lines) >= 2
+    last = lines[-1]["chairs"]
+    assert [r["chair"] for r in last] == list(clinic["emus"])
+    assert all(r["reached"] and r["state"] == "SAFE" for r in last)
+
+
+@needs_vm
+def test_fleet_pull_logs_keeps_each_hubs_verified_log_and_one_index(clinic):
+    out = clinic["tmp"] / "logs"
+    proc = fleet(clinic["path"], "--json", "pull-logs", str(out))
+    assert proc.returncode == 0, proc.stderr
+    index = json.loads((out / "index.json").read_text())
+    assert [c["chair"] for c in index["chairs"]] == list(clinic["emus"])
+    for c in index["chairs"]:
+        emu = clinic["emus"][c["chair"]]
+        path = out / c["file"]
+        assert path.parent.name == c["chair"]
+        assert path.name == "nanohub-%08x.log" % emu.hub_id
+        res = auditlog.verify(auditlog.parse_records(path.read_bytes()))
+        assert res.ok and c["verified"] and res.count == c["records"] > 0
+    proc = fleet(clinic["path"], "--json", "pull-logs", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert all(c["verified"] for c in json.loads(proc.stdout)["chairs"])   # resumed, whole
+
+
+@needs_vm
+def test_fleet_estop_confirms_every_hub_then_names_the_one_that_died(clinic):
+    proc = fleet(clinic["path"], "--json", "estop")
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    obj = json.loads(proc.stdout)
+    assert obj["ok"] is True and obj["confirmed_hubs"] == 3 and obj["unreached"] == []
+    for row in obj["chairs"]:
+        assert row["ok"] and row["done"] and row["confirmed"] == row["total"] == 16
+        assert row["unconfirmed"] == []
+    states = json.loads(fleet(clinic["path"], "--json", "status").stdout)["chairs"]
+    assert [r["state"] for r in states] == ["ESTOP"] * 3
+
+    dead = "chair-2"
+    clinic["emus"][dead].close()
+    proc = fleet(clinic["path"], "estop")
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    line = one_error_line(proc)
+    assert "NOT CONFIRMED on 1 of 3 hubs" in line and "could not reach: chair-2" in line
+    assert "chair-1" not in line and "chair-3" not in line
+    assert "chair-1" in proc.stdout and "confirmed: all 16 bots disabled" in proc.stdout
+    obj = json.loads(fleet(clinic["path"], "--json", "estop").stdout)
+    assert obj["ok"] is False and obj["unreached"] == [dead] and obj["confirmed_hubs"] == 2
+
+
+SILENT = """
+name = "two-silent"
+duration_s = 600
+bots = 16
+seed = 1
+
+[[fault]]
+at = 0.5
+kind = "silent"
+targets = [3, 5]
+"""
+
+
+@needs_vm
+def test_fleet_estop_names_the_hub_and_the_bots_it_could_not_confirm(tmp_path, monkeypatch):
+    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
+    scenario = tmp_path / "two-silent.toml"
+    scenario.write_text(SILENT)
+    with EmulatedHub(bots=16, scenario="nominal", seed=1) as good, \
+            EmulatedHub(bots=16, scenario=str(scenario), seed=1) as quiet:
+        path = write_clinic(tmp_path / "clinic.toml", [("good", good.url), ("quiet", quiet.url)])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:      # the hub has noticed its silent bots
+            row = {r["chair"]: r for r in json.loads(
+                fleet(path, "--json", "status").stdout)["chairs"]}["quiet"]
+            if row.get("bots", {}).get("lost", 0) + row.get("bots", {}).get("quarantined", 0) >= 2:
+                break
+            time.sleep(0.5)
+        proc = fleet(path, "--json", "estop")
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    obj = json.loads(proc.stdout)
+    assert obj["ok"] is False and obj["unreached"] == [] and obj["confirmed_hubs"] == 1
+    assert obj["unconfirmed"] == {"quiet": [3, 5]}
+    line = one_error_line(proc)
+    assert "unconfirmed: quiet" in line and "unconfirmed bots: 3, 5" in line
+    assert "good" not in line
