@@ -102,6 +102,7 @@ def stop_found(hub, seq, source, crc, now):
     ESTOP_REPORT again: a client repeats its stop until it has the final
     report, so a report lost on a congested link is recovered.
     """
+    hub.link_heard = now                    # the host is there: it may be answered
     k = _cached(hub, seq, crc)
     if k >= 0:
         telemetry.ack(hub, seq, hub.ack_cmd[k], hub.ack_status[k], hub.ack_reason[k],

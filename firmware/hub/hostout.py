@@ -51,7 +51,8 @@ class HostOut:
         self.count = 0
         self.off = 0               # bytes of the head frame already written
         self.session = -1
-        self.heard = 0             # hub.host_heard when last looked at
+        self.heard = 0             # hub.link_heard when last looked at
+        self.heard_ever = False
         self.unheard = 0           # bytes written since the host was last heard
         self.skipped = 0           # periodic telemetry dropped, this episode
         self.lost = 0              # other frames dropped, since boot
@@ -63,11 +64,14 @@ class HostOut:
     # ------------------------------------------------------------ state --
     def _gate(self, now):
         """True while the host may be given more bytes."""
+        # link_heard: any good frame from the host (host_heard means the
+        # operator's signed heartbeat, which a keyless reader never sends)
         hub = self.hub
-        if hub.host_heard != self.heard:
-            self.heard = hub.host_heard
+        if hub.link_heard != self.heard:
+            self.heard = hub.link_heard
+            self.heard_ever = True
             self.unheard = 0
-        if hub.host_ever and ticks_diff(now, self.heard) < _QUIET_MS:
+        if self.heard_ever and ticks_diff(now, self.heard) < _QUIET_MS:
             return True
         return self.unheard < _BUDGET
 
