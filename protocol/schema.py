@@ -184,6 +184,8 @@ ENUMS = {
         ("TREAT", 17, "treatment event (a: 1 start, 2 done, 3 stop)"),
         ("CMD_FLOOD", 18, "unsigned or refused commands over the record budget in one "
                           "second, summarized (a: last msg id, c: how many)"),
+        ("DOSE_RESTART", 19, "a bot's dose counter went backwards: the bot restarted; the "
+                             "hub keeps what it counted and adds the new count (a: bot, c: counter)"),
     ),
     "RESET": (  # reset causes
         ("POWER", 0, "power on"),
@@ -255,6 +257,11 @@ BotReport = Struct(                # one bot as the swarm reports it
     "ph" / Int16ul,                # pH x 100
     "depth" / Int16ul,             # lesion depth under the bot, um
     "bacteria" / Int16ul,          # log10(CFU/mL) x 100
+    "dose" / Int16ul,              # the bot's own count of the dose it has delivered,
+                                   # micro dose units rounded up, modulo 65536; it only
+                                   # grows (restarts at 0 if the bot restarts), so the hub
+                                   # adds the difference since the bot's last report and
+                                   # lost or repeated reports neither hide nor double dose
 )
 
 LogRecord = Struct(                # one audit-log record, on disk and on the wire

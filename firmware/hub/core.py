@@ -35,7 +35,13 @@ class Plan:
         self.site = bytearray(_MAX_SITES)
         self.target = array("H", [0] * _MAX_SITES)
         self.bots = bytearray(_MAX_SITES)
-        self.dose = array("l", [0] * _MAX_SITES)      # udu delivered per site
+        self.dose = array("l", [0] * _MAX_SITES)      # udu per site: confirmed + provisional
+        self.dconf = array("l", [0] * _MAX_SITES)     # confirmed from the bots' counters
+        self.pset = array("l", [0] * _MAX_SITES)      # provisional, folded to udu
+        self.pfine = array("l", [0] * _MAX_SITES)     # provisional, live, pct x ms
+        self.prs = array("l", [0] * _MAX_SITES)       # sum of provisional rates, percent
+        self.out = bytearray(_MAX_SITES)              # rate written to the site's bots
+        self.live = 0                                 # bots may hold a treating rate
         self.rate = bytearray(_MAX_SITES)             # percent commanded per bot
         self.depth = array("H", [0] * _MAX_SITES)     # conservative estimate
         self.fresh = bytearray(_MAX_SITES)
@@ -145,6 +151,8 @@ class Hub:
         """Come up SAFE (or ESTOP if latched): never resume a treatment."""
         self.now = now
         self.booted = now
+        self.swarm.acc_t = now
+        self.swarm.sweep_at = now
         cause = self.board.reset_cause()
         st = self.state_store
         try:
@@ -216,18 +224,26 @@ class Hub:
         self._poll_bus(now)
 
     def tick(self, now):
+        """One tick. Per-bot work happened as reports arrived (in the poll);
+        the stages here are per site or per change. The host link is read
+        again between the stages, so an emergency stop waits for one stage
+        at most, never a whole tick."""
         dt = ticks_diff(now, self.last_tick)
         if dt < 0 or dt > 1000:
             dt = 0
         self.last_tick = now
         self.poll(now)
-        control.account(self, dt)
-        control.run(self, now, dt)
+        control.account(self, now, dt)
         safety.run(self, now)
+        control.run(self, now, dt)
+        self._poll_host(now)
         self.apply(safety.conditions(self, now))
         control.limit(self, now)
+        self.swarm.changed = 0
+        self._poll_host(now)
         commands.bus_send(self, now)
         self.estop_progress(now)
+        self._poll_host(now)
         telemetry.run(self, now)
         self._log_rx_bad(now)
         self.board.wdt_feed()
@@ -324,6 +340,10 @@ class Hub:
                 i = rx.feed(buf, i, n)
                 if rx.ready:
                     commands.host_frame(self, now)
+                    if not rx.err and rx.msg != wire.M_HEARTBEAT:
+                        sw = self.swarm
+                        sw.changed = 1          # a command may have moved or held bots
+                        sw.dirty = 1
 
     def _poll_bus(self, now):
         board = self.board
@@ -346,6 +366,7 @@ class Hub:
             return
         seq = rx.seq
         last = self.bus_seq
+        late = False
         if last >= 0:
             if seq == last:
                 return                          # a duplicate: already acted on
@@ -355,14 +376,17 @@ class Hub:
                 self.bus_lost += gap if gap > self.bus_bad else self.bus_bad
                 self.bus_bad = 0
                 self.bus_seq = seq
-            elif self.bus_lost:
-                self.bus_lost -= 1              # a late frame, counted lost before
+            else:
+                late = True
+                if self.bus_lost:
+                    self.bus_lost -= 1          # a late frame, counted lost before
         else:
             self.bus_seq = seq
         self.bus_ok += 1
         msg = rx.msg
         if msg == wire.M_BOT_REPORTS:
-            self.swarm.ingest(rx.buf, rx.pend, now)
+            if not late:                        # newer reports were applied: not these
+                self.swarm.ingest(self, rx.buf, rx.pend, now, safety.on_report)
         elif msg == wire.M_PATIENT:
             b = rx.buf
             self.sens = b[5] | (b[6] << 8)
