@@ -97,7 +97,7 @@ def host_main(argv):
     ticks = int(argv[2]) if len(argv) > 2 else 250
     from nanohub.host import vm
     args = [Path(__file__).resolve(), str(n), str(ticks)] + (["stages"] if staged else [])
-    argv_vm, env = vm.vm_command(args, heap="2m",
+    argv_vm, env = vm.vm_command(args, heap="16m",
                                  path=(root / "firmware", root / "tests" / "mp", root / "sim"))
     env["NANOHUB_ROOT"] = str(root)
     with tempfile.TemporaryDirectory() as tmp:

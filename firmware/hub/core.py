@@ -129,6 +129,7 @@ class Hub:
         self.bus_link = 100
         self.bus_peer_bots = 0
         self.bus_loss_now = 0
+        self.bus_held = -1      # unread bus data waits since this poll, or -1
         self.dose_total = 0
         # emergency stop bookkeeping
         self.estop_at = 0
@@ -349,15 +350,20 @@ class Hub:
         board = self.board
         buf = self.iobuf
         rx = self.brx
+        held = self.bus_held
         for _ in range(_READS):
             n = board.bus_read(buf)
             if n <= 0:
+                self.bus_held = -1
                 return
             i = 0
             while i < n:
                 i = rx.feed(buf, i, n)
                 if rx.ready:
                     self._bus_frame(now)
+        # more than one poll reads: what is left may date from this poll on
+        # (dose accounting counts the provisional dose of its reports from here)
+        self.bus_held = held if held >= 0 else now
 
     def _bus_frame(self, now):
         rx = self.brx

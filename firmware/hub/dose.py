@@ -85,21 +85,27 @@ def _drop(sw, plan, i, now):
     return u
 
 
-def _begin(sw, plan, i, k, rate, now):
+def _begin(sw, plan, i, k, rate, t0, now):
+    """Bot i's provisional dose runs at ``rate`` from ``t0`` (<= now)."""
     sw.prate[i] = rate
-    sw.pt[i] = now
+    sw.pt[i] = t0
     sw.pk[i] = k
     sw.prs_total += rate
+    live = rate * ticks_diff(now, t0)
+    sw.pfine_total += live
     if k != _NONE:
         plan.prs[k] += rate
+        plan.pfine[k] += live
 
 
-def report(hub, sw, plan, i, b, o, prev, now):
+def report(hub, sw, plan, i, b, o, prev, t0, now):
     """Bot i's report (record at b[o]) arrived; ``prev`` is when the last one did.
 
-    Called after the report's fields are in the tables, with ``accrue`` done
-    up to ``now``. Returns the counter when it went backwards (a restart),
-    else -1.
+    ``t0`` is the earliest time the report may date from (``now`` unless the
+    bus had more than one poll could read: then the time of that poll): the
+    new provisional dose runs from there. Called after the report's fields
+    are in the tables, with ``accrue`` done up to ``now``. Returns the
+    counter when it went backwards (a restart), else -1.
     """
     c = b[o + wire.R_BOT_REPORTS_DOSE] | (b[o + wire.R_BOT_REPORTS_DOSE + 1] << 8)
     site = sw.site[i]
@@ -122,8 +128,7 @@ def report(hub, sw, plan, i, b, o, prev, now):
             sw.conf_total += d
             if k != _NONE:
                 plan.dconf[k] += d
-    else:
-        sw.ctr_ok[i] = 1                           # first report: the baseline
+    sw.ctr_ok[i] = 1                               # (the first report is the baseline)
     sw.ctr[i] = c
     rate = 0
     if sw.said[i] != wire.BOT_DISABLED:
@@ -134,7 +139,7 @@ def report(hub, sw, plan, i, b, o, prev, now):
             rate = sw.sent_rate[i]
         if rate:
             rate += _MARGIN
-    _begin(sw, plan, i, k, rate, now)
+    _begin(sw, plan, i, k, rate, t0, now)
     return restart
 
 
@@ -165,7 +170,13 @@ def reset(hub, now):
         plan.dconf[k] = plan.pset[k] = plan.pfine[k] = plan.prs[k] = 0
         plan.dose[k] = 0
     slot = plan.slot
+    ctr = sw.ctr
     for i in range(sw.n):
+        if sw.ctr_ok[i] == 1 and ctr[i]:
+            # the counter is rounded up: the fraction already delivered is
+            # unknown, so the new count starts one lower (never less)
+            ctr[i] = (ctr[i] - 1) & 0xFFFF
+            sw.ctr_ok[i] = 2
         sw.dose[i] = 0
         sw.pdose[i] = 0
         sw.pt[i] = now

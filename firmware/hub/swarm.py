@@ -81,11 +81,12 @@ class Swarm:
         plan = hub.plan
         _dose.accrue(self, plan, now)
         report = _dose.report
+        t0 = hub.bus_held if hub.bus_held >= 0 else now
         while count > 0 and off + size <= pend:
             if i < n:
                 prev = self.heard[i]
                 if self._one(i, buf, off, now):
-                    c = report(hub, self, plan, i, buf, off, prev, now)
+                    c = report(hub, self, plan, i, buf, off, prev, t0, now)
                     if c >= 0:
                         hub.record(wire.EV_DOSE_RESTART, i, 0, c)
                     check(hub, i, now)
