@@ -199,7 +199,7 @@ def _run(n, seed, loss, dup, repeat, cmd_loss, jitter, depths, scales, ticks):
     return rig
 
 
-SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 @SETTINGS
