@@ -16,7 +16,8 @@ Provisional dose is kept in pct x ms (1 udu = 100 pct x ms): per bot a rate
 and a start time, summed per site and in total incrementally, so a tick does
 no per-bot work: ``accrue`` adds (sum of rates) x dt. A bot's live part is
 folded into whole udu (``settle``) whenever its rate changes and at least
-every ``_SETTLE_MS`` while it is silent, which keeps every sum below 2**30.
+once a second while it is silent (the safety sweep), which keeps every sum below 2**30
+(counts saturate at 2**28 udu, far above the largest cap).
 """
 from hub import wire
 from hub.compat import const, ticks_diff
@@ -24,7 +25,7 @@ from hub.compat import const, ticks_diff
 _NONE = const(255)
 _MARGIN = const(3)          # percent points over the rate bound (report rounding, noise)
 _SLACK_MS = const(1000)     # report arrival jitter allowed when judging a counter step
-_SETTLE_MS = const(1000)
+_SAT = const(0x10000000)    # counts stop growing here (far above any cap): ints stay small
 
 
 def accrue(sw, plan, now):
@@ -60,6 +61,8 @@ def settle(sw, plan, i, now):
     if not live:
         return
     u = (live + 99) // 100
+    if sw.pset_total > _SAT:
+        u = 0                                      # saturated: keep what is counted
     sw.pdose[i] += u
     sw.pfine_total -= live
     sw.pset_total += u
@@ -123,7 +126,7 @@ def report(hub, sw, plan, i, b, o, prev, t0, now):
         else:
             d = prov + c                           # restarted: keep what was counted
             restart = c
-        if d:
+        if d and sw.conf_total < _SAT:
             sw.dose[i] += d
             sw.conf_total += d
             if k != _NONE:
