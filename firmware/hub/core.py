@@ -234,6 +234,7 @@ class Hub:
             dt = 0
         self.last_tick = now
         self.poll(now)
+        self._poll_host(now)                # the bus (reports) may have taken a while
         control.account(self, now, dt)
         safety.run(self, now)
         control.run(self, now, dt)
