@@ -25,7 +25,9 @@ from hub.compat import const, ticks_diff
 _NONE = const(255)
 _MARGIN = const(3)          # percent points over the rate bound (report rounding, noise)
 _SLACK_MS = const(1000)     # report arrival jitter allowed when judging a counter step
-_SAT = const(0x10000000)    # counts stop growing here (far above any cap): ints stay small
+_SAT = const(0x10000000)
+_RD = wire.R_BOT_REPORTS_DOSE
+_DISABLED = wire.BOT_DISABLED    # counts stop growing here (far above any cap): ints stay small
 
 
 def accrue(sw, plan, now):
@@ -72,35 +74,6 @@ def settle(sw, plan, i, now):
         plan.pset[k] += u
 
 
-def _drop(sw, plan, i, now):
-    """Remove bot i's provisional dose; returns it in udu (rounded up)."""
-    settle(sw, plan, i, now)
-    u = sw.pdose[i]
-    r = sw.prate[i]
-    sw.pdose[i] = 0
-    sw.prate[i] = 0
-    sw.pset_total -= u
-    sw.prs_total -= r
-    k = sw.pk[i]
-    if k != _NONE:
-        plan.pset[k] -= u
-        plan.prs[k] -= r
-    return u
-
-
-def _begin(sw, plan, i, k, rate, t0, now):
-    """Bot i's provisional dose runs at ``rate`` from ``t0`` (<= now)."""
-    sw.prate[i] = rate
-    sw.pt[i] = t0
-    sw.pk[i] = k
-    sw.prs_total += rate
-    live = rate * ticks_diff(now, t0)
-    sw.pfine_total += live
-    if k != _NONE:
-        plan.prs[k] += rate
-        plan.pfine[k] += live
-
-
 def report(hub, sw, plan, i, b, o, prev, t0, now):
     """Bot i's report (record at b[o]) arrived; ``prev`` is when the last one did.
 
@@ -108,41 +81,64 @@ def report(hub, sw, plan, i, b, o, prev, t0, now):
     bus had more than one poll could read: then the time of that poll): the
     new provisional dose runs from there. Called after the report's fields
     are in the tables, with ``accrue`` done up to ``now``. Returns the
-    counter when it went backwards (a restart), else -1.
+    counter when it went backwards (a restart), else -1. Once per report per
+    bot: written flat, without calls, because it is the hub's hottest code.
     """
-    c = b[o + wire.R_BOT_REPORTS_DOSE] | (b[o + wire.R_BOT_REPORTS_DOSE + 1] << 8)
+    c = b[o + _RD] | (b[o + _RD + 1] << 8)
     site = sw.site[i]
-    k = sw.pk[i]
-    if site != _NONE:
-        k = plan.slot[site]
-    prov = _drop(sw, plan, i, now)
+    k0 = sw.pk[i]
+    k = plan.slot[site] if site != _NONE else k0
+    # the provisional dose so far, in udu (rounded up): replaced below
+    r0 = sw.prate[i]
+    pd = sw.pdose[i]
+    live = r0 * ticks_diff(now, sw.pt[i]) if r0 else 0
     restart = -1
-    if sw.ctr_ok[i]:
+    ok = sw.ctr_ok
+    if ok[i]:
         d = (c - sw.ctr[i]) & 0xFFFF
-        e = ticks_diff(now, prev) + _SLACK_MS      # at most 1 udu per ms (100 %)
-        if d <= e:
-            if e >= 65536:
-                d += ((e - d) >> 16) << 16         # it may have wrapped: count the most
-        else:
-            d = prov + c                           # restarted: keep what was counted
-            restart = c
-        if d and sw.conf_total < _SAT:
-            sw.dose[i] += d
-            sw.conf_total += d
-            if k != _NONE:
-                plan.dconf[k] += d
-    sw.ctr_ok[i] = 1                               # (the first report is the baseline)
+        if d:
+            e = ticks_diff(now, prev) + _SLACK_MS  # at most 1 udu per ms (100 %)
+            if d <= e:
+                if e >= 65536:
+                    d += ((e - d) >> 16) << 16     # it may have wrapped: count the most
+            else:
+                d = pd + (live + 99) // 100 + c    # restarted: keep what was counted
+                restart = c
+            if sw.conf_total < _SAT:
+                sw.dose[i] += d
+                sw.conf_total += d
+                if k != _NONE:
+                    plan.dconf[k] += d
+    ok[i] = 1                                      # (the first report is the baseline)
     sw.ctr[i] = c
-    rate = 0
-    if sw.said[i] != wire.BOT_DISABLED:
-        rate = sw.activity[i]
-        if sw.cmd_rate[i] > rate:
-            rate = sw.cmd_rate[i]
-        if sw.sent_rate[i] > rate:
-            rate = sw.sent_rate[i]
-        if rate:
-            rate += _MARGIN
-    _begin(sw, plan, i, k, rate, t0, now)
+    # the new rate bound, from the report and the hub's commands
+    r = 0
+    if sw.said[i] != _DISABLED:
+        r = sw.activity[i]
+        x = sw.cmd_rate[i]
+        if x > r:
+            r = x
+        x = sw.sent_rate[i]
+        if x > r:
+            r = x
+        if r:
+            r += _MARGIN
+    if r0 or pd or r:
+        live2 = r * ticks_diff(now, t0) if r else 0
+        sw.pfine_total += live2 - live
+        sw.pset_total -= pd
+        sw.prs_total += r - r0
+        if k0 != _NONE:
+            plan.pfine[k0] -= live
+            plan.pset[k0] -= pd
+            plan.prs[k0] -= r0
+        if k != _NONE:
+            plan.pfine[k] += live2
+            plan.prs[k] += r
+        sw.pdose[i] = 0
+        sw.prate[i] = r
+    sw.pt[i] = t0
+    sw.pk[i] = k
     return restart
 
 

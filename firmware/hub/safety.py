@@ -20,15 +20,18 @@ _NONE = const(255)
 _SENS_STALE_MS = const(1000)
 _BUS_WINDOW_MS = const(1000)
 _SWEEP_MAX_MS = const(1000)     # silent bots' provisional dose is folded at least this often
+_QUAR = wire.BOT_QUARANTINED
+_DISABLED = wire.BOT_DISABLED
+_DOCKED = wire.BOT_DOCKED
 
 
 def on_report(hub, i, now):
     """The rules a fresh report of bot i can trip (called from the ingest)."""
     sw = hub.swarm
     s = sw.state[i]
-    if s == wire.BOT_QUARANTINED or s == wire.BOT_DISABLED:
+    if s == _QUAR or s == _DISABLED:
         return
-    if s == wire.BOT_DOCKED and sw.target[i] == _NONE:
+    if s == _DOCKED and sw.target[i] == _NONE:
         return
     v = hub.params._v               # read-only, straight from the table: once per report
     a = sw.activity[i]
@@ -41,7 +44,7 @@ def on_report(hub, i, now):
             if hub.alarms.raise_(wire.ALARM_RUNAWAY, now, i, sw.site[i], a):
                 hub.record(wire.EV_ALARM, wire.ALARM_RUNAWAY, i, a)
             return
-    else:
+    elif sw.runaway[i]:
         sw.runaway[i] = 0
     if sw.temp[i] >= v[P.P_HEAT_QUAR] and sw.site[i] != _NONE:
         _quarantine_site(hub, sw.site[i], now, sw.temp[i])
@@ -55,6 +58,9 @@ def _quarantine(hub, i, cause):
 
 def run(hub, now):
     sw = hub.swarm
+    v = hub.params._v
+    sw.rmargin = v[P.P_RUNAWAY_MARGIN]      # the ingest calls on_report only past these
+    sw.heatq = v[P.P_HEAT_QUAR]
     if ticks_diff(now, sw.sweep_at) >= 0:
         _sweep(hub, now)
     _heat_throttle_alarm(hub, now)

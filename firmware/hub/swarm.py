@@ -58,6 +58,8 @@ class Swarm:
         self.dirty = 1                     # readings or membership changed
         self.changed = 1                   # a hub-view state or target changed
         self.sweep_at = 0                  # next silent-bot sweep (hub/safety.py), ms
+        self.rmargin = 0                   # runaway margin and heat limit (set by the
+        self.heatq = 0                     # safety rules each tick) screen reports
         self.mouth = 0                     # bots in the mouth, and how many of them
         self.bad = 0                       # are LOST or QUARANTINED (recounted on change)
         self.reports = 0
@@ -82,6 +84,12 @@ class Swarm:
         _dose.accrue(self, plan, now)
         report = _dose.report
         t0 = hub.bus_held if hub.bus_held >= 0 else now
+        margin = self.rmargin
+        heat = self.heatq
+        act = self.activity
+        sent = self.sent_rate
+        temp = self.temp
+        run = self.runaway
         while count > 0 and off + size <= pend:
             if i < n:
                 prev = self.heard[i]
@@ -89,7 +97,9 @@ class Swarm:
                     c = report(hub, self, plan, i, buf, off, prev, t0, now)
                     if c >= 0:
                         hub.record(wire.EV_DOSE_RESTART, i, 0, c)
-                    check(hub, i, now)
+                    # the safety rules only for a report that could trip one
+                    if act[i] > sent[i] + margin or temp[i] >= heat or run[i]:
+                        check(hub, i, now)
             i += 1
             off += size
             count -= 1
