@@ -14,16 +14,17 @@ help:
 	@echo "make fuzz   long fuzzing runs (FUZZ_SECONDS per target, default 60), corpus kept in fuzz/corpus"
 	@echo "make soak   presentation night on repeat through faulty links (SOAK_MINUTES, default 10)"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert (3, 10) <= sys.version_info[:2] <= (3, 13), "nanohub needs Python 3.10 to 3.13, this is " + sys.version.split()[0]'
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $@
 
 test: $(STAMP)
 	-sh scripts/ensure-qemu.sh
 	-sh scripts/ensure-chromium.sh
+	-sh scripts/ensure-ser2net.sh
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
@@ -34,7 +35,7 @@ gen: $(STAMP)
 	$(BIN)/python -m nanohub.protocol.vectors
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python -m bench
 
 # Robustness (issue 8): both print their figures; exit status 1 on any invariant violation.
@@ -43,7 +44,7 @@ FUZZ_VM_SECONDS ?= 60
 SOAK_MINUTES ?= 10
 
 fuzz: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,fuzz]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,fuzz]'
 	$(BIN)/python fuzz/run.py --seconds $(FUZZ_SECONDS) --vm-seconds $(FUZZ_VM_SECONDS)
 
 soak: $(STAMP)

@@ -2,7 +2,7 @@
 
 Pairs of frames of the same role and size class:
 
-- telemetry, ATTITUDE-sized: our HUB_STATUS (32 B payload, 20 fields) and
+- telemetry, ATTITUDE-sized: our HUB_STATUS (38 B payload, 23 fields) and
   MAVLink 2 ATTITUDE (28 B, 7 fields);
 - command, HEARTBEAT-sized: our DEPLOY (2 B, 2 fields) and MAVLink 2
   HEARTBEAT (9 B, 6 fields);
@@ -40,7 +40,8 @@ GOAL, STRETCH = 5.0, 10.0
 STATUS = {"state": 2, "reason": 0, "t": 123456, "bots": 64, "docked": 10, "deployed": 9,
           "active": 40, "returning": 2, "quarantined": 1, "disabled": 0, "lost": 2,
           "alarms": 1, "unacked": 0, "dose": 154000, "dose_cap": 300000, "sens": 312,
-          "scale": 100, "link": 99, "rx_bad": 0, "checks": 0}
+          "scale": 100, "link": 99, "rx_bad": 0, "checks": 0, "late_ms": 1, "late_n": 0,
+          "host_lost": 0}
 DEPLOY = {"site": 17, "count": 3}
 ATTITUDE = (123456, 0.0123, -0.0456, 1.5708, 0.001, -0.002, 0.003)
 HEARTBEAT = (6, 8, 192, 0, 4, 3)

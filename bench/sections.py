@@ -124,7 +124,7 @@ _METHOD = """\
   a TCP relay that releases each direction at baud/10 bytes per second (8N1), in chunks of at
   most 16 bytes, never before a real line would have finished sending them; it reads from a
   socket only as fast as it releases. The kernel's socket buffers between the hub and the proxy
-  are not a UART's: the unix board's `host_room()` sees back-pressure only once they fill, so a
+  are not a UART's: the hub's host output (`hub/hostout.py`) sees back-pressure only once they fill, so a
   hub that offers more than the line carries queues its telemetry there instead of skipping it.
   Row 5 therefore keeps the offered load just under the line rate.
 - **Bot-bus tap** (`bench/emu.py`, `BusWatch`): the emulated hub's bot bus runs through an

@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """``nanohub``: the operator's command line.
 
     nanohub [--port URL] [--json] [--key FILE] [--timeout S] VERB ...
@@ -16,6 +17,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import traceback
 from contextlib import ExitStack
 from importlib import import_module
@@ -41,6 +43,7 @@ VERBS = (
     ("log", "cli_log", "pull, verify and show the hub's audit log"),
     ("key", "cli_tools", "create a hub key, or provision it to a board"),
     ("sim", "cli_tools", "run an emulated hub (firmware on the MicroPython VM + swarm)"),
+    ("serve", "cli_serve", "own the hub's port and share it with any number of local clients"),
     ("flash", "cli_flash", "flash the firmware to a board"),
     ("demo", "cli_demo", "run the end-to-end demonstration on the emulated hub"),
     ("study", "cli_demo", "run many seeded sessions and report outcome statistics"),
@@ -50,10 +53,17 @@ VERBS = (
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (and exit status 2)."""
+    """argparse, but a usage error is one line (and exit status 2), and under
+    --json also one JSON object on stdout, like every other failure."""
+
+    json = False            # set by main() from the raw arguments: parsing has failed
 
     def error(self, message):
-        self.exit(2, "%s: error: %s (see %s --help)\n" % (self.prog, message, self.prog))
+        text = "%s: error: %s (see %s --help)" % (self.prog, message, self.prog)
+        if Parser.json:
+            print(json.dumps({"ok": False, "error": "UsageError", "exit": 2, "message": text}),
+                  flush=True)
+        self.exit(2, text + "\n")
 
 
 def _globals(parser, defaults):
@@ -63,21 +73,46 @@ def _globals(parser, defaults):
     g.add_argument("--port", "-p", metavar="URL", default=d(None),
                    help="hub port: /dev/ttyACM0, COM3, socket://HOST:PORT, rfc2217://..., or "
                         "sim for a private emulated hub (default: $NANOHUB_PORT)")
+    g.add_argument("--baud", "-b", metavar="N", type=_baud, default=d(115200),
+                   help="baud rate for ports that have one: devices, rfc2217:// (default "
+                        "115200; ignored by socket://)")
     g.add_argument("--json", action="store_true", default=d(False),
                    help="machine-readable output: one JSON object (JSON lines for streams)")
     g.add_argument("--key", "-k", metavar="FILE", default=d(None),
                    help="hub key for signed commands (default: $NANOHUB_KEY, else the key "
                         "store entry for the hub id)")
-    g.add_argument("--timeout", "-t", metavar="S", type=float, default=d(2.0),
+    g.add_argument("--timeout", "-t", metavar="S", type=_timeout, default=d(2.0),
                    help="seconds to wait for the hub to answer (default 2)")
+
+
+def _baud(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 0 < value < 2 ** 32:
+        raise argparse.ArgumentTypeError("bad baud rate %r: give a number such as 115200" % text)
+    return value
+
+
+def _timeout(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1e6:             # also refuses nan and inf
+        raise argparse.ArgumentTypeError("bad timeout %r: give seconds above 0, such as 2" % text)
+    return value
 
 
 def build_parser():
     parser = Parser(prog="nanohub",
                     description="Operate a dental nanobot swarm hub: connect, check, treat, "
                                 "watch, stop.",
-                    epilog="Exit codes: 0 done, 1 refused by the hub, 2 usage error, "
-                           "3 link error. Run 'nanohub VERB --help' for examples.")
+                    epilog="Exit codes: 0 done, 1 refused by the hub (or a check did not "
+                           "confirm), 2 usage error, 3 link error, 130 interrupted, 70 an "
+                           "internal bug (please report the traceback). Run 'nanohub VERB "
+                           "--help' for examples.")
     _globals(parser, True)
     parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=Parser)
@@ -115,7 +150,8 @@ class _Version(argparse.Action):
     """--version, looked up only when asked (importlib.metadata is slow to import)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        parser.exit(0, "nanohub %s\n" % _version())
+        print("nanohub %s" % _version(), flush=True)     # on stdout, as --help
+        parser.exit(0)
 
 
 def _version():
@@ -181,7 +217,8 @@ class Context:
         if url == "sim" or url.startswith("sim:") or url.startswith("sim?"):
             emu = self.start_sim(url)
             url, key = emu.url, key or emu.key_path
-        hub = Hub.open(url, key=key, timeout=self.args.timeout, heartbeat=heartbeat)
+        hub = Hub.open(url, key=key, timeout=self.args.timeout, heartbeat=heartbeat,
+                       baudrate=self.args.baud)
         self._hub = self.stack.enter_context(hub)
         return self._hub
 
@@ -218,23 +255,75 @@ def _fail(ctx_json, err, code):
     return code
 
 
+def _json_failure(ctx_json, kind, code, message):
+    """Under --json every ending is one JSON object, interrupts and bugs too."""
+    if ctx_json:
+        try:
+            print(json.dumps({"ok": False, "error": kind, "exit": code, "message": message}),
+                  flush=True)
+        except (BrokenPipeError, ValueError):
+            pass
+
+
+def _from_the_link(err):
+    """True when an unexpected exception came out of pyserial or mpremote: the
+    link failed in a way they did not type (e.g. a server's odd answer)."""
+    if type(err).__module__.split(".")[0] in ("serial", "mpremote"):
+        return True
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    name = tb.tb_frame.f_globals.get("__name__", "") if tb is not None else ""
+    return name.split(".")[0] in ("serial", "mpremote")
+
+
+def _quiet_threads(hook=threading.excepthook):
+    """pyserial's RFC 2217 reader thread prints a traceback when a server hangs
+    up; the link error the verb reports says it in one line instead."""
+    def excepthook(info):
+        if info.thread is not None and info.thread.name.startswith("pySerial"):
+            return
+        hook(info)
+    threading.excepthook = excepthook
+
+
+def _complete(parser):
+    """Tab completion when the shell asks (argcomplete, an optional dependency:
+    pip install 'nanohub[completion]'); it prints the choices and exits."""
+    if "_ARGCOMPLETE" not in os.environ:
+        return
+    try:
+        import argcomplete
+    except ImportError:
+        return
+    argcomplete.autocomplete(parser)
+
+
 def main(argv=None):
     parser = build_parser()
+    _complete(parser)
+    Parser.json = "--json" in (sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    from .errors import UsageError
     if not args.verb:
-        parser.print_help(sys.stderr)
-        return 2
+        if not args.json:
+            parser.print_help(sys.stderr)
+            return 2
+        return _fail(True, UsageError("no verb given (see nanohub --help)"), 2)
     # SIGINT too: a shell starting us in the background ignores it, and every
     # verb must clean up (emulated hubs above all) however it is stopped
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _on_signal)
+    for name in ("SIGTERM", "SIGHUP"):          # Windows has no SIGHUP
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _on_signal)
+    _quiet_threads()
     ctx = Context(args)
     try:
         with ctx.stack:
             rc = args.run(ctx, args)
         return rc or 0
     except KeyboardInterrupt:
+        _json_failure(ctx.json, "Interrupted", EXIT_INTERRUPTED, "interrupted")
         print("nanohub: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:             # e.g. nanohub watch --json | head
@@ -244,7 +333,16 @@ def main(argv=None):
         from .errors import NanohubError
         if isinstance(err, NanohubError):
             return _fail(ctx.json, err, err.exit_code)
+        if _from_the_link(err):
+            from .errors import LinkError
+            text = str(err).strip().splitlines()
+            link = LinkError("link error on %s: %s%s" % (
+                args.port or os.environ.get("NANOHUB_PORT") or "the port", type(err).__name__,
+                ": " + text[0] if text else ""))
+            return _fail(ctx.json, link, link.exit_code)
         traceback.print_exc()
+        _json_failure(ctx.json, "InternalError", EXIT_BUG, "internal error: %s: %s" % (
+            type(err).__name__, err))
         print("nanohub: internal error (a bug: please report the traceback above)",
               file=sys.stderr)
         return EXIT_BUG

@@ -1,7 +1,6 @@
 """``nanohub demo`` and ``nanohub study``: whole sessions on the emulated hub."""
 import json
 import os
-import sys
 
 
 def setup_demo(p):
@@ -15,6 +14,8 @@ def setup_demo(p):
     p.add_argument("--seed", type=int, default=None, help="seed (default: the scenario's)")
     p.add_argument("--bots", type=int, default=None, help="swarm size (default: the scenario's)")
     p.add_argument("--heap", default="256k", help="MicroPython heap, as -X heapsize (default 256k)")
+    p.add_argument("--out", metavar="DIR", help="where the recorded session and its report go "
+                   "(default: a new nanohub-demo-YYYYmmdd-HHMMSS directory here)")
     from .cli_record import add_record_option
     add_record_option(p)
 
@@ -22,10 +23,11 @@ def setup_demo(p):
 def run_demo(ctx, args):
     from .demo import run
     from .errors import UsageError
-    from nanohub.sim.scenario import ScenarioError
+    from nanohub.sim.scenario import ScenarioError, load
     try:
+        load(args.scenario)         # a bad scenario is refused before the output folder is made
         return run(args.scenario, seed=args.seed, bots=args.bots, heap=args.heap,
-                   json_out=ctx.json, record=args.record)
+                   json_out=ctx.json, record=args.record, out=args.out)
     except ScenarioError as e:
         raise UsageError(str(e)) from None
 
@@ -58,28 +60,35 @@ def run_study(ctx, args):
     except ScenarioError as e:
         raise UsageError(str(e)) from None
 
+    from .tui import Bar
+    bar = Bar("study: sessions")
+
     def progress(done, total, res):
         if ctx.json:
-            ctx.line({"run": done, "of": total, "seed": res["seed"], "error": res.get("error")})
+            ctx.line({"ok": not res.get("error"), "run": done, "of": total, "seed": res["seed"],
+                      "error": res.get("error")})
         else:
-            sys.stderr.write("\rstudy: %d/%d sessions done" % (done, total))
-            sys.stderr.flush()
+            bar(done, total)
 
     if args.record:
         os.makedirs(args.record, exist_ok=True)
-    results = study(args.scenario, args.runs, args.seed, args.workers, args.bots, args.heap,
-                    progress=progress, record_dir=args.record)
-    if not ctx.json:
-        sys.stderr.write("\n")
+    try:
+        results = study(args.scenario, args.runs, args.seed, args.workers, args.bots,
+                        args.heap, progress=progress, record_dir=args.record)
+    finally:
+        bar.end()
     if args.output:
         with open(args.output, "w") as f:
             for r in results:
                 f.write(json.dumps(r, default=str) + "\n")
     summary = summarize(results)
+    from .inputs import ORDER, verdict
+    out_of_bound = [k for k in ORDER if k in summary["inputs"]
+                    and verdict(k, summary["inputs"][k]) in ("UNDER-COUNTED", "OUT OF BOUND")]
+    bad = summary["failed_runs"] or summary["faults_not_contained"] or \
+        summary["sessions_dose_after_disable"] or out_of_bound
     if ctx.json:
-        ctx.line({"summary": summary})
+        ctx.line({"ok": not bad, "summary": summary})
     else:
         print_table(summary, args.scenario)
-    bad = summary["failed_runs"] or summary["faults_not_contained"] or \
-        summary["sessions_dose_after_disable"]
     return 1 if bad else 0

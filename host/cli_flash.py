@@ -29,39 +29,6 @@ def setup_flash(p):
                 "take it (reason printed, nothing written), 2 usage, 3 link or not MicroPython.")
 
 
-class Bar:
-    """A progress bar on stderr (a line per quarter when stderr is not a terminal)."""
-
-    def __init__(self, stream=None, width=28):
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.width = width
-        self.shown = -1
-        self.active = False
-
-    def __call__(self, done, total):
-        frac = done / total if total else 1.0
-        if self.tty:
-            fill = int(frac * self.width)
-            self.stream.write("\r  [%s%s] %3d%%  %.1f / %.1f KB" % (
-                "#" * fill, "-" * (self.width - fill), frac * 100, done / 1024, total / 1024))
-            self.active = True
-        else:
-            quarter = int(frac * 4)
-            if quarter == self.shown:
-                return
-            self.shown = quarter
-            self.stream.write("  copied %3d%%  %.1f / %.1f KB\n" % (
-                frac * 100, done / 1024, total / 1024))
-        self.stream.flush()
-
-    def end(self):
-        if self.active:
-            self.stream.write("\n")
-            self.stream.flush()
-            self.active = False
-
-
 def _say(bar):
     def say(text):
         bar.end()
@@ -79,7 +46,9 @@ def run_flash(ctx, args):
     hub_id = _hub_id(args.hub_id) if args.hub_id is not None else None
     if not 1 <= args.bots <= 255:
         raise UsageError("--bots must be 1..255, got %d" % args.bots)
-    url = args.port or os.environ.get("NANOHUB_PORT")
+    url = args.port
+    if not url and not (args.dry_run and args.board != "auto"):
+        url = os.environ.get("NANOHUB_PORT")    # a named board's dry run needs no hub
     if url and (url == "sim" or url.startswith("sim:") or url.startswith("sim?")):
         raise UsageError("--port sim is an emulated hub: there is nothing to flash "
                          "(nanohub sim runs the firmware from this checkout)")
@@ -94,9 +63,10 @@ def run_flash(ctx, args):
         ctx.emit({"plans": [p.to_dict() for p in plans]},
                  "\n\n".join(p.text() for p in plans) + "\n\nnothing written (dry run)")
         return 0
-    bar = Bar()
+    from .tui import Bar
+    bar = Bar("copied", lines=True, bytes=True)     # piped: a line per quarter
     flasher = flash.Flasher(url, args.board, key_file=args.key, hub_id=hub_id, bots=args.bots,
-                            wait=args.wait, say=_say(bar), progress=bar)
+                            wait=args.wait, say=_say(bar), progress=bar, baudrate=args.baud)
     try:
         result = flasher.run(dry=args.dry_run)
     finally:

@@ -44,7 +44,7 @@ def run_info(ctx, args):
         hub = ctx.hub()
     except NotANanohub as e:
         from .flash import explain
-        why = explain(ctx.port_url())       # version, memory: can nanohub run there?
+        why = explain(ctx.port_url(), ctx.args.baud)   # version, memory: can nanohub run there?
         if why:
             raise NotANanohub("%s; %s" % (e, why)) from None
         raise
@@ -76,24 +76,25 @@ def status_text(st):
     bots = st["bots"]
     counts = ", ".join("%s %d" % (k, bots[k]) for k in BOT_STATES)
     dose = st["dose"]
-    lines = [
-        "state    %s%s" % (st["state"], "" if st["reason"] == "NONE"
-                           else " (reason: %s)" % st["reason"]),
-        "bots     %d: %s" % (bots["total"], counts),
-        "dose     %d / %d micro units (%.1f %%), scale %d %%"
-        % (dose["used"], dose["cap"], dose["percent"], st["scale_percent"]),
-        "patient  sensitivity %.3f of limit" % (st["sens_permille"] / 1000),
-        "alarms   %d active, %d unacknowledged HIGH" % (st["alarms"]["active"],
-                                                      st["alarms"]["unacked_high"]),
-        "checks   %s" % ("failing: " + ", ".join(st["failing_checks"])
-                         if st["failing_checks"] else "all passing"),
-        "link     bot bus %d %%, hub dropped %d bad frames" % (st["bus_link_percent"],
-                                                              st["rx_bad"]),
+    from .tui import fields
+    rows = [
+        ("state", "%s%s" % (st["state"], "" if st["reason"] == "NONE"
+                            else " (reason: %s)" % st["reason"])),
+        ("bots", "%d: %s" % (bots["total"], counts)),
+        ("dose", "%d / %d micro units (%.1f %%), scale %d %%"
+         % (dose["used"], dose["cap"], dose["percent"], st["scale_percent"])),
+        ("patient", "sensitivity %.3f of limit" % (st["sens_permille"] / 1000)),
+        ("alarms", "%d active, %d unacknowledged HIGH" % (st["alarms"]["active"],
+                                                          st["alarms"]["unacked_high"])),
+        ("checks", "failing: " + ", ".join(st["failing_checks"])
+         if st["failing_checks"] else "all passing"),
+        ("link", "bot bus %d %%, hub dropped %d bad frames" % (st["bus_link_percent"],
+                                                              st["rx_bad"])),
     ]
     if "host_link" in st:
-        lines[-1] += "; host received %d frames, %d bad" % (
-            st["host_link"]["rx_frames"], st["host_link"]["rx_errors"])
-    return "\n".join(lines)
+        rows[-1] = ("link", rows[-1][1] + "; host received %d frames, %d bad" % (
+            st["host_link"]["rx_frames"], st["host_link"]["rx_errors"]))
+    return fields(rows)
 
 
 def run_status(ctx, args):
@@ -128,6 +129,9 @@ def setup_swarm(p):
     d = sub.add_parser("deploy", help="send docked bots to a site")
     d.add_argument("site", help="site index 0..159 or TOOTH-SURFACE, e.g. 14-occlusal")
     d.add_argument("count", type=int, help="how many bots")
+    d.add_argument("--wait", type=float, default=5.0, metavar="S",
+                   help="seconds to wait for the bots to report from the site (default 5; "
+                        "0: do not wait)")
     r = sub.add_parser("recall", help="bring bots back to the dock")
     r.add_argument("bot", nargs="?", default="all", help="bot id (default: all)")
     h = sub.add_parser("hold", help="bots stop delivering and stay at their site")
@@ -143,26 +147,65 @@ def run_swarm(ctx, args):
         site = parse_site(args.site)
         if not 1 <= args.count <= 255:
             raise UsageError("count must be 1..255, got %d" % args.count)
-        emit_ack(ctx, ctx.hub().deploy(site, args.count), site=site)
+        hub = ctx.hub()
+        if args.count > hub.info["bots"]:
+            raise UsageError("count %d is more than the swarm's %d bots (nothing sent)"
+                             % (args.count, hub.info["bots"]))
+        ack = hub.deploy(site, args.count)
+        if ack.detail == 0:
+            from .errors import CheckFailed
+            raise CheckFailed("DEPLOY: no bot sent to %s: no docked bot is available (nanohub "
+                              "swarm list shows where they are)" % site_name(site),
+                              dict(ack.to_dict(), site=site, sent=0, asked=args.count))
+        arrived = _arrival(hub, site, ack.detail, args.wait) if args.wait > 0 else None
+        text = ack_text(ack)
+        if ack.detail < args.count:
+            text = "DEPLOY: only %d of %d bots sent (no more docked bots are available)" % (
+                ack.detail, args.count)
+        if arrived is not None:
+            text += "; %d bot(s) at %s%s" % (arrived, site_name(site), "" if _ready(hub) else
+                                            " (still on the way: nanohub swarm list shows them)")
+        ctx.emit(dict(ack.to_dict(), site=site, sent=ack.detail, asked=args.count,
+                      partial=ack.detail < args.count, arrived=arrived), text)
         return
     if args.action in ("recall", "hold"):
         bot = parse_bot(args.bot)
         hub = ctx.hub()
+        if bot != 0xFF and bot >= hub.info["bots"]:
+            raise UsageError("no bot %d: this hub's swarm has bots 0..%d (nothing sent)"
+                             % (bot, hub.info["bots"] - 1))
         emit_ack(ctx, hub.recall(bot) if args.action == "recall" else hub.hold(bot),
                  bot="all" if bot == 0xFF else bot)
         return
+    from .tui import table
     bots = ctx.hub().bots()
-    lines = ["%4s  %-12s %-14s %8s %8s %7s" % ("bot", "state", "site", "activity", "battery",
-                                              "health")]
-    for b in bots:
-        site = "-" if b["site"] is None else site_name(b["site"])
-        lines.append("%4d  %-12s %-14s %7d%% %7d%% %6d%%" % (
-            b["id"], b["state"], site, b["activity"], b["battery"], b["health"]))
+    rows = [(b["id"], b["state"], "-" if b["site"] is None else site_name(b["site"]),
+             "%d%%" % b["activity"], "%d%%" % b["battery"], "%d%%" % b["health"]) for b in bots]
     counts = {}
     for b in bots:
         counts[b["state"]] = counts.get(b["state"], 0) + 1
-    lines.append("%d bots: %s" % (len(bots), ", ".join("%s %d" % kv for kv in sorted(counts.items()))))
-    ctx.emit({"bots": bots, "counts": counts}, "\n".join(lines))
+    ctx.emit({"bots": bots, "counts": counts}, "%s\n%d bots: %s" % (
+        table(("bot>", "state", "site", "activity>", "battery>", "health>"), rows),
+        len(bots), ", ".join("%s %d" % kv for kv in sorted(counts.items()))))
+
+
+def _ready(hub):
+    """No deployed bot is still on its way (the BOTS and DEPLOYED checks pass)."""
+    return not {"BOTS", "DEPLOYED"} & set(hub.status()["failing_checks"])
+
+
+def _arrival(hub, site, sent, wait):
+    """Bots reporting from ``site`` once the ``sent`` ones do and every deployed bot
+    reports, or at the deadline (they take about a second: arming before that is
+    refused by the BOTS check)."""
+    import time
+    end = time.monotonic() + wait
+    while True:
+        at = sum(1 for b in hub.bots() if b["site"] == site
+                 and b["state"] in ("DEPLOYED", "ACTIVE"))
+        if (at >= max(1, sent) and _ready(hub)) or time.monotonic() >= end:
+            return at
+        time.sleep(0.1)
 
 
 # ----------------------------------------------------------------- treat --
@@ -174,6 +217,10 @@ def setup_treat(p):
     s.add_argument("--check", action="store_true", help="only validate the plan; send nothing")
     s.add_argument("--watch", action="store_true",
                    help="stay connected and show the dashboard (keeps the heartbeat)")
+    s.add_argument("--duration", type=float, metavar="S",
+                   help="with --watch: leave after S seconds (default: until q or Ctrl-C)")
+    from .cli_record import add_record_option
+    add_record_option(s)
     sub.add_parser("pause", help="pause: bots hold")
     sub.add_parser("resume", help="resume a paused treatment [signed]")
     sub.add_parser("stop", help="end the treatment: bots hold, hub SAFE")
@@ -183,8 +230,44 @@ def setup_treat(p):
               "nanohub treat start plan.toml --watch", "nanohub treat pause",
               "nanohub treat stop",
               "",
-              "The hub pauses a treatment 1 s after the host goes silent: keep",
-              "'nanohub watch' (or --watch) running while treating.")
+              "A treatment runs only while a client holds the link and sends",
+              "heartbeats: the hub pauses it 1 s after the last one. Without --watch",
+              "this command exits at once, so keep 'nanohub watch' running (or use",
+              "--watch); 'nanohub treat resume' continues a paused treatment.")
+
+
+HEARTBEAT_NOTE = ("the treatment runs only while a client holds the link and sends heartbeats: "
+                  "the hub pauses it 1 s after this command exits. Keep 'nanohub watch' "
+                  "running, or use 'treat start PLAN --watch'; 'nanohub treat resume' "
+                  "continues a paused treatment")
+
+
+def _sites_without_bots(hub, plan):
+    """Plan sites where no usable bot reports itself (for a NO_BOTS refusal)."""
+    from .errors import NanohubError
+    try:
+        bots = hub.bots()
+    except NanohubError:
+        return None
+    usable = ("DEPLOYED", "ACTIVE")
+    have = {b["site"] for b in bots if b["state"] in usable and b["site"] is not None}
+    return [s for s in plan.sites if s.site not in have]
+
+
+def _no_bots(err, hub, plan):
+    """Name every plan site without bots and how to send them."""
+    from .errors import Refused
+    from .plan import site_name
+    missing = _sites_without_bots(hub, plan)
+    if not missing:
+        return err
+    names = ", ".join(site_name(s.site) for s in missing)
+    first = missing[0]
+    return Refused(err.reason, err.detail,
+                   "%s refused TREAT_START: no bots at %d plan site(s): %s; deploy them "
+                   "first, e.g. nanohub swarm deploy %s %d" % (
+                       "hub 0x%08x" % hub.info["hub_id"], len(missing), names,
+                       site_name(first.site), first.bots), err.ack)
 
 
 def run_treat(ctx, args):
@@ -197,12 +280,29 @@ def run_treat(ctx, args):
                      "%s: plan valid (%d sites, %d bots)" % (
                          args.plan, len(plan.sites), sum(s.bots for s in plan.sites)))
             return
+        if args.duration is not None and not args.watch:
+            raise UsageError("--duration goes with --watch")
+        from .cli_record import maybe_recording
+        from .errors import Refused
         hub = ctx.hub()
-        ack = hub.treat_start(plan)
-        emit_ack(ctx, ack, plan=plan.to_dict())
-        if args.watch:
-            from . import watch
-            return watch.run(ctx, hub)
+        with maybe_recording(ctx, hub, args):
+            try:
+                ack = hub.treat_start(plan)
+            except Refused as e:
+                if e.reason != "NO_BOTS":
+                    raise
+                raise _no_bots(e, hub, plan) from None
+            if args.watch:
+                from . import watch
+                if watch.streams(ctx):      # JSON lines only, the ack first
+                    ctx.line(dict({"ok": True}, **ack.to_dict(), plan=plan.to_dict()))
+                else:
+                    print("%s; watching (the treatment pauses 1 s after this ends)"
+                          % ack_text(ack), file=sys.stderr, flush=True)
+                return watch.run(ctx, hub, duration=args.duration)
+            ctx.emit(dict(ack.to_dict(), plan=plan.to_dict(), note=HEARTBEAT_NOTE),
+                     "%s: treatment started, and it pauses 1 s after this command exits\n"
+                     "note: %s" % (ack.command, HEARTBEAT_NOTE))
         return
     hub = ctx.hub()
     if args.action == "scale":
@@ -237,12 +337,15 @@ def estop_text(result):
 
 
 def run_estop(ctx, args):
-    from .errors import CheckFailed, NanohubError
+    from .errors import CheckFailed, LinkError, NanohubError
     try:
         result = ctx.hub().estop(timeout=args.wait)
     except NanohubError as e:
         e.args = ("EMERGENCY STOP NOT CONFIRMED: %s; use the hardware stop" % e,)
         raise
+    except Exception as e:      # whatever the port raised: the stop did not get through
+        raise LinkError("EMERGENCY STOP NOT CONFIRMED: the hub could not be reached (%s: %s); "
+                        "use the hardware stop" % (type(e).__name__, e)) from None
     text = estop_text(result)
     if not result.ok:
         raise CheckFailed(text, result.to_dict())
@@ -314,14 +417,12 @@ def run_alarms(ctx, args):
         code = _alarm_code(args.code)
         emit_ack(ctx, ctx.hub().ack_alarms(code), code=code)
         return
+    from .tui import table
     alarms = ctx.hub().alarms()
-    lines = ["%-16s %-6s %-7s %4s %5s %8s" % ("alarm", "prio", "state", "bot", "site", "value")]
-    for a in alarms:
-        lines.append("%-16s %-6s %-7s %4d %5d %8d" % (a["code"], a["prio"], a["state"], a["bot"],
-                                                     a["site"], a["value"]))
-    if not alarms:
-        lines = ["no active alarms"]
-    ctx.emit({"alarms": alarms}, "\n".join(lines))
+    text = table(("alarm", "prio", "state", "bot>", "site>", "value>"),
+                 [(a["code"], a["prio"], a["state"], a["bot"], a["site"], a["value"])
+                  for a in alarms]) if alarms else "no active alarms"
+    ctx.emit({"alarms": alarms}, text)
 
 
 # --------------------------------------------------------------- consent --
@@ -356,9 +457,16 @@ def setup_params(p):
               "nanohub params set link_pause_ms 800")
 
 
+PARAM_COLUMNS = ("parameter", "value>", "unit", "min>", "max>", "default>")
+
+
+def param_row(p):
+    return (p["name"], p["value"], p["unit"], p["min"], p["max"], p["default"])
+
+
 def param_line(p):
-    return "%-16s %10d %-6s [%d..%d, default %d]" % (p["name"], p["value"], p["unit"], p["min"],
-                                                    p["max"], p["default"])
+    from .tui import table
+    return table(PARAM_COLUMNS, [param_row(p)])
 
 
 def _public(p):
@@ -370,7 +478,8 @@ def run_params(ctx, args):
     hub = ctx.hub()
     if args.action == "list":
         params = [_public(p) for p in hub.params()]
-        ctx.emit({"params": params}, "\n".join(param_line(p) for p in params))
+        from .tui import table
+        ctx.emit({"params": params}, table(PARAM_COLUMNS, [param_row(p) for p in params]))
     elif args.action == "get":
         p = _public(hub.param_get(args.name))
         ctx.emit({"param": p}, param_line(p))

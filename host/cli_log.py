@@ -6,7 +6,6 @@ Verification (``nanohub.protocol.auditlog``) checks the hash chain and the
 continuity of indexes and names the first bad record.
 """
 import os
-import sys
 
 
 def setup_log(p):
@@ -45,62 +44,84 @@ def _result_dict(res):
             "anchored": res.anchored}
 
 
-class Progress:
-    """A one-line progress bar on stderr, only when stderr is a terminal."""
-
-    def __init__(self, label):
-        self.label = label
-        self.tty = sys.stderr.isatty()
-        self.shown = False
-
-    def __call__(self, done, total):
-        if not self.tty:
-            return
-        width = 30
-        frac = min(1.0, done / total) if total else 1.0
-        bar = "#" * int(frac * width)
-        sys.stderr.write("\r%s [%-*s] %d/%d" % (self.label, width, bar, done, total))
-        sys.stderr.flush()
-        self.shown = True
-
-    def close(self):
-        if self.shown:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-
-
 def _resume_point(path, size):
-    """(start index, bytes to keep) of an existing pulled file."""
+    """(start index, bytes to keep, last whole record) of an existing pulled file."""
     from nanohub.protocol import auditlog
     with open(path, "rb") as f:
         data = f.read()
     keep = len(data) - len(data) % size
     if keep == 0:
-        return 0, 0
+        return 0, 0, None
     last = auditlog.parse_records(data[keep - size:keep])[0]
-    return last["index"] + 1, keep
+    return last["index"] + 1, keep, last
+
+
+def _not_this_hub(path, last, hub_id, why):
+    from .errors import UsageError
+    return UsageError("%s does not continue the log of hub 0x%08x (%s): it comes from another "
+                      "hub or an earlier life of this one; pull to a new file (-o FILE) or "
+                      "overwrite it (--force)" % (path, hub_id, why))
+
+
+def _continues(path, last, hub_id, chunk):
+    """Check, before anything is written, that the hub's records continue the file:
+    the hub's copy of the file's last record is the same bytes, or (rotated away
+    on the hub) the next record chains onto it."""
+    from nanohub.protocol import auditlog
+    if not chunk.records:
+        if chunk.next <= last["index"]:
+            raise _not_this_hub(path, last, hub_id, "the hub's log ends at record %d, the "
+                                "file's at %d" % (chunk.next - 1, last["index"]))
+        return
+    if chunk.start == last["index"]:
+        if chunk.records[0] != last["raw"]:
+            raise _not_this_hub(path, last, hub_id, "record %d differs" % last["index"])
+        return
+    res = auditlog.verify(auditlog.parse_records(chunk.records[0]), anchor=last["chain"],
+                          expect_start=last["index"] + 1)
+    if not res.ok:
+        raise _not_this_hub(path, last, hub_id, "record %s: %s" % (res.bad_index, res.reason))
+
+
+def _open_out(path, mode):
+    from .errors import UsageError
+    try:
+        return open(path, mode)
+    except OSError as e:
+        raise UsageError("cannot write %s: %s" % (path, e.strerror or e)) from None
 
 
 def pull(ctx, args):
     from nanohub.protocol import auditlog
 
     from .errors import CheckFailed, UsageError
+    if args.out:        # a bad path is a usage error found before the hub is asked
+        folder = os.path.dirname(os.path.abspath(args.out))
+        if not os.path.isdir(folder):
+            raise UsageError("cannot write %s: no such directory %s" % (args.out, folder))
     hub = ctx.hub()
     path = args.out or "nanohub-%08x.log" % hub.hub_id
-    start, keep = 0, 0
+    start, keep, last = 0, 0, None
     exists = os.path.exists(path) and os.path.getsize(path) > 0
     if args.resume and exists:
-        start, keep = _resume_point(path, auditlog.SIZE)
+        start, keep, last = _resume_point(path, auditlog.SIZE)
     elif exists and not args.force:
         raise UsageError("%s exists: add --resume to continue it, --force to overwrite it, "
                          "or choose another -o FILE" % path)
-    progress = Progress("pulling audit log")
+    from .tui import Bar
+    progress = Bar("pulling audit log")
     added, first, end = 0, None, start
+    chunks = hub.log_chunks(start - 1 if last is not None else start)
     try:
-        with open(path, "r+b" if keep else "wb") as f:
+        with _open_out(path, "r+b" if keep else "wb") as f:
             f.truncate(keep)
             f.seek(keep)
-            for chunk in hub.log_chunks(start):
+            for chunk in chunks:
+                if last is not None:        # the first chunk: does it continue the file?
+                    _continues(path, last, hub.hub_id, chunk)
+                    if chunk.records and chunk.start == last["index"]:
+                        chunk.records, chunk.start = chunk.records[1:], chunk.start + 1
+                    last = None
                 first = chunk.first if first is None else first
                 for rec in chunk.records:
                     f.write(rec)
@@ -122,14 +143,31 @@ def pull(ctx, args):
     ctx.emit(out, text)
 
 
+def _what_is_wrong(data, res):
+    """The verifier's finding in words, also for files that are no log at all."""
+    from nanohub.protocol import auditlog
+    size = auditlog.SIZE
+    if len(data) < size:
+        return ("%d bytes, shorter than one %d-byte audit record: not a pulled audit log"
+                % (len(data), size))
+    if res.reason == auditlog.TRUNCATED:
+        return ("%d records, then %d bytes that are not a whole %d-byte record: the file was "
+                "cut short or is not a pulled audit log" % (res.count, len(data) % size, size))
+    text = str(res)
+    if res.bad_position is not None and res.bad_position <= 1:
+        text += " (is it a pulled audit log? its first records do not chain)"
+    return text
+
+
 def verify(ctx, args):
     from nanohub.protocol import auditlog
 
     from .errors import CheckFailed
-    res = auditlog.verify(auditlog.parse_records(_read(args.file)))
+    data = _read(args.file)
+    res = auditlog.verify(auditlog.parse_records(data))
     out = dict(_result_dict(res), file=args.file)
     if not res.ok:
-        raise CheckFailed("%s: %s" % (args.file, res), out)
+        raise CheckFailed("%s: %s" % (args.file, _what_is_wrong(data, res)), out)
     ctx.emit(out, "%s: %s" % (args.file, res))
 
 

@@ -151,7 +151,7 @@ def _record_port(ctx, args, out, rates):
             target, key = emu.url, key or emu.key_path
         else:
             target = url
-        hub = Hub.open(target, key=key, timeout=ctx.args.timeout)
+        hub = Hub.open(target, key=key, timeout=ctx.args.timeout, baudrate=ctx.args.baud)
         ended = "complete"
         with hub:
             meta = {"kind": "recorded from a port", "port": url}
@@ -192,18 +192,19 @@ def _snapshot(hub, rates, rec):
 
 def _wait(hub, rec, duration, quiet):
     end = time.monotonic() + duration if duration else None
+    from contextlib import nullcontext
+
+    from .tui import status
     tty = sys.stderr.isatty() and not quiet
     last = 0.0
-    while (end is None or time.monotonic() < end) and hub.error is None:
-        time.sleep(0.1)
-        if tty and time.monotonic() - last >= 1.0:
-            last = time.monotonic()
-            frames = sum(v for k, v in dict(rec.counts).items() if k.startswith("rx"))
-            sys.stderr.write("\rrecording %6.0f s: %d frames, %d rows written " % (
-                rec.clock(), frames, rec.rows))
-            sys.stderr.flush()
-    if tty:
-        sys.stderr.write("\n")
+    with status("recording", sys.stderr) if tty else nullcontext() as line:
+        while (end is None or time.monotonic() < end) and hub.error is None:
+            time.sleep(0.1)
+            if tty and time.monotonic() - last >= 1.0:
+                last = time.monotonic()
+                frames = sum(v for k, v in dict(rec.counts).items() if k.startswith("rx"))
+                line.update("recording %6.0f s: %d frames, %d rows written" % (
+                    rec.clock(), frames, rec.rows))
 
 
 def _add_trace(out, trace, fallback):

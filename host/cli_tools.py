@@ -14,12 +14,20 @@ VENDORS = {
 
 # ----------------------------------------------------------------- ports --
 
+NETWORK_HINT = ("serial servers (ser2net, RFC 2217) are not discovered: reach one with "
+                "--port rfc2217://HOST:PORT?ign_set_control or --port socket://HOST:PORT "
+                "(raw TCP); docs/boards.md shows a ser2net setup")
+
+
 def setup_ports(p):
     p.epilog = ("examples:\n  nanohub ports\n  nanohub ports --json\n\n"
-                "Ports whose USB vendor usually ships MicroPython boards are marked.")
+                "Lists serial ports (those whose USB vendor usually ships MicroPython boards\n"
+                "are marked), then the running nanohub serve and nanohub sim endpoints with\n"
+                "the URL to pass as --port.")
 
 
-def run_ports(ctx, args):
+def serial_ports():
+    """pyserial's serial ports, likely MicroPython boards marked."""
     from serial.tools import list_ports
     ports = []
     for info in sorted(list_ports.comports(), key=lambda i: i.device):
@@ -30,14 +38,37 @@ def run_ports(ctx, args):
             "manufacturer": info.manufacturer, "micropython_likely": vendor is not None,
             "vendor": vendor,
         })
+    return ports
+
+
+def run_ports(ctx, args):
+    from .link import registry
+    ports = serial_ports()
+    endpoints = registry.entries()
     lines = []
     for port in ports:
         ids = "%04x:%04x" % (port["vid"], port["pid"]) if port["vid"] is not None else "-"
         mark = "  <- likely MicroPython board (%s)" % port["vendor"] if port["vendor"] else ""
+        holder = registry.holder(port["device"])
+        if holder is not None:
+            mark += "  (held by nanohub %s %s: use --port %s)" % (
+                holder["kind"], holder["name"], holder["url"])
         lines.append("%-20s %-10s %s%s" % (port["device"], ids, port["description"], mark))
     if not lines:
-        lines = ["no serial ports found (try --port sim for an emulated hub)"]
-    ctx.emit({"ports": ports}, "\n".join(lines))
+        lines = ["no serial ports found"]
+    if endpoints:
+        lines.append("")
+        lines.append("running nanohub endpoints:")
+        for e in endpoints:
+            what = ("emulated hub" if e["kind"] == "sim" else
+                    "broker for %s" % e["port"] if e.get("port") else e["kind"])
+            lines.append("  %-5s %-16s --port %-32s pid %-7s %s" % (
+                e["kind"], e["name"], e["url"], e["pid"], what))
+    else:
+        lines.append("no running nanohub serve or sim (nanohub sim starts an emulated hub)")
+    lines.append(NETWORK_HINT)
+    ctx.emit({"ports": ports, "endpoints": endpoints, "network": NETWORK_HINT},
+             "\n".join(lines))
 
 
 # ------------------------------------------------------------------- key --
@@ -87,6 +118,7 @@ def run_key(ctx, args):
         return provision(ctx, args)
     import os
     path = args.out or "hub.key"
+    hub_id = _hub_id(args.hub_id) if args.hub_id is not None else None   # before writing
     if os.path.exists(path) and not args.force:
         raise UsageError("%s exists: refusing to overwrite a key (add --force, or choose "
                          "--out FILE)" % path)
@@ -94,8 +126,7 @@ def run_key(ctx, args):
     keys.write_private(path, key)
     out = {"key": os.path.abspath(path)}
     text = "wrote a new hub key to %s (mode 0600)" % path
-    if args.hub_id is not None:
-        hub_id = _hub_id(args.hub_id)
+    if hub_id is not None:
         stored = keys.save_key(hub_id, key)
         out.update(hub_id="0x%08x" % hub_id, stored=str(stored))
         text += "\ninstalled for hub 0x%08x in %s" % (hub_id, stored)
@@ -120,7 +151,8 @@ def provision(ctx, args):
         raise UsageError("say which key to provision: --key FILE (create one with nanohub key init)")
     key = keys.load_key(ctx.key_arg())
     try:
-        Hub.open(url, timeout=min(ctx.args.timeout, 1.5), heartbeat=False).close()
+        Hub.open(url, timeout=min(ctx.args.timeout, 1.5), heartbeat=False,
+                 baudrate=ctx.args.baud).close()
     except NotANanohub:
         pass                             # a REPL (or something else): mpremote will tell
     else:
@@ -167,10 +199,26 @@ def setup_sim(p):
     p.add_argument("--store", metavar="DIR",
                    help="keep the hub's storage (key, params, log) in DIR (default: temporary)")
     p.add_argument("--hub-id", metavar="ID", help="hub id to assign (default: random 0x51xxxxxx)")
+    p.add_argument("--pty", action="store_true",
+                   help="run the hub on a pseudo-terminal (the unix_tty board) and print its "
+                        "path, for ser2net, socat, minicom or mpremote")
+    p.add_argument("--name", metavar="NAME",
+                   help="the name clients use, nanohub://NAME, and nanohub ports shows "
+                        "(default sim-HUBID)")
     p.epilog = ("examples:\n  nanohub sim\n  nanohub sim --bots 64 --scenario runaway --seed 7\n"
-                "  nanohub sim --json            # one JSON object: url, key, hub_id, pids\n\n"
+                "  nanohub sim --name chair1    # clients use --port nanohub://chair1\n"
+                "  nanohub sim --json            # one JSON object: url, key, hub_id, pids\n"
+                "  nanohub sim --pty             # the hub on /dev/pts/N (see docs/boards.md)\n\n"
                 "Prints the URL to connect on its first line, then runs until Ctrl-C;\n"
-                "in another terminal: nanohub --port URL status")
+                "any number of terminals can use it at once (a broker shares the hub):\n"
+                "nanohub --port URL status")
+
+
+def _sim_broker(ctx, emu, name):
+    """The broker in front of the emulated hub: any number of clients share it,
+    and none takes the hub from another."""
+    from .link.broker import Broker
+    return ctx.stack.enter_context(Broker(emu.url, name, kind="sim"))
 
 
 def run_sim(ctx, args):
@@ -179,19 +227,32 @@ def run_sim(ctx, args):
     from .emulator import EmulatedHub
     from .errors import LinkError
     hub_id = _hub_id(args.hub_id) if args.hub_id is not None else None
+    from .link import registry
     emu = ctx.stack.enter_context(EmulatedHub(
         bots=args.bots, scenario=args.scenario, seed=args.seed, heap=args.heap,
-        speed=args.speed, store=args.store, hub_id=hub_id))
-    d = emu.describe()
-    if ctx.json:
-        print(json.dumps(d), flush=True)
+        speed=args.speed, store=args.store, hub_id=hub_id, pty=args.pty))
+    name = args.name or "sim-%08x" % emu.hub_id
+    if args.pty:
+        # the bare pseudo-terminal, for serial tools (nanohub serve --port PATH shares it)
+        entry = registry.register("sim", name, emu.url)
+        ctx.stack.callback(registry.unregister, entry)
+        d = dict(emu.describe(), name=name)
+        urls, connect = [emu.url], emu.url
     else:
-        print(emu.url, flush=True)
+        broker = _sim_broker(ctx, emu, name)
+        d = dict(emu.describe(), url=broker.unix_url, urls=broker.urls(), name=name,
+                 direct_url=emu.url)
+        urls, connect = broker.urls(), broker.name_url
+    if ctx.json:
+        print(json.dumps(dict({"ok": True}, **d)), flush=True)
+    else:
+        for url in urls:
+            print(url, flush=True)
         print("emulated hub %s: %d bots, scenario %s, seed %d; key %s" % (
             d["hub_id"], emu.bots, emu.scenario, emu.seed, d["key"]), flush=True)
         for note in emu.notes:
             print("note: " + note, flush=True)
-        print("connect with: nanohub --port %s status   (Ctrl-C stops the hub)" % emu.url,
+        print("connect with: nanohub --port %s status   (Ctrl-C stops the hub)" % connect,
               flush=True)
     try:
         while True:

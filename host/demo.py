@@ -9,6 +9,7 @@ still hear is confirmed disabled, and the audit log verifies.
 """
 import sys
 
+from .report_story import DETERMINISTIC, TIMING_DEPENDENT, contain_text, reaction_text
 from .session import outcome
 
 KINDS = {"telemetry": "swarm", "op": "operator", "state": "hub", "alarm": "hub", "estop": "hub",
@@ -16,7 +17,7 @@ KINDS = {"telemetry": "swarm", "op": "operator", "state": "hub", "alarm": "hub",
 
 
 def run(scenario="presentation-night", seed=None, bots=None, heap="256k", json_out=False,
-        stream=sys.stdout, record=None):
+        stream=sys.stdout, record=None, out=None):
     def show(t, kind, text, data=None):
         if json_out:
             import json
@@ -29,19 +30,37 @@ def run(scenario="presentation-night", seed=None, bots=None, heap="256k", json_o
     if not json_out:
         stream.write("nanohub demo: scenario %s on the emulated hub (MicroPython VM)\n" % scenario)
     from .record import demo_paths, record_session
-    db, html = demo_paths(record)      # the session is recorded, then reported
+    db, html = demo_paths(record, out)      # the session is recorded, then reported
     s = record_session(db, scenario, seed=seed, bots=bots, heap=heap, on_event=show)
     res = outcome(s)
     ok = _verdict(res)
+    # the console summary and the report print the same figures: both read this
+    from .report_data import load
+    from .report_story import story
+    d = load(db)
+    st = story(d)
     if json_out:
         import json
         res["ok"] = ok
+        res["story"] = _story_json(st)
+        res["deterministic"] = list(DETERMINISTIC)
+        res["timing_dependent"] = list(TIMING_DEPENDENT)
         stream.write(json.dumps({"summary": res}, default=str) + "\n")
     else:
-        _summary(res, s, ok, stream)
+        _summary(res, d, st, ok, stream)
     from .record import write_report
-    write_report(db, html, stream, json_out)
+    write_report(db, html, stream, json_out, datas=[d])
     return 0 if ok else 1
+
+
+def _story_json(st):
+    return {"alarms": st["alarms"], "alarms_text": st["alarms_text"], "flags": st["flags"],
+            "flags_text": st["flags_text"], "lesions_source": st["lesions_source"],
+            "lesions": [{"site": s, "before_um": a, "after_um": b, "target_um": t}
+                        for s, a, b, t in st["lesions"]],
+            "faults": [{"kind": f["kind"], "t": f["t"], "bots": f["bots"],
+                        "contained": contain_text(f), "reaction": reaction_text(f)}
+                       for f in st["faults"]]}
 
 
 def _verdict(res):
@@ -55,31 +74,38 @@ def _verdict(res):
                 and res["dose_after_disable"] == 0)
 
 
-def _summary(res, s, ok, out):
+def _summary(res, d, st, ok, out):
+    """The console summary: the report's figures (``st``), on the report's clock."""
+    from nanohub.protocol import auditlog
+
+    from .plan import site_name
+    from .report_sections import LOG_TIMELINE, log_text
     w = out.write
-    w("\n== Summary ==\n")
+    w("\n== Summary ==  (times: seconds since the recording started, as in the report)\n")
     if res.get("error"):
         w("could not judge the session: %s\n" % res["error"])
         return
-    w("What happened:\n")
-    for f in res["faults"]:
-        bots = (" bots %s" % f["bots"]) if f["bots"] else ""
+    w("What happened (simulator ground truth):%s\n" % ("" if st["faults"] else " no faults"))
+    for f in st["faults"]:
+        bots = (" bots %s" % ", ".join(map(str, f["bots"]))) if f["bots"] else ""
         w("  %5.1f s  %s%s\n" % (f["t"], f["kind"], bots))
     w("What the hub did (from its audit log):\n")
-    from .session import hub_story
-    for t, text in hub_story(s):
-        w("  %5.1f s  %s\n" % (t, text))
-    raised = sorted({(a[1], a[2]) for a in s.alarms if a[3] == "RAISED"})
-    w("  alarms raised: %s\n" % (", ".join("%s %s" % (p, n) for n, p in raised) or "none"))
-    w("Lesion depth (before -> after, um):\n")
-    for site, (a, b) in sorted(res["depth"].items()):
-        w("  site %3d: %5d -> %5d\n" % (site, a, b))
+    for r in d.log_window():
+        ev = auditlog.event_name(r["event"])
+        if ev in LOG_TIMELINE and ev not in ("BOOT", "CONSENT") or ev == "STATE":
+            w("  %5.1f s  %s\n" % (d.hub_time(r["t"]), log_text(r)))
+    w("Alarms raised: %s\n" % st["alarms_text"])
+    w("Lesion depth before -> after (%s, um):\n" % st["lesions_source"])
+    for site, a, b, target in st["lesions"]:
+        w("  %-12s %5d -> %5d%s\n" % (site_name(site), a, b,
+                                       "  (target %d)" % target if target else ""))
     w("Adverse events: %d (nano-sensitivity %d, peak sensitivity %.2f of the limit)\n"
       % (res["adverse_events"], res["nano_events"], res["peak_sensitivity"]))
-    for f in res["faults"]:
+    for f in st["faults"]:
         if "contained_s" in f:
-            c = f["contained_s"]
-            w("Time to contain %s: %s\n" % (f["kind"], "NOT CONTAINED" if c is None else "%.1f s" % c))
+            w("Time to contain %s: %s\n" % (f["kind"], contain_text(f)))
+            if f.get("reactions") and not f.get("not_applicable"):
+                w("  hub reaction: %s\n" % reaction_text(f))
     est = res.get("estop") or {}
     final = est.get("final") or est
     if est:
@@ -89,5 +115,10 @@ def _summary(res, s, ok, out):
     w("Swarm at the end (ground truth): %d of %d bots disabled, %d delivering\n"
       % (res["bots_disabled_at_end"], res["bots"], res["bots_delivering_at_end"]))
     w("Dose delivered after a bot heard DISABLE: %d udu\n" % res["dose_after_disable"])
-    w("Audit log: %s\n" % ("verifies" if res["log_ok"] else "DOES NOT VERIFY"))
+    r = d.audit_result
+    w("Audit log: %s; %s\n" % (("verifies" if r is not None and r.ok else "DOES NOT VERIFY"),
+                                st["flags_text"]))
+    w("Same scenario and seed, same: %s.\n" % ", ".join(DETERMINISTIC))
+    w("Varies from run to run (the hub and the simulator run in real time): %s.\n"
+      % ", ".join(TIMING_DEPENDENT))
     w("Result: %s\n" % ("faults contained, swarm shut down" if ok else "NOT CONTAINED"))

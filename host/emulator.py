@@ -102,7 +102,8 @@ class EmulatedHub:
     """Firmware on the MicroPython VM and the swarm gateway, as one context manager."""
 
     def __init__(self, bots=16, scenario="nominal", seed=1, heap="256k", speed=1.0, firmware=None,
-                 store=None, hub_id=None, gateway=True, trace=None, start_timeout=START_TIMEOUT):
+                 store=None, hub_id=None, gateway=True, trace=None, start_timeout=START_TIMEOUT,
+                 pty=False):
         if not 1 <= int(bots) <= 255:
             raise UsageError("--bots must be 1..255, got %s" % bots)
         self.bots, self.scenario, self.seed = int(bots), scenario, int(seed)
@@ -115,6 +116,8 @@ class EmulatedHub:
         self.start_timeout = start_timeout
         self._own_store = store is None
         self.store = Path(store) if store else None
+        self.pty = bool(pty)       # the unix_tty board on a pseudo-terminal, not a socket
+        self.relay = None
         self.hub = self.gateway = None
         self.host_port = self.bus_port = self.proxy_port = None
         self.notes = []
@@ -133,11 +136,16 @@ class EmulatedHub:
     @property
     def url(self):
         """Where the host connects: the gateway's relay of the host link when it
-        runs (so host-link-loss scenarios can cut it), else the hub itself."""
+        runs (so host-link-loss scenarios can cut it), else the hub itself; with
+        ``pty`` the pseudo-terminal's path."""
+        if self.relay is not None:
+            return self.relay.path
         return "socket://127.0.0.1:%d" % (self.proxy_port or self.host_port)
 
     @property
     def hub_url(self):
+        if self.relay is not None:
+            return self.relay.path
         return "socket://127.0.0.1:%d" % self.host_port
 
     @property
@@ -149,7 +157,8 @@ class EmulatedHub:
         return {name: p.pid for name, p in (("hub", self.hub), ("gateway", self.gateway)) if p}
 
     def describe(self):
-        return {"url": self.url, "hub_url": self.hub_url, "key": str(self.key_path),
+        return {"url": self.url, "hub_url": self.hub_url, "pty": self.pty,
+                "key": str(self.key_path),
                 "hub_id": "0x%08x" % self.hub_id,
                 "store": str(self.store), "bus": self.bus_port, "pids": self.pids,
                 "bots": self.bots, "scenario": self.scenario, "seed": self.seed,
@@ -177,8 +186,10 @@ class EmulatedHub:
                     break
                 _kill(self.gateway)
             problem = self.alive()
-            raise LinkError("the emulated hub did not start listening on 127.0.0.1:%d within "
-                            "%.0f s%s" % (self.host_port, self.start_timeout,
+            where = ("answering on its pseudo-terminal" if self.pty
+                     else "listening on 127.0.0.1:%d" % self.host_port)
+            raise LinkError("the emulated hub did not start %s within "
+                            "%.0f s%s" % (where, self.start_timeout,
                                           ": " + problem if problem else ""))
         except BaseException:
             self.close()
@@ -195,6 +206,8 @@ class EmulatedHub:
         _LIVE.discard(self)
         _kill(self.hub)
         _kill(self.gateway)
+        if self.relay is not None:
+            self.relay.close()
         if self._installed_key:         # the store's hub.key stays the truth
             keys.remove_key(self.hub_id)
         if self._own_store and self.store is not None:
@@ -229,12 +242,12 @@ class EmulatedHub:
         keys.counter_path(self.hub_id).unlink(missing_ok=True)
         self._installed_key = True
 
-    def _spawn(self, argv, name, env=None, stdout=None):
+    def _spawn(self, argv, name, env=None, stdout=None, stdin=subprocess.DEVNULL):
         log = open(self.store / ("%s.log" % name), "ab")
         setup = (lambda parent=os.getpid(), prctl=_prctl(): _child_setup(parent, prctl))
         try:
             return subprocess.Popen(
-                argv, env=env, cwd=self.store, stdin=subprocess.DEVNULL,
+                argv, env=env, cwd=self.store, stdin=stdin,
                 stdout=stdout if stdout is not None else log, stderr=log,
                 preexec_fn=setup)
         finally:
@@ -254,9 +267,10 @@ class EmulatedHub:
             except ScenarioError as e:
                 raise UsageError(str(e)) from None
         argv = [sys.executable, "-m", "nanohub.sim.gateway", "--listen", "127.0.0.1:0",
-                "--scenario", str(self.scenario), "--seed", str(self.seed),
-                "--bots", str(self.bots), "--speed", str(self.speed),
-                "--hub-host", "127.0.0.1:%d" % self.host_port, "--host-proxy", "127.0.0.1:0"]
+                "--scenario", _scenario_arg(self.scenario), "--seed", str(self.seed),
+                "--bots", str(self.bots), "--speed", str(self.speed)]
+        if not self.pty:        # relay the socket host link (host-link-loss scenarios cut it)
+            argv += ["--hub-host", "127.0.0.1:%d" % self.host_port, "--host-proxy", "127.0.0.1:0"]
         if self.trace:
             argv += ["--trace", str(self.trace)]
         proc = self.gateway = self._spawn(argv, "gateway", stdout=subprocess.PIPE)
@@ -285,6 +299,8 @@ class EmulatedHub:
 
     def _start_hub(self, main):
         from . import vm
+        if self.pty:
+            return self._start_pty_hub(main)
         args = [main, "--board", "unix", "--host", "127.0.0.1:%d" % self.host_port,
                 "--store", self.store, "--bots", self.bots, "--hub-id", self.hub_id]
         if self.bus_port:
@@ -292,6 +308,38 @@ class EmulatedHub:
         argv, env = vm.vm_command(args, heap=self.heap, path=[self._firmware()])
         self.hub = self._spawn(argv, "hub", env=env)
         return self._wait_listening()
+
+    def _start_pty_hub(self, main):
+        """The unix_tty board: the hub's console is a terminal, relayed to a PTY."""
+        from . import vm
+        from .link.ptyport import PtyRelay
+        args = [main, "--board", "unix_tty", "--store", self.store, "--bots", self.bots,
+                "--hub-id", self.hub_id]
+        if self.bus_port:
+            args += ["--bus", "127.0.0.1:%d" % self.bus_port]
+        argv, env = vm.vm_command(args, heap=self.heap, path=[self._firmware()])
+        if self.relay is not None:
+            self.relay.close()
+        self.relay = PtyRelay()
+        self.hub = self._spawn(argv, "hub", env=env, stdin=self.relay.child_fd,
+                               stdout=self.relay.child_fd)
+        self.relay.start()
+        return self._wait_answering()
+
+    def _wait_answering(self):
+        """Ready when the hub answers HELLO on its PTY (a terminal has no listen state)."""
+        from .errors import NanohubError
+        from .link.session import Link
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.hub.poll() is not None:
+                return False
+            try:
+                Link.open(self.url, timeout=1.0, retries=2, heartbeat=False).close()
+                return True
+            except NanohubError:
+                time.sleep(0.05)
+        return False
 
     def _wait_listening(self):
         deadline = time.monotonic() + self.start_timeout
@@ -304,3 +352,9 @@ class EmulatedHub:
             except OSError:
                 time.sleep(0.05)
         return False
+
+
+def _scenario_arg(scenario):
+    """A scenario file as an absolute path: the gateway runs in the hub's store."""
+    text = str(scenario)
+    return os.path.abspath(text) if os.path.isfile(text) else text

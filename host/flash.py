@@ -229,11 +229,11 @@ def _state_hub_id(data):
     return None
 
 
-def running_hub(url, timeout=1.5):
+def running_hub(url, timeout=1.5, baudrate=115200):
     """HELLO_REPLY info of a nanohub answering on url, else None."""
     from .client import Hub
     try:
-        with Hub.open(url, timeout=timeout, heartbeat=False) as hub:
+        with Hub.open(url, timeout=timeout, heartbeat=False, baudrate=baudrate) as hub:
             return dict(hub.info)
     except NanohubError:
         return None
@@ -252,8 +252,9 @@ class Flasher:
     """One flash of one board; ``say(text)`` reports steps, ``progress(done, total)`` bytes."""
 
     def __init__(self, url, board="auto", key_file=None, hub_id=None, bots=BOTS, wait=0.0,
-                 start_timeout=20.0, say=None, progress=None):
+                 start_timeout=20.0, say=None, progress=None, baudrate=115200):
         self.url, self.board, self.key_file = url, board, key_file
+        self.baudrate = baudrate
         self.hub_id, self.bots, self.wait = hub_id, bots, wait
         self.start_timeout = start_timeout
         self.say = say or (lambda text: None)
@@ -264,9 +265,9 @@ class Flasher:
     def connect(self):
         from .mcu import Mcu, NotMicroPython
         try:
-            return Mcu.open(self.url, wait=self.wait)
+            return Mcu.open(self.url, wait=self.wait, baudrate=self.baudrate)
         except NotMicroPython as e:
-            hub = running_hub(self.url)
+            hub = running_hub(self.url, baudrate=self.baudrate)
             if hub is None:
                 raise
             raise FlashRefused(
@@ -388,7 +389,7 @@ class Flasher:
             time.sleep(target.window_ms / 1000 + 0.3)   # talk only after the boot escape
         deadline = time.monotonic() + self.start_timeout
         while True:
-            hub = running_hub(self.url, timeout=2.0)
+            hub = running_hub(self.url, timeout=2.0, baudrate=self.baudrate)
             if hub is not None:
                 return hub
             if time.monotonic() >= deadline:
@@ -400,16 +401,18 @@ class Flasher:
             time.sleep(0.5)
 
 
-def explain(url):
+def explain(url, baudrate=115200):
     """One line on what MicroPython board answers on ``url`` and whether nanohub
     can be flashed there (for ``nanohub info`` when a bare REPL answers); None
     when no MicroPython REPL answers."""
     from .mcu import Mcu
     try:
-        with Mcu.open(url) as mcu:
+        with Mcu.open(url, baudrate=baudrate) as mcu:
             info = mcu.probe()
     except NanohubError:
         return None
+    except ImportError:         # mpremote comes with the mcu extra only
+        return "to identify the board and flash it, install mpremote: pip install 'nanohub[mcu]'"
     target, why = pick_target(info, "auto")
     from . import vm
     try:

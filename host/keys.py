@@ -10,7 +10,10 @@ max(its own last counter, the hub's reported high-water mark) + 1 and
 persists it before sending, so neither a lost file nor another host that
 talked to the hub in between leaves it stuck on a stale counter.
 """
-import fcntl
+try:
+    import fcntl
+except ImportError:             # Windows: msvcrt locks instead
+    fcntl = None
 import os
 import secrets
 from pathlib import Path
@@ -126,10 +129,20 @@ class Counter:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         lock = self.path.with_name(self.path.name + ".lock")
         with open(lock, "a") as lf:
-            fcntl.flock(lf, fcntl.LOCK_EX)
+            _lock(lf)
             value = max(self._read(), hub_counter) + 1
             if value > COUNTER_MAX:
                 raise UsageError("the command counter of hub %s is exhausted: rotate the key"
                                  % self.path.stem)
             write_private(self.path, b"%d\n" % value)
             return value
+
+
+def _lock(f):
+    """An exclusive lock on open file ``f`` until it closes (one signer at a time)."""
+    if fcntl is not None:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        return
+    import msvcrt
+    f.seek(0)
+    msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1)

@@ -148,9 +148,17 @@ class Mcu:
             raise LinkError("cannot open %s" % url) from None
 
     def close(self):
+        """Close the port, whatever the line does: mpremote first drops RTS and
+        DTR, which an RFC 2217 server serving a PTY (ser2net) never confirms;
+        the port must still be closed, or the server keeps refusing the next
+        client (the hub's own handshake after a flash)."""
         try:
             with contextlib.redirect_stdout(io.StringIO()):
                 self.t.close()
+        except Exception:
+            pass
+        try:
+            self.t.serial.close()
         except Exception:
             pass
 

@@ -222,7 +222,7 @@ class Recorder:
                              x["deployed"], x["active"], x["returning"], x["quarantined"],
                              x["disabled"], x["lost"], x["alarms"], x["unacked"], x["dose"],
                              x["dose_cap"], x["sens"], x["scale"], x["link"], x["rx_bad"],
-                             x["checks"]))
+                             x["checks"], x["late_ms"], x["late_n"], x["host_lost"]))
         elif name == "BOT_STATES":
             first = x["first"]
             b.add("bot_frame", (t, first, x["count"]))
@@ -410,8 +410,8 @@ def record_session(path, scenario="presentation-night", seed=None, bots=None, he
         if not offset:
             offset.append(rec.clock() - t)      # the session's clock, on ours
         rec.note(kind, text, t=t + offset[0])
-        if on_event is not None:
-            on_event(t, kind, text, data)
+        if on_event is not None:                # one clock: the recording's, as in the report
+            on_event(t + offset[0], kind, text, data)
     try:
         s = run_session(scenario, seed=seed, bots=bots, heap=heap, on_event=note,
                         on_frame=rec.on_frame, **kw)
@@ -427,22 +427,29 @@ def record_session(path, scenario="presentation-night", seed=None, bots=None, he
     return s
 
 
-def demo_paths(record=None):
-    """(database, report) paths for a demo: ``record`` or ``$NANOHUB_DEMO_DIR``
-    (default: nanohub-demo in the temporary directory)."""
+def demo_paths(record=None, out=None):
+    """(database, report) paths for a demo: next to ``record`` when given, else in
+    ``out``, else in a fresh ``nanohub-demo-YYYYmmdd-HHMMSS`` directory here."""
     if record:
         db = Path(record)
         return db, db.with_suffix(".html")
-    import tempfile
-    folder = Path(os.environ.get("NANOHUB_DEMO_DIR") or Path(tempfile.gettempdir()) / "nanohub-demo")
+    if out:
+        folder = Path(out)
+    else:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        folder = Path("nanohub-demo-" + stamp)
+        n = 1
+        while folder.exists():                  # two demos in the same second
+            n += 1
+            folder = Path("nanohub-demo-%s-%d" % (stamp, n))
     folder.mkdir(parents=True, exist_ok=True)
     return folder / "session.db", folder / "report.html"
 
 
-def write_report(db, html, stream, json_out=False):
+def write_report(db, html, stream, json_out=False, datas=None):
     """Render the report of a recorded session and say where it is."""
     from .report import render
-    path, _ = render([db], html)
+    path, _ = render([db], html, datas=datas)
     if json_out:
         stream.write(json.dumps({"report": str(path), "db": str(db)}) + "\n")
     else:

@@ -118,9 +118,10 @@ def default_output(paths):
     return paths[0].with_name("%s-vs-%s.html" % (paths[0].stem, paths[1].stem))
 
 
-def render(paths, out=None, title=None):
-    """Write the report for one session (or two, compared); returns (path, datas)."""
-    datas = [load(p) for p in paths]
+def render(paths, out=None, title=None, datas=None):
+    """Write the report for one session (or two, compared); returns (path, datas).
+    ``datas``: the sessions already loaded (so that a caller prints the same figures)."""
+    datas = datas or [load(p) for p in paths]
     out = Path(out) if out else default_output(paths)
     html = build_html(datas, title)
     tmp = out.with_name(out.name + ".tmp")

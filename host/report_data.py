@@ -102,6 +102,8 @@ class SessionData:
                 self.truth_sites[int(s)] = {"t": ts["t"][sel], "depth": ts["depth"][sel]}
             self.truth_events = db.execute("SELECT t, kind, sens FROM truth_event "
                                            "ORDER BY t").fetchall()
+            self.truth_changes = db.execute("SELECT t, bot, state, activity FROM "
+                                            "truth_bot_change ORDER BY t").fetchall()
         self.frames = json.loads(m.get("frames") or "{}")
         self.counts = {k: report_db.count(db, k) for k in (
             "status", "bot_state", "site_reading", "alarm", "command", "audit", "event")}

@@ -20,7 +20,7 @@ from nanohub.protocol import schema
 
 from .errors import UsageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FORMAT = "nanohub-session"
 
 # (name, DDL). Tables keyed by time are either WITHOUT ROWID with t first in
@@ -116,8 +116,17 @@ def _create_v1(db):
                    [(e, v, n, m) for e, rows in schema.ENUMS.items() for n, v, m in rows])
 
 
+def _loop_health_v2(db):
+    """HUB_STATUS gained the loop's lateness and the frames lost to a host that
+    did not read; the audit log gained EV_HOST_DROP."""
+    for col in ("late_ms", "late_n", "host_lost"):
+        db.execute("ALTER TABLE status ADD COLUMN %s INTEGER" % col)
+    db.executemany("INSERT OR IGNORE INTO enum VALUES (?, ?, ?, ?)",
+                   [(e, v, n, m) for e, rows in schema.ENUMS.items() for n, v, m in rows])
+
+
 # MIGRATIONS[n] turns a version-n file into version n + 1 (0: an empty file)
-MIGRATIONS = [_create_v1]
+MIGRATIONS = [_create_v1, _loop_health_v2]
 
 
 class NotASessionDB(UsageError):

@@ -160,21 +160,49 @@ def timeline(d, width, xmax):
 
 # ------------------------------------------------------------------- sites --
 
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+DASHES = ("-", (0, (6, 2)), (0, (2, 1.5)), "-.", (0, (8, 2, 2, 2)))
+
+
+def _staggered(n, i, k, marks=12):
+    """markevery: about ``marks`` markers, line i's shifted by i/k of the spacing."""
+    step = max(1, n // marks)
+    return (min(n - 1, (i * step) // max(1, k)) if n else 0, step)
+
+
+def _say_overlap(ax, items, within=0.03):
+    """Say so on the plot when the sites' dose curves end within 3 % of each other."""
+    ends = [int(r["dose"][-1]) for _, r in items if len(r["dose"])]
+    if len(ends) < 2 or max(ends) <= 0 or (max(ends) - min(ends)) > within * max(ends):
+        return
+    ax.text(0.99, 0.04, "the %d sites' dose curves overlap (end: %s µDU)" % (
+        len(ends), ", ".join(map(str, ends))), transform=ax.transAxes, ha="right",
+        va="bottom", fontsize=7, color="#424242",
+        bbox=dict(facecolor="white", edgecolor="#bdbdbd", linewidth=0.5))
+
+
 def sites(d, width, xmax):
     import matplotlib
     fig = _figure(width, 4.6)
     ax1, ax2 = fig.subplots(2, 1, sharex=True)
     colors = matplotlib.colormaps["tab10"]
     truth = getattr(d, "truth_sites", {})
-    for i, (s, r) in enumerate(sorted(d.sites.items())):
+    items = sorted(d.sites.items())
+    for i, (s, r) in enumerate(items):
         c = colors(i % 10)
         label = "site %d (%s)" % (s, site_name(s))
-        ax1.plot(*_broken(d, r["t"], r["depth"]), color=c, linewidth=1.4, label=label)
+        # sites treated alike draw the same curve: a marker and a dash style of
+        # their own (markers staggered along the line) keep each one visible
+        style = dict(color=c, linewidth=1.4, marker=MARKERS[i % len(MARKERS)], markersize=4,
+                     markevery=_staggered(len(r["t"]), i, len(items)))
+        ax1.plot(*_broken(d, r["t"], r["depth"]), label=label, **style)
         if s in d.targets:
             ax1.axhline(d.targets[s], color=c, linestyle="--", linewidth=0.9)
         if s in truth:
             ax1.plot(truth[s]["t"], truth[s]["depth"], color=c, linestyle=":", linewidth=1.0)
-        ax2.plot(*_broken(d, r["t"], r["dose"]), color=c, linewidth=1.4, label=label)
+        ax2.plot(*_broken(d, r["t"], r["dose"]), label=label,
+                 linestyle=DASHES[i % len(DASHES)], **style)
+    _say_overlap(ax2, items)
     if d.plan and d.plan.get("site_cap"):
         ax2.axhline(d.plan["site_cap"], color="#d50000", linestyle="--", linewidth=0.9,
                     label="site cap (plan)")

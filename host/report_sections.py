@@ -164,16 +164,15 @@ def section_faults(d, width, xmax):
     out = []
     if d.faults:
         out.append(figure(plots.faults(d, width, xmax), "faults and their containment"))
+        from .report_story import contain_text, faults, reaction_text
         rows, levels = [], []
-        for f in d.faults:
+        for f in faults(d):
             c = f.get("contained_s", "")
             rows.append((f["kind"], ", ".join(map(str, f["bots"])) or "—", ts(f["t"]),
-                         ts(f.get("until")) or "—",
-                         ("%s after %.2f s" % (f["detected_by"], f["detected_s"]))
-                         if f.get("detected_s") is not None else "—",
-                         "NOT CONTAINED" if c is None else ("%.2f s" % c if c != "" else "—")))
-            levels.append("bad" if c is None else "ok" if c != "" else "")
-        out.append(table(("fault", "bots", "start (s)", "end (s)", "hub alarm",
+                         ts(f.get("until")) or "—", reaction_text(f) or "—", contain_text(f)))
+            levels.append("" if f.get("not_applicable") else "bad" if c is None
+                          else "ok" if c != "" else "")
+        out.append(table(("fault", "bots", "start (s)", "end (s)", "hub reaction, per bot",
                           "contained after (ground truth)"), rows, "", levels))
         out.append('<p class="note">Contained: the bot\'s true output fell to zero and stayed '
                    'there (simulator ground truth). Start and end on the recording\'s clock '
@@ -207,8 +206,9 @@ def section_audit(d, width, xmax):
         name = auditlog.event_name(r["event"])
         by[name] = by.get(name, 0) + 1
     out.append(table(("event", "records"), sorted(by.items()), "kv"))
+    from .report_story import flag_text
     flags = [f for f in d.audit_flags]
-    out.append("<h3>What it flags (%d)</h3>" % len(flags))
+    out.append("<h3>What it flags: %s</h3>" % escape(flag_text(d)))
     if flags:
         rows = [(level, "" if r is None else ts(d.hub_time(r["t"])),
                  "" if r is None else r["index"], text) for level, r, text in flags]

@@ -6,7 +6,6 @@ shares the item column.
 import json
 import time
 
-from .plan import site_name
 
 
 def hms(s):
@@ -54,12 +53,9 @@ def rows(d):
             if not path or path[-1] != label:
                 path.append(label)
         add("Hub states", " → ".join(path[:14]) + (" …" if len(path) > 14 else ""))
-    raised = d.raised()
-    by = {p: sum(1 for a in raised if a[2] == p) for p in ("HIGH", "MEDIUM", "LOW")}
-    codes = sorted({a[1] for a in raised})
-    add("Alarms raised", "%d HIGH, %d MEDIUM, %d LOW%s" % (
-        by["HIGH"], by["MEDIUM"], by["LOW"], ": " + ", ".join(codes) if codes else ""),
-        "bad" if by["HIGH"] else "warn" if raised else "ok")
+    from .report_story import alarm_text, flag_text, lesion_text
+    text, level, _ = alarm_text(d)
+    add("Alarms raised", text, level)
     ops = d.operator_commands()
     refused = [c for c in ops if c["status"] == "REJECTED"]
     silent = [c for c in ops if c["status"] == "no ACK"]
@@ -71,7 +67,7 @@ def rows(d):
     if est or d.estops:
         text, level = _estop(d, est)
         add("Emergency stop", text, level)
-    add("Lesions", _lesions(d) or "no site readings", "")
+    add("Lesions", lesion_text(d) or "no site readings", "")
     if len(d.st["t"]):
         dose, cap = int(d.st["dose"][-1]), int(d.st["dose_cap"][-1])
         add("Dose delivered", "%d of %d µDU session cap (%.0f %%)" % (
@@ -102,7 +98,7 @@ def rows(d):
         add("Audit log", "not in this recording", "warn")
     else:
         add("Audit log", ("verifies: " if res.ok else "DOES NOT VERIFY: ") + str(res)
-            + ("; %d flagged" % sum(1 for f in d.audit_flags if f[0] in ("warn", "bad"))),
+            + "; " + flag_text(d),
             "ok" if res.ok else "bad")
     gaps = d.gaps()
     add("Telemetry", "%d hub status, %d bot state, %d site readings; %s" % (
@@ -126,27 +122,20 @@ def _estop(d, est):
     return text, "ok" if done and confirmed >= total else "warn"
 
 
-def _lesions(d):
-    parts = []
-    for s, r in sorted(d.sites.items()):
-        if not len(r["depth"]):
-            continue
-        a, b = int(r["depth"][0]), int(r["depth"][-1])
-        target = d.targets.get(s)
-        parts.append("%s: %d → %d µm%s" % (site_name(s), a, b,
-                                           " (target %d)" % target if target else ""))
-    return "; ".join(parts)
-
-
 def _faults(d):
-    fs = d.faults
-    per_bot = [f for f in fs if "contained_s" in f]
+    from .report_story import faults
+    fs = faults(d)
+    per_bot = [f for f in fs if "contained_s" in f and not f.get("not_applicable")]
     bad = [f for f in per_bot if f["contained_s"] is None]
     text = "%d fault(s): %s" % (len(fs), ", ".join(f["kind"] for f in fs) or "none")
+    na = [f for f in fs if f.get("not_applicable")]
     if per_bot:
         slow = max((f for f in per_bot if f["contained_s"] is not None),
                    key=lambda f: f["contained_s"], default=None)
         text += "; %d of %d bot faults contained" % (len(per_bot) - len(bad), len(per_bot))
         if slow:
             text += ", slowest %.2f s (%s)" % (slow["contained_s"], slow["kind"])
+    if na:
+        text += "; not applicable to %s (its bots were already disabled)" % ", ".join(
+            f["kind"] for f in na)
     return text, "bad" if bad else "ok"

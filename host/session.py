@@ -48,7 +48,8 @@ class Session:
         self.states = []          # (t_s, state, reason)
         self.alarms = []          # (t_s, code name, prio, state)
         self.statuses = []        # (t_s, HUB_STATUS fields)
-        self.sites = {}           # site -> [(t_s, depth, dose)]
+        self.sites = {}           # site -> [(t_s, depth, dose, temp)]
+        self.bot_states = []      # (t_s, first bot, ((state, site, activity), ...))
         self.estop = None
         self.log = None
         self.log_result = None
@@ -134,6 +135,7 @@ def run_session(scenario="presentation-night", seed=None, bots=None, heap="256k"
             except NanohubError as e:
                 note(clock(), "log", "audit log pull failed: %s" % e)
             watcher.join(1.0)
+            _stop_gateway(emu)
     from nanohub.sim.world import load_trace
     try:
         s.trace = load_trace(trace_path)
@@ -143,6 +145,19 @@ def run_session(scenario="presentation-night", seed=None, bots=None, heap="256k"
         import shutil
         shutil.rmtree(workdir, ignore_errors=True)
     return s
+
+
+def _stop_gateway(emu, wait_s=30.0):
+    """Stop the swarm gateway and let it write its whole trace: on a loaded
+    machine that takes longer than the launcher's kill grace."""
+    gw = getattr(emu, "gateway", None)
+    if gw is None or gw.poll() is not None:
+        return
+    gw.terminate()
+    try:
+        gw.wait(wait_s)
+    except Exception:
+        pass
 
 
 def _operate(hub, s, sc, verb, args, clock, note):
@@ -241,7 +256,10 @@ def _watch_some(hub, s, clock, note, stop):
                     note(t, "alarm", "ALARM %s %s%s" % (prio, name, where))
             elif f.name == "SITE_READINGS":
                 for r in f.records:
-                    s.sites.setdefault(r["site"], []).append((t, r["depth"], r["dose"]))
+                    s.sites.setdefault(r["site"], []).append((t, r["depth"], r["dose"], r["temp"]))
+            elif f.name == "BOT_STATES":
+                s.bot_states.append((t, f["first"], tuple((r["state"], r["site"], r["activity"])
+                                                          for r in f.records)))
 
 
 def _line(f):
@@ -298,7 +316,14 @@ def outcome(s):
     out["log_ok"] = bool(s.log_result) if s.log_result is not None else None
     out["contained"] = (out["bots_delivering_at_end"] == 0
                         and all(f.get("contained_s", 0) is not None for f in faults))
+    out["inputs"] = _inputs(s)
     return out
+
+
+def _inputs(s):
+    """Every safety input, the hub's view against the truth (``nanohub.host.inputs``)."""
+    from .inputs import compare
+    return compare(s)
 
 
 def _false_quarantines(s, tr):

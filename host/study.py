@@ -6,6 +6,13 @@ run unit takes (scenario, seed) and returns a plain dict, so a cluster engine
 (Ray, Dask) could fan it out unchanged. Sessions run in real time and are
 mostly idle (about 5 % of a core each), so several share a core; the
 default runs eight per core.
+
+Besides the outcomes, each run compares the hub's view of every safety input
+with the simulator's truth (:mod:`nanohub.host.inputs`); the table ends with
+"hub vs truth": the extremes of ``hub - truth`` over the runs, the bound of
+the dangerous side (docs/safety.md) and a verdict (for the dose: whether the
+hub ever counted less than the bots delivered). A study exits 1 when an
+input leaves its bound.
 """
 import math
 import os
@@ -95,7 +102,9 @@ def summarize(results):
     add("dose after disable (udu)", [r["dose_after_disable"] for r in ok], "%.1f")
     not_contained = sum(1 for r in ok for f in r["faults"] if "contained_s" in f and f["contained_s"] is None)
     all_off = sum(1 for r in ok if r["bots_disabled_at_end"] == r["bots"])
+    from .inputs import judge
     return {
+        "inputs": judge([r.get("inputs") for r in ok]),
         "runs": len(results), "failed_runs": len(results) - len(ok), "rows": rows,
         "faults_not_contained": not_contained,
         "sessions_all_bots_disabled": all_off,
@@ -106,14 +115,43 @@ def summarize(results):
 
 
 def print_table(summary, scenario, out=sys.stdout):
+    from .tui import fields, table
     w = out.write
     w("\nstudy: %s, %d runs (%d failed)\n" % (scenario, summary["runs"], summary["failed_runs"]))
-    w("%-34s %-24s %s\n" % ("metric", "mean +- 95% CI", "n"))
-    for what, val, n in summary["rows"]:
-        w("%-34s %-24s %d\n" % (what, val, n))
-    w("faults not contained:              %d\n" % summary["faults_not_contained"])
-    w("sessions with every bot disabled:  %d of %d\n" % (summary["sessions_all_bots_disabled"],
-                                                         summary["runs"] - summary["failed_runs"]))
-    w("sessions with dose after disable:  %d\n" % summary["sessions_dose_after_disable"])
-    w("audit logs verified:               %d\n" % summary["log_verified"])
-    w("sessions quarantining healthy bots: %d\n" % summary["sessions_false_quarantine"])
+    w(table(("metric", "mean +- 95% CI", "n>"), summary["rows"], stream=out) + "\n")
+    w(fields([
+        ("faults not contained:", "%d" % summary["faults_not_contained"]),
+        ("sessions with every bot disabled:", "%d of %d" % (
+            summary["sessions_all_bots_disabled"], summary["runs"] - summary["failed_runs"])),
+        ("sessions with dose after disable:", "%d" % summary["sessions_dose_after_disable"]),
+        ("audit logs verified:", "%d" % summary["log_verified"]),
+        ("sessions quarantining healthy bots:", "%d" % summary["sessions_false_quarantine"]),
+    ], stream=out) + "\n")
+    _print_inputs(summary.get("inputs") or {}, w, out)
+
+
+def _num(v, unit):
+    return ("%+.2f" if unit in ("C", "%") else "%+.0f") % v
+
+
+def _print_inputs(inputs, w, stream):
+    """The hub's view of every safety input against the simulator's truth."""
+    from .inputs import LABELS, ORDER, verdict
+
+    from .tui import table
+    w("\nhub vs truth: error = hub - truth, extremes over every run "
+      "(bounds: docs/safety.md)\n")
+    rows = []
+    for k in ORDER:
+        r = inputs.get(k)
+        if r is None:
+            rows.append((LABELS[k], "no data", "", "", "", "", "", ""))
+            continue
+        side = "below truth" if r["dangerous"] == "low" else "above truth"
+        bound = ("-" if r["dangerous"] == "low" else "+") + (
+            "%g" % r["bound"] if isinstance(r["bound"], float) else "%d" % r["bound"])
+        rows.append((LABELS[k], r["unit"], _num(r["low"], r["unit"]), _num(r["high"], r["unit"]),
+                     side, bound, "%d of %d" % (r["sessions_out"], r["sessions"]),
+                     verdict(k, r)))
+    w(table(("input", "unit", "lowest>", "highest>", "dangerous", "bound>", "runs out>",
+             "verdict"), rows, stream=stream) + "\n")

@@ -165,7 +165,7 @@ _REFUSALS = {
                      "the cause is resolved",
     "ALARM": "an unacknowledged HIGH alarm blocks this: review with nanohub alarms list, "
              "then nanohub alarms ack",
-    "NO_BOTS": "no bot available (docked bots are in use, lost or quarantined)",
+    "NO_BOTS": "no docked bot available (every docked bot is deployed, lost or quarantined)",
     "BUSY": "another operation is running: wait and retry",
     "UNCONFIRMED": "{detail} bots did not confirm",
     "NO_PLAN": "no treatment plan: start one with nanohub treat start PLAN.toml",
@@ -176,7 +176,12 @@ _REFUSALS = {
 def refusal_message(ack, hub_id=None, key_path=None):
     """One line saying what the hub refused, why, and what to do."""
     hub = "hub 0x%08x" % hub_id if hub_id is not None else "the hub"
-    if ack.reason == "CHECKS":
+    if ack.reason == "NO_BOTS" and ack.command == "TREAT_START" and ack.detail < 160:
+        from .plan import site_name
+        why = ("no usable bot at plan site %s (site %d): deploy bots there first "
+               "(nanohub swarm deploy %s N)" % (site_name(ack.detail), ack.detail,
+                                                  site_name(ack.detail)))
+    elif ack.reason == "CHECKS":
         failing = check_meanings(ack.detail) or ["(no check named: detail %d)" % ack.detail]
         why = "pre-treatment checks failed: " + "; ".join(failing)
     else:

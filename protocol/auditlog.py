@@ -158,7 +158,8 @@ def event_name(event: int) -> str:
 def _detail(rec: dict) -> str:
     ev, a, b, c = event_name(rec["event"]), rec["a"], rec["b"], rec["c"]
     if ev == "STATE":
-        return "%s -> %s (reason %d)" % (schema.enum_name("HUB", b), schema.enum_name("HUB", a), c)
+        return "%s -> %s%s" % (schema.enum_name("HUB", b), schema.enum_name("HUB", a),
+                               " (%s)" % schema.enum_name("ALARM", c, "reason %d" % c) if c else "")
     if ev == "BOOT":
         return "reset %s, boot %d" % (schema.enum_name("RESET", a), c)
     if ev in ("CMD", "REJECT"):
@@ -174,7 +175,10 @@ def _detail(rec: dict) -> str:
     if ev == "TORN":
         return "%d bytes dropped" % c
     if ev == "BOT":
-        return "bot %d -> %s (cause %d)" % (a, schema.enum_name("BOT", b), c)
+        return "bot %d -> %s (%s)" % (a, schema.enum_name("BOT", b),
+                                      schema.enum_name("ALARM", c, "silent %d ms" % c))
+    if ev == "ESTOP":
+        return "DISABLE broadcast to %d bots (source %d)" % (c, a)
     if ev == "ESTOP_DONE":
         return "%d confirmed, %d unconfirmed" % (c, b)
     if ev == "PARAM":
@@ -183,6 +187,18 @@ def _detail(rec: dict) -> str:
         return "%d dropped: %s" % (c, schema.enum_name("ERR", a))
     if ev == "CONSENT":
         return "patient %d" % c
+    if ev == "HOST_DROP":
+        return "host not reading: %d telemetry and %d priority frames dropped" % (b, c)
+    if ev == "ADVERSE":
+        return "adverse event kind %d, sensitivity %d permille" % (a, c)
+    if ev == "CLAMP":
+        return "dose clamped at site %d (rule %d): %d" % (a, b, c)
+    if ev == "KEY":
+        return "hub key provisioned" if a == 1 else "hub key changed (%d)" % a
+    if ev == "CMD_FLOOD":
+        msg = model.BY_ID.get(a)
+        return "%d unsigned or refused commands in one second (last %s)" % (
+            c, msg.name if msg else "msg 0x%02x" % a)
     if ev == "TREAT":
         return {1: "start", 2: "done", 3: "stop"}.get(a, "a=%d" % a)
     return "a=%d b=%d c=%d" % (a, b, c)

@@ -184,7 +184,9 @@ ENUMS = {
         ("TREAT", 17, "treatment event (a: 1 start, 2 done, 3 stop)"),
         ("CMD_FLOOD", 18, "unsigned or refused commands over the record budget in one "
                           "second, summarized (a: last msg id, c: how many)"),
-        ("DOSE_RESTART", 19, "a bot's dose counter went backwards: the bot restarted; the "
+        ("HOST_DROP", 19, "the host did not read: frames for it dropped, one record per "
+                          "episode (b: telemetry frames, c: ACKs, alarms and reports)"),
+        ("DOSE_RESTART", 20, "a bot's dose counter went backwards: the bot restarted; the "
                              "hub keeps what it counted and adds the new count (a: bot, c: counter)"),
     ),
     "RESET": (  # reset causes
@@ -410,7 +412,10 @@ MESSAGES = (
         "link" / Int8ul,               # bot-bus frames received, percent
         "rx_bad" / Int16ul,            # bad frames dropped since boot
         "checks" / Int16ul,            # failing CHECK_* bits
-    ), "hub state, reason, swarm counts, dose, patient"),
+        "late_ms" / Int16ul,           # worst tick start past its due time since the last HUB_STATUS
+        "late_n" / Int16ul,            # ticks started over a quarter period late, since boot
+        "host_lost" / Int16ul,         # ACKs, alarms, reports for the host dropped since boot
+    ), "hub state, reason, swarm counts, dose, patient, loop health"),
     (0x41, "BOT_STATES", "host", Struct(
         "first" / Int8ul,
         "count" / Int8ul,

@@ -367,6 +367,22 @@ class Swarm:
         (the dose it delivered stays delivered: ``dose`` is the truth)."""
         self.base[bot] = self.dose[bot] + (1 if self.dose_rem[bot] else 0)
 
+    def retrieve(self, bot):
+        """The clinician's hands: the bot is taken out of the mouth and put in
+        the dock. A latched kill stays latched (the bot stays DISABLED); any
+        other bot is DOCKED, holding. Returns True if the bot was in the mouth."""
+        if self.site[bot] == NO_SITE and not self.moving[bot]:
+            return False
+        self.site[bot] = NO_SITE
+        self.moving[bot] = 0
+        self.rate[bot] = 0
+        self.out[bot] = 0
+        self.act[bot] = 0
+        if self.state[bot] != DISABLED:
+            self.state[bot] = DOCKED
+        self.due[bot] = 1
+        return True
+
     # ------------------------------------------------------------- faults --
     # Each fault is a flag plus its parameters; clearing restores normal
     # behaviour from then on (a drifted sensor keeps its accumulated error).

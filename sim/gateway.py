@@ -10,7 +10,10 @@ when it does. The gateway speaks the bot-bus protocol exactly as a real swarm
 gateway would, applying the scenario's wire faults (loss, corruption,
 duplication, reordering, delay) in both directions. With ``--hub-host`` it
 also relays the host link and cuts it while a ``host_link_loss`` fault is in
-force. The ground-truth trace is written on exit.
+force. The ground-truth trace is written on exit. SIGUSR1 plays the
+clinician's hands: every bot still in the mouth is retrieved into the dock
+(``World.retrieve``), the step after an emergency stop that the hub cannot
+do by radio.
 """
 import argparse
 import json
@@ -28,6 +31,7 @@ from .world import World
 
 REPORT_MS = 100
 PATIENT_MS = 100
+QUIET_MS = 2 * REPORT_MS     # a longer gap between report rounds goes into the trace
 MAX_REPORTS = model.BY_NAME["BOT_REPORTS"].max_count
 
 
@@ -107,6 +111,7 @@ class Gateway:
         self.decoder = codec.StreamDecoder()
         self.next_report = 0
         self.next_patient = 0
+        self.last_round = None
         self.urgent = set()
         self.bad_frames = 0
         self.frames_in = 0
@@ -170,6 +175,11 @@ class Gateway:
             self.urgent.clear()
         if now >= self.next_report:
             self.next_report = now + REPORT_MS
+            if self.last_round is not None and now - self.last_round > QUIET_MS:
+                # the gateway ran late (a loaded host): no bot was heard meanwhile,
+                # which is the truth the hub's silence rules are judged against
+                self.world.trace.add("quiet", now, self.last_round)
+            self.last_round = now
             out += self.reports(range(self.world.n))
         if now >= self.next_patient:
             self.next_patient = now + PATIENT_MS
@@ -194,6 +204,8 @@ def serve(args):
     stop = []
     signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
     signal.signal(signal.SIGINT, lambda *a: stop.append(1))
+    retrieve = []                  # SIGUSR1: the clinician retrieves the bots by hand
+    signal.signal(signal.SIGUSR1, lambda *a: retrieve.append(1))
     bus = pipe = None
     pairs = {}                     # proxy: client sock <-> hub sock
     deadline = time.monotonic() + args.max_s if args.max_s else None
@@ -268,6 +280,9 @@ def serve(args):
                         pass
             now = gw.now()
             world.step(now)
+            if retrieve:
+                del retrieve[:]
+                world.retrieve(now)
             if pipe is not None:
                 faults = world.bus_faults(now)
                 for fr in gw.due(now):

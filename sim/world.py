@@ -35,6 +35,8 @@ ROWS = {
     "fault": "edge (start|end), fault index, kind, bots",
     "event": "adverse event: kind, S permille",
     "sugar": "sugar intake (plaque acid challenge)",
+    "retrieve": "bots taken out of the mouth by hand: bots",
+    "quiet": "the gateway sent no bot report since: t_ms (it ran late)",
 }
 
 
@@ -98,6 +100,19 @@ class World:
             self.trace.add("cmd", now_ms, bot, op, site, rate, lease_ms, heard)
         self._transitions(now_ms)           # a kill is instant: record it when it happens
         return heard
+
+    def retrieve(self, now_ms=None):
+        """The clinician takes every bot still in the mouth out by hand (after
+        an emergency stop, the disabled ones cannot travel back). Returns the
+        bots retrieved; the trace records them."""
+        if now_ms is None:
+            now_ms = self.t
+        else:
+            self.step(now_ms)
+        got = tuple(b for b in range(self.n) if self.swarm.retrieve(b))
+        self.trace.add("retrieve", now_ms, got)
+        self._transitions(now_ms)
+        return got
 
     def report(self, bot):
         """The bot's report in wire units, or None if it is silent."""

@@ -9,9 +9,19 @@ firmware on the MicroPython VM with 64 bots, the host link through
 directions), the bot bus with the same rates added to the scenario's own
 network faults by the simulator (``soak.operator.noisy_scenario``). The
 operator plays the scenario's script with ``soak.operator.Operator``
-(reconnects, identical resends, UNKNOWN when it cannot tell), presses the
-emergency stop, waits for the confirmation, acknowledges the alarms, pulls the
-new audit records and resets the stop. Rounds repeat until the time is up.
+(reconnects, identical resends, UNKNOWN when it cannot tell) as a clinician
+would: it arms once the pre-treatment checks pass (the bots may still be on
+their way when a lost frame cost a resend) and starts the treatment; it
+presses the emergency stop, waits for the confirmation, acknowledges the
+alarms, pulls the new audit records and resets the stop. A reset the hub
+refuses must name its failing checks; the documented recovery follows
+(recall, retrieve the disabled bots by hand: SIGUSR1 to the simulator, then
+acknowledge and reset) and must succeed. Rounds repeat until the time is up;
+each prints one line of what happened.
+
+The hub and the swarm stand for hardware of their own; only the operator
+shares the loaded host. Their emulators therefore run at a raised priority
+where the system permits it (the figures say whether it did).
 
 The hub keeps one store for the whole soak, so its audit log is verified end
 to end across rounds (each pull continues the chain of the previous one). The
@@ -22,11 +32,16 @@ is the resident size (VmRSS, /proc/PID/status) of the MicroPython VM process,
 sampled every 2 s.
 
 Invariants checked every round (violations are counted, goal 0):
+- the hub is TREATING before the scenario's first fault strikes;
+- a refused ESTOP_RESET names its checks, and recall, retrieve, reset then
+  succeeds without the stop latching again;
 - no command executed twice; every command the hub ran or refused is ACKed
   at the host or reported UNKNOWN (``soak.operator.check_commands``);
 - the emergency stop ends done, with confirmed + unconfirmed = total, the
-  unconfirmed named; every bot reported confirmed is disabled in the
-  simulator's ground truth; no bot is still delivering at the end;
+  unconfirmed named, and only bots that truly could not answer (radio silent,
+  battery dead, or the gateway itself running late) unconfirmed; by the end of
+  the night every bot is confirmed; every bot reported confirmed is disabled in
+  the simulator's ground truth; no bot is still delivering at the end;
 - no audit record lost: the pulled log continues the previous pull exactly
   and its chain verifies; the segments on the medium verify too;
 - the hub boots SAFE (never treating) every round.
@@ -46,6 +61,8 @@ from nanohub.host.emulator import EmulatedHub
 from nanohub.host.errors import NanohubError
 from nanohub.host.faultproxy import Faults, FaultProxy
 from nanohub.protocol import auditlog
+
+from nanohub.host.views import check_names
 
 from .operator import UNKNOWN, Operator, check_commands, noisy_scenario
 
@@ -69,10 +86,33 @@ class SoakHub(EmulatedHub):
         super().__init__(*a, **kw)
         self.stats_path = stats
 
-    def _spawn(self, argv, name, env=None, stdout=None):
+    def retrieve(self):
+        """The clinician's hands: the gateway takes every bot out of the mouth."""
+        if self.gateway is not None and self.gateway.poll() is None:
+            os.kill(self.gateway.pid, signal.SIGUSR1)
+
+    def _spawn(self, argv, name, **kw):
         if name == "gateway" and self.stats_path:
             argv = list(argv) + ["--stats", str(self.stats_path)]
-        return super()._spawn(argv, name, env=env, stdout=stdout)
+        proc = super()._spawn(argv, name, **kw)
+        raise_priority(proc)
+        return proc
+
+
+PRIORITY = -10
+priority_raised = []
+
+
+def raise_priority(proc):
+    """The hub and the swarm stand for hardware of their own (a board, the
+    bots); only the operator's side shares the loaded host. So their
+    emulators get priority over the host's other work where the system allows
+    it (the children and any they start later: the whole process group)."""
+    try:
+        os.setpriority(os.PRIO_PGRP, proc.pid, PRIORITY)
+        priority_raised.append(True)
+    except (OSError, AttributeError):
+        priority_raised.append(False)
 
 
 class Sampler(threading.Thread):
@@ -107,11 +147,14 @@ class Soak:
                     "bus_frames": 0, "bus_faults": 0, "log_records": 0, "estops": 0,
                     "unconfirmed_at_report": 0, "unconfirmed_at_end": 0,
                     "treatments": 0, "boots_not_safe": 0, "boots_in_estop": 0,
-                    "auto_estops": 0, "relatched_after_reset": 0}
+                    "auto_estops": 0, "relatched_after_reset": 0, "rounds_treating": 0,
+                    "resets_refused": 0}
+        self.stories = []
         self.seq = 1
         self.log_next = 0
         self.log_head = None
         self.all_outcomes = []
+        self.round_lines = []
 
     def bad(self, rnd, what):
         self.violations.append("round %d: %s" % (rnd, what))
@@ -124,11 +167,16 @@ class Soak:
         scen = noisy_scenario(a.scenario, self.work / ("night%d.toml" % rnd), a.loss,
                               a.corrupt, a.duplicate)
         sc = load(scen)
+        # the scenario's own faults (not the rig's link noise, in force from the start)
+        self.first_fault = min([f.at for f in load(a.scenario).faults] or [sc.duration_s])
         trace = self.work / ("trace%d.jsonl.gz" % rnd)
         stats = self.work / ("bus%d.json" % rnd)
         emu = SoakHub(bots=a.bots, scenario=scen, seed=a.seed + rnd, store=self.store,
                       hub_id=HUB_ID, trace=trace, stats=stats, heap=a.heap)
         with emu:
+            for p in (emu.hub, emu.gateway):       # and the VM the launcher started
+                if p is not None:
+                    raise_priority(p)
             sampler = Sampler(emu.hub.pid, self.t0, rnd, self.rss)
             sampler.start()
             with FaultProxy(("127.0.0.1", emu.proxy_port or emu.host_port), up=self.faults,
@@ -150,10 +198,13 @@ class Soak:
                 f["host_frames"] += px.stats["up"]["frames"] + px.stats["down"]["frames"]
                 f["host_faults"] += px.injected()
         self._truth(rnd, trace, stats)
+        self._tell(rnd)
 
     def _play(self, rnd, sc, op, emu):
         t0 = time.monotonic()
         clock = lambda: time.monotonic() - t0          # noqa: E731
+        story = self.story = {"round": rnd, "treating_s": None, "stops": [], "estop": None,
+                              "reset": None}
         info = op.read(lambda h: h.refresh_info())
         if info["state"] == 4:
             # latched by the last night (a reset can be undone at once by a rule that still
@@ -167,6 +218,7 @@ class Soak:
             self.bad(rnd, "the hub booted in state %d, neither SAFE nor a latched ESTOP"
                      % info["state"])
         op.command("TELEM_RATE", {"status_hz": 5, "bots_hz": 1, "sites_hz": 2})
+        strike = self.first_fault
         report = None
         for t_op, verb, args in sc.operator:
             while clock() < t_op:
@@ -179,8 +231,13 @@ class Soak:
                 self._check_report(rnd, report, "at the report")
                 if report:
                     self.fig["unconfirmed_at_report"] += report["unconfirmed"]
+                    story["estop"] = {"at_s": round(t_op, 1), "first": report}
+            elif verb == "arm":
+                self._arm(rnd, op, clock, strike)
             else:
                 self._operate(sc, op, verb, args)
+                if verb == "treat_start":
+                    self._treating(rnd, op, clock, strike)
         while clock() < sc.duration_s:
             time.sleep(0.1)
         if report is not None:                         # the hub keeps asking: ask it again
@@ -189,24 +246,127 @@ class Soak:
                 self.fig["unconfirmed_at_end"] += report["unconfirmed"]
                 self._check_report(rnd, report, "at the end")
                 self.final_pending = set(report["pending"])
+                story["estop"]["end"] = report
+                if report["unconfirmed"]:
+                    self.bad(rnd, "the emergency stop never confirmed bots %s"
+                             % report["pending"])
             except NanohubError as e:
                 self.bad(rnd, "no final ESTOP report: %s" % e)
         op.command("ALARM_ACK", {"code": 0})
         st = op.read(lambda h: h.status())
         if st["state"] == "ESTOP":                     # so that the next night boots SAFE
-            ack = op.command("ESTOP_RESET")
-            if ack is None or ack.rejected:
-                self.bad(rnd, "ESTOP_RESET refused or unknown: %r" % (ack,))
+            self._reset(rnd, op, emu)
         self._log(rnd, op, emu)
         self._commands(rnd, op)
+
+    def _arm(self, rnd, op, clock, strike):
+        """Arm when the pre-treatment checks pass, as an operator would: the bots
+        may still be on their way (a lost frame costs a resend). A refusal
+        names the failing checks; it is retried until the faults are due."""
+        why = []
+        while clock() < strike:
+            try:
+                st = op.read(lambda h: h.status(), within=2.0)
+            except NanohubError:
+                continue
+            if st["state"] != "SAFE":
+                why.append("state %s" % st["state"])
+                break
+            if st["failing_checks"]:
+                why.append("checks " + "+".join(st["failing_checks"]))
+                time.sleep(0.2)
+                continue
+            ack = op.command("ARM", within=4)
+            if ack is not None and not ack.rejected:
+                return True
+            if ack is not None and ack.reason == "CHECKS":
+                why.append("ARM refused: " + "+".join(check_names(ack.detail)))
+                time.sleep(0.2)
+                continue
+            if ack is not None:
+                why.append("ARM refused: %s" % ack.reason)
+            else:
+                why.append("ARM unknown")
+                st = op.read(lambda h: h.status())
+                if st["state"] == "ARMED":
+                    return True
+        self.bad(rnd, "not armed before the faults (%.0f s): %s"
+                 % (strike, "; ".join(why[-3:]) or "no time"))
+        return False
+
+    def _treating(self, rnd, op, clock, strike):
+        """The round must be treating before its faults strike."""
+        while clock() < strike:
+            try:
+                st = op.read(lambda h: h.status(), within=2.0)
+            except NanohubError:
+                continue
+            if st["state"] == "TREATING":
+                self.story["treating_s"] = round(clock(), 1)
+                self.fig["rounds_treating"] += 1
+                return True
+            if st["state"] != "ARMED":
+                break
+            time.sleep(0.1)
+        self.bad(rnd, "not TREATING before the faults (%.0f s)" % strike)
+        return False
+
+    def _reset(self, rnd, op, emu):
+        """ESTOP_RESET; if the hub refuses, the refusal must name its checks and
+        the documented recovery (recall, retrieve by hand, acknowledge, reset)
+        must then succeed, without the stop latching again."""
+        story = self.story
+        ack = op.command("ESTOP_RESET")
+        if ack is None:
+            self.bad(rnd, "ESTOP_RESET unknown (no ACK)")
+            return
+        if ack.rejected:
+            names = check_names(ack.detail) if ack.reason == "CHECKS" else []
+            story["reset"] = "refused %s (%s)" % (ack.reason, "+".join(names) or ack.detail)
+            self.fig["resets_refused"] += 1
+            if ack.reason != "CHECKS" or not names:
+                self.bad(rnd, "ESTOP_RESET refused without naming a check: %r" % (ack,))
+                return
+            op.command("RECALL", {"bot": 255})
+            emu.retrieve()
+            deadline = time.monotonic() + 5.0
+            while time.monotonic() < deadline:     # the retrieved bots report from the dock
+                st = op.read(lambda h: h.status())
+                if st["bots"]["docked"] + st["bots"]["disabled"] + st["bots"]["quarantined"] \
+                        == st["bots"]["total"]:
+                    break
+                time.sleep(0.2)
+            time.sleep(0.5)
+            op.command("ALARM_ACK", {"code": 0})
+            ack = op.command("ESTOP_RESET")
+            if ack is None or ack.rejected:
+                self.bad(rnd, "ESTOP_RESET refused after recall and retrieval: %r" % (ack,))
+                story["reset"] += "; recall, retrieve, reset: %s" % (
+                    "unknown" if ack is None else "refused " + ack.reason)
+                return
+            story["reset"] += "; recall, retrieve, reset: done"
+        else:
+            story["reset"] = "done"
+        time.sleep(1.0)                            # no rule may latch the stop again
+        st = op.read(lambda h: h.status())
+        if st["state"] != "SAFE":
+            self.bad(rnd, "after an accepted reset the hub is %s (%s)" % (st["state"],
+                                                                          st["reason"]))
 
     def _operate(self, sc, op, verb, args):
         from nanohub.sim.mouth import parse_site
         if verb == "consent":
             op.command("CONSENT", {"patient": int(args.get("patient", 1))}, within=4)
         elif verb == "deploy":
-            op.command("DEPLOY", {"site": parse_site(args["site"]),
-                                  "count": int(args.get("count", 1))}, within=4)
+            # refused NO_BOTS while the swarm was not heard for a moment: deploy again
+            deadline = time.monotonic() + 4
+            while True:
+                ack = op.command("DEPLOY", {"site": parse_site(args["site"]),
+                                            "count": int(args.get("count", 1))}, within=4)
+                if ack is None or not ack.rejected or ack.reason != "NO_BOTS" or \
+                        time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
         elif verb == "arm":
             op.command("ARM", within=4)
         elif verb == "treat_start":
@@ -297,10 +457,28 @@ class Soak:
         except (OSError, ValueError):
             pass
         try:
-            last = load_trace(trace).samples()[-1]
+            tr = load_trace(trace)
+            last = tr.samples()[-1]
         except (OSError, ValueError, IndexError) as e:
             self.bad(rnd, "no ground-truth trace: %s" % e)
             return
+        story = getattr(self, "story", {})
+        est = story.get("estop") or {}
+        if est.get("first"):
+            # bots unconfirmed at the first report must be ones that truly could not
+            # answer when the stop was pressed: radio silent, battery dead, or the
+            # swarm's gateway itself running late (the trace's "quiet" rows)
+            deaf = set(tr.fault_bots("silent")) | set(tr.fault_bots("battery_collapse"))
+            stops = [r[1] for r in tr.rows if r[0] == "cmd" and r[2] == 255
+                     and r[3] == w.OP_DISABLE]
+            late = any(r[0] == "quiet" and any(t - 3500 <= r[1] and r[2] <= t + 3500
+                                               for t in stops) for r in tr.rows)
+            heard = sorted(set(est["first"]["pending"]) - deaf)
+            est["deaf"] = sorted(set(est["first"]["pending"]) & deaf)
+            if heard and late:
+                est["late"] = heard
+            elif heard:
+                self.bad(rnd, "bots %s unconfirmed at the report though they could hear" % heard)
         pending = getattr(self, "final_pending", set())
         for b, row in enumerate(last[2]):
             if b not in pending and row[0] != w.BOT_DISABLED:
@@ -309,6 +487,34 @@ class Soak:
         if delivering:
             self.bad(rnd, "bots still delivering at the end: %s" % delivering)
         self.final_pending = set()
+
+    def _tell(self, rnd):
+        """One line per round: what happened."""
+        st = getattr(self, "story", {})
+        recs = getattr(self, "round_records", [])
+        stops = ["%s (%s)" % ("operator" if r["c"] in (0, 13) else "automatic",
+                              _alarm(r["c"]) if r["c"] not in (0, 13) else "ESTOP")
+                 for r in recs if r["event"] == 2 and r["a"] == 4]
+        est = st.get("estop") or {}
+        first, end = est.get("first"), est.get("end")
+        parts = ["treating at %.1f s" % st["treating_s"] if st.get("treating_s") is not None
+                 else "NOT TREATING"]
+        parts.append("stops: %s" % (", ".join(stops) or "none"))
+        if first:
+            why = []
+            if est.get("deaf"):
+                why.append("%s radio silent" % est["deaf"])
+            if est.get("late"):
+                why.append("%s behind a late gateway" % est["late"])
+            parts.append("ESTOP report %d/%d confirmed%s" % (
+                first["confirmed"], first["total"],
+                " (unconfirmed: %s)" % ", ".join(why) if why else ""))
+        if end:
+            parts.append("at the end %d/%d" % (end["confirmed"], end["total"]))
+        parts.append("reset: %s" % (st.get("reset") or "not needed"))
+        line = "round %d: %s" % (rnd, "; ".join(parts))
+        self.round_lines.append(line)
+        print("  " + line, flush=True)
 
     # ----------------------------------------------------------------- run --
     def run(self):
@@ -331,6 +537,7 @@ class Soak:
         out = dict(f)
         out["minutes"] = round((time.monotonic() - self.t0) / 60, 1)
         out["violations"] = len(self.violations)
+        out["round_lines"] = list(self.round_lines)
         if rss:
             by_round = {}
             for t, r, kb in rss:
@@ -364,6 +571,8 @@ def main(argv=None):
           "%.0f %% duplication; work in %s" % (a.scenario, a.bots, a.minutes, a.loss * 100,
                                               a.corrupt * 100, a.duplicate * 100, soak.work),
           flush=True)
+    print("  load on this host: %.1f (1 min average), %d cores" % (os.getloadavg()[0],
+                                                                 os.cpu_count() or 1), flush=True)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         out = soak.run()
@@ -372,13 +581,20 @@ def main(argv=None):
         out = soak.report()
     finally:
         shutil.rmtree(home, ignore_errors=True)
-        if not a.keep:
+        if soak.violations and not a.keep:
+            print("violations: the work folder stays for a look: %s" % soak.work, flush=True)
+        elif not a.keep:
             shutil.rmtree(soak.work, ignore_errors=True)
     _print(out, soak.violations)
     if a.json:
         Path(a.json).write_text(json.dumps({"figures": out, "violations": soak.violations},
                                            indent=1))
     return 1 if soak.violations else 0
+
+
+def _alarm(code):
+    from nanohub.protocol import schema
+    return schema.enum_name("ALARM", code)
 
 
 def _interrupt(*_):
@@ -396,9 +612,13 @@ def _print(out, violations):
     print("  bot-bus faults injected %6d  (simulator, swarm to hub: lost, corrupted, duplicated, "
           "reordered; hub to swarm impaired too); %d hub frames reached the swarm"
           % (out["bus_faults"], out["bus_frames"]))
-    print("  treatments started      %6d  emergency stops %d (unconfirmed at the report %d, "
-          "at the end %d)" % (out["treatments"], out["estops"], out["unconfirmed_at_report"],
-                              out["unconfirmed_at_end"]))
+    print("  treatments started      %6d  rounds treating before the faults %d of %d"
+          % (out["treatments"], out["rounds_treating"], out["rounds"]))
+    print("  emergency stops         %6d  bots unconfirmed at the first report %d (radio "
+          "silent), at the end %d" % (out["estops"], out["unconfirmed_at_report"],
+                                      out["unconfirmed_at_end"]))
+    print("  resets refused          %6d  (each naming its checks; then recall, retrieve, reset)"
+          % out["resets_refused"])
     print("  automatic stops         %6d  (re-latched right after an accepted reset: %d; "
           "boots into a latched stop: %d)" % (out["auto_estops"], out["relatched_after_reset"],
                                               out["boots_in_estop"]))
@@ -409,6 +629,11 @@ def _print(out, violations):
                   out["rss_kb_start"], out["rss_kb_end"], out["rss_growth_kb"]))
         for r, (s, m, e) in sorted(out["rss_kb_by_round"].items()):
             print("    round %2d: %d kB after boot, %d kB peak, %d kB at the end" % (r, s, m, e))
+    for line in out.get("round_lines", []):
+        print("  " + line)
+    print("  hub and swarm emulators at nice %d (they stand for hardware of their own): %s"
+          % (PRIORITY, "yes" if priority_raised and all(priority_raised) else
+             "no (not permitted here)"))
     print("  invariant violations    %6d  (goal 0)" % len(violations))
     for v in violations[:30]:
         print("    " + v)

@@ -339,7 +339,7 @@ def test_nanohub_sim_prints_the_url_and_its_children_die_with_it(home, sig):
                             text=True)
     try:
         first = json.loads(proc.stdout.readline())
-        assert first["url"].startswith("socket://127.0.0.1:") and Path(first["key"]).exists()
+        assert first["url"].startswith("nanohub+unix:///") and Path(first["key"]).exists()
         assert ok_json(cli("--json", "status", port=first["url"]))["bots"]["total"] == 4
         children = list(first["pids"].values())
         assert len(children) == 2 and set(children) <= set(ours(home))

@@ -165,6 +165,19 @@ def test_disable_latches_whatever_comes_after():
         assert w.swarm.act[0] == 0
 
 
+def test_retrieving_by_hand_docks_every_bot_in_the_mouth_and_a_kill_stays_latched():
+    w = World(make())
+    deployed(w)
+    w.command(0, wire.OP_DISABLE)
+    got = w.retrieve()
+    assert got == (0, 1, 2)
+    assert w.trace.of("retrieve")[-1][2] == (0, 1, 2)
+    rep = w.report(0)
+    assert (rep[0], rep[1]) == (wire.BOT_DISABLED, NO_SITE)   # out of the mouth, still killed
+    assert (w.report(1)[0], w.report(1)[1]) == (wire.BOT_DOCKED, NO_SITE)
+    assert w.retrieve() == ()                                # nothing left in the mouth
+
+
 def test_a_broadcast_reaches_every_bot_that_can_hear():
     w = World(make(faults=[{"at": 0, "kind": "silent", "targets": [3]}]))
     w.step(20)

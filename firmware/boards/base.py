@@ -28,12 +28,11 @@ class BaseBoard:
         """Bytes into ``buf`` without blocking; returns the count (0: none)."""
         return 0
 
-    def host_write(self, buf, n):
-        """Queue ``buf[:n]``; drops the frame (never blocks) if there is no room."""
-
-    def host_room(self):
-        """True while the host link can take more telemetry."""
-        return True
+    def host_write(self, buf, off, n):
+        """Write up to ``n`` bytes of ``buf`` from ``off`` without ever blocking;
+        returns how many the link took (0: none now). ``hub.hostout`` keeps
+        the rest of a frame for later, so a short count never tears one."""
+        return n
 
     def bus_read(self, buf):
         return 0

@@ -4,7 +4,12 @@ On a board the host link is the console the REPL uses (USB CDC or a UART):
 the hub takes it over while it runs. ``micropython.kbd_intr(-1)`` first, or a
 0x03 byte inside a frame would raise KeyboardInterrupt; ``close`` gives
 Ctrl-C back. Reads poll stdin and take one byte at a time: a bare-metal
-stdin ``readinto`` blocks until the buffer is full.
+stdin ``readinto`` blocks until the buffer is full. Writes never block either:
+a console write waits while the host has the port open but does not read
+(USB CDC), and a terminal's write sleeps once the kernel's buffer is full. So
+each write first polls the output for POLLOUT and writes at most ``chunk``
+bytes: a size the port takes whole once it reports room (a USB packet on a
+board; on a Linux tty POLLOUT means room for at least a frame).
 
 ``McuBoard`` adds the rest from ``machine``, wired by a ``boards.pins`` dict:
 the bot bus on a second UART, the watchdog (started at the first feed, so a
@@ -23,13 +28,16 @@ from hub.frame import Views
 from hub.store import Store
 
 _POLLIN = select.POLLIN
+_POLLOUT = select.POLLOUT
 _BLINK_MS = 500
+_CHUNK = 64             # a full-speed USB packet
+_WRITES = 16            # chunks per call at most: a fast link is still a bounded step
 
 
 class Console:
     """Frames over stdin/stdout (or any pollable stream pair given)."""
 
-    def __init__(self, inp=None, out=None, poll_with=None):
+    def __init__(self, inp=None, out=None, poll_with=None, chunk=_CHUNK):
         import micropython
         self._kbd = micropython.kbd_intr
         self._kbd(-1)
@@ -38,6 +46,9 @@ class Console:
         self._src = poll_with if poll_with is not None else (inp if inp is not None else sys.stdin)
         self.poll = select.poll()
         self.poll.register(self._src, _POLLIN)
+        self._wpoll = select.poll()
+        self._wpoll.register(out if out is not None else sys.stdout, _POLLOUT)
+        self._chunk = chunk
         self._one = bytearray(1)
         self.eof = False
 
@@ -66,11 +77,33 @@ class Console:
             n += 1
         return n
 
-    def write(self, buf, n):
-        try:
-            self._out.write(buf, 0, n)
-        except OSError:
-            pass                # nobody listening: the frame is lost, never the loop
+    def writable(self):
+        for _, ev in self._wpoll.ipoll(0):
+            return bool(ev & _POLLOUT)
+        return False
+
+    def write(self, buf, off, n):
+        """Up to ``n`` bytes of ``buf`` from ``off``, as far as the output
+        has room now; returns the count written (0: no room)."""
+        done = 0
+        chunk = self._chunk
+        out = self._out
+        for _ in range(_WRITES):
+            if done >= n or not self.writable():
+                break
+            k = n - done
+            if k > chunk:
+                k = chunk
+            try:
+                w = out.write(buf, off + done, k)
+            except OSError:
+                break           # nobody listening: the caller keeps the frame, never waits
+            if not w:
+                break
+            done += w
+            if w < k:
+                break
+        return done
 
     def close(self):
         self._kbd(3)
@@ -172,8 +205,8 @@ class McuBoard(BaseBoard):
     def host_read(self, buf):
         return self._con.read(buf)
 
-    def host_write(self, buf, n):
-        self._con.write(buf, n)
+    def host_write(self, buf, off, n):
+        return self._con.write(buf, off, n)
 
     def bus_read(self, buf):
         u = self._uart

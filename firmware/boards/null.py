@@ -25,8 +25,8 @@ def _take(src, buf):
     return n
 
 
-def _put(dst, buf, n):
-    for k in range(n):
+def _put(dst, buf, n, off=0):
+    for k in range(off, off + n):
         dst.append(buf[k])
 
 
@@ -82,6 +82,7 @@ class Board(BaseBoard):
         self.bus_out = bytearray()
         self.session = 0
         self.connected = True
+        self.room = None            # bytes the host will still take; None: no limit
         self.fed = 0
         self.clock = 0
 
@@ -100,9 +101,18 @@ class Board(BaseBoard):
     def host_read(self, buf):
         return _take(self.host_in, buf)
 
-    def host_write(self, buf, n):
-        if self.connected:
-            _put(self.host_out, buf, n)
+    def host_write(self, buf, off, n):
+        """All of it, or at most ``room`` bytes while a test sets it (a host that
+        reads slowly, or not at all with 0)."""
+        if not self.connected:
+            return 0
+        room = self.room
+        if room is not None:
+            if n > room:
+                n = room
+            self.room = room - n
+        _put(self.host_out, buf, n, off)
+        return n
 
     def bus_read(self, buf):
         return _take(self.bus_in, buf)

@@ -1,7 +1,8 @@
 """SITL board: the MicroPython unix port with sockets for links.
 
 The host link is a TCP server (pyserial opens it as ``socket://HOST:PORT``);
-a new connection replaces the old one. The bot bus connects out to the swarm
+a new connection replaces the old one. Its socket is non-blocking: a client
+that stops reading costs frames (``hub.hostout``), never a wait. The bot bus connects out to the swarm
 gateway and reconnects if it drops. Storage is a directory. The watchdog is a
 thread that kills the process when the loop stops feeding it, after writing
 the reset cause that the next boot reads, as a hardware watchdog would.
@@ -48,8 +49,6 @@ class Board(BaseBoard):
         self._bus_addr = _addr(bus) if bus else None
         self._bus = None
         self._bus_try = 0
-        self._hp = bytearray(_PEND)     # host output not yet taken by the socket
-        self._hn = 0
         self._bp = bytearray(_PEND)
         self._bn = 0
         self.dropped = 0
@@ -115,8 +114,13 @@ class Board(BaseBoard):
         if self._cli is not None:
             self._drop_host()
         cli.setblocking(False)
+        try:
+            # IPPROTO_TCP, TCP_NODELAY: an ACK written behind a frame the host has not
+            # acknowledged yet would otherwise wait for its delayed ACK (up to 40 ms)
+            cli.setsockopt(6, 1, 1)
+        except OSError:
+            pass
         self._cli = cli
-        self._hn = 0
         self._session += 1
         self._poll.register(cli, select.POLLIN)
 
@@ -127,7 +131,6 @@ class Board(BaseBoard):
             pass
         self._cli.close()
         self._cli = None
-        self._hn = 0
 
     def host_session(self):
         return self._session
@@ -148,12 +151,15 @@ class Board(BaseBoard):
             self._drop_host()
         return n
 
-    def host_write(self, buf, n):
-        if self._cli is not None:
-            self._hn = self._out(self._cli, self._hp, self._hn, buf, n)
-
-    def host_room(self):
-        return self._hn < _PEND // 2
+    def host_write(self, buf, off, n):
+        """A non-blocking send: what the socket takes now (the hub keeps the rest)."""
+        if self._cli is None:
+            return 0
+        try:
+            w = self._cli.write(buf, off, n)
+        except OSError:
+            return 0            # reset by the peer: the next read sees it and drops the host
+        return w or 0
 
     def _out(self, sock, pend, pn, buf, n):
         """Write pending bytes, then the frame; keep what the socket refuses."""

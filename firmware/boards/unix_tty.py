@@ -10,12 +10,20 @@ what ``nanohub flash --board unix`` installs and starts over a PTY.
 
 Bot bus: optional, a TCP connection out to the swarm gateway (reconnects).
 No watchdog (the socket ``unix`` board has one); the reset cause is POWER.
+Host writes never block: the terminal is switched to O_NONBLOCK and
+``Console.write`` polls for room first, then keeps what a short write left
+(``hub.hostout``). Polling alone is not enough on a Linux PTY: at the edge
+of its buffer it reports room, takes part of a frame and then sleeps until
+the other side reads. The unix port has no ``fcntl``; ``dd oflag=nonblock``
+run with the hub's stdout sets the flag on the open terminal they share (it
+stays set after the hub exits, as for any program that sets it).
 """
 import select
 import socket
 
 from boards.base import BaseBoard
 from boards.console import Console
+from hub import wire
 from hub.compat import ticks_diff, ticks_ms
 from hub.frame import Views
 from hub.store import Store
@@ -23,12 +31,26 @@ from hub.store import Store
 _RECONNECT_MS = 500
 
 
+def _nonblocking_stdout():
+    """O_NONBLOCK on the terminal behind stdout; True if it was set."""
+    import os
+    try:
+        return os.system("dd if=/dev/null count=0 oflag=nonblock 2>/dev/null") == 0
+    except (OSError, AttributeError):
+        return False            # no shell: POLLOUT before each write still guards most of it
+
+
 class Board(BaseBoard):
     name = "unix_tty"
 
     def __init__(self, bus=None, store="hubdata", console=None):
         self._store = Store(store)
-        self._con = console if console is not None else Console()
+        # a tty that reports POLLOUT takes a whole frame (pty: below its 64 KB
+        # limit; UART: under 256 bytes queued of 4 KB): write frames in one piece
+        self.nonblocking = False
+        if console is None:
+            self.nonblocking = _nonblocking_stdout()
+        self._con = console if console is not None else Console(chunk=wire.MAX_WIRE)
         self._poll = select.poll()
         self._con.register(self._poll)
         self._bus_addr = None
@@ -63,8 +85,8 @@ class Board(BaseBoard):
     def host_read(self, buf):
         return self._con.read(buf)
 
-    def host_write(self, buf, n):
-        self._con.write(buf, n)
+    def host_write(self, buf, off, n):
+        return self._con.write(buf, off, n)
 
     def bus_read(self, buf):
         if self._bus is None:

@@ -15,6 +15,7 @@ from hub.compat import const, ticks_add, ticks_diff
 _H = const(5)          # payload offset
 _NONE = const(255)
 _HOLD_RETRY_MS = const(100)
+_DEPLOY_RETRY_MS = const(500)  # a bot still docked this long after its DEPLOY did not hear it
 _GRACE_RETRIES = const(3)     # resent stops that restart the runaway grace
 _CMD_BUDGET = const(10)       # keyless command records per second, then summarized
 
@@ -324,11 +325,14 @@ def deploy(hub, site, count, now):
         return _reject(wire.WHY_BAD_ARG, site)
     sw = hub.swarm
     sent = 0
+    lost = hub.params.get(P.P_BOT_LOST_MS)
     for i in range(sw.n):
         if sent >= count:
             break
+        # only a bot heard within the silence limit: a bot sent while silent would
+        # be LOST the moment it is in the mouth (and count toward the systemic rule)
         if sw.state[i] == wire.BOT_DOCKED and sw.target[i] == _NONE and sw.heard_ever[i] \
-                and sw.health[i] >= 50:
+                and sw.health[i] >= 50 and sw.silent_ms(i, now) <= lost:
             sw.target[i] = site
             _queue(sw, i, wire.OP_DEPLOY, 0)
             sent += 1
@@ -449,6 +453,10 @@ def bus_send(hub, now):
                         send = True
                 elif sw.sent_rate[i] or (sw.activity[i] and age >= _HOLD_RETRY_MS):
                     op = wire.OP_HOLD
+                    send = True
+            elif op == wire.OP_DEPLOY and st == wire.BOT_DOCKED and sw.target[i] != _NONE:
+                # the DEPLOY was lost on the bus: the bot still says it is docked
+                if sw.said[i] == wire.BOT_DOCKED and age >= _DEPLOY_RETRY_MS:
                     send = True
         if not send:
             continue

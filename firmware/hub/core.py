@@ -10,6 +10,7 @@ from array import array
 
 from hub import alarms as _alarms
 from hub import commands, control, frame, safety, supervisor, telemetry, wire
+from hub.hostout import HostOut
 from hub.audit import AuditLog
 from hub.compat import const, ticks_add, ticks_diff
 from hub.params import Params
@@ -83,6 +84,7 @@ class Hub:
         self.plan = Plan()
         self.hrx = frame.Rx()
         self.htx = frame.Tx()
+        self.out = HostOut(self)
         self.brx = frame.Rx()
         self.btx = frame.Tx()
         self.iobuf = bytearray(_IO)
@@ -93,6 +95,8 @@ class Hub:
         self.conditions = 0
         self.now = 0
         self.last_tick = 0
+        self.late = 0           # worst tick start past due, ms, since the last HUB_STATUS
+        self.late_n = 0         # ticks started over a quarter period late, since boot
         self.booted = 0
         # host link
         self.session = -1
@@ -210,6 +214,10 @@ class Hub:
             period = 1000 // self.params.get(P.P_TICK_HZ)
             late = ticks_diff(now, nxt)
             if late >= 0:
+                if late > self.late:
+                    self.late = late
+                if late > period >> 2 and self.late_n < 0xFFFF:
+                    self.late_n += 1
                 self.tick(now)
                 nxt = ticks_add(nxt, period)
                 if late > period:
@@ -421,7 +429,8 @@ class Hub:
 
     # ------------------------------------------------------------ output --
     def send_host(self, n):
-        self.board.host_write(self.htx.out, n)
+        """True if the frame went out or waits its turn (``hub.hostout``)."""
+        return self.out.send(n, self.now)
 
     def send_bus(self, n):
         self.board.bus_write(self.btx.out, n)

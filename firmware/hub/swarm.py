@@ -124,7 +124,13 @@ class Swarm:
         self.reports += 1
         st = self.state[i]
         if st == wire.BOT_QUARANTINED or st == wire.BOT_DISABLED:
-            return True                     # the hub's verdict stands
+            # the hub's verdict stands; but a bot whose kill is confirmed and
+            # that names no site has been retrieved from the mouth by hand
+            if said == wire.BOT_DISABLED and self.site[i] == _NONE \
+                    and self.target[i] != _NONE:
+                self.target[i] = _NONE
+                self.changed = 1
+            return True
         if said == wire.BOT_DISABLED:
             st = wire.BOT_DISABLED
         elif said != wire.BOT_QUARANTINED and said != wire.BOT_LOST:

@@ -1,8 +1,9 @@
 """Frames to the operator: replies, ACKs and rate-limited telemetry.
 
 Telemetry is sent only to a host that said HELLO, at the rates the host set
-(bounded by parameters), and only while the board's output has room:
-telemetry never starves ACKs or emergency-stop reports.
+(bounded by parameters), and only while the host link has room: telemetry
+never starves ACKs or emergency-stop reports, and a host that stops reading
+never stops the loop (``hub.hostout``).
 """
 import struct
 
@@ -15,7 +16,7 @@ _H = const(5)
 
 
 def _send(hub, n):
-    hub.send_host(n)
+    return hub.send_host(n)
 
 
 def hello_reply(hub, seq, result):
@@ -49,8 +50,10 @@ def status(hub, seq=-1):
                      hub.now & 0x3FFFFFFF, sw.n, c[0], c[1], c[2], c[3], c[4], c[5], c[6],
                      hub.alarms.count(), hub.alarms.unacked_high(),
                      hub.dose_total & 0x3FFFFFFF, hub.plan.session_cap & 0x3FFFFFFF, sens,
-                     hub.scale, hub.bus_link, _rx_bad(hub) & 0xFFFF, bad)
-    _send(hub, tx.finish(wire.HUB_STATUS_SIZE))
+                     hub.scale, hub.bus_link, _rx_bad(hub) & 0xFFFF, bad,
+                     hub.late if hub.late < 0xFFFF else 0xFFFF, hub.late_n, hub.out.lost)
+    if _send(hub, tx.finish(wire.HUB_STATUS_SIZE)):
+        hub.late = 0                        # reported: measure afresh
 
 
 def _rx_bad(hub):
@@ -192,6 +195,8 @@ def status_soon(hub):
 
 def run(hub, now):
     """Periodic telemetry at the host's rates; alarm changes at once."""
+    out = hub.out
+    out.pump(now)
     if not hub.hello or not hub.board.host_connected():
         return
     al = hub.alarms
@@ -206,11 +211,16 @@ def run(hub, now):
     if r[0] and ticks_diff(now, hub.next_status) >= 0:
         hub.next_status = _next(now, hub.next_status, 1000 // r[0])
         status(hub)
-    if not hub.board.host_room():
-        return
+    room = out.room(now)                    # not worth building what would be dropped
     if r[1] and ticks_diff(now, hub.next_bots) >= 0:
         hub.next_bots = _next(now, hub.next_bots, 1000 // r[1])
-        bot_states(hub)
+        if room:
+            bot_states(hub)
+        else:
+            out.skip(now)
     if r[2] and hub.plan.n and ticks_diff(now, hub.next_sites) >= 0:
         hub.next_sites = _next(now, hub.next_sites, 1000 // r[2])
-        site_readings(hub)
+        if room:
+            site_readings(hub)
+        else:
+            out.skip(now)

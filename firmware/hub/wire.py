@@ -7,7 +7,7 @@ except ImportError:  # CPython
         return x
 
 VERSION = const(1)
-SCHEMA = const(0x01cfd365)
+SCHEMA = const(0xb87e6480)
 MAX_PAYLOAD = const(480)
 MAX_FRAME = const(501)
 MAX_WIRE = const(504)
@@ -150,7 +150,8 @@ EV_KEY = const(15)  # key provisioned or rotated
 EV_CONSENT = const(16)  # consent recorded (c: patient id)
 EV_TREAT = const(17)  # treatment event (a: 1 start, 2 done, 3 stop)
 EV_CMD_FLOOD = const(18)  # unsigned or refused commands over the record budget in one second, summarized (a: last msg id, c: how many)
-EV_DOSE_RESTART = const(19)  # a bot's dose counter went backwards: the bot restarted; the hub keeps what it counted and adds the new count (a: bot, c: counter)
+EV_HOST_DROP = const(19)  # the host did not read: frames for it dropped, one record per episode (b: telemetry frames, c: ACKs, alarms and reports)
+EV_DOSE_RESTART = const(20)  # a bot's dose counter went backwards: the bot restarted; the hub keeps what it counted and adds the new count (a: bot, c: counter)
 
 # RESET
 RESET_POWER = const(0)  # power on
@@ -274,8 +275,8 @@ TELEM_RATE_FMT = '<BBB'
 TELEM_RATE_SIZE = const(3)
 
 M_HUB_STATUS = const(0x40)
-HUB_STATUS_FMT = '<BBIBBBBBBBBBBIIHBBHH'
-HUB_STATUS_SIZE = const(32)
+HUB_STATUS_FMT = '<BBIBBBBBBBBBBIIHBBHHHHH'
+HUB_STATUS_SIZE = const(38)
 
 M_BOT_STATES = const(0x41)
 BOT_STATES_FMT = '<BB'
@@ -359,7 +360,7 @@ MSGS = {
     0x33: ('LOG_CHUNK', '<IIIB', 13, '<IIBBHi8s', 24, 0),
     0x34: ('REQUEST', '<B', 1, None, 0, 0),
     0x35: ('TELEM_RATE', '<BBB', 3, None, 0, 4),
-    0x40: ('HUB_STATUS', '<BBIBBBBBBBBBBIIHBBHH', 32, None, 0, 0),
+    0x40: ('HUB_STATUS', '<BBIBBBBBBBBBBIIHBBHHHHH', 38, None, 0, 0),
     0x41: ('BOT_STATES', '<BB', 2, '<BBBBB', 5, 0),
     0x42: ('SITE_READINGS', '<B', 1, '<BHHhHI', 13, 0),
     0x43: ('ALARM', '<BBBBBiI', 13, None, 0, 0),

@@ -14,19 +14,38 @@ import time
 from nanohub.protocol import codec, model, schema
 
 from .. import keys
-from .port import open_port, _link_error  # noqa: F401 (re-exported)
+from .port import (  # noqa: F401 (_link_error re-exported)
+    DEFAULT_BAUD, _link_error, in_use_error, open_port, probe_in_use, says_in_use, scheme_of,
+)
 from ..errors import (
     LinkError, LinkTimeout, NanohubError, NotANanohub, ProtocolMismatch, Refused, UsageError,
 )
 from ..views import (
     Ack, alarm_dict, bot_dicts, enum_name, enum_value, refusal_message, site_dict, text,
 )
+from . import local
 
 HOST_VERSION = 1
 HEARTBEAT_S = 0.25
 TELEMETRY = frozenset(("HUB_STATUS", "BOT_STATES", "SITE_READINGS", "ALARM", "ESTOP_REPORT"))
 REPL_MARKERS = (b">>>", b"MicroPython", b"raw REPL")
 _DEAD = object()
+_open_serial = open_port
+
+
+def open_port(url, *args, **kw):  # noqa: F811 (the session's opener wraps the serial one)
+    """Any pyserial URL, or a broker's own (``nanohub://NAME``, ``nanohub+unix:///path``)."""
+    target = local.resolve(url)
+    if target.startswith(local.SCHEME_UNIX):
+        return local.open_local(target, shown=url)
+    local.check_held(target)
+    return _open_serial(target, *args, **kw)
+
+
+def _print_notice(code, message):
+    import sys
+    print("nanohub: " + message, file=sys.stderr, flush=True)
+
 
 class HubInfo(dict):
     """HELLO_REPLY fields (board decoded); calling it asks the hub again.
@@ -103,6 +122,8 @@ class Link:
         self.rx_frames = 0
         self.last_rx = None
         self.sent = 0
+        self.broker_notice = None
+        self.on_notice = _print_notice     # called with (code, message) on a broker's notice
         self._key_arg = key
         self._key = None
         self._counter = None
@@ -119,9 +140,9 @@ class Link:
         self._reader.start()
 
     @classmethod
-    def open(cls, url, key=None, timeout=2.0, retries=3, heartbeat=True):
+    def open(cls, url, key=None, timeout=2.0, retries=3, heartbeat=True, baudrate=DEFAULT_BAUD):
         """Open ``url``, handshake, start heartbeats; raise a typed error on failure."""
-        hub = cls(open_port(url), url=url, key=key, timeout=timeout, retries=retries)
+        hub = cls(open_port(url, baudrate), url=url, key=key, timeout=timeout, retries=retries)
         try:
             hub.handshake()
             if heartbeat:
@@ -163,8 +184,7 @@ class Link:
                 data = port.read(port.in_waiting or 1)
             except Exception as e:          # pyserial raises several kinds once a link drops
                 if not self._closed.is_set():
-                    self._fail(LinkError("lost the link to the hub at %s (%s): check the cable "
-                                         "or that the hub is still running" % (self.url, e)))
+                    self._fail(self._lost(e))
                 return
             if not data:
                 continue
@@ -175,6 +195,14 @@ class Link:
             for item in self.decoder.feed(data):
                 if not isinstance(item, codec.CodecError):
                     self._route(item)
+
+    def _lost(self, exc):
+        """The error for a link that dropped: a serial server's refusal says so."""
+        if says_in_use(self.raw_tail) or (not self.rx_frames and scheme_of(self.url) in
+                                          ("socket", "rfc2217") and probe_in_use(self.url)):
+            return in_use_error(self.url)
+        return LinkError("lost the link to the hub at %s (%s): check the cable or that the hub "
+                         "is still running" % (self.url, str(exc).strip() or type(exc).__name__))
 
     def _route(self, f):
         self.rx_frames += 1
@@ -189,6 +217,8 @@ class Link:
         if f.name in TELEMETRY:
             for q in subs:
                 q.put(f)
+        elif f.addr == local.ADDR_BROKER and f.name == "HEARTBEAT":
+            self._broker_notice(f["t"])
 
     def _cache(self, f):
         self.latest[f.name] = f
@@ -200,6 +230,17 @@ class Link:
         elif f.name == "ALARM":                # the hub keeps one state per alarm code
             a = alarm_dict(f)
             self.alarm_table[a["code"]] = a
+
+    def _broker_notice(self, code):
+        """A broker (nanohub serve) speaks about its link to the hub."""
+        self.broker_notice = local.NOTICES.get(code, str(code))
+        if code == local.NOTICE_GONE:
+            self._fail(LinkError("lost the link to the hub behind %s: nanohub serve cannot "
+                                 "reach it (check the hub; the broker keeps trying)" % self.url))
+        elif self.on_notice is not None:
+            self.on_notice(code, "the hub link behind %s dropped; nanohub serve is reconnecting"
+                           % self.url if code == local.NOTICE_LOST else
+                           "the hub link behind %s is back" % self.url)
 
     def _fail(self, err):
         if self.error is None:
@@ -278,13 +319,18 @@ class Link:
         reply = None
         with self._wait_for(lambda f: f.name == "HELLO_REPLY") as w:
             while reply is None:
+                self.send_raw(wire)             # at least once, however short the timeout
                 left = deadline - time.monotonic()
+                reply = w.get(max(0.0, min(0.5, left)))
                 if left <= 0:
                     break
-                self.send_raw(wire)
-                reply = w.get(min(0.5, left))
+            # a reply just after a very short --timeout is a slow answer, not a stranger
+            late = w.get(0.5) if reply is None else None
+        if late is not None:
+            raise LinkTimeout("the hub on %s answered, but later than --timeout %g s: "
+                              "give it longer (e.g. --timeout 2)" % (self.url, self.timeout))
         if reply is None:
-            raise self._diagnose_silence()
+            raise self._diagnose_silence(wire)
         self._take_info(reply)
         return self.info
 
@@ -300,7 +346,11 @@ class Link:
         self.info = HubInfo(info, self)
         self.hub_id = info["hub_id"]
 
-    def _diagnose_silence(self):
+    def _diagnose_silence(self, hello=b""):
+        if says_in_use(self.raw_tail):
+            return in_use_error(self.url)
+        if self.error is not None:
+            return self.error
         errors = self.decoder.errors
         foreign = {k: n for k, n in errors.items() if k in ("VERSION", "MSGID", "LENGTH", "SCHEMA")}
         if foreign:
@@ -319,6 +369,10 @@ class Link:
                     "a MicroPython REPL answered on %s: the nanohub firmware is not running; "
                     "flash it with nanohub flash" % self.url)
             time.sleep(0.05)
+        if hello and hello.strip(b"\0") in self.raw_tail:
+            return NotANanohub("the port %s echoes what the host sends (a loopback such as "
+                               "loop://, or a terminal with echo on): no hub answers there"
+                               % self.url)
         if self.raw_tail:
             return NotANanohub("the device on %s answered, but not as a nanohub: is it the right "
                                "port (nanohub ports)?" % self.url)

@@ -244,7 +244,7 @@ def test_the_console_carries_every_byte_value_both_ways():
                 time.sleep_ms(5)
         eq(bytes(got), data)
         out = bytearray(data)
-        r.board.host_write(out, 200)
+        eq(r.board.host_write(out, 0, 200), 200)
         eq(r.pair.recv_all(200), data[:200])
     finally:
         r.close()
@@ -385,3 +385,85 @@ def test_the_boot_escape_needs_three_ctrl_c_in_a_row():
     eq(_escape(b"\x03\x01\x03\x03\x03", 300), (True, [-1, 3]))     # REPL back, Ctrl-C on
     eq(_escape(b"\x03\x03x\x03\x00\x03\x03", 100), (False, [-1]))  # hub next, Ctrl-C off
     eq(_escape(b"", 50), (False, [-1]))
+
+
+def _big_frame():
+    tx = frame.Tx()
+    o = tx.begin(wire.M_BOT_STATES, 3, 0)
+    count = wire.BOT_STATES_MAX
+    tx.raw[o] = 0
+    tx.raw[o + 1] = count
+    for k in range(count * wire.BOT_STATES_REC_SIZE):
+        tx.raw[o + 2 + k] = (k * 7 + 1) & 0xFF
+    n = tx.finish(2 + count * wire.BOT_STATES_REC_SIZE)
+    return bytearray(tx.out[:n])
+
+
+class _Counter:
+    """Whole and broken frames in a byte stream, fed in pieces."""
+
+    def __init__(self):
+        self.rx = frame.Rx()
+        self.good = self.bad = 0
+
+    def feed(self, data):
+        rx = self.rx
+        i = 0
+        while i < len(data):
+            i = rx.feed(data, i, len(data))
+            if rx.ready:
+                if rx.err:
+                    self.bad += 1
+                else:
+                    self.good += 1
+
+
+def test_a_console_nobody_reads_refuses_bytes_instead_of_blocking_and_never_tears_a_frame():
+    import time
+    from hub.compat import ticks_diff, ticks_ms
+    r = Rig("rp2")
+    try:
+        # small socket buffers (Linux SO_SNDBUF 7, SO_RCVBUF 8): filled in a few
+        # hundred frames rather than megabytes
+        r.pair.board.setsockopt(socket.SOL_SOCKET, 7, 4096)
+        r.pair.host.setsockopt(socket.SOL_SOCKET, 8, 4096)
+        buf = _big_frame()
+        n = len(buf)
+        whole = off = worst = 0
+        refused = False
+        for _ in range(50000):
+            t = ticks_ms()
+            w = r.board.host_write(buf, off, n - off)
+            dt = ticks_diff(ticks_ms(), t)
+            worst = dt if dt > worst else worst
+            off += w
+            if off == n:
+                whole += 1
+                off = 0
+            if w == 0:
+                refused = True
+                break
+        true(refused, "the console never filled")
+        true(worst < 50, "a console write took %d ms" % worst)
+        got = _Counter()
+        idle = 0
+        while idle < 20:                    # the host reads again; the hub finishes its frame
+            try:
+                chunk = r.pair.host.read(65536)
+            except OSError:
+                chunk = None
+            if chunk:
+                got.feed(chunk)
+                idle = 0
+            else:
+                idle += 1
+                time.sleep_ms(1)
+            if off:
+                off += r.board.host_write(buf, off, n - off)
+                if off == n:
+                    whole += 1
+                    off = 0
+        eq((got.good, got.bad), (whole, 0))
+        true(whole >= 5, "only %d frames fitted" % whole)
+    finally:
+        r.close()

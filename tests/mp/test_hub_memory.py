@@ -2,6 +2,8 @@
 """Memory discipline (DESIGN 4): once warmed up, the hub's tick allocates
 nothing, with 64 bots, telemetry on and the bus busy. Only ``hub.tick`` is
 measured: the rig (bot model, gateway, host) allocates as it likes."""
+import struct
+
 from mptest import eq, true
 
 from hub import wire
@@ -70,3 +72,17 @@ def test_a_steady_state_estop_tick_allocates_nothing():
     rig.estop()
     rig.run(4000)
     eq(_allocated(rig, 2000), 0)
+
+
+def test_a_tick_while_the_host_does_not_read_allocates_nothing():
+    rig = _big_treatment()
+    rig.board.room = 0                    # the host stopped reading
+    for _ in range(12):                   # more ACKs than the queue holds: drops happen
+        rig.send(wire.M_REQUEST, struct.pack(wire.REQUEST_FMT, wire.REQ_INFO))
+    rig.run(3000)
+    true(rig.hub.out.lost > 0, "the queue overflowed while warming up")
+    eq(_allocated(rig, 3000), 0)
+    rig.board.room = 7                    # now a trickle: frames go out in pieces
+    rig.run(2000)
+    eq(_allocated(rig, 2000), 0)
+    eq(rig.state(), wire.HUB_TREATING)

@@ -70,6 +70,40 @@ def test_arm_with_a_silent_deployed_bot_names_the_bots_check():
     _reject(rig.arm(), wire.WHY_CHECKS, wire.CHECK_BOTS)
 
 
+def test_a_deploy_lost_on_the_bus_is_sent_again_until_the_bot_is_on_its_way():
+    rig = Rig()
+    rig.lesion(SITE, 300)
+    _done(rig.consent())
+    rig.run(200)
+    rig.commands = False                  # the DEPLOY frame is lost on the bus
+    _done(rig.deploy(SITE, 2))
+    rig.run(100)
+    rig.commands = True
+    eq(rig.sw.state[0], wire.BOT_DOCKED)
+    rig.run(2500)                         # retried after 0.5 s; travel takes up to 1 s
+    sw = rig.hub.swarm
+    for i in (0, 1):
+        eq(sw.state[i], wire.BOT_DEPLOYED, "bot %d" % i)
+        eq(sw.site[i], SITE, "bot %d" % i)
+    _done(rig.arm())
+
+
+def test_deploy_sends_only_bots_heard_within_the_silence_limit():
+    rig = Rig(bots=4)
+    rig.lesion(SITE, 300)
+    _done(rig.consent())
+    rig.run(200)
+    rig.gateway = False                   # the swarm's reports stop coming for a while
+    rig.run(700)
+    _reject(rig.deploy(SITE, 2), wire.WHY_NO_BOTS)
+    eq(rig.state(), wire.HUB_SAFE)        # nothing was put in the mouth to be lost
+    rig.gateway = True
+    rig.run(300)
+    _done(rig.deploy(SITE, 2))
+    rig.run(1500)
+    eq(rig.state(), wire.HUB_SAFE)
+
+
 def test_arm_before_a_sent_bot_reports_from_its_site_names_the_bots_check():
     rig = Rig()
     rig.ready(((SITE, 4),))
@@ -349,3 +383,30 @@ def test_estop_reset_is_refused_while_a_lost_bot_is_still_in_the_mouth():
     _done(rig.alarm_ack())
     _reject(rig.estop_reset(), wire.WHY_CHECKS, wire.CHECK_BOTS)
     eq(rig.state(), wire.HUB_ESTOP)
+
+
+def test_a_refused_reset_succeeds_after_recall_and_retrieval_of_the_disabled_bots():
+    # the operator's recovery (docs/safety.md, "Recovering from an emergency stop"):
+    # the refusal names CHECK_BOTS; recall what can move, retrieve by hand the
+    # bots the hub disabled, then the reset is accepted and does not re-latch
+    rig = Rig()
+    rig.treating(((SITE, 4),))
+    rig.sw.set_silent(1)
+    rig.sw.set_silent(2)                 # 2 of 4 silent: the systemic rule stops the swarm
+    rig.run(2500)
+    eq(rig.state(), wire.HUB_ESTOP)
+    rig.sw.clear(1, 4)                   # the radios come back (bots.F_SILENT):
+    rig.sw.clear(2, 4)                   # the retried DISABLE reaches them
+    rig.run(1000)
+    _done(rig.alarm_ack())
+    _reject(rig.estop_reset(), wire.WHY_CHECKS, wire.CHECK_BOTS)
+    _done(rig.cmd(wire.M_RECALL, bytes([wire.ADDR_ALL])))
+    for b in range(rig.n):
+        rig.sw.retrieve(b)
+    rig.run(300)                         # their reports say: disabled, no site
+    for b in range(rig.n):
+        true(not rig.hub.swarm.in_mouth(b), "bot %d still counted in the mouth" % b)
+    _done(rig.estop_reset())
+    eq(rig.state(), wire.HUB_SAFE)
+    rig.run(1000)
+    eq(rig.state(), wire.HUB_SAFE)       # no rule latches the stop again

@@ -1,0 +1,183 @@
+"""Frames to the host without ever waiting for it.
+
+The board takes what its link can take now (``host_write`` returns the
+count, possibly 0). What it refuses is handled here, in buffers allocated
+once:
+
+- A frame is never torn: the rest of a partly written frame stays at the
+  head of the queue and goes out first at the next poll. Only a new host
+  session (a new connection on a socket board) abandons it, and that host
+  starts reading from its own first byte.
+- Periodic telemetry (HUB_STATUS, BOT_STATES, SITE_READINGS not sent as a
+  reply) goes out only straight away; while anything waits it is dropped,
+  counted: the next one carries fresher numbers anyway.
+- Everything else (ACKs, replies, alarms, ESTOP reports) waits in a small
+  queue of whole frames. When the queue is full the oldest waiting frame
+  is dropped, counted, and the episode is audited once (EV_HOST_DROP) when
+  the host reads again.
+- A host that has said nothing for ``_QUIET_MS`` gets at most ``_BUDGET``
+  more bytes: a console nobody reads (a pseudo-terminal between ser2net
+  clients) holds a few frames for the next reader, not minutes of stale
+  telemetry in the kernel's buffers.
+"""
+from array import array
+
+from hub import wire
+from hub.compat import const, ticks_diff
+from hub.frame import Views
+
+_SLOTS = const(8)          # frames waiting for the host
+_QUIET_MS = const(1000)    # the host heartbeats at 4 Hz: silent this long, it may be gone
+_BUDGET = const(1024)      # bytes a silent host may still be given
+_EPISODE_MS = const(1000)  # shorter hiccups with nothing but telemetry lost are not audited
+_SAT = const(0xFFFF)
+
+
+def _periodic(raw):
+    msg = raw[3]
+    if raw[0] & wire.F_REPLY:
+        return False
+    return msg == wire.M_HUB_STATUS or msg == wire.M_BOT_STATES or msg == wire.M_SITE_READINGS
+
+
+class HostOut:
+    def __init__(self, hub):
+        self.hub = hub
+        self.board = hub.board
+        self.src = Views(hub.htx.out)
+        self.slot = [bytearray(wire.MAX_WIRE) for _ in range(_SLOTS)]
+        self.slot_n = array("H", [0] * _SLOTS)
+        self.head = 0
+        self.count = 0
+        self.off = 0               # bytes of the head frame already written
+        self.session = -1
+        self.heard = 0             # hub.host_heard when last looked at
+        self.unheard = 0           # bytes written since the host was last heard
+        self.skipped = 0           # periodic telemetry dropped, this episode
+        self.lost = 0              # other frames dropped, since boot
+        self.ep_lost = 0           # ... this episode
+        self.ep_at = 0
+        self.episode = False
+        self.flowing = True        # the host took bytes since the last drop
+
+    # ------------------------------------------------------------ state --
+    def _gate(self, now):
+        """True while the host may be given more bytes."""
+        hub = self.hub
+        if hub.host_heard != self.heard:
+            self.heard = hub.host_heard
+            self.unheard = 0
+        if hub.host_ever and ticks_diff(now, self.heard) < _QUIET_MS:
+            return True
+        return self.unheard < _BUDGET
+
+    def room(self, now):
+        """True if periodic telemetry would go out now."""
+        return self.count == 0 and self.board.host_connected() and self._gate(now)
+
+    def _begin(self, now):
+        self.flowing = False
+        if not self.episode:
+            self.episode = True
+            self.ep_at = now
+
+    def skip(self, now):
+        """Count a periodic frame not sent (not even built) for want of room."""
+        self._begin(now)
+        if self.skipped < _SAT:
+            self.skipped += 1
+
+    def _settle(self, now):
+        """The episode ends once the host takes bytes again and nothing waits."""
+        if self.episode and self.flowing and self.count == 0:
+            self._end(now)
+
+    def _end(self, now):
+        self.episode = False
+        if self.ep_lost or ticks_diff(now, self.ep_at) >= _EPISODE_MS:
+            self.hub.record(wire.EV_HOST_DROP, 0, self.skipped, self.ep_lost)
+        self.skipped = 0
+        self.ep_lost = 0
+
+    def _write(self, buf, off, n):
+        w = self.board.host_write(buf, off, n)
+        if w is None or w < 0:
+            w = 0
+        elif w:
+            self.flowing = True
+        self.unheard += w
+        return w
+
+    # ------------------------------------------------------------ flow --
+    def pump(self, now):
+        """Write what waits, oldest first, as far as the link takes it."""
+        board = self.board
+        s = board.host_session()
+        if s != self.session:
+            if self.session >= 0 and self.off:
+                self._pop()                 # its start went to the previous host
+            self.session = s
+        if not board.host_connected() or not self._gate(now):
+            return
+        while self.count:
+            k = self.head
+            n = self.slot_n[k]
+            self.off += self._write(self.slot[k], self.off, n - self.off)
+            if self.off < n:
+                return
+            self._pop()
+        self._settle(now)
+
+    def _pop(self):
+        self.head = (self.head + 1) % _SLOTS
+        self.count -= 1
+        self.off = 0
+
+    def send(self, n, now):
+        """Send ``hub.htx.out[:n]``; True if it went out or waits in the queue."""
+        periodic = _periodic(self.hub.htx.raw)
+        self.pump(now)
+        if not self.board.host_connected():
+            return False                    # nobody to tell: a new host asks afresh
+        if self.count == 0 and self._gate(now):
+            w = self._write(self.hub.htx.out, 0, n)
+            if w >= n:
+                self._settle(now)
+                return True
+            if w == 0 and periodic:
+                self.skip(now)              # nothing of it left: no need to keep it
+                return False
+            self._queue(n)
+            self.off = w                    # the rest first, at the next poll
+            return True
+        if periodic:
+            self.skip(now)
+            return False
+        if self.count == _SLOTS:
+            self._drop_oldest(now)
+        self._queue(n)
+        return True
+
+    def _queue(self, n):
+        k = (self.head + self.count) % _SLOTS
+        self.slot[k][0:n] = self.src.view(n)
+        self.slot_n[k] = n
+        self.count += 1
+
+    def _drop_oldest(self, now):
+        """Drop the oldest whole frame that has not started on the wire."""
+        h = self.head
+        if self.off:                        # the head is half out: keep it, drop the next
+            k = (h + 1) % _SLOTS
+            sl = self.slot
+            sl[h], sl[k] = sl[k], sl[h]
+            sn = self.slot_n
+            sn[h], sn[k] = sn[k], sn[h]
+            self.head = k
+            self.count -= 1
+        else:
+            self._pop()
+        self._begin(now)
+        if self.lost < _SAT:
+            self.lost += 1
+        self.ep_lost += 1

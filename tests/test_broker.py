@@ -1,0 +1,278 @@
+"""The broker (``nanohub serve``): many clients on one hub link, against the real
+firmware on the MicroPython VM and the swarm gateway."""
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from nanohub.host import vm
+from nanohub.host.client import Hub
+from nanohub.host.emulator import EmulatedHub
+from nanohub.host.errors import LinkError
+from nanohub.host.faultproxy import FaultProxy
+from nanohub.host.link import local
+from nanohub.host.link.broker import Broker
+from nanohub.protocol import codec, schema
+
+
+def _skip_reason():
+    try:
+        if not (vm.firmware_dir() / "main.py").exists():
+            return "firmware/main.py does not exist yet"
+        vm.find_micropython()
+    except (vm.VMNotFound, FileNotFoundError) as e:
+        return str(e)
+    return None
+
+
+pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_reason()))
+
+
+def wait_for(predicate, timeout=10.0, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting for " + what)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("broker")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NANOHUB_HOME", str(tmp / "home"))
+        mp.setenv("NANOHUB_RUNTIME_DIR", str(tmp / "run"))
+        for var in ("NANOHUB_PORT", "NANOHUB_KEY"):
+            mp.delenv(var, raising=False)
+        yield tmp
+
+
+@pytest.fixture(scope="module")
+def emu(home):
+    """One hub for the tests that leave it usable (none of them stops it)."""
+    with EmulatedHub(bots=8, scenario="nominal", seed=3) as hub:
+        yield hub
+
+
+@pytest.fixture
+def own_emu(home):
+    """A hub of its own, for a test that latches an emergency stop."""
+    with EmulatedHub(bots=8, scenario="nominal", seed=3) as hub:
+        yield hub
+
+
+def _target(emu):
+    return ("127.0.0.1", int(emu.url.rsplit(":", 1)[1]))
+
+
+@pytest.fixture
+def broker(emu):
+    with Broker(emu.url, "t1") as b:
+        yield b
+
+
+def _acks_seen(hub):
+    """Record the request id of every ACK this client receives."""
+    seen = []
+    route = hub._route
+
+    def spy(f):
+        if f.name == "ACK":
+            seen.append(f["req"])
+        route(f)
+    hub._route = spy
+    return seen
+
+
+def test_each_client_sees_only_the_acks_to_its_own_requests(emu, broker):
+    a = Hub.open(broker.unix_url, key=emu.key_path)
+    b = Hub.open("nanohub://t1", key=emu.key_path)
+    try:
+        a._req = b._req = 1000          # the same ids on both: the broker keeps them apart
+        seen = {a: _acks_seen(a), b: _acks_seen(b)}
+        sent = {a: [], b: []}
+
+        def work(hub):
+            for i in range(25):
+                ack = hub.command("ALARM_ACK", {"code": 0})
+                sent[hub].append(ack.req)
+        threads = [threading.Thread(target=work, args=(h,)) for h in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        for hub in (a, b):
+            assert len(sent[hub]) == 25
+            assert sorted(seen[hub]) == sorted(sent[hub])       # each ACK once, only its own
+        assert sent[a] == sent[b]                                # same client ids, both served
+        assert broker.stats["acks_unrouted"] == 0
+    finally:
+        a.close()
+        b.close()
+
+
+def test_the_hub_sees_one_rising_stream_of_request_ids_and_signed_frames_unaltered(emu, home):
+    upstream = []
+
+    def tap(direction, unit):
+        if direction == "up" and unit.strip(b"\0"):
+            upstream.append(unit.strip(b"\0"))
+    with FaultProxy(_target(emu)) as px, Broker(px.url, "mono") as b:
+        px.taps.append(tap)
+        a = Hub.open(b.unix_url, key=emu.key_path)
+        c = Hub.open(b.unix_url, key=emu.key_path)
+        try:
+            a._req = c._req = 500                   # both clients use the same ids
+            for _ in range(10):
+                a.command("ALARM_ACK", {"code": 0})
+                c.request("STATUS", "HUB_STATUS")
+            seq, signed = a.build("CONSENT", {"patient": 4711})
+            assert a._transact("CONSENT", seq, signed).status == "DONE"
+        finally:
+            a.close()
+            c.close()
+    frames = [codec.decode(u) for u in upstream]
+    ids = [f.seq for f in frames if f.name in ("ALARM_ACK", "REQUEST")]
+    assert len(ids) == 20 and all(0 < (y - x) & 0xFFFF < 100 for x, y in zip(ids, ids[1:]))
+    assert signed.strip(b"\0") in upstream                     # byte for byte
+
+
+def test_loopback_tcp_clients_share_the_hub_too(emu, home):
+    with Broker(emu.url, "tcp", tcp=0) as b:
+        assert b.tcp_url.startswith("socket://127.0.0.1:") and b.tcp_url in b.urls()
+        with Hub.open(b.tcp_url) as a, Hub.open(b.unix_url) as c:
+            assert a.status()["state"] == c.status()["state"] == "SAFE"
+
+
+def test_a_client_from_another_schema_is_refused_as_the_hub_would(broker):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(broker.socket_path)
+        raw = bytearray(codec.build("HELLO", {"schema": 0x12345678, "host_version": 1}, seq=9))
+        s.sendall(b"\0" + codec.cobs.encode(bytes(raw)) + b"\0")
+        s.settimeout(5)
+        data = b""
+        while b"\0" not in data.lstrip(b"\0"):
+            data += s.recv(4096)
+    reply = codec.decode(data.lstrip(b"\0").split(b"\0")[0])
+    assert reply.name == "HELLO_REPLY" and reply.seq == 9
+    assert reply["result"] == schema.enum_value("HELLO", "SCHEMA")
+
+
+def test_a_retried_command_runs_once_signed_or_not(emu, broker):
+    with Hub.open(broker.unix_url, key=emu.key_path) as hub:
+        docked = hub.status()["bots"]["docked"]
+        seq, wire = hub.build("DEPLOY", {"site": 40, "count": 1})
+        first = hub._transact("DEPLOY", seq, wire)
+        again = hub._transact("DEPLOY", seq, wire)              # the same bytes: a retry
+        assert first.status == again.status == "DONE" and first.detail == again.detail == 1
+        wait_for(lambda: hub.status()["bots"]["docked"] < docked, what="the bot to leave")
+        time.sleep(0.3)
+        assert hub.status()["bots"]["docked"] == docked - 1     # one bot went, not two
+        # a signed command passes the broker unaltered: its retry hits the hub's
+        # ACK cache (a re-run would be refused as a replayed counter)
+        seq, wire = hub.build("CONSENT", {"patient": 4711})
+        first = hub._transact("CONSENT", seq, wire)
+        again = hub._transact("CONSENT", seq, wire)
+        assert (first.status, first.reason) == (again.status, again.reason) == ("DONE", "NONE")
+
+
+FLOOD = """
+import os, socket, sys, time
+from nanohub.protocol import codec, schema
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+junk = os.urandom(300).replace(b"\\0", b"\\1") + b"\\0"
+burst = b"".join(codec.encode("ALARM_ACK", {"code": 0}, seq=i) for i in range(50)) + junk
+print("flooding", flush=True)
+try:
+    while True:
+        s.sendall(burst)
+except OSError:
+    pass
+"""
+
+
+def test_estop_from_a_second_client_is_confirmed_within_half_a_second_while_another_floods(
+        own_emu):
+    with Broker(own_emu.url, "flood") as broker, Hub.open(broker.unix_url) as op:
+        op.command("DEPLOY", {"site": 40, "count": 4})
+        flooder = subprocess.Popen([sys.executable, "-c", FLOOD, broker.socket_path],
+                                   stdout=subprocess.PIPE, text=True)
+        try:
+            assert flooder.stdout.readline().strip() == "flooding"
+            wait_for(lambda: broker.stats["dropped_budget"] > 500, what="the flood to overrun "
+                     "its budget")
+            t0 = time.monotonic()
+            result = op.estop()
+            took = time.monotonic() - t0
+            assert flooder.poll() is None                   # it was still flooding
+        finally:
+            flooder.kill()
+            flooder.wait()
+        assert result.ok and result.confirmed == 8, result
+        assert took < 0.5, "ESTOP took %.3f s behind the flood" % took
+
+
+def test_a_client_may_stop_the_hub_before_any_handshake(own_emu):
+    with Broker(own_emu.url, "early") as broker, \
+            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(broker.socket_path)
+        s.sendall(b"\0" + codec.encode("ESTOP", {"source": 2}, seq=7))
+        with Hub.open(broker.unix_url) as other:
+            wait_for(lambda: other.status()["state"] == "ESTOP", what="the hub to stop")
+
+
+HB_SETTLE = 0.3            # a heartbeat already on its way when the client closed
+
+
+def test_the_broker_heartbeats_only_while_a_client_does(emu, broker):
+    with Hub.open(broker.unix_url, heartbeat=False) as quiet:
+        time.sleep(0.4)
+        assert broker.stats["heartbeats"] == 0              # a silent client keeps nothing alive
+        with Hub.open(broker.unix_url):
+            wait_for(lambda: broker.stats["heartbeats"] >= 3, what="broker heartbeats")
+        time.sleep(HB_SETTLE)
+        beats = broker.stats["heartbeats"]
+        time.sleep(0.4)
+        assert broker.stats["heartbeats"] == beats          # gone with the last heartbeating client
+        assert quiet.status()["state"] == "SAFE"
+
+
+def test_a_dropped_hub_link_is_reopened_and_the_clients_are_told(emu, home):
+    with FaultProxy(_target(emu)) as px, Broker(px.url, "t2") as b:
+        with Hub.open("nanohub://t2") as hub:
+            notices = []
+            hub.on_notice = lambda code, text: notices.append(local.NOTICES[code])
+            assert hub.status()["state"] == "SAFE"
+            px.disconnect_all()
+            wait_for(lambda: notices == ["lost", "back"], what="lost and back notices")
+            assert hub.status()["state"] == "SAFE"              # the same session carries on
+            assert b.stats["reconnects"] == 1 and hub.error is None
+
+
+def test_a_hub_that_stays_away_ends_its_clients_with_lost_the_link(emu, home):
+    px = FaultProxy(_target(emu)).start()
+    try:
+        with Broker(px.url, "t3", give_up=0.5) as b, Hub.open(b.unix_url) as hub:
+            hub.on_notice = None
+            px.close()
+            wait_for(lambda: hub.error is not None, what="the broker to give up")
+            with pytest.raises(LinkError, match="lost the link to the hub behind nanohub"):
+                hub.status()
+    finally:
+        px.close()
+
+
+def test_a_direct_opener_of_a_served_port_is_told_who_holds_it(emu, home):
+    with Broker(emu.url, "chair1"):
+        proc = subprocess.run([sys.executable, "-m", "nanohub.host.cli", "--port", emu.url,
+                               "status"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3
+    assert proc.stderr.strip() == ("nanohub: port busy: held by nanohub serve (pid %d); use "
+                                   "--port nanohub://chair1" % os.getpid())
