@@ -27,7 +27,8 @@ _MARGIN = const(3)          # percent points over the rate bound (report roundin
 _SLACK_MS = const(1000)     # report arrival jitter allowed when judging a counter step
 _SAT = const(0x10000000)
 _RD = wire.R_BOT_REPORTS_DOSE
-_DISABLED = wire.BOT_DISABLED    # counts stop growing here (far above any cap): ints stay small
+_DISABLED = wire.BOT_DISABLED
+_ACTIVE = wire.BOT_ACTIVE    # counts stop growing here (far above any cap): ints stay small
 
 
 def accrue(sw, plan, now):
@@ -123,6 +124,10 @@ def report(hub, sw, plan, i, b, o, prev, t0, now):
             r = x
         if r:
             r += _MARGIN
+        if r < r0 and (t0 != now or (sw.said[i] == _ACTIVE and not sw.activity[i])):
+            # a report that waited unread predates commands sent since; one that
+            # is active yet reads 0 is ramping up: keep the bound they may follow
+            r = r0
     if r0 or pd or r:
         live2 = r * ticks_diff(now, t0) if r else 0
         sw.pfine_total += live2 - live
