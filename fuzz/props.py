@@ -305,7 +305,7 @@ class World:
             struct.pack_into(wire.BOT_REPORTS_FMT, tx.raw, o, first, count)
             o += wire.BOT_REPORTS_SIZE
             for i in range(first, first + count):
-                r = sw.report(i) or (0, 255, 0, 0, 0, 0, 0, 0, 0)
+                r = sw.report(i) or (0, 255, 0, 0, 0, 0, 0, 0, 0, 0)
                 struct.pack_into(wire.BOT_REPORTS_REC_FMT, tx.raw, o, *r)
                 o += size
             self._send(tx.finish(wire.BOT_REPORTS_SIZE + count * size))

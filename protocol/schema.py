@@ -202,6 +202,8 @@ ENUMS = {
                          "dropped, c: index of the first); written right after"),
         ("RX_DRAIN", 21, "host-link bytes read under a flood past the parse budget, searched "
                          "only for emergency stops and dropped (c: bytes in the last second)"),
+        ("DOSE_RESTART", 22, "a bot's dose counter went backwards: the bot restarted; the "
+                             "hub keeps what it counted and adds the new count (a: bot, c: counter)"),
     ),
     "RESET": (  # reset causes
         ("POWER", 0, "power on"),
@@ -273,6 +275,11 @@ BotReport = Struct(                # one bot as the swarm reports it
     "ph" / Int16ul,                # pH x 100
     "depth" / Int16ul,             # lesion depth under the bot, um
     "bacteria" / Int16ul,          # log10(CFU/mL) x 100
+    "dose" / Int16ul,              # the bot's own count of the dose it has delivered,
+                                   # micro dose units rounded up, modulo 65536; it only
+                                   # grows (restarts at 0 if the bot restarts), so the hub
+                                   # adds the difference since the bot's last report and
+                                   # lost or repeated reports neither hide nor double dose
 )
 
 LogRecord = Struct(                # one audit-log record, on disk and on the wire

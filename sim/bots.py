@@ -149,6 +149,7 @@ class Swarm:
         self.health = bytearray(n)
         self.dose = _zeros("i", n)              # delivered at a site, uDU
         self.dose_rem = _zeros("h", n)          # remainder, 0.01 % x ms
+        self.base = _zeros("i", n)              # dose when the bot's counter last restarted
         self.flags = bytearray(n)
         self.level = bytearray(n)               # runaway output, %
         self.stuck = bytearray(n)               # DISABLEs still to be lost
@@ -320,7 +321,9 @@ class Swarm:
     def report(self, bot):
         """What the bot says about itself, in wire units, or None if silent.
 
-        ``(state, site, activity, battery, health, temp, ph, depth, bacteria)``
+        ``(state, site, activity, battery, health, temp, ph, depth, bacteria, dose)``;
+        ``dose`` is the bot's own counter of what it delivered since it (re)started,
+        rounded up, modulo 65536.
         """
         if self.flags[bot] & (F_SILENT | F_DEAD):
             return None
@@ -349,7 +352,20 @@ class Swarm:
         return (self.state[bot], NO_SITE if self.moving[bot] else site, pct,
                 self.battery[bot] // 1000000,
                 self.health[bot], _clip(temp, -32768, 32767), _clip(ph, 0, 65535),
-                _clip(depth, 0, 65535), _clip(bact, 0, 65535))
+                _clip(depth, 0, 65535), _clip(bact, 0, 65535), self.counter(bot))
+
+    def counter(self, bot):
+        """The dose counter a report carries: udu delivered since the bot's last
+        restart, rounded up by its remainder, modulo 65536."""
+        d = self.dose[bot] - self.base[bot]
+        if self.dose_rem[bot]:
+            d += 1
+        return d & 0xFFFF
+
+    def restart(self, bot):
+        """The bot's controller restarts: its dose counter starts again at 0
+        (the dose it delivered stays delivered: ``dose`` is the truth)."""
+        self.base[bot] = self.dose[bot] + (1 if self.dose_rem[bot] else 0)
 
     def retrieve(self, bot):
         """The clinician's hands: the bot is taken out of the mouth and put in

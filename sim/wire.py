@@ -7,7 +7,7 @@ except ImportError:  # CPython
         return x
 
 VERSION = const(1)
-SCHEMA = const(0xaeccf814)
+SCHEMA = const(0x869c4525)
 MAX_PAYLOAD = const(480)
 MAX_FRAME = const(505)
 MAX_WIRE = const(508)
@@ -161,6 +161,7 @@ EV_CMD_FLOOD = const(18)  # unsigned or refused commands over the record budget 
 EV_HOST_DROP = const(19)  # the host did not read: frames for it dropped, one record per episode (b: telemetry frames, c: ACKs, alarms and reports)
 EV_LOG_DROP = const(20)  # the oldest segment was rotated away unpulled or not (b: records dropped, c: index of the first); written right after
 EV_RX_DRAIN = const(21)  # host-link bytes read under a flood past the parse budget, searched only for emergency stops and dropped (c: bytes in the last second)
+EV_DOSE_RESTART = const(22)  # a bot's dose counter went backwards: the bot restarted; the hub keeps what it counted and adds the new count (a: bot, c: counter)
 
 # RESET
 RESET_POWER = const(0)  # power on
@@ -319,9 +320,9 @@ BOT_CMDS_MAX = const(79)
 M_BOT_REPORTS = const(0x61)
 BOT_REPORTS_FMT = '<BB'
 BOT_REPORTS_SIZE = const(2)
-BOT_REPORTS_REC_FMT = '<BBBBBhHHH'
-BOT_REPORTS_REC_SIZE = const(13)
-BOT_REPORTS_MAX = const(36)
+BOT_REPORTS_REC_FMT = '<BBBBBhHHHH'
+BOT_REPORTS_REC_SIZE = const(15)
+BOT_REPORTS_MAX = const(31)
 R_BOT_REPORTS_STATE = const(0)  # record offset, B
 R_BOT_REPORTS_SITE = const(1)  # record offset, B
 R_BOT_REPORTS_ACTIVITY = const(2)  # record offset, B
@@ -331,6 +332,7 @@ R_BOT_REPORTS_TEMP = const(5)  # record offset, h
 R_BOT_REPORTS_PH = const(7)  # record offset, H
 R_BOT_REPORTS_DEPTH = const(9)  # record offset, H
 R_BOT_REPORTS_BACTERIA = const(11)  # record offset, H
+R_BOT_REPORTS_DOSE = const(13)  # record offset, H
 
 M_PATIENT = const(0x62)
 PATIENT_FMT = '<HB'
@@ -374,7 +376,7 @@ MSGS = {
     0x43: ('ALARM', '<BBBBBiI', 13, None, 0, 0),
     0x44: ('ESTOP_REPORT', '<BBBB32s', 36, None, 0, 0),
     0x60: ('BOT_CMDS', '<B', 1, '<BBBBH', 6, 0),
-    0x61: ('BOT_REPORTS', '<BB', 2, '<BBBBBhHHH', 13, 0),
+    0x61: ('BOT_REPORTS', '<BB', 2, '<BBBBBhHHHH', 15, 0),
     0x62: ('PATIENT', '<HB', 3, None, 0, 0),
     0x63: ('BUS_HELLO', '<IB', 5, None, 0, 0),
 }

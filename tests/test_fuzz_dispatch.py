@@ -62,7 +62,7 @@ def test_a_bot_report_with_an_unknown_state_is_ignored_not_a_crash():
     of life: the bot is not marked heard."""
     rig = props.DispatchRig(start="safe")
     rig.world.gateway = False                   # only our report reaches the hub
-    rec = struct.pack(wire.BOT_REPORTS_REC_FMT, 200, 255, 0, 90, 90, 3700, 700, 0, 0)
+    rec = struct.pack(wire.BOT_REPORTS_REC_FMT, 200, 255, 0, 90, 90, 3700, 700, 0, 0, 0)
     payload = struct.pack(wire.BOT_REPORTS_FMT, 1, 1) + rec
     rig.board.bus_in.extend(props.wire_of(props.raw_frame(wire.M_BOT_REPORTS, payload, seq=7)))
     rig.ticks(30)                               # HUB_STATUS counts the bots by state

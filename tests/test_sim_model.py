@@ -191,10 +191,24 @@ def test_reports_are_in_wire_units_with_sensor_noise():
     w.step(w.t + 200)
     temp, ph, depth, bact = w.mouth.readings(DEEP)
     r = w.report(0)
-    assert len(r) == 9
+    assert len(r) == 10
     assert abs(r[5] - temp) < 30 and abs(r[6] - ph) < 10
     assert abs(r[7] - depth) < 30 and abs(r[8] - bact) < 10
     assert 0 < r[3] <= 100 and 0 < r[4] <= 100
+    assert r[9] == 0                                # nothing delivered yet
+
+
+def test_a_report_carries_the_bots_own_dose_counter_rounded_up():
+    w = World(make())
+    deployed(w)
+    dose(w, [0], 37, 1.3)
+    sw = w.swarm
+    assert sw.dose[0] > 300
+    assert w.report(0)[9] == (sw.dose[0] + (1 if sw.dose_rem[0] else 0)) & 0xFFFF
+    sw.restart(0)
+    assert w.report(0)[9] == 0                      # a restarted bot counts from 0 again
+    dose(w, [0], 37, 0.5)
+    assert 0 < w.report(0)[9] <= 400                # its new dose only
 
 
 # -------------------------------------------------------------------- faults --

@@ -9,7 +9,7 @@ and reads never need one.
 import struct
 
 from hub import alarms as _alarms
-from hub import checks, supervisor, telemetry, wire
+from hub import checks, dose, supervisor, telemetry, wire
 from hub import params as P
 from hub.compat import const, ticks_add, ticks_diff
 
@@ -452,8 +452,7 @@ def _start(hub, rx, now):
     plan.duration = duration
     plan.started = now
     plan.treated_ms = 0
-    for i in range(sw.n):
-        sw.dose[i] = 0
+    dose.reset(hub, now)                     # counts restart; counter baselines stay
     res = _transition(hub, supervisor.C_START)
     if res[0] != wire.ACKS_REJECTED:
         hub.record(wire.EV_TREAT, 1, count, session_cap)

@@ -10,7 +10,7 @@ dose), and a site with no fresh reading gets nothing.
 
 Dose unit: 1 udu (micro dose unit); a bot at 100 % delivers 1000 udu/s.
 """
-from hub import supervisor, wire
+from hub import dose, supervisor, wire
 from hub import params as P
 from hub.compat import const
 
@@ -19,42 +19,27 @@ _FULL = const(1000)        # udu/s of one bot at 100 %
 _KP = const(2)             # percent per micrometre above target
 
 
-def account(hub, dt):
-    """Estimate delivered dose from reported activity (fresh reports only)."""
-    if dt <= 0:
-        return
+def account(hub, now, dt):
+    """Dose per site and in total (hub/dose.py): no per-bot work here."""
     sw = hub.swarm
     plan = hub.plan
-    now = hub.now
-    lost = hub.params.get(P.P_BOT_LOST_MS)
-    total = 0
-    for i in range(sw.n):
-        a = sw.activity[i]
-        if a and sw.silent_ms(i, now) <= lost:
-            d = a * dt * _FULL // 100000
-            sw.dose[i] += d
-            if plan.n:
-                k = plan.index(sw.site[i])
-                if k >= 0:
-                    plan.dose[k] += d
-        total += sw.dose[i]
-    hub.dose_total = total
-    if hub.state == wire.HUB_TREATING:
+    dose.accrue(sw, plan, now)
+    dose.totals(hub)
+    if dt > 0 and hub.state == wire.HUB_TREATING:
         plan.treated_ms += dt
 
 
-def run(hub, now, dt):
-    """Per-site rate from the lesion-depth error; sets plan.rate.
+def gather(hub):
+    """Each plan site's fresh readings and usable bots: one pass over the bots.
 
-    One pass over the bots gathers each plan site's fresh readings (the cost
-    grows with bots + sites, not bots x sites), then one pass over the sites.
+    Runs only when a report arrived or a bot's state or target changed
+    (``swarm.dirty``): readings only change then. A bot is fresh while the
+    safety sweep has not marked it LOST (it does so the tick its silence
+    passes ``bot_lost_ms``, before this runs).
     """
     plan = hub.plan
     sw = hub.swarm
     n = plan.n
-    if not n:
-        return
-    lost = hub.params.get(P.P_BOT_LOST_MS)
     depth = plan.depth
     temp = plan.temp
     fresh = plan.fresh
@@ -65,6 +50,10 @@ def run(hub, now, dt):
     slot = plan.slot
     target = sw.target
     site = sw.site
+    state = sw.state
+    heard = sw.heard_ever
+    sdepth = sw.depth
+    stemp = sw.temp
     for i in range(sw.n):
         t = target[i]
         if t == _NONE:
@@ -72,25 +61,44 @@ def run(hub, now, dt):
         k = slot[t]
         if k == 255:
             continue
-        if sw.usable(i):
+        s = state[i]
+        if s == wire.BOT_DEPLOYED or s == wire.BOT_ACTIVE:
             nb[k] += 1
-        if site[i] != t or sw.state[i] == wire.BOT_QUARANTINED or sw.silent_ms(i, now) > lost:
+        if site[i] != t or s == wire.BOT_QUARANTINED or s == wire.BOT_LOST or not heard[i]:
             continue
-        d = sw.depth[i]
-        tp = sw.temp[i]
-        if not fresh[k] or d < depth[k]:
+        d = sdepth[i]
+        tp = stemp[i]
+        if not fresh[k]:
             depth[k] = d
-        if not fresh[k] or tp > temp[k]:
             temp[k] = tp
+        else:
+            if d < depth[k]:
+                depth[k] = d
+            if tp > temp[k]:
+                temp[k] = tp
         fresh[k] += 1
         plan.ph[k] = sw.ph[i]
         plan.bact[k] = sw.bacteria[i]
+
+
+def run(hub, now, dt):
+    """Per-site rate from the lesion-depth error; sets plan.rate (O(sites))."""
+    plan = hub.plan
+    sw = hub.swarm
+    n = plan.n
+    if not n:
+        sw.dirty = 0
+        return
+    if sw.dirty:
+        gather(hub)
+        sw.dirty = 0
+    fresh = plan.fresh
     treating = hub.state == wire.HUB_TREATING
     for k in range(n):
         if not treating or not fresh[k]:
             plan.rate[k] = 0                 # not treating, or no data: nothing
             continue
-        err = depth[k] - plan.target[k]
+        err = plan.depth[k] - plan.target[k]
         if err <= 0:
             plan.done[k] = 1
             plan.rate[k] = 0
@@ -100,19 +108,51 @@ def run(hub, now, dt):
         plan.rate[k] = 100 if r > 100 else r
 
 
+def _write_rates(hub, now, treating):
+    """Per-bot command rates from the per-site ones (only when one changed)."""
+    sw = hub.swarm
+    plan = hub.plan
+    out = plan.out
+    slot = plan.slot
+    target = sw.target
+    state = sw.state
+    cmd = sw.cmd_rate
+    for i in range(sw.n):
+        r = 0
+        if treating:
+            t = target[i]
+            if t != _NONE:
+                k = slot[t]
+                if k != 255:
+                    s = state[i]
+                    if s == wire.BOT_DEPLOYED or s == wire.BOT_ACTIVE:
+                        r = out[k]
+        if r > cmd[i]:
+            dose.raise_to(sw, plan, i, r, now)
+        cmd[i] = r
+
+
 def limit(hub, now):
-    """Apply every cap and throttle; write the per-bot command rates."""
+    """Apply every cap and throttle; write the per-bot command rates.
+
+    The per-site work runs every tick; the per-bot rates are written only when
+    a site's rate changed, a bot's state or target changed, or a host command
+    ran (it may have held bots).
+    """
     plan = hub.plan
     sw = hub.swarm
     treating = hub.state == wire.HUB_TREATING
+    out = plan.out
     if not treating:
-        for i in range(sw.n):
-            sw.cmd_rate[i] = 0
+        if sw.changed or plan.live:
+            _write_rates(hub, now, False)
+            plan.live = 0
         return
     pr = hub.params
     heat_thr = pr.get(P.P_HEAT_THROTTLE)
     done = 1
     capped = 0
+    moved = sw.changed or not plan.live
     for k in range(plan.n):
         r = plan.rate[k] * hub.scale // 100
         r = r * hub.sens_factor // 100
@@ -128,16 +168,11 @@ def limit(hub, now):
             if r > most:
                 r = most
         plan.rate[k] = r
+        if out[k] != r:
+            out[k] = r
+            moved = 1
         if not plan.done[k] and plan.dose[k] < plan.site_cap:
             done = 0
-    slot = plan.slot
-    for i in range(sw.n):
-        t = sw.target[i]
-        k = slot[t] if t != _NONE else 255
-        if k == 255 or not sw.usable(i):
-            sw.cmd_rate[i] = 0
-        else:
-            sw.cmd_rate[i] = plan.rate[k]
     if hub.dose_total >= plan.session_cap:
         capped = 1
         done = 1
@@ -147,6 +182,12 @@ def limit(hub, now):
         if hub.alarms.raise_(wire.ALARM_DOSE_CAP, now, value=hub.dose_total):
             hub.record(wire.EV_CLAMP, 0, 1, hub.dose_total)
     if done:
-        for i in range(sw.n):
-            sw.cmd_rate[i] = 0
+        for k in range(plan.n):
+            out[k] = 0
+        _write_rates(hub, now, False)
+        plan.live = 0
         hub.apply(supervisor.C_DONE)
+        return
+    if moved:
+        _write_rates(hub, now, True)
+        plan.live = 1

@@ -41,7 +41,13 @@ class Plan:
         self.site = bytearray(_MAX_SITES)
         self.target = array("H", [0] * _MAX_SITES)
         self.bots = bytearray(_MAX_SITES)
-        self.dose = array("l", [0] * _MAX_SITES)      # udu delivered per site
+        self.dose = array("l", [0] * _MAX_SITES)      # udu per site: confirmed + provisional
+        self.dconf = array("l", [0] * _MAX_SITES)     # confirmed from the bots' counters
+        self.pset = array("l", [0] * _MAX_SITES)      # provisional, folded to udu
+        self.pfine = array("l", [0] * _MAX_SITES)     # provisional, live, pct x ms
+        self.prs = array("l", [0] * _MAX_SITES)       # sum of provisional rates, percent
+        self.out = bytearray(_MAX_SITES)              # rate written to the site's bots
+        self.live = 0                                 # bots may hold a treating rate
         self.rate = bytearray(_MAX_SITES)             # percent commanded per bot
         self.depth = array("H", [0] * _MAX_SITES)     # conservative estimate
         self.fresh = bytearray(_MAX_SITES)
@@ -146,6 +152,7 @@ class Hub:
         self.bus_link = 100
         self.bus_peer_bots = 0
         self.bus_loss_now = 0
+        self.bus_held = -1      # unread bus data waits since this poll, or -1
         self.dose_total = 0
         # emergency stop bookkeeping
         self.estop_at = 0
@@ -168,6 +175,8 @@ class Hub:
         """Come up SAFE (or ESTOP if latched): never resume a treatment."""
         self.now = now
         self.booted = now
+        self.swarm.acc_t = now
+        self.swarm.sweep_at = now
         cause = self.board.reset_cause()
         st = self.state_store
         try:
@@ -253,18 +262,27 @@ class Hub:
         commands.check_heartbeat(self)
 
     def tick(self, now):
+        """One tick. Per-bot work happened as reports arrived (in the poll);
+        the stages here are per site or per change. The host link is read
+        again between the stages, so an emergency stop waits for one stage
+        at most, never a whole tick."""
         dt = ticks_diff(now, self.last_tick)
         if dt < 0 or dt > 1000:
             dt = 0
         self.last_tick = now
         self.poll(now)
-        control.account(self, dt)
-        control.run(self, now, dt)
+        self._poll_host(now)                # the bus (reports) may have taken a while
+        control.account(self, now, dt)
         safety.run(self, now)
+        control.run(self, now, dt)
+        self._poll_host(now)
         self.apply(safety.conditions(self, now))
         control.limit(self, now)
+        self.swarm.changed = 0
+        self._poll_host(now)
         commands.bus_send(self, now)
         self.estop_progress(now)
+        self._poll_host(now)
         telemetry.run(self, now)
         self._log_rx_bad(now)
         self.board.wdt_feed()
@@ -390,6 +408,10 @@ class Hub:
                 i = rx.feed(buf, i, n)
                 if rx.ready:
                     commands.host_frame(self, now)
+                    if not rx.err and rx.msg != wire.M_HEARTBEAT:
+                        sw = self.swarm
+                        sw.changed = 1          # a command may have moved or held bots
+                        sw.dirty = 1
 
     def _stop_found(self, seq, source, crc):
         commands.stop_found(self, seq, source, crc, self.now)
@@ -398,15 +420,20 @@ class Hub:
         board = self.board
         buf = self.iobuf
         rx = self.brx
+        held = self.bus_held
         for _ in range(_READS):
             n = board.bus_read(buf)
             if n <= 0:
+                self.bus_held = -1
                 return
             i = 0
             while i < n:
                 i = rx.feed(buf, i, n)
                 if rx.ready:
                     self._bus_frame(now)
+        # more than one poll reads: what is left may date from this poll on
+        # (dose accounting counts the provisional dose of its reports from here)
+        self.bus_held = held if held >= 0 else now
 
     def _bus_frame(self, now):
         rx = self.brx
@@ -415,6 +442,7 @@ class Hub:
             return
         seq = rx.seq
         last = self.bus_seq
+        late = False
         if last >= 0:
             if seq == last:
                 return                          # a duplicate: already acted on
@@ -424,14 +452,17 @@ class Hub:
                 self.bus_lost += gap if gap > self.bus_bad else self.bus_bad
                 self.bus_bad = 0
                 self.bus_seq = seq
-            elif self.bus_lost:
-                self.bus_lost -= 1              # a late frame, counted lost before
+            else:
+                late = True
+                if self.bus_lost:
+                    self.bus_lost -= 1          # a late frame, counted lost before
         else:
             self.bus_seq = seq
         self.bus_ok += 1
         msg = rx.msg
         if msg == wire.M_BOT_REPORTS:
-            self.swarm.ingest(rx.buf, rx.pend, now)
+            if not late:                        # newer reports were applied: not these
+                self.swarm.ingest(self, rx.buf, rx.pend, now, safety.on_report)
         elif msg == wire.M_PATIENT:
             b = rx.buf
             self.sens = b[5] | (b[6] << 8)

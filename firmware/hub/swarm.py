@@ -7,6 +7,7 @@ buffer by offset, without unpacking into objects.
 """
 from array import array
 
+from hub import dose as _dose
 from hub import wire
 from hub.compat import const, ticks_diff
 
@@ -39,32 +40,75 @@ class Swarm:
         self.target = bytearray(n)         # site the bot was sent to
         self.runaway = bytearray(n)        # consecutive ticks over command
         self.cause = bytearray(n)          # why the hub quarantined it (ALARM_*)
-        self.dose = array("l", [0] * n)    # udu delivered (estimated from reports)
+        # dose accounting (hub/dose.py): confirmed from the bots' counters, plus
+        # a provisional part between reports
+        self.dose = array("l", [0] * n)    # udu confirmed this treatment
+        self.ctr = array("H", [0] * n)     # the bot's counter at its last report
+        self.ctr_ok = bytearray(n)         # a counter has been heard
+        self.prate = bytearray(n)          # provisional rate, percent (with margin)
+        self.pt = array("l", [0] * n)      # provisional accrues from this time, ms
+        self.pdose = array("l", [0] * n)   # provisional udu already folded
+        self.pk = bytearray(n)             # plan index the bot's dose counts for
+        self.conf_total = 0
+        self.pset_total = 0
+        self.pfine_total = 0               # pct x ms
+        self.prs_total = 0                 # sum of provisional rates
+        self.acc_t = 0                     # provisional accrued up to here, ms
+        # work only when something changed (control, safety)
+        self.dirty = 1                     # readings or membership changed
+        self.changed = 1                   # a hub-view state or target changed
+        self.sweep_at = 0                  # next silent-bot sweep (hub/safety.py), ms
+        self.rmargin = 0                   # runaway margin and heat limit (set by the
+        self.heatq = 0                     # safety rules each tick) screen reports
+        self.mouth = 0                     # bots in the mouth, and how many of them
+        self.bad = 0                       # are LOST or QUARANTINED (recounted on change)
         self.reports = 0
         for i in range(n):
             self.site[i] = _NONE
             self.target[i] = _NONE
             self.health[i] = 100
+            self.pk[i] = _NONE
 
-    def ingest(self, buf, pend, now):
-        """Apply a BOT_REPORTS frame whose payload starts at buf[5]."""
+    def ingest(self, hub, buf, pend, now, check):
+        """Apply a BOT_REPORTS frame whose payload starts at buf[5]: each
+        report's fields, its dose, then ``check(hub, i, now)`` (the safety
+        rules a report can trip). All per-bot work happens here, once per
+        report, not once per tick."""
         first = buf[_R]
         count = buf[_R + 1]
         size = wire.BOT_REPORTS_REC_SIZE
         off = _R + wire.BOT_REPORTS_SIZE
         n = self.n
         i = first
+        plan = hub.plan
+        _dose.accrue(self, plan, now)
+        report = _dose.report
+        t0 = hub.bus_held if hub.bus_held >= 0 else now
+        margin = self.rmargin
+        heat = self.heatq
+        act = self.activity
+        sent = self.sent_rate
+        temp = self.temp
+        run = self.runaway
         while count > 0 and off + size <= pend:
             if i < n:
-                self._one(i, buf, off, now)
+                prev = self.heard[i]
+                if self._one(i, buf, off, now):
+                    c = report(hub, self, plan, i, buf, off, prev, t0, now)
+                    if c >= 0:
+                        hub.record(wire.EV_DOSE_RESTART, i, 0, c)
+                    # the safety rules only for a report that could trip one
+                    if act[i] > sent[i] + margin or temp[i] >= heat or run[i]:
+                        check(hub, i, now)
             i += 1
             off += size
             count -= 1
+        self.dirty = 1
 
     def _one(self, i, b, o, now):
         said = b[o + wire.R_BOT_REPORTS_STATE]
         if said > wire.BOT_LOST:
-            return          # no such state: a garbled report is not a sign of life
+            return False    # no such state: a garbled report is not a sign of life
         self.said[i] = said
         self.site[i] = b[o + wire.R_BOT_REPORTS_SITE]
         self.activity[i] = b[o + wire.R_BOT_REPORTS_ACTIVITY]
@@ -82,13 +126,21 @@ class Swarm:
         if st == wire.BOT_QUARANTINED or st == wire.BOT_DISABLED:
             # the hub's verdict stands; but a bot whose kill is confirmed and
             # that names no site has been retrieved from the mouth by hand
-            if said == wire.BOT_DISABLED and self.site[i] == _NONE:
+            if said == wire.BOT_DISABLED and self.site[i] == _NONE \
+                    and self.target[i] != _NONE:
                 self.target[i] = _NONE
-            return
+                self.changed = 1
+            return True
         if said == wire.BOT_DISABLED:
-            self.state[i] = wire.BOT_DISABLED
+            st = wire.BOT_DISABLED
         elif said != wire.BOT_QUARANTINED and said != wire.BOT_LOST:
-            self.state[i] = said
+            st = said
+        if st != self.state[i]:
+            if self.state[i] == wire.BOT_LOST:
+                self.sweep_at = now         # back: the sweep clears the alarm at once
+            self.state[i] = st
+            self.changed = 1
+        return True
 
     def silent_ms(self, i, now):
         if not self.heard_ever[i]:

@@ -4,8 +4,8 @@ its target and ends SAFE; site, session and rate caps hold; every dose is a
 lease that runs out when the hub stops renewing it."""
 from mptest import eq, true
 
+from hub import dose, wire
 from hub import params as P
-from hub import wire
 from hubkit import Rig, plan_payload
 
 SITE = 10
@@ -41,13 +41,62 @@ def test_a_nominal_treatment_reduces_the_lesions_and_ends_safe_at_target():
     true(took < 30000, "took %d ms" % took)
 
 
-def test_the_hub_dose_estimate_tracks_what_the_bots_delivered():
+def _to_report_tick(rig):
+    """Step to the tick that read every bot's report (no provisional dose left)."""
+    n = rig.hub.swarm.reports
+    rig.step()
+    while rig.hub.swarm.reports - n < rig.n:
+        n = rig.hub.swarm.reports
+        rig.step()
+
+
+def test_the_hub_dose_count_is_what_the_bots_delivered_to_one_unit_per_bot():
     rig = Rig(bots=4)
     rig.treating(((SITE, 4),), depth=3000)
     rig.run(3000)
+    _to_report_tick(rig)
     true_dose = _site_dose(rig, SITE)
+    true(true_dose > 0)
     est = rig.hub.plan.dose[0]
-    true(abs(est - true_dose) * 10 <= true_dose, "estimate %d vs delivered %d" % (est, true_dose))
+    true(true_dose <= est <= true_dose + 4, "count %d vs delivered %d" % (est, true_dose))
+    eq(rig.hub.dose_total, est)
+
+
+def test_the_count_never_falls_below_the_delivered_dose_while_reports_are_lost():
+    rig = Rig(bots=6)
+    rig.treating(((SITE, 3), (SITE + 1, 3)), depth=3000)
+    rig.drop = 2                          # 20 % of the gateway's frames lost
+    sw = rig.hub.swarm
+    for _ in range(150):
+        rig.step()
+        for i in range(rig.n):
+            c = dose.bot(sw, i, rig.now)
+            true(c >= rig.sw.dose[i], "bot %d: %d < %d at %d ms" % (i, c, rig.sw.dose[i], rig.now))
+        total = _site_dose(rig, SITE) + _site_dose(rig, SITE + 1)
+        true(rig.hub.dose_total >= total, "total %d < %d" % (rig.hub.dose_total, total))
+    eq(rig.state(), wire.HUB_TREATING)
+
+
+def test_a_plan_whose_bots_run_at_2_percent_is_stopped_by_its_session_cap():
+    # at 2 % a bot delivers 0.4 udu per 20 ms tick: a count truncated per tick sees none
+    rig = Rig(bots=4)
+    rig.lesion(SITE, 3000)
+    rig.lesion(SITE + 1, 3000)
+    rig.ready(((SITE, 2), (SITE + 1, 2)))
+    eq(rig.cmd(wire.M_DOSE_SCALE, b"\x02")[0], wire.ACKS_DONE)
+    eq(rig.arm()[0], wire.ACKS_DONE)
+    eq(rig.start(((SITE, 100, 2), (SITE + 1, 100, 2)), session_cap=300)[0], wire.ACKS_DONE)
+    rig.run(600)
+    for i in range(rig.n):
+        eq(rig.hub.swarm.cmd_rate[i], 2)
+        true(100 <= rig.sw.out[i] <= 200, "bot %d runs at %d (0.01 %%)" % (i, rig.sw.out[i]))
+    took = rig.run_until(lambda: rig.state() != wire.HUB_TREATING, 10000, "session cap")
+    eq(rig.state(), wire.HUB_SAFE)
+    true(rig.alarm_active(wire.ALARM_DOSE_CAP))
+    true(took < 6000, "stopped after %d ms" % took)
+    rig.run(500)
+    total = _site_dose(rig, SITE) + _site_dose(rig, SITE + 1)
+    true(260 <= total <= 300 + 20, "the session got %d udu for a 300 cap" % total)
 
 
 def test_the_site_cap_clamps_delivery_and_ends_the_treatment():

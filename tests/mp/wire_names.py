@@ -33,7 +33,7 @@ NAMES = {
     0x43: (('code', 'prio', 'state', 'bot', 'site', 'value', 't'), ()),
     0x44: (('done', 'total', 'confirmed', 'unconfirmed', 'pending'), ()),
     0x60: (('count',), ('bot', 'op', 'site', 'rate', 'lease')),
-    0x61: (('first', 'count'), ('state', 'site', 'activity', 'battery', 'health', 'temp', 'ph', 'depth', 'bacteria')),
+    0x61: (('first', 'count'), ('state', 'site', 'activity', 'battery', 'health', 'temp', 'ph', 'depth', 'bacteria', 'dose')),
     0x62: (('sens', 'events'), ()),
     0x63: (('schema', 'bots'), ()),
 }
