@@ -312,14 +312,27 @@ def compare(s):
             continue
         per = truth.dose_series(t_start, site) if t_start is not None else None
         last = None
+        prev = None
+        retracted = False       # the count fell inside the window (see below)
         for t, depth, dose, temp in rows:
+            # A bot's report replaces the provisional dose the hub counted since
+            # the last one (a silent bot's can be large), so the count may fall
+            # back towards the truth. The count itself is judged above (never
+            # below the truth); a rate over a window holding such a fall measures
+            # the correction, not delivery, and is not judged.
+            if prev is not None and dose < prev:
+                retracted = True
+            prev = dose
             T = from_host(t)
             a, b = T - late(t) - fb, T + LEAD_S
             if per is not None and T >= t_start + 0.05:
                 rng = per.span(a, b)
                 if rng:
                     errs["dose_site"].add(_miss(dose, *rng), (site, round(T, 2)))
-                if last is not None and T - last[0] >= RATE_WINDOW_S:
+                if last is not None and T - last[0] >= RATE_WINDOW_S and retracted:
+                    last = None
+                    retracted = False
+                elif last is not None and T - last[0] >= RATE_WINDOW_S:
                     dt = T - last[0]
                     hub_rate = (dose - last[1]) / dt
                     rates = []

@@ -24,11 +24,6 @@ SCENARIOS = (("presentation-night", 1), ("sensor-drift", 1), ("sensitivity-spike
              ("silent-bots", 1))
 DOSE = ("dose_session", "dose_site", "dose_rate_site")
 OTHERS = tuple(k for k in inputs.ORDER if k not in DOSE)
-DOSE_FIX = ("the hub's dose count runs behind the truth: control.account truncates each "
-            "tick's dose and stops counting a bot once it is LOST; fixed by the exact, "
-            "conservative dose accounting (issue 12, item 1)")
-
-
 @pytest.fixture(scope="module")
 def sessions():
     """{scenario: Session}, run side by side (each in its own thread: its VM and
@@ -93,7 +88,6 @@ def test_every_safety_input_but_the_dose_stays_within_its_bound(compared, name):
     assert seen > 0, "%s was never compared: the test would prove nothing" % name
 
 
-@pytest.mark.xfail(reason=DOSE_FIX, strict=False)
 @pytest.mark.parametrize("name", DOSE)
 def test_the_hub_never_counts_less_dose_than_the_bots_delivered(compared, name):
     seen = 0
