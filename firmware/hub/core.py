@@ -22,7 +22,7 @@ from hub.swarm import Swarm
 from hub.version import FW_VERSION  # noqa: F401 (re-exported)
 _IO = const(512)
 _READS = const(8)         # reads per link per poll (4 KB): the rest waits for the next poll
-_PARSE_BYTES = const(4096)   # host bytes parsed per poll; past that, only searched for stops
+_PARSE_BYTES = const(4096)   # host bytes parsed per tick; past that, only searched for stops
 _PARSE_FRAMES = const(64) # good host frames parsed per poll (the read in hand is finished)
 _FLOOD_MS = const(100)    # a host link backlogged this long is flooded
 _DRAIN = const(256)       # host reads per poll past the parse budget: searched for stops, dropped
@@ -97,6 +97,7 @@ class Hub:
         self._stop_act = self._stop_found
         self.drained_logged = 0
         self.flooded = False        # backlogged for _FLOOD_MS: searched for stops, dropped
+        self.parse_left = _PARSE_BYTES  # host bytes this tick may still parse
         self.backlog_at = -1        # when the host link was first left unread
         self.counts = bytearray(7)
         # hub state
@@ -270,6 +271,7 @@ class Hub:
         if dt < 0 or dt > 1000:
             dt = 0
         self.last_tick = now
+        self.parse_left = _PARSE_BYTES      # per tick, however often the link is polled
         self.poll(now)
         self._poll_host(now)                # the bus (reports) may have taken a while
         control.account(self, now, dt)
@@ -383,7 +385,7 @@ class Hub:
         # a flood costs the hub and every reader of the link: only stops get
         # through it.
         flooded = self.flooded
-        left = _PARSE_BYTES
+        left = self.parse_left
         f0 = rx.frames
         for _ in range(_READS + _DRAIN):
             if not flooded and (left <= 0 or rx.frames - f0 >= _PARSE_FRAMES):
@@ -392,11 +394,13 @@ class Hub:
                 elif ticks_diff(now, self.backlog_at) >= _FLOOD_MS:
                     self.flooded = flooded = True       # from the next read on
                 if not flooded:
-                    return                              # the rest waits for the next poll
+                    self.parse_left = left
+                    return                              # the rest waits for the next tick
             n = board.host_read(buf)
             if n <= 0:
                 self.flooded = False
                 self.backlog_at = -1
+                self.parse_left = left
                 return
             sc.scan(buf, n, act)
             if flooded:
@@ -412,6 +416,7 @@ class Hub:
                         sw = self.swarm
                         sw.changed = 1          # a command may have moved or held bots
                         sw.dirty = 1
+        self.parse_left = left
 
     def _stop_found(self, seq, source, crc):
         commands.stop_found(self, seq, source, crc, self.now)

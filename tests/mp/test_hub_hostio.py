@@ -1,3 +1,4 @@
+# heap: 512k
 """A host that reads slowly or not at all (hub/hostout.py): the hub never
 waits for it, telemetry goes first, ACKs, alarms and reports wait in a small
 queue, whatever is dropped is counted and audited once per episode, a frame

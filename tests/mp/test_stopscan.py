@@ -1,4 +1,4 @@
-# heap: 1m
+# heap: 2m
 """Emergency stops first (issue 14): every host read is searched for ESTOP
 frames before the parser sees it, and a flood past the parse budget is
 drained at memory speed, so a stop queued behind a flood acts as soon as
