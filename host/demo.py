@@ -32,13 +32,17 @@ def run(scenario="presentation-night", seed=None, bots=None, heap="256k", json_o
     from .record import demo_paths, record_session
     db, html = demo_paths(record, out)      # the session is recorded, then reported
     s = record_session(db, scenario, seed=seed, bots=bots, heap=heap, on_event=show)
-    res = outcome(s)
-    ok = _verdict(res)
-    # the console summary and the report print the same figures: both read this
+    # the console summary, the report and a study's row print the same figures:
+    # all read this
     from .report_data import load
-    from .report_story import story
+    from .report_story import figures, story
+    from .study import merge
     d = load(db)
     st = story(d)
+    res = outcome(s)
+    if not res.get("error"):
+        res = merge(res, figures(st))
+    ok = _verdict(res)
     if json_out:
         import json
         res["ok"] = ok
@@ -99,21 +103,24 @@ def _summary(res, d, st, ok, out):
     for site, a, b, target in st["lesions"]:
         w("  %-12s %5d -> %5d%s\n" % (site_name(site), a, b,
                                        "  (target %d)" % target if target else ""))
-    w("Adverse events: %d (nano-sensitivity %d, peak sensitivity %.2f of the limit)\n"
-      % (res["adverse_events"], res["nano_events"], res["peak_sensitivity"]))
+    adv = st["adverse"]
+    w("Adverse events: %d (%s%s)\n" % (adv["events"], adv["source"], "" if adv["nano"] is None
+      else "; nano-sensitivity %d, peak sensitivity %.2f of the limit"
+      % (adv["nano"], adv["peak_sens"])))
     for f in st["faults"]:
         if "contained_s" in f:
             w("Time to contain %s: %s\n" % (f["kind"], contain_text(f)))
             if f.get("reactions") and not f.get("not_applicable"):
                 w("  hub reaction: %s\n" % reaction_text(f))
-    est = res.get("estop") or {}
-    final = est.get("final") or est
+    est = st["estop"]
     if est:
         w("Emergency stop: %d of %d bots confirmed disabled%s\n" % (
-            final.get("confirmed", 0), final.get("total", 0),
-            "; unconfirmed %s" % final.get("unconfirmed") if final.get("unconfirmed") else ""))
-    w("Swarm at the end (ground truth): %d of %d bots disabled, %d delivering\n"
-      % (res["bots_disabled_at_end"], res["bots"], res["bots_delivering_at_end"]))
+            est["confirmed"], est["total"],
+            "; unconfirmed %s" % est["unconfirmed"] if est["unconfirmed"] else ""))
+    sw = st["swarm"]
+    if sw:
+        w("Swarm at the end (ground truth): %d of %d bots disabled, %d delivering\n"
+          % (sw["disabled"], sw["bots"], sw["delivering"]))
     w("Dose delivered after a bot heard DISABLE: %d udu\n" % res["dose_after_disable"])
     r = d.audit_result
     w("Audit log: %s; %s\n" % (("verifies" if r is not None and r.ok else "DOES NOT VERIFY"),

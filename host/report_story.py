@@ -10,7 +10,12 @@ Each figure has one source, named next to it:
   recording has it, else the hub's site readings;
 - faults: ground truth, with each faulty bot's first hub reaction named per
   bot, and "not applicable" when every bot of the fault was already disabled
-  before it struck (nothing left to contain).
+  before it struck (nothing left to contain);
+- adverse events and the swarm at the end: ground truth, else the audit log;
+- emergency stop confirmations: the hub's last ESTOP_REPORT.
+
+``nanohub study`` reads its per-run figures from here too (:func:`figures`),
+so a study's row and the report of the same session cannot disagree.
 """
 import ast
 
@@ -181,6 +186,41 @@ def reaction_text(f):
     return "; ".join(parts)
 
 
+def adverse(d):
+    """{events, nano, peak_sens, source}: ground truth when recorded, else the audit log
+    (which knows the events the hub saw, not the peak)."""
+    if d.truth:
+        nano = sum(1 for _, kind, _ in getattr(d, "truth_events", ()) if kind in _nano_kinds())
+        return {"events": d.truth["adverse_events"], "nano": nano,
+                "peak_sens": d.truth["peak_sens"], "source": "ground truth"}
+    n = sum(1 for r in d.audit if auditlog.event_name(r["event"]) == "ADVERSE")
+    return {"events": n, "nano": None, "peak_sens": None, "source": "audit log"}
+
+
+def _nano_kinds():
+    from nanohub.sim.patient import NANO
+    return NANO
+
+
+def swarm_end(d):
+    """{bots, disabled, delivering} at the end (ground truth), or None without it."""
+    t = d.truth
+    if not t:
+        return None
+    return {"bots": t["bots"], "disabled": t["disabled_at_end"],
+            "delivering": t["delivering_at_end"]}
+
+
+def estop(d):
+    """The hub's last emergency-stop report: {confirmed, total, done, unconfirmed}, or None."""
+    if not d.estops:
+        return None
+    t, done, total, confirmed, unconfirmed, pending = d.estops[-1]
+    import json
+    return {"t": t, "done": bool(done), "total": total, "confirmed": confirmed,
+            "unconfirmed": json.loads(pending or "[]") if unconfirmed else []}
+
+
 def story(d):
     """Everything the console summary and the report's summary row print."""
     text, level, found = alarm_text(d)
@@ -188,4 +228,45 @@ def story(d):
     return {"alarms": found, "alarms_text": text, "alarms_level": level,
             "flags": flag_counts(d), "flags_text": flag_text(d),
             "lesions": rows, "lesions_source": source, "lesions_text": lesion_text(d),
-            "faults": faults(d)}
+            "faults": faults(d), "adverse": adverse(d), "swarm": swarm_end(d),
+            "estop": estop(d)}
+
+
+def figures(st):
+    """A study's per-run figures from a story: plain JSON-able values.
+
+    Keys the study had before keep their names; a fault whose bots were all
+    disabled before it struck carries ``not_applicable`` instead of ``contained_s``
+    (the report prints "not applicable" for it)."""
+    red = [a - b for _, a, b, _ in st["lesions"]]
+    fl = []
+    for f in st["faults"]:
+        row = {"kind": f["kind"], "t": f["t"], "bots": list(f["bots"])}
+        if f.get("not_applicable"):
+            row["not_applicable"] = f["not_applicable"]
+        elif "contained_s" in f:
+            row["contained_s"] = f["contained_s"]
+        fl.append(row)
+    out = {
+        "alarms_raised": len(st["alarms"]),
+        "alarms_by_prio": {p: sum(1 for a in st["alarms"] if a["prio"] == p) for p in PRIOS},
+        "alarm_codes": [a["code"] for a in st["alarms"]],
+        "audit_flags": dict(st["flags"]),
+        "audit_flagged": sum(st["flags"].values()),
+        "depth": {s: (a, b) for s, a, b, _ in st["lesions"]},
+        "depth_source": st["lesions_source"],
+        "depth_reduction_um": sum(red) / len(red) if red else 0.0,
+        "adverse_events": st["adverse"]["events"],
+        "faults": fl,
+    }
+    if st["adverse"]["nano"] is not None:
+        out["nano_events"] = st["adverse"]["nano"]
+        out["peak_sensitivity"] = st["adverse"]["peak_sens"]
+    if st["swarm"]:
+        out["bots"] = st["swarm"]["bots"]
+        out["bots_disabled_at_end"] = st["swarm"]["disabled"]
+        out["bots_delivering_at_end"] = st["swarm"]["delivering"]
+    if st["estop"]:
+        out["bots_confirmed_disabled"] = st["estop"]["confirmed"]
+        out["estop_total"] = st["estop"]["total"]
+    return out

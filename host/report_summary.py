@@ -83,16 +83,15 @@ def rows(d):
         add("Peak sensitivity", text, "bad" if peak >= 1.0 or any(
             peak >= v for v, n in th if n == "pause") else "warn" if any(
             peak >= v for v, _ in th) else "ok")
-    adverse = [r for r in d.audit if r["event"] == 8]
-    n_adv = d.truth["adverse_events"] if d.truth else len(adverse)
-    add("Adverse events", "%d%s" % (n_adv, " (ground truth)" if d.truth else " (audit log)"),
-        "bad" if n_adv else "ok")
+    from .report_story import adverse, swarm_end
+    adv = adverse(d)
+    add("Adverse events", "%d (%s)" % (adv["events"], adv["source"]), "bad" if adv["events"] else "ok")
     if d.truth:
         add("Faults (ground truth)", *_faults(d))
-        t = d.truth
+    sw = swarm_end(d)
+    if sw:
         add("Swarm at the end (ground truth)", "%d of %d bots disabled, %d delivering" % (
-            t["disabled_at_end"], t["bots"], t["delivering_at_end"]),
-            "bad" if t["delivering_at_end"] else "ok")
+            sw["disabled"], sw["bots"], sw["delivering"]), "bad" if sw["delivering"] else "ok")
     res = d.audit_result
     if res is None:
         add("Audit log", "not in this recording", "warn")

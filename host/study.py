@@ -1,7 +1,10 @@
 """``nanohub study``: many seeded sessions of the whole system, with statistics.
 
-Each run is one :func:`nanohub.host.session.run_session` (firmware on the
-MicroPython VM + swarm gateway + scripted operator) in its own process: the
+Each run is one recorded :func:`nanohub.host.session.run_session` (firmware on
+the MicroPython VM + swarm gateway + scripted operator) in its own process; its
+figures (alarms, flags, depths, contain times, adverse events, the swarm at the
+end) come from the recording's computed summary, the one the demo's console and
+the HTML report print (:mod:`nanohub.host.report_story`). The
 run unit takes (scenario, seed) and returns a plain dict, so a cluster engine
 (Ray, Dask) could fan it out unchanged. Sessions run in real time and are
 mostly idle (about 5 % of a core each), so several share a core; the
@@ -16,8 +19,10 @@ input leaves its bound.
 """
 import math
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -48,20 +53,48 @@ def ci(values):
 
 
 def one_run(scenario, seed, bots=None, heap="256k", record_dir=None):
-    """The run unit: one session, judged; returns a JSON-able dict."""
-    from .session import outcome, run_session
+    """The run unit: one session, recorded and judged; returns a JSON-able dict.
+
+    Every session is recorded (into ``record_dir``, else a scratch directory
+    removed afterwards) so that its figures come from the same computed summary
+    as its report and the demo's console summary (:mod:`nanohub.host.report_story`)."""
     t = time.monotonic()
+    scratch = None
     try:
-        if record_dir:
-            from .record import record_session
-            s = record_session(os.path.join(record_dir, "seed-%d.db" % seed), scenario,
-                               seed=seed, bots=bots, heap=heap)
-        else:
-            s = run_session(scenario, seed=seed, bots=bots, heap=heap)
-        res = outcome(s)
+        if not record_dir:
+            scratch = record_dir = tempfile.mkdtemp(prefix="nanohub-study-")
+        res = run_figures(os.path.join(record_dir, "seed-%d.db" % seed), scenario, seed,
+                          bots=bots, heap=heap)
     except Exception as e:      # a failed run is a result, not a crash of the study
         res = {"scenario": scenario, "seed": seed, "error": "%s: %s" % (type(e).__name__, e)}
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
     res["wall_s"] = time.monotonic() - t
+    return res
+
+
+def run_figures(db, scenario, seed, bots=None, heap="256k"):
+    """One recorded session's row: what only the live session knows (the trace's dose
+    after DISABLE, the hub's view of its inputs, the pulled log) from
+    :func:`nanohub.host.session.outcome`, and every figure the report prints from
+    :func:`nanohub.host.report_story.figures` of the recording."""
+    from .record import record_session
+    from .report_data import load
+    from .report_story import figures, story
+    from .session import outcome
+    s = record_session(db, scenario, seed=seed, bots=bots, heap=heap)
+    res = outcome(s)
+    if res.get("error"):
+        return res
+    return merge(res, figures(story(load(db))))
+
+
+def merge(res, fig):
+    """The outcome with the story's figures in place of its own."""
+    res.update(fig)
+    res["contained"] = (res["bots_delivering_at_end"] == 0 and all(
+        f["contained_s"] is not None for f in res["faults"] if "contained_s" in f))
     return res
 
 
@@ -94,6 +127,8 @@ def summarize(results):
 
     add("lesion depth reduction", [r["depth_reduction_um"] for r in ok], unit=" um")
     add("adverse events per session", [r["adverse_events"] for r in ok], "%.2f")
+    add("alarms raised per session", [r.get("alarms_raised") for r in ok], "%.2f")
+    add("audit records flagged per session", [r.get("audit_flagged") for r in ok], "%.2f")
     kinds = sorted({f["kind"] for r in ok for f in r["faults"] if "contained_s" in f})
     for k in kinds:
         vals = [f["contained_s"] for r in ok for f in r["faults"]
@@ -101,12 +136,15 @@ def summarize(results):
         add("time to contain %s" % k, vals, "%.2f", " s")
     add("dose after disable (udu)", [r["dose_after_disable"] for r in ok], "%.1f")
     not_contained = sum(1 for r in ok for f in r["faults"] if "contained_s" in f and f["contained_s"] is None)
+    # faults whose bots were all disabled before they struck: nothing to contain
+    not_applicable = sum(1 for r in ok for f in r["faults"] if f.get("not_applicable"))
     all_off = sum(1 for r in ok if r["bots_disabled_at_end"] == r["bots"])
     from .inputs import judge
     return {
         "inputs": judge([r.get("inputs") for r in ok]),
         "runs": len(results), "failed_runs": len(results) - len(ok), "rows": rows,
         "faults_not_contained": not_contained,
+        "faults_not_applicable": not_applicable,
         "sessions_all_bots_disabled": all_off,
         "sessions_dose_after_disable": sum(1 for r in ok if r["dose_after_disable"] > 0),
         "log_verified": sum(1 for r in ok if r.get("log_ok")),
@@ -121,6 +159,8 @@ def print_table(summary, scenario, out=sys.stdout):
     w(table(("metric", "mean +- 95% CI", "n>"), summary["rows"], stream=out) + "\n")
     w(fields([
         ("faults not contained:", "%d" % summary["faults_not_contained"]),
+        ("faults not applicable (bots already disabled):",
+         "%d" % summary.get("faults_not_applicable", 0)),
         ("sessions with every bot disabled:", "%d of %d" % (
             summary["sessions_all_bots_disabled"], summary["runs"] - summary["failed_runs"])),
         ("sessions with dose after disable:", "%d" % summary["sessions_dose_after_disable"]),
