@@ -34,6 +34,7 @@ ACK_CACHE = 16                    # answers the hub keeps for identical resends
 TELEM_FLOOR_HZ = 1                # no unsigned TELEM_RATE goes below this
 HUB_TIME_MOD = 1 << 30            # hub time (ms) on the wire is modulo this
 COUNTER_JUMP_MAX = 1 << 16        # a signed command may raise the counter by at most this
+LOG_CHECKPOINT_EVERY = 16         # the hub writes a keyed EV_CHECKPOINT after this many records
 ADDR_HUB = 0x00
 ADDR_ALL = 0xFF
 MAX_BOTS = 255
@@ -202,6 +203,9 @@ ENUMS = {
                          "dropped, c: index of the first); written right after"),
         ("RX_DRAIN", 21, "host-link bytes read under a flood past the parse budget, searched "
                          "only for emergency stops and dropped (c: bytes in the last second)"),
+        ("CHECKPOINT", 22, "keyed checkpoint after every LOG_CHECKPOINT_EVERY records (a: 1 keyed, "
+                           "0 hub without a key; c: 31 bits of HMAC-SHA256(key, 'log' + its index "
+                           "u32 LE + the chain before it), 0 without a key)"),
     ),
     "RESET": (  # reset causes
         ("POWER", 0, "power on"),
@@ -282,7 +286,7 @@ LogRecord = Struct(                # one audit-log record, on disk and on the wi
     "a" / Int8ul,
     "b" / Int16ul,
     "c" / Int32sl,
-    "chain" / Bytes(8),            # SHA-256(prev chain + record[:16])[:8]
+    "chain" / Bytes(8),            # SHA-256(prev chain + record[:16])[:8], unkeyed (EV_CHECKPOINT is keyed)
 )
 
 # --------------------------------------------------------------- messages --
@@ -427,6 +431,8 @@ MESSAGES = (
         "late_ms" / Int16ul,           # worst tick start past its due time since the last HUB_STATUS
         "late_n" / Int16ul,            # ticks started over a quarter period late, since boot
         "host_lost" / Int16ul,         # ACKs, alarms, reports for the host dropped since boot
+        "log_next" / Int32ul,          # index the next audit record gets
+        "log_head" / Bytes(8),         # chain of the newest audit record (zeros if none)
     ), "hub state, reason, swarm counts, dose, patient, loop health"),
     (0x41, "BOT_STATES", "host", Struct(
         "first" / Int8ul,

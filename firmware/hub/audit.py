@@ -14,6 +14,15 @@ new one starts, and the anchor lets what remains verify on its own.
 Each append opens, writes, syncs and closes the segment: a power cut loses at
 most the record being written, which ``open()`` at the next boot finds (file
 size not a whole number of records), truncates and logs as EV_TORN.
+
+The chain itself is unkeyed: it lets the hub check its own storage, whatever
+key it had when each record was written. What makes the log tamper-evident to
+a reader is the keyed EV_CHECKPOINT record the hub writes after every
+``wire.LOG_CHECKPOINT_EVERY`` records (``Hub.record``): its ``c`` is 31 bits of
+HMAC-SHA256(key, "log" + its index + the chain before it), so a file rewritten
+without some records, with the unkeyed chain recomputed, fails at the next
+checkpoint; the newest records are covered by the head the hub reports in
+HUB_STATUS (``log_next``, ``log_head``), which ``log pull`` keeps beside the file.
 """
 import struct
 
@@ -60,6 +69,7 @@ class AuditLog:
         self._rec = bytearray(wire.LOG_SIZE)
         self.dropped_first = -1  # the last rotation removed records from here
         self.dropped_n = 0
+        self.since_ckpt = 0      # records appended since the last checkpoint (or boot)
         self._buf = bytearray(wire.LOG_SIZE * _CHUNK)
         self._anc = bytearray(_ANCHOR)
 
@@ -158,7 +168,12 @@ class AuditLog:
         self.head_chain[:] = d
         self.next_index = index + 1
         self._last_n += 1
+        self.since_ckpt = 0 if event == wire.EV_CHECKPOINT else self.since_ckpt + 1
         return index
+
+    def checkpoint_due(self):
+        """A keyed checkpoint is written after every CHECKPOINT_EVERY records."""
+        return self.since_ckpt >= wire.LOG_CHECKPOINT_EVERY
 
     # ------------------------------------------------------------- reading --
     def read_into(self, start, max_count, buf, off=0):

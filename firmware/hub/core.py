@@ -214,6 +214,10 @@ class Hub:
                 first, n = log.dropped_first, log.dropped_n
                 log.dropped_first = -1
                 log.append(self.now, wire.EV_LOG_DROP, 0, n, first)
+            if log.checkpoint_due():
+                st = self.state_store
+                log.append(self.now, wire.EV_CHECKPOINT, 1 if st.keyed else 0, 0,
+                           st.checkpoint_tag(log.next_index, log.head_chain))
         except OSError:
             self.log_ok = False
 

@@ -80,3 +80,55 @@ def test_an_unsigned_telemetry_rate_cannot_go_below_the_floor():
                sign=False)[0], wire.ACKS_DONE)
     eq(rig.cmd(wire.M_TELEM_RATE, struct.pack(wire.TELEM_RATE_FMT, 5, 0, 0))[0],
        wire.ACKS_DONE)                                        # signed: the operator may
+
+
+# ------------------------------------------------------ a keyed audit trail --
+
+def _checkpoint_tag(key, index, prev_chain):
+    d = hmac.hmac_sha256(key, b"log" + struct.pack("<I", index) + bytes(prev_chain))
+    return (d[0] | (d[1] << 8) | (d[2] << 16) | ((d[3] & 0x7F) << 24)) or 1
+
+
+def _chain_before(log, index):
+    buf = bytearray(wire.LOG_SIZE)
+    n, _, _ = log.read_into(index - 1, 1, buf)
+    eq(n, 1)
+    return bytes(buf[wire.LOG_CHAIN:])
+
+
+def test_a_keyed_checkpoint_follows_every_few_records_and_verifies_under_the_key():
+    rig = Rig()
+    log = rig.hub.log
+    start = log.next_index
+    for i in range(3 * wire.LOG_CHECKPOINT_EVERY):
+        rig.hub.record(wire.EV_PARAM, 1, 0, i)
+    cps = rig.events(wire.EV_CHECKPOINT, start)
+    true(len(cps) >= 3, "one checkpoint per LOG_CHECKPOINT_EVERY records: %d" % len(cps))
+    for r in cps:
+        eq(r[3], 1)                                         # written under a key
+        eq(r[5], _checkpoint_tag(rig.key, r[0], _chain_before(log, r[0])))
+    gaps = [b[0] - a[0] for a, b in zip(cps, cps[1:])]
+    eq(set(gaps), {wire.LOG_CHECKPOINT_EVERY + 1})
+    ok, bad = log.verify()
+    true(ok, "the hub's own check still passes")
+
+
+def test_a_hub_without_a_key_still_logs_and_its_checkpoints_say_they_carry_no_tag():
+    rig = Rig(key=None)
+    start = rig.hub.log.next_index
+    for i in range(2 * wire.LOG_CHECKPOINT_EVERY):
+        rig.hub.record(wire.EV_PARAM, 1, 0, i)
+    cps = rig.events(wire.EV_CHECKPOINT, start)
+    true(len(cps) >= 2, "checkpoints are written without a key too")
+    eq(set((r[3], r[5]) for r in cps), {(0, 0)})
+    eq(len(rig.events(wire.EV_PARAM, start)), 2 * wire.LOG_CHECKPOINT_EVERY)
+
+
+def test_the_hub_status_carries_the_newest_index_and_the_chain_head():
+    rig = Rig()
+    rig.hub.record(wire.EV_PARAM, 1, 0, 5)
+    rig.request(wire.REQ_STATUS)
+    st = rig.last[wire.M_HUB_STATUS]
+    log = rig.hub.log
+    eq(st["log_next"], log.next_index)
+    eq(bytes(st["log_head"]), _chain_before(log, log.next_index))
