@@ -162,6 +162,8 @@ ENUMS = {
         ("BUS_LOSS", 14, "bot-bus frame loss high"),
         ("UNAUTHORIZED", 15, "unauthorized command rejected"),
         ("LOG_TORN", 16, "torn audit-log tail dropped at boot"),
+        ("LOG_FULL", 17, "audit log full of records no host has acknowledged: records are "
+                         "counted, not written, until a signed LOG_ACK (pull the log)"),
     ),
     "ALST": (  # alarm states
         ("RAISED", 0, "active, not acknowledged"),
@@ -206,6 +208,8 @@ ENUMS = {
         ("CHECKPOINT", 22, "keyed checkpoint after every LOG_CHECKPOINT_EVERY records (a: 1 keyed, "
                            "0 hub without a key; c: 31 bits of HMAC-SHA256(key, 'log' + its index "
                            "u32 LE + the chain before it), 0 without a key)"),
+        ("LOG_LOST", 23, "records not written while the log was full of unacknowledged "
+                         "records (c: how many); written once there is room again"),
     ),
     "RESET": (  # reset causes
         ("POWER", 0, "power on"),
@@ -406,6 +410,9 @@ MESSAGES = (
         "bots_hz" / Int8ul,
         "sites_hz" / Int8ul,
     ), "telemetry rates, bounded by the hub; below TELEM_FLOOR_HZ only when signed"),
+    (0x36, "LOG_ACK", "host", Struct(
+        "upto" / Int32ul,              # the host has stored and verified every record below this
+    ), "the host stored the audit log up to here: the hub may rotate those records away [auth]"),
     # telemetry (hub -> host)
     (0x40, "HUB_STATUS", "host", Struct(
         "state" / Int8ul,              # HUB_*
@@ -481,9 +488,10 @@ MESSAGES = (
 
 AUTH_REQUIRED = frozenset((
     "ARM", "TREAT_START", "TREAT_RESUME", "DOSE_SCALE", "ESTOP_RESET",
-    "CONSENT", "KEY_ROTATE", "PARAM_SET",
+    "CONSENT", "KEY_ROTATE", "PARAM_SET", "LOG_ACK",
 ))
-"""Commands that can start or increase energy delivery: they need a tag."""
+"""Commands that can start or increase energy delivery, or (LOG_ACK) let audit
+records be rotated away: they need a tag."""
 
 AUTH_TO_LOWER = ("ALARM_ACK", "TELEM_RATE")
 """Commands anyone may send, whose stronger effect needs a tag: acknowledging a

@@ -7,7 +7,7 @@ except ImportError:  # CPython
         return x
 
 VERSION = const(1)
-SCHEMA = const(0xf42b5199)
+SCHEMA = const(0xc204cbe5)
 MAX_PAYLOAD = const(480)
 MAX_FRAME = const(505)
 MAX_WIRE = const(508)
@@ -126,6 +126,7 @@ ALARM_ESTOP = const(13)  # emergency stop
 ALARM_BUS_LOSS = const(14)  # bot-bus frame loss high
 ALARM_UNAUTHORIZED = const(15)  # unauthorized command rejected
 ALARM_LOG_TORN = const(16)  # torn audit-log tail dropped at boot
+ALARM_LOG_FULL = const(17)  # audit log full of records no host has acknowledged: records are counted, not written, until a signed LOG_ACK (pull the log)
 
 # ALST
 ALST_RAISED = const(0)  # active, not acknowledged
@@ -163,6 +164,7 @@ EV_HOST_DROP = const(19)  # the host did not read: frames for it dropped, one re
 EV_LOG_DROP = const(20)  # the oldest segment was rotated away unpulled or not (b: records dropped, c: index of the first); written right after
 EV_RX_DRAIN = const(21)  # host-link bytes read under a flood past the parse budget, searched only for emergency stops and dropped (c: bytes in the last second)
 EV_CHECKPOINT = const(22)  # keyed checkpoint after every LOG_CHECKPOINT_EVERY records (a: 1 keyed, 0 hub without a key; c: 31 bits of HMAC-SHA256(key, 'log' + its index u32 LE + the chain before it), 0 without a key)
+EV_LOG_LOST = const(23)  # records not written while the log was full of unacknowledged records (c: how many); written once there is room again
 
 # RESET
 RESET_POWER = const(0)  # power on
@@ -285,6 +287,10 @@ M_TELEM_RATE = const(0x35)
 TELEM_RATE_FMT = '<BBB'
 TELEM_RATE_SIZE = const(3)
 
+M_LOG_ACK = const(0x36)
+LOG_ACK_FMT = '<I'
+LOG_ACK_SIZE = const(4)
+
 M_HUB_STATUS = const(0x40)
 HUB_STATUS_FMT = '<BBIBBBBBBBBBBIIHBBHHHHHI8s'
 HUB_STATUS_SIZE = const(50)
@@ -370,6 +376,7 @@ MSGS = {
     0x33: ('LOG_CHUNK', '<IIIB', 13, '<IIBBHi8s', 24, 0),
     0x34: ('REQUEST', '<B', 1, None, 0, 0),
     0x35: ('TELEM_RATE', '<BBB', 3, None, 0, 4),
+    0x36: ('LOG_ACK', '<I', 4, None, 0, 5),
     0x40: ('HUB_STATUS', '<BBIBBBBBBBBBBIIHBBHHHHHI8s', 50, None, 0, 0),
     0x41: ('BOT_STATES', '<BB', 2, '<BBBBB', 5, 0),
     0x42: ('SITE_READINGS', '<B', 1, '<BHHhHI', 13, 0),
