@@ -10,6 +10,9 @@ newest index and chain head from HUB_STATUS, asked before the pull, tagged
 under the hub key by this host. ``log verify --key`` then checks every keyed
 checkpoint in the file and that the file reaches that head unchanged, so a
 file rewritten without some records, or cut short, fails.
+
+A pull by a host holding the key ends with a signed LOG_ACK of what it stored
+and verified: only then may the hub rotate those records away.
 """
 import os
 
@@ -187,7 +190,26 @@ def pull(ctx, args):
     if not res.ok:
         raise CheckFailed("pulled %d records to %s, but the log does not verify: %s"
                           % (added, path, res), out)
+    out["acked"], why = _ack(hub, key, res)
+    if why:
+        text += "; not acknowledged (%s): the hub keeps holding these records" % why
     ctx.emit(out, text)
+
+
+def _ack(hub, key, res):
+    """Acknowledge what is stored and verified, so the hub may rotate it away:
+    (acknowledged up to, or None; why not). Needs the key: without one the hub
+    keeps holding the records, which is safe, so a pull does not fail for it."""
+    from .errors import Refused
+    if res.last_index is None:
+        return None, ""
+    if key is None:
+        return None, "no key"
+    try:
+        hub.log_ack(res.last_index + 1)
+    except Refused as e:
+        return None, "refused: %s" % e
+    return res.last_index + 1, ""
 
 
 def _what_is_wrong(data, res):
