@@ -31,7 +31,8 @@ def setup_log(p):
                    help="an earlier key of the hub (checkpoints written before a key "
                         "rotation); repeatable")
     v.add_argument("--head", metavar="FILE",
-                   help="the head file saved by log pull (default: FILE.head)")
+                   help="the head file saved by log pull (default: FILE.head); without "
+                        "--key, the key store's key for the hub it names is used")
     v.add_argument("--no-head", action="store_true",
                    help="with --key: check the checkpoints only, not that the file is complete")
     s = sub.add_parser("show", help="print a pulled log, one record a line")
@@ -229,8 +230,20 @@ def _what_is_wrong(data, res):
 
 
 def _verify_keys(ctx, args):
+    """--key (or $NANOHUB_KEY) and --old-key; else the key store's key for the
+    hub named in the head file beside the log, if the store has one."""
+    from nanohub.protocol import auditlog
+
     from . import keys
+    from .errors import UsageError
     paths = ([ctx.key_arg()] if ctx.key_arg() else []) + list(args.old_key)
+    if not paths and not args.no_head:
+        try:
+            head = auditlog.Head.loads(_read(args.head or head_path(args.file)).decode())
+        except (ValueError, UsageError):    # no head file (UnicodeDecodeError is a ValueError)
+            head = None
+        if head is not None and keys.key_path(head.hub_id).exists():
+            paths = [keys.key_path(head.hub_id)]
     return [keys.load_key(p) for p in paths]
 
 

@@ -11,10 +11,12 @@ import sys
 
 import pytest
 
-from nanohub.host import vm
+from nanohub.host import keys, vm
 from nanohub.host.client import Hub
 from nanohub.host.emulator import EmulatedHub
 from nanohub.protocol import auditlog, schema
+
+EMPTY_HOME = "/nonexistent-nanohub-home"
 
 
 def _skip_reason():
@@ -42,7 +44,8 @@ def pulled(tmp_path_factory):
                 for i in range(3 * schema.LOG_CHECKPOINT_EVERY):     # PARAM records
                     hub.param_set("hb_pause_ms", 1000 + i)
             path = tmp / "hub.log"
-            out = ok_json(cli("--json", "log", "pull", "-o", str(path), port=emu))
+            out = ok_json(cli("--json", "log", "pull", "-o", str(path), port=emu,
+                              home=tmp / "home"))
             assert out["head_signed"] and out["head_checked"], out
             assert out["acked"] == out["last_index"] + 1, out     # the hub may now rotate them
             key = tmp / "hub.key"
@@ -55,11 +58,16 @@ def pulled(tmp_path_factory):
     return path, key
 
 
-def cli(*args, port=None, timeout=60):
+def cli(*args, port=None, timeout=60, home=None):
+    """The CLI; ``home`` is its key store (default: an empty one, so that only
+    --key gives it a key)."""
     argv = [sys.executable, "-m", "nanohub.host.cli"]
     if port is not None:
         argv += ["--port", port.url]
-    return subprocess.run(argv + list(args), capture_output=True, text=True, timeout=timeout)
+    env = dict(os.environ, NANOHUB_HOME=str(home or EMPTY_HOME))
+    env.pop("NANOHUB_KEY", None)
+    return subprocess.run(argv + list(args), capture_output=True, text=True, timeout=timeout,
+                          env=env)
 
 
 def ok_json(proc):
@@ -153,3 +161,18 @@ def test_a_log_verified_under_another_key_fails_at_its_first_checkpoint(pulled, 
     out = ok_json(cli("--json", "log", "verify", str(pulled[0]), "--key", str(other),
                       "--old-key", str(pulled[1])))                  # an earlier key is accepted
     assert out["verified"]
+
+
+def test_verify_takes_the_key_from_the_store_for_the_hub_the_head_file_names(
+        pulled, tmp_path, monkeypatch):
+    path, key = pulled
+    home = tmp_path / "home"
+    monkeypatch.setenv("NANOHUB_HOME", str(home))
+    head = auditlog.Head.loads((path.parent / "hub.log.head").read_text())
+    keys.save_key(head.hub_id, keys.load_key(key))       # as key init / the sim install it
+    out = ok_json(cli("--json", "log", "verify", str(path), home=home))
+    assert out["keyed"] and out["head_checked"] and out["checkpoints"] >= 3
+    data = path.read_bytes()
+    cut = copy(pulled, tmp_path, data[:len(data) - 2 * auditlog.SIZE])
+    line = refused(cli("log", "verify", str(cut), home=home))
+    assert "cut short" in line
