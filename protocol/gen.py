@@ -252,6 +252,13 @@ def protocol_doc():
             "and `log_head` (the chain of the newest record): a copy that ends before `log_next` - 1, "
             "or whose last chain is not `log_head`, was cut or rewritten after the last checkpoint. "
             "A key rotation starts new checkpoints under the new key: a verifier takes both keys." "" % schema.LOG_CHECKPOINT_EVERY,
+            "",
+            "The hub never rotates away a segment that holds a record at or above the mark of "
+            "the last signed `LOG_ACK {upto}` (persisted; `upto` above the newest index is refused "
+            "`BAD_ARG`). A log full of such records (one reserve segment past the usual eight) "
+            "writes nothing more: the hub latches `ALARM_LOG_FULL` and, once a `LOG_ACK` made "
+            "room, writes `EV_LOG_LOST` with how many records it could not write. A host "
+            "acknowledges only what it stored and verified.",
             "", "## Enumerations", ""]
     for name in schema.ENUMS:
         out += ["### " + name, "", _enum_table(name), ""]
