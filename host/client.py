@@ -125,6 +125,11 @@ class Hub(Link):
             if start >= chunk.next:
                 return
 
+    def log_ack(self, upto):
+        """Tell the hub this host stored every record below ``upto`` (signed:
+        only the key holder may let the hub rotate records away). Returns the ACK."""
+        return self.command("LOG_ACK", {"upto": int(upto)})
+
     def log_pull(self, start=0, progress=None):
         """All records from ``start`` as bytes; ``progress(next_index, end_index)``."""
         out = []

@@ -98,6 +98,7 @@ def status_dict(f):
         "bus_link_percent": s["link"],
         "rx_bad": s["rx_bad"],
         "failing_checks": check_names(s["checks"]),
+        "log": {"next": s["log_next"], "head": bytes(s["log_head"]).hex()},
     }
 
 

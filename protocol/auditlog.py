@@ -11,10 +11,19 @@ Without an anchor, a log that starts after index 0 (older segments rotated
 out) cannot have its first record's chain checked: it is then the trust root,
 and ``Result.anchored`` is False. Keep the head of the last pull (``Result.head``)
 and pass it as ``anchor`` with ``expect_start`` next time to close that gap.
+
+The chain is unkeyed: it finds damage, and anyone can recompute it. Forgery is
+found with the hub key: every EV_CHECKPOINT record carries 31 bits of
+HMAC-SHA256(key, "log" + its index + the chain before it) (``checkpoint_tag``),
+and ``verify(..., keys=[key])`` checks each one; the records after the last
+checkpoint are covered by the hub's reported head (``Head``: ``log_next`` and
+``log_head`` from HUB_STATUS, kept beside a pulled file under a host tag).
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import struct
 from dataclasses import dataclass
 
@@ -35,12 +44,27 @@ CHAIN_BREAK = "chain break"
 INDEX_GAP = "index gap"
 INDEX_ORDER = "index not increasing"
 TRUNCATED = "truncated"
+CHECKPOINT_BAD = "checkpoint tag does not verify under the key: records before it were removed or rewritten"
+CHECKPOINT_UNKEYED = "checkpoint carries no tag (written by a hub without a key, or rewritten)"
+HEAD_SHORT = "file ends before the newest record the hub reported: cut short"
+HEAD_DIFFERS = "record differs from the head the hub reported: rewritten"
+EV_CHECKPOINT = next(v for n, v, _ in schema.ENUMS["EV"] if n == "CHECKPOINT")
 
 _EV = {v: (n, doc) for n, v, doc in schema.ENUMS["EV"]}
 
 
 def chain_of(prev: bytes, head: bytes) -> bytes:
     return hashlib.sha256(bytes(prev) + bytes(head)).digest()[:CHAIN_SIZE]
+
+
+def _tag31(d: bytes) -> int:
+    return (d[0] | (d[1] << 8) | (d[2] << 16) | ((d[3] & 0x7F) << 24)) or 1
+
+
+def checkpoint_tag(key: bytes, index: int, prev_chain: bytes) -> int:
+    """What a hub with ``key`` writes in ``c`` of the checkpoint at ``index``."""
+    return _tag31(hmac.new(key, b"log" + struct.pack("<I", index & 0xFFFFFFFF)
+                           + bytes(prev_chain), hashlib.sha256).digest())
 
 
 def parse_records(data: bytes) -> list[dict]:
@@ -83,6 +107,9 @@ class Result:
     reason: str = ""
     anchored: bool = False          # the first record's chain was checked too
     head: bytes = ZERO_CHAIN        # chain of the last good record
+    keyed: bool = False             # checkpoints were checked under a key
+    checkpoints: int = 0            # checkpoints that verified under a key
+    head_checked: bool = False      # the end of the file matched the hub's reported head
 
     def __bool__(self):
         return self.ok
@@ -93,13 +120,25 @@ class Result:
         span = "records %s..%s" % (self.first_index, self.last_index)
         if self.ok:
             note = "" if self.anchored else " (first record unanchored)"
+            if self.keyed:
+                note += "; %d keyed checkpoints verify" % self.checkpoints
+                note += "; end matches the hub's head" if self.head_checked else ""
+            else:
+                note += "; unkeyed check only (pass --key to check the checkpoints)"
             return "OK: %d %s verify%s" % (self.count, span, note)
         return "BAD at record %s (position %s): %s" % (self.bad_index, self.bad_position,
                                                      self.reason)
 
 
-def verify(records, anchor: bytes | None = None, expect_start: int | None = None) -> Result:
-    """Verify chain and index continuity; the Result names the first bad record."""
+def verify(records, anchor: bytes | None = None, expect_start: int | None = None,
+           keys=None, head: "Head | None" = None) -> Result:
+    """Verify chain and index continuity; the Result names the first bad record.
+
+    With ``keys`` (the hub's key, and its earlier keys after a rotation) every
+    checkpoint whose previous record is present must carry a tag under one of
+    them. With ``head`` the file must reach the hub's reported newest record
+    and end in the same chain there."""
+    keys = [bytes(k) for k in keys] if keys else []
     records = list(records)
     res = Result(ok=True, count=0)
     if records and records[0].get("index") is not None:
@@ -124,9 +163,62 @@ def verify(records, anchor: bytes | None = None, expect_start: int | None = None
         chain = bytes(rec["chain"])
         if prev_chain is not None and chain_of(prev_chain, head_bytes(rec)) != chain:
             return bad(pos, index, CHAIN_BREAK)
+        if keys and rec["event"] == EV_CHECKPOINT and prev_chain is not None:
+            if rec["a"] == 0:
+                return bad(pos, index, CHECKPOINT_UNKEYED)
+            if not any(checkpoint_tag(k, index, prev_chain) == rec["c"] for k in keys):
+                return bad(pos, index, CHECKPOINT_BAD)
+            res.checkpoints += 1
         prev_chain, prev_index = chain, index
         res.count, res.last_index, res.head = pos + 1, index, chain
+        if head is not None and index == head.next - 1:
+            if chain != head.chain:
+                return bad(pos, index, HEAD_DIFFERS)
+            res.head_checked = True
+    res.keyed = bool(keys)
+    if head is not None and not res.head_checked and head.next > 0:
+        return bad(len(records), res.last_index + 1 if res.last_index is not None else None,
+                   HEAD_SHORT + " (the hub reported record %d, the file ends at %s)"
+                   % (head.next - 1, res.last_index))
     return res
+
+
+@dataclass
+class Head:
+    """The hub's newest record as HUB_STATUS reported it (``log_next``,
+    ``log_head``), kept beside a pulled file. ``tag`` is the host's HMAC of it
+    under the hub key, so that whoever rewrites the file cannot rewrite it too."""
+    hub_id: int
+    next: int
+    chain: bytes
+    tag: bytes = b""
+
+    def signed_bytes(self) -> bytes:
+        return b"nanohub log head" + struct.pack("<II", self.hub_id & 0xFFFFFFFF,
+                                                 self.next & 0xFFFFFFFF) + bytes(self.chain)
+
+    def sign(self, key: bytes) -> "Head":
+        self.tag = hmac.new(key, self.signed_bytes(), hashlib.sha256).digest()[:16]
+        return self
+
+    def signed_by(self, keys) -> bool:
+        return any(hmac.compare_digest(self.tag, hmac.new(bytes(k), self.signed_bytes(),
+                                                          hashlib.sha256).digest()[:16])
+                   for k in keys) if self.tag else False
+
+    def dumps(self) -> str:
+        return json.dumps({"hub_id": "%08x" % self.hub_id, "log_next": self.next,
+                           "log_head": bytes(self.chain).hex(), "tag": self.tag.hex()}) + "\n"
+
+    @classmethod
+    def loads(cls, text: str) -> "Head":
+        """Raises ValueError for anything that is not a head file."""
+        try:
+            d = json.loads(text)
+            return cls(int(d["hub_id"], 16), int(d["log_next"]), bytes.fromhex(d["log_head"]),
+                       bytes.fromhex(d.get("tag") or ""))
+        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as e:
+            raise ValueError("not a log head file (%s)" % e) from None
 
 
 def verify_segments(segments) -> Result:
@@ -201,6 +293,8 @@ def _detail(rec: dict) -> str:
             c, msg.name if msg else "msg 0x%02x" % a)
     if ev == "LOG_DROP":
         return "%d records from #%d rotated away" % (b, c)
+    if ev == "CHECKPOINT":
+        return "keyed checkpoint %08x" % c if a else "checkpoint (hub without a key)"
     if ev == "TREAT":
         return {1: "start", 2: "done", 3: "stop"}.get(a, "a=%d" % a)
     return "a=%d b=%d c=%d" % (a, b, c)

@@ -51,6 +51,7 @@ def wire_module():
            "CRC_SIZE = const(%d)" % schema.CRC_SIZE,
            "TAG_SIZE = const(%d)" % schema.TAG_SIZE,
            "COUNTER_JUMP_MAX = const(%d)" % schema.COUNTER_JUMP_MAX,
+           "LOG_CHECKPOINT_EVERY = const(%d)" % schema.LOG_CHECKPOINT_EVERY,
            # hub time is modulo HUB_TIME_MOD (2**30): only the mask and the half
            # are small ints on a 32-bit port, so the firmware never uses the modulus
            "HUB_TIME_MASK = const(0x%x)" % (schema.HUB_TIME_MOD - 1),
@@ -240,7 +241,25 @@ def protocol_doc():
             "| offset | field | type | bytes |", "|---|---|---|---|"]
     out += _field_rows(model.RECORDS["LogRecord"].fields)
     out += ["", "`chain` = SHA-256(previous chain + the record's first 16 bytes), first 8 bytes; "
-            "the chain of the record before the first is 8 zero bytes.", "", "## Enumerations", ""]
+            "the chain of the record before the first is 8 zero bytes. The chain is unkeyed: it "
+            "finds damage, not forgery.", "",
+            "After every %d records (`LOG_CHECKPOINT_EVERY`) the hub writes an `EV_CHECKPOINT` record: "
+            "`a` = 1 on a hub with a key, `c` = the first 31 bits (little-endian, top bit cleared; 0 "
+            "becomes 1) of HMAC-SHA256(key, `log` + the checkpoint's own index u32 LE + the chain of "
+            "the record before it); `a` = 0, `c` = 0 on a hub without a key. A reader with the key "
+            "checks every checkpoint: records removed or rewritten before one, with the chain "
+            "recomputed, break it. `HUB_STATUS` carries `log_next` (the index the next record gets) "
+            "and `log_head` (the chain of the newest record): a copy that ends before `log_next` - 1, "
+            "or whose last chain is not `log_head`, was cut or rewritten after the last checkpoint. "
+            "A key rotation starts new checkpoints under the new key: a verifier takes both keys." "" % schema.LOG_CHECKPOINT_EVERY,
+            "",
+            "The hub never rotates away a segment that holds a record at or above the mark of "
+            "the last signed `LOG_ACK {upto}` (persisted; `upto` above the newest index is refused "
+            "`BAD_ARG`). A log full of such records (one reserve segment past the usual eight) "
+            "writes nothing more: the hub latches `ALARM_LOG_FULL` and, once a `LOG_ACK` made "
+            "room, writes `EV_LOG_LOST` with how many records it could not write. A host "
+            "acknowledges only what it stored and verified.",
+            "", "## Enumerations", ""]
     for name in schema.ENUMS:
         out += ["### " + name, "", _enum_table(name), ""]
     out += ["## Type codes", "",

@@ -34,6 +34,7 @@ ACK_CACHE = 16                    # answers the hub keeps for identical resends
 TELEM_FLOOR_HZ = 1                # no unsigned TELEM_RATE goes below this
 HUB_TIME_MOD = 1 << 30            # hub time (ms) on the wire is modulo this
 COUNTER_JUMP_MAX = 1 << 16        # a signed command may raise the counter by at most this
+LOG_CHECKPOINT_EVERY = 16         # the hub writes a keyed EV_CHECKPOINT after this many records
 ADDR_HUB = 0x00
 ADDR_ALL = 0xFF
 MAX_BOTS = 255
@@ -161,6 +162,8 @@ ENUMS = {
         ("BUS_LOSS", 14, "bot-bus frame loss high"),
         ("UNAUTHORIZED", 15, "unauthorized command rejected"),
         ("LOG_TORN", 16, "torn audit-log tail dropped at boot"),
+        ("LOG_FULL", 17, "audit log full of records no host has acknowledged: records are "
+                         "counted, not written, until a signed LOG_ACK (pull the log)"),
     ),
     "ALST": (  # alarm states
         ("RAISED", 0, "active, not acknowledged"),
@@ -202,7 +205,12 @@ ENUMS = {
                          "dropped, c: index of the first); written right after"),
         ("RX_DRAIN", 21, "host-link bytes read under a flood past the parse budget, searched "
                          "only for emergency stops and dropped (c: bytes in the last second)"),
-        ("DOSE_RESTART", 22, "a bot's dose counter went backwards: the bot restarted; the "
+        ("CHECKPOINT", 22, "keyed checkpoint after every LOG_CHECKPOINT_EVERY records (a: 1 keyed, "
+                           "0 hub without a key; c: 31 bits of HMAC-SHA256(key, 'log' + its index "
+                           "u32 LE + the chain before it), 0 without a key)"),
+        ("LOG_LOST", 23, "records not written while the log was full of unacknowledged "
+                         "records (c: how many); written once there is room again"),
+        ("DOSE_RESTART", 24, "a bot's dose counter went backwards: the bot restarted; the "
                              "hub keeps what it counted and adds the new count (a: bot, c: counter)"),
     ),
     "RESET": (  # reset causes
@@ -289,7 +297,7 @@ LogRecord = Struct(                # one audit-log record, on disk and on the wi
     "a" / Int8ul,
     "b" / Int16ul,
     "c" / Int32sl,
-    "chain" / Bytes(8),            # SHA-256(prev chain + record[:16])[:8]
+    "chain" / Bytes(8),            # SHA-256(prev chain + record[:16])[:8], unkeyed (EV_CHECKPOINT is keyed)
 )
 
 # --------------------------------------------------------------- messages --
@@ -409,6 +417,9 @@ MESSAGES = (
         "bots_hz" / Int8ul,
         "sites_hz" / Int8ul,
     ), "telemetry rates, bounded by the hub; below TELEM_FLOOR_HZ only when signed"),
+    (0x36, "LOG_ACK", "host", Struct(
+        "upto" / Int32ul,              # the host has stored and verified every record below this
+    ), "the host stored the audit log up to here: the hub may rotate those records away [auth]"),
     # telemetry (hub -> host)
     (0x40, "HUB_STATUS", "host", Struct(
         "state" / Int8ul,              # HUB_*
@@ -434,6 +445,8 @@ MESSAGES = (
         "late_ms" / Int16ul,           # worst tick start past its due time since the last HUB_STATUS
         "late_n" / Int16ul,            # ticks started over a quarter period late, since boot
         "host_lost" / Int16ul,         # ACKs, alarms, reports for the host dropped since boot
+        "log_next" / Int32ul,          # index the next audit record gets
+        "log_head" / Bytes(8),         # chain of the newest audit record (zeros if none)
     ), "hub state, reason, swarm counts, dose, patient, loop health"),
     (0x41, "BOT_STATES", "host", Struct(
         "first" / Int8ul,
@@ -482,9 +495,10 @@ MESSAGES = (
 
 AUTH_REQUIRED = frozenset((
     "ARM", "TREAT_START", "TREAT_RESUME", "DOSE_SCALE", "ESTOP_RESET",
-    "CONSENT", "KEY_ROTATE", "PARAM_SET",
+    "CONSENT", "KEY_ROTATE", "PARAM_SET", "LOG_ACK",
 ))
-"""Commands that can start or increase energy delivery: they need a tag."""
+"""Commands that can start or increase energy delivery, or (LOG_ACK) let audit
+records be rotated away: they need a tag."""
 
 AUTH_TO_LOWER = ("ALARM_ACK", "TELEM_RATE")
 """Commands anyone may send, whose stronger effect needs a tag: acknowledging a

@@ -314,7 +314,8 @@ def test_stop_direction_commands_need_no_key():
 
 def status_fields(state="SAFE", **over):
     fields = {n: 0 for n in model.BY_NAME["HUB_STATUS"].names}
-    fields.update(state=E["HUB"][state], bots=4, docked=4, dose_cap=1000, scale=100, link=100)
+    fields.update(state=E["HUB"][state], bots=4, docked=4, dose_cap=1000, scale=100, link=100,
+                  log_head=bytes(8))
     fields.update(over)
     return fields
 

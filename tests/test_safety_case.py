@@ -115,6 +115,7 @@ THREATS_REQUIRED = {
     "T-08": "exactly-once beyond the cache", "T-09": "counter burn",
     "T-10": "unsigned HIGH alarm ack", "T-11": "telemetry blinded",
     "T-12": "patient id readable", "T-14": "protocol document incomplete",
+    "T-15": "pulled log rewritten or cut",
 }
 
 

@@ -31,6 +31,7 @@ for _code, _prio in (
     (wire.ALARM_BUS_LOSS, wire.PRIO_HIGH),
     (wire.ALARM_UNAUTHORIZED, wire.PRIO_MEDIUM),
     (wire.ALARM_LOG_TORN, wire.PRIO_LOW),
+    (wire.ALARM_LOG_FULL, wire.PRIO_HIGH),
 ):
     PRIO[_code] = _prio
 

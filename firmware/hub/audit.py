@@ -14,6 +14,22 @@ new one starts, and the anchor lets what remains verify on its own.
 Each append opens, writes, syncs and closes the segment: a power cut loses at
 most the record being written, which ``open()`` at the next boot finds (file
 size not a whole number of records), truncates and logs as EV_TORN.
+
+With ``hold`` (the hub sets it), a segment holding a record the host has not
+acknowledged (LOG_ACK: ``ack``, persisted in ``log.ack``) is never rotated
+away: the log grows into ``reserve`` extra segments, and when those are full
+too an append writes nothing, returns -1 and counts the record in ``unwritten``
+(the hub latches ALARM_LOG_FULL and writes EV_LOG_LOST once there is room).
+The log cannot be pushed out unpulled; what could not be written is said.
+
+The chain itself is unkeyed: it lets the hub check its own storage, whatever
+key it had when each record was written. What makes the log tamper-evident to
+a reader is the keyed EV_CHECKPOINT record the hub writes after every
+``wire.LOG_CHECKPOINT_EVERY`` records (``Hub.record``): its ``c`` is 31 bits of
+HMAC-SHA256(key, "log" + its index + the chain before it), so a file rewritten
+without some records, with the unkeyed chain recomputed, fails at the next
+checkpoint; the newest records are covered by the head the hub reports in
+HUB_STATUS (``log_next``, ``log_head``), which ``log pull`` keeps beside the file.
 """
 import struct
 
@@ -21,6 +37,7 @@ from hub import wire
 from hub.compat import const, sha256
 
 PREFIX = "log."
+ACK_FILE = "log.ack"     # u32: every record below it was stored by the host
 _DIGITS = const(10)
 _ANCHOR = const(8)  # = LOG_SIZE - LOG_CHAIN, checked by the tests
 _CHUNK = const(8)   # records per read while verifying
@@ -46,10 +63,14 @@ def _clamp(v, lo, hi):
 
 
 class AuditLog:
-    def __init__(self, store, per_seg=256, max_segs=8):
+    def __init__(self, store, per_seg=256, max_segs=8, hold=False, reserve=1):
         self.store = store
         self.per_seg = per_seg
         self.max_segs = max_segs
+        self.hold = hold         # never rotate away records the host has not acknowledged
+        self.reserve = reserve   # extra segments for those
+        self.acked = 0           # records below this index are stored by the host
+        self.unwritten = 0       # appends refused since the log became full (hold)
         self.first_index = 0     # oldest record still stored
         self.next_index = 0      # index the next record gets
         self.head_chain = bytearray(_ANCHOR)
@@ -60,6 +81,7 @@ class AuditLog:
         self._rec = bytearray(wire.LOG_SIZE)
         self.dropped_first = -1  # the last rotation removed records from here
         self.dropped_n = 0
+        self.since_ckpt = 0      # records appended since the last checkpoint (or boot)
         self._buf = bytearray(wire.LOG_SIZE * _CHUNK)
         self._anc = bytearray(_ANCHOR)
 
@@ -77,10 +99,13 @@ class AuditLog:
         """Find the segments, drop a torn tail, verify the last segment.
         Returns the bytes dropped (and then logs EV_TORN with c = bytes)."""
         segs = self._scan()
-        while len(segs) > self.max_segs:  # a cut during rotation
-            self.store.remove(seg_name(segs.pop(0)))
+        while len(segs) > self.max_segs + (self.reserve if self.hold else 0):
+            self.store.remove(seg_name(segs.pop(0)))  # a cut during rotation
         self._segs = segs
         dropped = self._load_tail()
+        a = self.store.read(ACK_FILE)
+        if a is not None and len(a) == 4:
+            self.acked = min(struct.unpack("<I", a)[0], self.next_index)
         if dropped:
             self.append(t_ms, wire.EV_TORN, 0, 0, dropped)
         return dropped
@@ -122,12 +147,30 @@ class AuditLog:
         return dropped
 
     # ----------------------------------------------------------- appending --
+    def _held(self):
+        # the oldest segment holds a record the host has not acknowledged
+        return self.hold and len(self._segs) > 1 and self.acked < self._segs[1]
+
+    def ack(self, upto):
+        """LOG_ACK: the host stored every record below ``upto``. Persisted
+        first (OSError); the next rotation may then drop those. Returns the mark."""
+        upto = min(upto, self.next_index)
+        if upto > self.acked:
+            self.store.write_atomic(ACK_FILE, struct.pack("<I", upto))
+            self.acked = upto
+        return self.acked
+
+    def full(self):
+        """The next append would need a rotation that hold forbids."""
+        return (self._segs and self._last_n >= self.per_seg
+                and len(self._segs) >= self.max_segs + self.reserve and self._held())
+
     def _rotate(self):
         first = self.next_index
         self.store.write_atomic(seg_name(first), self.head_chain)
         self._segs.append(first)
         self._last_n = 0
-        while len(self._segs) > self.max_segs:
+        while len(self._segs) > self.max_segs and not self._held():
             gone = self._segs.pop(0)
             self.store.remove(seg_name(gone))
             # said plainly in the log itself (Hub.record writes it next)
@@ -136,8 +179,12 @@ class AuditLog:
         self.first_index = self._segs[0]
 
     def append(self, t_ms, event, a=0, b=0, c=0):
-        """Append one record and sync it to storage; returns its index.
+        """Append one record and sync it to storage; returns its index, or -1
+        when ``hold`` finds the log full (counted in ``unwritten``).
         Fields are clamped to their widths (t wraps). Raises OSError."""
+        if self.hold and self.full():
+            self.unwritten += 1
+            return -1
         if not self._segs or self._last_n >= self.per_seg:
             self._rotate()
         index = self.next_index
@@ -158,7 +205,12 @@ class AuditLog:
         self.head_chain[:] = d
         self.next_index = index + 1
         self._last_n += 1
+        self.since_ckpt = 0 if event == wire.EV_CHECKPOINT else self.since_ckpt + 1
         return index
+
+    def checkpoint_due(self):
+        """A keyed checkpoint is written after every CHECKPOINT_EVERY records."""
+        return self.since_ckpt >= wire.LOG_CHECKPOINT_EVERY
 
     # ------------------------------------------------------------- reading --
     def read_into(self, start, max_count, buf, off=0):

@@ -382,6 +382,17 @@ def execute(hub, msg, rx, now):
             return _reject(why, bound)
         hub.record(wire.EV_PARAM, index, 0, value)
         return _done(value)
+    if msg == wire.M_LOG_ACK:
+        upto = struct.unpack_from("<I", b, _H)[0]
+        if upto > hub.log.next_index:
+            return _reject(wire.WHY_BAD_ARG, hub.log.next_index)
+        try:
+            mark = hub.log.ack(upto)
+        except OSError:
+            return _reject(wire.WHY_STORAGE)
+        if not hub.log.full():
+            hub.alarms.clear(wire.ALARM_LOG_FULL)   # HIGH: stays until acknowledged
+        return _done(mark)
     if msg == wire.M_KEY_ROTATE:
         try:
             hub.state_store.rotate_key(bytes(b[_H:_H + 32]), rx.counter)

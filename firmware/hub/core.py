@@ -83,7 +83,7 @@ class Hub:
         store = board.store()
         self.params = Params(store)
         self.state_store = State(store, hub_id)
-        self.log = AuditLog(store)
+        self.log = AuditLog(store, hold=True)
         self.alarms = _alarms.Alarms()
         self.swarm = Swarm(bots)
         self.plan = Plan()
@@ -219,11 +219,20 @@ class Hub:
         """Append to the audit log; a failing log only marks the check."""
         log = self.log
         try:
-            log.append(self.now, event, a, b, c)
+            if log.append(self.now, event, a, b, c) < 0:    # full of unpulled records
+                self.alarms.raise_(wire.ALARM_LOG_FULL, self.now, value=log.unwritten)
+                return
+            if log.unwritten:
+                n, log.unwritten = log.unwritten, 0
+                log.append(self.now, wire.EV_LOG_LOST, 0, 0, n)
             if log.dropped_first >= 0:
                 first, n = log.dropped_first, log.dropped_n
                 log.dropped_first = -1
                 log.append(self.now, wire.EV_LOG_DROP, 0, n, first)
+            if log.checkpoint_due():
+                st = self.state_store
+                log.append(self.now, wire.EV_CHECKPOINT, 1 if st.keyed else 0, 0,
+                           st.checkpoint_tag(log.next_index, log.head_chain))
         except OSError:
             self.log_ok = False
 

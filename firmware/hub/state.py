@@ -167,6 +167,16 @@ class State:
         d = hmac.hmac_sha256(self._key, b"patient" + struct.pack("<I", value & _U32))
         return (d[0] | (d[1] << 8) | (d[2] << 16) | ((d[3] & 0x7F) << 24)) or 1
 
+    def checkpoint_tag(self, index, chain):
+        """The keyed tag of an audit-log checkpoint: the first 31 bits of
+        HMAC-SHA256(key, "log" + index u32 LE + the 8-byte chain before it).
+        Whoever holds the key can check that no record before it was removed
+        or rewritten; without the key it cannot be recomputed. 0 without a key."""
+        if self._key is None:
+            return 0
+        d = hmac.hmac_sha256(self._key, b"log" + struct.pack("<I", index & _U32) + bytes(chain))
+        return (d[0] | (d[1] << 8) | (d[2] << 16) | ((d[3] & 0x7F) << 24)) or 1
+
     def authorize(self, signed, counter, tag):
         """The whole check for an authenticated command, in order: key, tag,
         replay, persist the counter. Returns WHY_NONE or the WHY_* refusal."""

@@ -53,7 +53,8 @@ def status(hub, seq=-1):
                      hub.alarms.count(), hub.alarms.unacked_high(),
                      hub.dose_total & 0x3FFFFFFF, hub.plan.session_cap & 0x3FFFFFFF, sens,
                      hub.scale, hub.bus_link, _rx_bad(hub) & 0xFFFF, bad,
-                     hub.late if hub.late < 0xFFFF else 0xFFFF, hub.late_n, hub.out.lost)
+                     hub.late if hub.late < 0xFFFF else 0xFFFF, hub.late_n, hub.out.lost,
+                     hub.log.next_index, hub.log.head_chain)
     if _send(hub, tx.finish(wire.HUB_STATUS_SIZE)):
         hub.late = 0                        # reported: measure afresh
 

@@ -7,7 +7,7 @@ except ImportError:  # CPython
         return x
 
 VERSION = const(1)
-SCHEMA = const(0x869c4525)
+SCHEMA = const(0x3a5a8908)
 MAX_PAYLOAD = const(480)
 MAX_FRAME = const(505)
 MAX_WIRE = const(508)
@@ -16,6 +16,7 @@ AUTH_SIZE = const(16)
 CRC_SIZE = const(4)
 TAG_SIZE = const(8)
 COUNTER_JUMP_MAX = const(65536)
+LOG_CHECKPOINT_EVERY = const(16)
 HUB_TIME_MASK = const(0x3fffffff)
 HUB_TIME_HALF = const(0x20000000)
 TELEM_FLOOR_HZ = const(1)
@@ -125,6 +126,7 @@ ALARM_ESTOP = const(13)  # emergency stop
 ALARM_BUS_LOSS = const(14)  # bot-bus frame loss high
 ALARM_UNAUTHORIZED = const(15)  # unauthorized command rejected
 ALARM_LOG_TORN = const(16)  # torn audit-log tail dropped at boot
+ALARM_LOG_FULL = const(17)  # audit log full of records no host has acknowledged: records are counted, not written, until a signed LOG_ACK (pull the log)
 
 # ALST
 ALST_RAISED = const(0)  # active, not acknowledged
@@ -161,7 +163,9 @@ EV_CMD_FLOOD = const(18)  # unsigned or refused commands over the record budget 
 EV_HOST_DROP = const(19)  # the host did not read: frames for it dropped, one record per episode (b: telemetry frames, c: ACKs, alarms and reports)
 EV_LOG_DROP = const(20)  # the oldest segment was rotated away unpulled or not (b: records dropped, c: index of the first); written right after
 EV_RX_DRAIN = const(21)  # host-link bytes read under a flood past the parse budget, searched only for emergency stops and dropped (c: bytes in the last second)
-EV_DOSE_RESTART = const(22)  # a bot's dose counter went backwards: the bot restarted; the hub keeps what it counted and adds the new count (a: bot, c: counter)
+EV_CHECKPOINT = const(22)  # keyed checkpoint after every LOG_CHECKPOINT_EVERY records (a: 1 keyed, 0 hub without a key; c: 31 bits of HMAC-SHA256(key, 'log' + its index u32 LE + the chain before it), 0 without a key)
+EV_LOG_LOST = const(23)  # records not written while the log was full of unacknowledged records (c: how many); written once there is room again
+EV_DOSE_RESTART = const(24)  # a bot's dose counter went backwards: the bot restarted; the hub keeps what it counted and adds the new count (a: bot, c: counter)
 
 # RESET
 RESET_POWER = const(0)  # power on
@@ -284,9 +288,13 @@ M_TELEM_RATE = const(0x35)
 TELEM_RATE_FMT = '<BBB'
 TELEM_RATE_SIZE = const(3)
 
+M_LOG_ACK = const(0x36)
+LOG_ACK_FMT = '<I'
+LOG_ACK_SIZE = const(4)
+
 M_HUB_STATUS = const(0x40)
-HUB_STATUS_FMT = '<BBIBBBBBBBBBBIIHBBHHHHH'
-HUB_STATUS_SIZE = const(38)
+HUB_STATUS_FMT = '<BBIBBBBBBBBBBIIHBBHHHHHI8s'
+HUB_STATUS_SIZE = const(50)
 
 M_BOT_STATES = const(0x41)
 BOT_STATES_FMT = '<BB'
@@ -370,7 +378,8 @@ MSGS = {
     0x33: ('LOG_CHUNK', '<IIIB', 13, '<IIBBHi8s', 24, 0),
     0x34: ('REQUEST', '<B', 1, None, 0, 0),
     0x35: ('TELEM_RATE', '<BBB', 3, None, 0, 4),
-    0x40: ('HUB_STATUS', '<BBIBBBBBBBBBBIIHBBHHHHH', 38, None, 0, 0),
+    0x36: ('LOG_ACK', '<I', 4, None, 0, 5),
+    0x40: ('HUB_STATUS', '<BBIBBBBBBBBBBIIHBBHHHHHI8s', 50, None, 0, 0),
     0x41: ('BOT_STATES', '<BB', 2, '<BBBBB', 5, 0),
     0x42: ('SITE_READINGS', '<B', 1, '<BHHhHI', 13, 0),
     0x43: ('ALARM', '<BBBBBiI', 13, None, 0, 0),

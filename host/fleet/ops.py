@@ -277,7 +277,7 @@ def pull_logs_all(targets, out_dir, timeout=2.0, baud=115200, deadline=120.0):
     when the file is there, then verified; ``out_dir/index.json`` lists them."""
     from nanohub.protocol import auditlog
 
-    from ..cli_log import _continues, _resume_point
+    from ..cli_log import _ack, _continues, _hub_key, _resume_point
 
     def work(t):
         with _connect(t, timeout, baud) as hub:
@@ -316,6 +316,11 @@ def pull_logs_all(targets, out_dir, timeout=2.0, baud=115200, deadline=120.0):
                     "problem": None if res.ok else str(res)}
             if not res.ok:
                 raise _Reached("log does not verify: %s" % res, data)
+            # stored and verified: the hub may rotate these away (signed; a
+            # keyless pull leaves the hub holding them)
+            data["acked"], why = _ack(hub, _hub_key(hub), res)
+            if why:
+                data["not_acked"] = why
             return data
     results = each(targets, work, deadline)
     write_index(out_dir, results)

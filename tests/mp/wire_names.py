@@ -27,7 +27,8 @@ NAMES = {
     0x33: (('start', 'first', 'next', 'count'), ('index', 't', 'event', 'a', 'b', 'c', 'chain')),
     0x34: (('what',), ()),
     0x35: (('status_hz', 'bots_hz', 'sites_hz'), ()),
-    0x40: (('state', 'reason', 't', 'bots', 'docked', 'deployed', 'active', 'returning', 'quarantined', 'disabled', 'lost', 'alarms', 'unacked', 'dose', 'dose_cap', 'sens', 'scale', 'link', 'rx_bad', 'checks', 'late_ms', 'late_n', 'host_lost'), ()),
+    0x36: (('upto',), ()),
+    0x40: (('state', 'reason', 't', 'bots', 'docked', 'deployed', 'active', 'returning', 'quarantined', 'disabled', 'lost', 'alarms', 'unacked', 'dose', 'dose_cap', 'sens', 'scale', 'link', 'rx_bad', 'checks', 'late_ms', 'late_n', 'host_lost', 'log_next', 'log_head'), ()),
     0x41: (('first', 'count'), ('state', 'site', 'activity', 'battery', 'health')),
     0x42: (('count',), ('site', 'ph', 'bacteria', 'temp', 'depth', 'dose')),
     0x43: (('code', 'prio', 'state', 'bot', 'site', 'value', 't'), ()),
@@ -37,5 +38,5 @@ NAMES = {
     0x62: (('sens', 'events'), ()),
     0x63: (('schema', 'bots'), ()),
 }
-M = {'HELLO': 0x01, 'HELLO_REPLY': 0x02, 'HEARTBEAT': 0x03, 'ACK': 0x10, 'ARM': 0x20, 'DISARM': 0x21, 'TREAT_START': 0x22, 'TREAT_PAUSE': 0x23, 'TREAT_RESUME': 0x24, 'TREAT_STOP': 0x25, 'DOSE_SCALE': 0x26, 'DEPLOY': 0x27, 'RECALL': 0x28, 'HOLD': 0x29, 'ESTOP': 0x2a, 'ESTOP_RESET': 0x2b, 'ALARM_ACK': 0x2c, 'CONSENT': 0x2d, 'KEY_ROTATE': 0x2e, 'PARAM_GET': 0x2f, 'PARAM_SET': 0x30, 'PARAM_VALUE': 0x31, 'LOG_READ': 0x32, 'LOG_CHUNK': 0x33, 'REQUEST': 0x34, 'TELEM_RATE': 0x35, 'HUB_STATUS': 0x40, 'BOT_STATES': 0x41, 'SITE_READINGS': 0x42, 'ALARM': 0x43, 'ESTOP_REPORT': 0x44, 'BOT_CMDS': 0x60, 'BOT_REPORTS': 0x61, 'PATIENT': 0x62, 'BUS_HELLO': 0x63}
+M = {'HELLO': 0x01, 'HELLO_REPLY': 0x02, 'HEARTBEAT': 0x03, 'ACK': 0x10, 'ARM': 0x20, 'DISARM': 0x21, 'TREAT_START': 0x22, 'TREAT_PAUSE': 0x23, 'TREAT_RESUME': 0x24, 'TREAT_STOP': 0x25, 'DOSE_SCALE': 0x26, 'DEPLOY': 0x27, 'RECALL': 0x28, 'HOLD': 0x29, 'ESTOP': 0x2a, 'ESTOP_RESET': 0x2b, 'ALARM_ACK': 0x2c, 'CONSENT': 0x2d, 'KEY_ROTATE': 0x2e, 'PARAM_GET': 0x2f, 'PARAM_SET': 0x30, 'PARAM_VALUE': 0x31, 'LOG_READ': 0x32, 'LOG_CHUNK': 0x33, 'REQUEST': 0x34, 'TELEM_RATE': 0x35, 'LOG_ACK': 0x36, 'HUB_STATUS': 0x40, 'BOT_STATES': 0x41, 'SITE_READINGS': 0x42, 'ALARM': 0x43, 'ESTOP_REPORT': 0x44, 'BOT_CMDS': 0x60, 'BOT_REPORTS': 0x61, 'PATIENT': 0x62, 'BUS_HELLO': 0x63}
 ERR = {'OK': 0, 'COBS': 1, 'SHORT': 2, 'OVERSIZE': 3, 'CRC': 4, 'VERSION': 5, 'MSGID': 6, 'LENGTH': 7, 'SCHEMA': 8}
