@@ -7,15 +7,18 @@ this machine; ``--scheduler tcp://HOST:PORT`` uses a running scheduler whose
 workers have nanohub installed (docs/cluster.md).
 
 A session is mostly idle (real-time hub timing), so each worker runs several
-at once in its threads; every session starts its own MicroPython VM and
-swarm gateway as child processes of the worker. When the study records, the
-worker records into its own temporary directory and sends the database back
-with the result, so ``--record DIR`` fills DIR on this machine as each run
+at once, one per thread; each runs in a Python process of its own (as in the
+process pool), which starts the session's MicroPython VM and swarm gateway.
+When the study records, the run records into a temporary directory on its
+worker and the database comes back with the result, so ``--record DIR`` fills DIR on this machine as each run
 finishes, wherever the run ran.
 """
 import math
 import os
+import pickle
 import shutil
+import subprocess
+import sys
 import tempfile
 
 LOCAL_WORKERS = 2           # worker processes of ``--scheduler local``
@@ -23,20 +26,56 @@ SESSIONS_PER_CORE = 8       # as the process pool: sessions are mostly idle
 
 
 def cluster_run(scenario, seed, bots=None, heap="256k", record=False):
-    """One run on a worker; with ``record``, the session database comes back as bytes."""
-    from .study import one_run
-    if not record:
-        return one_run(scenario, seed, bots, heap)
+    """One run on a worker, in a Python process of its own; with ``record``, the
+    session database comes back as bytes.
+
+    Each run gets its own interpreter, as in the process pool: sessions
+    sharing a worker's threads would share its GIL, and a starved host side
+    misses the hub's timing (the hub then stops the session on its own).
+    """
     tmp = tempfile.mkdtemp(prefix="nanohub-study-")
+    out = os.path.join(tmp, "result.pickle")
+    argv = [sys.executable, "-m", "nanohub.host.study_cluster", scenario, str(seed), heap, out]
+    argv += ["--bots", str(bots)] if bots else []
+    argv += ["--record", tmp] if record else []
     try:
-        res = one_run(scenario, seed, bots, heap, record_dir=tmp)
+        from .emulator import _child_setup, _prctl
+        # the run dies with the worker thread that waits for it (a lost worker leaves nothing)
+        setup = (lambda parent=os.getpid(), prctl=_prctl(): _child_setup(parent, prctl))
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, preexec_fn=setup)
+        if proc.returncode != 0 or not os.path.exists(out):
+            tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise RuntimeError("the run's process exited with status %d: %s"
+                               % (proc.returncode, tail[0]))
+        with open(out, "rb") as f:
+            res = pickle.load(f)
         db = os.path.join(tmp, "seed-%d.db" % seed)
-        if os.path.exists(db):
+        if record and os.path.exists(db):
             with open(db, "rb") as f:
                 res["_db"] = f.read()
         return res
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _main(argv=None):
+    """The run's own process: one_run, its result pickled to a file."""
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m nanohub.host.study_cluster")
+    ap.add_argument("scenario")
+    ap.add_argument("seed", type=int)
+    ap.add_argument("heap")
+    ap.add_argument("out")
+    ap.add_argument("--bots", type=int, default=None)
+    ap.add_argument("--record", default=None)
+    a = ap.parse_args(argv)
+    from .study import one_run
+    res = one_run(a.scenario, a.seed, a.bots, a.heap, record_dir=a.record)
+    with open(a.out + ".part", "wb") as f:
+        pickle.dump(res, f)
+    os.replace(a.out + ".part", a.out)
+    return 0
 
 
 def _client(scheduler, workers):
@@ -95,3 +134,7 @@ def run_cluster(scenario, runs, seed0=1, scheduler="local", workers=None, bots=N
             cluster.close()
     results.sort(key=lambda r: r["seed"])
     return results
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
