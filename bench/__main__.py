@@ -27,18 +27,19 @@ BENCHES = (
     ("8", "heap", "smallest heap"),
     ("10", "study", "study throughput"),
     ("16", "fleet", "fleet emergency stop (8 hubs)"),
+    ("17", "study_cluster", "study throughput on a Dask LocalCluster"),
 )
 GOALS = {"1": ">= 5x pymavlink", "2": ">= 100x pymavlink", "3,4": "see rows",
          "6,7": "<= 1 % of tick; 0 B", "5": "p99 <= 25 ms", "9": ">= 80 % of line rate",
          "8": "<= 96 KB", "10": ">= 10 sessions/min", "11,12": "<= 0.8 M mean",
-         "13,14,15": "0 B/tick; <= 64 KB", "16": "report"}
+         "13,14,15": "0 B/tick; <= 64 KB", "16": "report", "17": "report"}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
-    ap.add_argument("--only", help="comma-separated row numbers (1..16)")
+    ap.add_argument("--only", help="comma-separated row numbers (1..17)")
     ap.add_argument("--out", help="Markdown output (default docs/benchmarks.md; '-' for none; "
                                   "--quick and --only write nothing unless given)")
     args = ap.parse_args(argv)

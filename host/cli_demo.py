@@ -41,7 +41,12 @@ def setup_study(p):
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--seed", type=int, default=1, help="first seed; run i uses seed+i")
     p.add_argument("--workers", type=int, default=None,
-                   help="sessions at once (default: 8 per core; sessions are mostly idle)")
+                   help="sessions at once (default: 8 per core; sessions are mostly idle); "
+                        "with --scheduler local, Dask worker processes (default 2)")
+    p.add_argument("--scheduler", metavar="local|tcp://HOST:PORT", default=None,
+                   help="run the sessions on a Dask cluster: 'local' starts one here, "
+                        "tcp://HOST:PORT uses a running scheduler (docs/cluster.md); "
+                        "default: a local process pool")
     p.add_argument("--bots", type=int, default=None)
     p.add_argument("--heap", default="256k")
     p.add_argument("-o", "--output", help="also write every run's result as JSON lines here")
@@ -55,6 +60,8 @@ def run_study(ctx, args):
     from nanohub.sim.scenario import ScenarioError, load
     if args.runs < 1:
         raise UsageError("--runs must be at least 1")
+    if args.scheduler and args.scheduler != "local" and "://" not in args.scheduler:
+        raise UsageError("--scheduler takes 'local' or tcp://HOST:PORT, not %r" % args.scheduler)
     try:
         load(args.scenario)
     except ScenarioError as e:
@@ -69,12 +76,16 @@ def run_study(ctx, args):
                       "error": res.get("error")})
         else:
             bar(done, total)
+            if res.get("error"):    # said at once, with its seed: a failed run is never lost
+                import sys
+                sys.stderr.write("\nstudy: run with seed %d failed: %s\n" % (res["seed"], res["error"]))
 
     if args.record:
         os.makedirs(args.record, exist_ok=True)
     try:
         results = study(args.scenario, args.runs, args.seed, args.workers, args.bots,
-                        args.heap, progress=progress, record_dir=args.record)
+                        args.heap, progress=progress, record_dir=args.record,
+                        scheduler=args.scheduler)
     finally:
         bar.end()
     if args.output:

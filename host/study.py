@@ -99,16 +99,26 @@ def merge(res, fig):
 
 
 def run_study(scenario, runs, seed0=1, workers=None, bots=None, heap="256k", progress=None,
-              record_dir=None):
+              record_dir=None, scheduler=None):
+    """Every run, in seed order; ``scheduler`` ('local' or tcp://...) runs them on Dask."""
+    if scheduler:
+        from .study_cluster import run_cluster
+        return run_cluster(scenario, runs, seed0, scheduler, workers, bots, heap, progress,
+                           record_dir)
     workers = workers or max(1, min(runs, 8 * (os.cpu_count() or 1)))
     results = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futs = [pool.submit(one_run, scenario, seed0 + i, bots, heap, record_dir)
-                for i in range(runs)]
+        futs = {pool.submit(one_run, scenario, seed0 + i, bots, heap, record_dir): seed0 + i
+                for i in range(runs)}
         for f in as_completed(futs):
-            results.append(f.result())
+            try:
+                res = f.result()
+            except Exception as e:      # a worker process died: the run is lost, its seed is not
+                res = {"scenario": scenario, "seed": futs[f],
+                       "error": "%s: %s" % (type(e).__name__, e), "wall_s": 0.0}
+            results.append(res)
             if progress:
-                progress(len(results), runs, results[-1])
+                progress(len(results), runs, res)
     results.sort(key=lambda r: r["seed"])
     return results
 

@@ -1,12 +1,13 @@
 """The clinic: three emulated hubs (the real firmware on the MicroPython VM and
 the swarm gateway each) driven at once by ``nanohub fleet`` over sockets.
 
-Each chair reaches its hub through a port URL made by ``chair_port``: add a
-kind there (e.g. one that starts ``nanohub serve`` in front of the emulated
-hub and returns its URL) and list it in ``CHAIR_KINDS`` to put a chair behind
-another kind of link.
+Each chair reaches its hub through a port URL made by ``chair_port``: the
+socket kind straight to the emulated hub, the serve kind through a ``nanohub
+serve`` process in front of it (the chair's port is then ``nanohub://NAME``).
+List a kind in ``CHAIR_KINDS`` to put a chair behind that kind of link.
 """
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -34,13 +35,34 @@ def _skip_reason():
 
 needs_vm = pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_reason()))
 
-CHAIR_KINDS = ("socket", "socket", "socket")
+CHAIR_KINDS = ("socket", "socket", "serve")
 
 
-def chair_port(emu, kind):
+def chair_port(emu, kind, name, procs):
+    """The chair's port URL; a process started for it goes into ``procs`` (stopped at the end)."""
     if kind == "socket":
         return emu.url
+    if kind == "serve":
+        proc = subprocess.Popen([sys.executable, "-m", "nanohub.host.cli", "--port", emu.url,
+                                 "serve", "--name", name],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs.append(proc)
+        url = proc.stdout.readline().strip()        # printed once the broker listens
+        assert url == "nanohub://%s" % name, proc.stderr.read() if proc.poll() else url
+        return url
     raise ValueError("no chair kind %r" % kind)
+
+
+def _stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    proc.stdout.close()
+    proc.stderr.close()
 
 
 def write_clinic(path, chairs):
@@ -68,17 +90,21 @@ def clinic(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("clinic")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("NANOHUB_HOME", str(tmp / "home"))
+        mp.setenv("NANOHUB_RUNTIME_DIR", str(tmp / "run"))     # where nanohub://NAME is found
         mp.delenv("NANOHUB_PORT", raising=False)
         mp.delenv("NANOHUB_CLINIC", raising=False)
-        emus = []
+        emus, procs = [], []
         try:
             for i, kind in enumerate(CHAIR_KINDS):
                 emus.append(EmulatedHub(bots=16, scenario="nominal", seed=i + 1).start())
             names = ["chair-%d" % (i + 1) for i in range(len(emus))]
-            path = write_clinic(tmp / "clinic.toml",
-                                [(n, chair_port(e, k)) for n, e, k in zip(names, emus, CHAIR_KINDS)])
-            yield {"path": path, "emus": dict(zip(names, emus)), "tmp": tmp}
+            chairs = [(n, chair_port(e, k, n, procs)) for n, e, k in zip(names, emus, CHAIR_KINDS)]
+            path = write_clinic(tmp / "clinic.toml", chairs)
+            yield {"path": path, "emus": dict(zip(names, emus)), "tmp": tmp,
+                   "ports": dict(chairs)}
         finally:
+            for p in procs:
+                _stop(p)
             for e in emus:
                 e.close()
 
@@ -213,6 +239,7 @@ def test_fleet_pull_logs_keeps_each_hubs_verified_log_and_one_index(clinic):
 
 @needs_vm
 def test_fleet_estop_confirms_every_hub_then_names_the_one_that_died(clinic):
+    assert clinic["ports"]["chair-3"] == "nanohub://chair-3"     # through nanohub serve
     proc = fleet(clinic["path"], "--json", "estop")
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
     obj = json.loads(proc.stdout)
@@ -233,6 +260,18 @@ def test_fleet_estop_confirms_every_hub_then_names_the_one_that_died(clinic):
     assert "chair-1" in proc.stdout and "confirmed: all 16 bots disabled" in proc.stdout
     obj = json.loads(fleet(clinic["path"], "--json", "estop").stdout)
     assert obj["ok"] is False and obj["unreached"] == [dead] and obj["confirmed_hubs"] == 2
+
+    # the hub behind nanohub serve dies; the broker stays up and cannot confirm it
+    clinic["emus"]["chair-3"].close()
+    proc = fleet(clinic["path"], "--json", "estop")
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    obj = json.loads(proc.stdout)
+    assert obj["ok"] is False and obj["confirmed_hubs"] == 1 and obj["unreached"] == [dead]
+    rows = {r["chair"]: r for r in obj["chairs"]}
+    assert rows["chair-1"]["ok"] and rows["chair-1"]["confirmed"] == 16
+    assert not rows["chair-3"].get("ok") and "nanohub://chair-3" in rows["chair-3"]["error"]
+    assert "unconfirmed: chair-3" in obj["message"] and "could not reach: chair-2" in obj["message"]
+    assert "chair-1" not in obj["message"]
 
 
 SILENT = """

@@ -1,0 +1,127 @@
+"""``nanohub study --scheduler``: the same runs on a Dask LocalCluster as in the
+process pool, seed for seed; failed runs keep their seed; recorded sessions
+come back from the workers as they finish."""
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nanohub.host import vm
+
+pytest.importorskip("dask.distributed", reason="the cluster extra is not installed")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Per-run fields fixed by (scenario, seed): the swarm, the plan, the outcome
+# counts. Depths and times depend on real-time scheduling and are left out.
+DETERMINISTIC = ("scenario", "seed", "bots", "error", "log_ok", "adverse_events",
+                 "dose_after_disable", "bots_dose_after_disable", "false_quarantines",
+                 "bots_disabled_at_end", "estop")
+
+
+def _vm_missing():
+    try:
+        vm.find_micropython()
+    except vm.VMNotFound as e:
+        return "the MicroPython VM is not installed: %s" % e
+    return None
+
+
+needs_vm = pytest.mark.skipif(_vm_missing() is not None, reason=str(_vm_missing()))
+
+
+def _short_scenario(tmp_path):
+    """The nominal scenario cut to 4 s, 8 bots, only the consent step."""
+    text = (ROOT / "sim" / "scenarios" / "nominal.toml").read_text()
+    text = text[:text.index("[[operator]]")].replace("duration_s = 60", "duration_s = 4")
+    text = text.replace("bots = 64 ", "bots = 8 ")
+    path = tmp_path / "short.toml"
+    path.write_text(text + '[[operator]]\nat = 0.5\ndo = "consent"\n'
+                           'args = { patient = 4711 }\n')
+    return path
+
+
+def _study(tmp_path, *args, timeout=300):
+    env = dict(os.environ)
+    env.pop("NANOHUB_PORT", None)
+    return subprocess.run([sys.executable, "-m", "nanohub.host.cli", "--json", "study",
+                           "--scenario", "short.toml", *args],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def _lines(proc):
+    return [json.loads(line) for line in proc.stdout.splitlines()]
+
+
+def _fixed(run):
+    got = {k: run.get(k) for k in DETERMINISTIC}
+    got["fault_kinds"] = sorted(f["kind"] for f in run.get("faults") or ())
+    got["depth_sites"] = sorted(run.get("depth") or ())
+    return got
+
+
+@needs_vm
+def test_a_study_on_a_local_dask_cluster_matches_the_process_pool_seed_for_seed(tmp_path):
+    _short_scenario(tmp_path)
+    pool = _study(tmp_path, "--runs", "3", "--seed", "5", "-o", "pool.jsonl")
+    assert pool.returncode == 0, pool.stderr
+    dask = _study(tmp_path, "--runs", "3", "--seed", "5", "--scheduler", "local",
+                  "-o", "dask.jsonl", "--record", "rec")
+    assert dask.returncode == 0, dask.stderr
+
+    # progress streamed one line per finished run, then the summary
+    objs = _lines(dask)
+    assert [o["run"] for o in objs[:-1]] == [1, 2, 3]
+    assert sorted(o["seed"] for o in objs[:-1]) == [5, 6, 7]
+    assert objs[-1]["summary"]["runs"] == 3 and objs[-1]["summary"]["failed_runs"] == 0
+
+    a = [json.loads(x) for x in (tmp_path / "pool.jsonl").read_text().splitlines()]
+    b = [json.loads(x) for x in (tmp_path / "dask.jsonl").read_text().splitlines()]
+    assert [r["seed"] for r in a] == [r["seed"] for r in b] == [5, 6, 7]
+    assert all(r["log_ok"] for r in a + b)
+    assert [_fixed(r) for r in a] == [_fixed(r) for r in b]
+
+    # every session came back from its worker into the store here
+    for seed in (5, 6, 7):
+        db = tmp_path / "rec" / ("seed-%d.db" % seed)
+        with sqlite3.connect(db) as con:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+            assert tables, db
+            meta = dict(con.execute("SELECT key, value FROM meta"))
+        assert meta.get("seed") == str(seed)
+
+
+@needs_vm
+def test_a_failed_run_on_the_cluster_is_reported_with_its_seed(tmp_path):
+    _short_scenario(tmp_path)
+    # a heap too small for the firmware: every hub fails to start, a real failure
+    proc = _study(tmp_path, "--runs", "2", "--seed", "11", "--scheduler", "local",
+                  "--workers", "1", "--heap", "2k")
+    assert proc.returncode == 1, proc.stderr
+    objs = _lines(proc)
+    runs = objs[:-1]
+    assert sorted(o["seed"] for o in runs) == [11, 12]
+    assert all(o["ok"] is False and "MemoryError" in o["error"] for o in runs), runs
+    assert objs[-1]["summary"]["failed_runs"] == 2
+
+
+def test_an_unreachable_scheduler_is_a_link_error_in_one_line(tmp_path):
+    _short_scenario(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "nanohub.host.cli", "study",
+                           "--scenario", "short.toml", "--runs", "1",
+                           "--scheduler", "tcp://127.0.0.1:1"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:1" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_scheduler_that_is_neither_local_nor_an_address_is_a_usage_error(tmp_path):
+    _short_scenario(tmp_path)
+    proc = _study(tmp_path, "--runs", "1", "--scheduler", "somewhere")
+    assert proc.returncode == 2
+    assert "--scheduler takes 'local' or tcp://HOST:PORT" in proc.stderr
