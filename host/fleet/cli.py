@@ -61,8 +61,18 @@ def run_fleet(ctx, args):
 
 # ------------------------------------------------------------------ table --
 
-def _red(text, tty):
-    return "\x1b[1;31m%s\x1b[0m" % text if tty else text
+def _cells(cells, red):
+    """Row cells as rich markup: escaped, and bold red for a hub that needs eyes."""
+    from rich.markup import escape
+    cells = [escape(str(c)) for c in cells]
+    return ["[bold red]%s[/]" % c for c in cells] if red else cells
+
+
+def _print_red(text):
+    """One line, bold red on a terminal, plain when piped."""
+    from ..tui import console
+    console().print(text, style="bold red", markup=False, highlight=False)
+    sys.stdout.flush()
 
 
 def _bots(b):
@@ -71,24 +81,39 @@ def _bots(b):
 
 
 def table(results, tty=False):
-    head = "%-12s %-10s %-9s %-14s %-34s %-12s %s" % (
-        "chair", "hub", "state", "reason", "bots", "alarms", "link")
-    lines = [head]
+    """One row per chair; an unreached hub, a stopped one or an unacknowledged HIGH
+    alarm in red (colour only on a terminal: ``tui`` plain-texts piped output)."""
+    from ..tui import table as _table
+    rows = []
     for r in results:
         d = r.data
         if not r.reached or "state" not in d:
-            lines.append(_red("%-12s %-10s %-9s %s" % (r.name, "-", "UNREACHED",
-                                                      r.error or "no answer"), tty))
+            rows.append(_cells((r.name, "-", "UNREACHED", r.error or "no answer", "", "", ""),
+                               True))
             continue
         alarms = "%d" % d["alarms"]["active"]
         if d["alarms"]["unacked_high"]:
             alarms += " (%d HIGH)" % d["alarms"]["unacked_high"]
         link = "bus %d %%, %d bad" % (d["bus_link_percent"], d["rx_bad"])
-        row = "%-12s %-10s %-9s %-14s %-34s %-12s %s" % (
-            r.name, d["hub_id"][2:], d["state"], d["reason"], _bots(d["bots"]), alarms, link)
-        lines.append(_red(row, tty) if d["state"] == "ESTOP" or d["alarms"]["unacked_high"]
-                     else row)
-    return "\n".join(lines)
+        red = d["state"] == "ESTOP" or bool(d["alarms"]["unacked_high"])
+        rows.append(_cells((r.name, d["hub_id"][2:], d["state"], d["reason"], _bots(d["bots"]),
+                            alarms, link), red))
+    stream = sys.stdout if tty else _Plain()
+    return _table(("chair", "hub", "state", "reason", "bots", "alarms", "link"), rows,
+                  stream=stream)
+
+
+class _Plain:
+    """A stream that is not a terminal: the table comes out as plain text."""
+
+    def isatty(self):
+        return False
+
+    def write(self, text):
+        return len(text)
+
+    def flush(self):
+        pass
 
 
 # ------------------------------------------------------------------ verbs --
@@ -121,8 +146,12 @@ def _watch(ctx, args, targets):
             if ctx.json:
                 ctx.line({"time": round(time.time(), 3), "chairs": [r.to_dict() for r in rows]})
             elif tty:
-                sys.stdout.write("\x1b[H\x1b[2J" + time.strftime("%H:%M:%S  ") +
-                                 "nanohub fleet watch (Ctrl-C quits)\n" + table(rows, True) + "\n")
+                from ..tui import console
+                out = console()
+                out.clear()
+                out.print(time.strftime("%H:%M:%S  ") + "nanohub fleet watch (Ctrl-C quits)",
+                          markup=False)
+                sys.stdout.write(table(rows, True) + "\n")
                 sys.stdout.flush()
             else:
                 print(time.strftime("%H:%M:%S") + "\n" + table(rows) + "\n", flush=True)
@@ -147,7 +176,7 @@ def _estop(ctx, args, targets):
                 print("%-12s confirmed: all %d bots disabled (%.2f s)" % (
                     r.name, r.data["total"], r.elapsed_s), flush=True)
             else:
-                print(_red("%-12s %s" % (r.name, r.error), sys.stdout.isatty()), flush=True)
+                _print_red("%-12s %s" % (r.name, r.error))
     if not ok:
         raise CheckFailed(text, data)
     ctx.emit(data, text)
@@ -163,7 +192,7 @@ def _pull_logs(ctx, args, targets):
                 print("%-12s %s: %d records (%d new), verified" % (
                     r.name, d["file"], d["records"], d["added"]), flush=True)
             else:
-                print(_red("%-12s %s" % (r.name, r.error), sys.stdout.isatty()), flush=True)
+                _print_red("%-12s %s" % (r.name, r.error))
     ops.raise_for(results, "fleet pull-logs")
     ctx.emit({"dir": args.dir, "index": os.path.join(args.dir, "index.json"),
               "chairs": [r.to_dict() for r in results]},
