@@ -222,7 +222,8 @@ class Recorder:
                              x["deployed"], x["active"], x["returning"], x["quarantined"],
                              x["disabled"], x["lost"], x["alarms"], x["unacked"], x["dose"],
                              x["dose_cap"], x["sens"], x["scale"], x["link"], x["rx_bad"],
-                             x["checks"], x["late_ms"], x["late_n"], x["host_lost"]))
+                             x["checks"], x["late_ms"], x["late_n"], x["host_lost"],
+                             x["log_next"], bytes(x["log_head"])))
         elif name == "BOT_STATES":
             first = x["first"]
             b.add("bot_frame", (t, first, x["count"]))

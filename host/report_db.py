@@ -20,7 +20,7 @@ from nanohub.protocol import schema
 
 from .errors import UsageError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 FORMAT = "nanohub-session"
 
 # (name, DDL). Tables keyed by time are either WITHOUT ROWID with t first in
@@ -125,8 +125,17 @@ def _loop_health_v2(db):
                    [(e, v, n, m) for e, rows in schema.ENUMS.items() for n, v, m in rows])
 
 
+def _log_head_v3(db):
+    """HUB_STATUS gained the audit log's next index and chain head (the keyed
+    log: ``log verify`` checks a pulled file reaches that head)."""
+    db.execute("ALTER TABLE status ADD COLUMN log_next INTEGER")
+    db.execute("ALTER TABLE status ADD COLUMN log_head BLOB")
+    db.executemany("INSERT OR IGNORE INTO enum VALUES (?, ?, ?, ?)",
+                   [(e, v, n, m) for e, rows in schema.ENUMS.items() for n, v, m in rows])
+
+
 # MIGRATIONS[n] turns a version-n file into version n + 1 (0: an empty file)
-MIGRATIONS = [_create_v1, _loop_health_v2]
+MIGRATIONS = [_create_v1, _loop_health_v2, _log_head_v3]
 
 
 class NotASessionDB(UsageError):

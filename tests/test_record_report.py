@@ -109,7 +109,7 @@ def test_database_holds_what_the_hub_sent(recorded):
         assert (name, prio, state) in alarms
     readings = set(rows(db, "SELECT site, depth, dose FROM site_reading"))
     for site, seq in s.sites.items():
-        assert {(site, d, q) for _, d, q in seq} <= readings
+        assert {(site, d, q) for _, d, q, *_ in seq} <= readings
     # bot states: one row per bot per frame
     n_frames, n_bots = rows(db, "SELECT count(*), sum(count) FROM bot_frame")[0]
     assert n_frames > 20 and rows(db, "SELECT count(*) FROM bot_state")[0][0] == n_bots
