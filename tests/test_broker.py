@@ -146,6 +146,7 @@ def test_the_hub_sees_one_rising_stream_of_request_ids_and_signed_frames_unalter
     ids = [f.seq for f in frames if f.name in ("ALARM_ACK", "REQUEST")]
     assert len(ids) == 20 and all(0 < (y - x) & 0xFFFF < 100 for x, y in zip(ids, ids[1:]))
     assert signed.strip(b"\0") in upstream                     # byte for byte
+    assert b.stats["refused_duplicate"] > 0     # a's ids fell behind c's renumbered reads
 
 
 def test_loopback_tcp_clients_share_the_hub_too(emu, home):
