@@ -21,7 +21,11 @@ What it does with each frame a client sends:
   client's retry (same request id, same bytes) maps to the same upstream id,
   so the hub answers it from its ACK cache and never runs it twice.
 - Signed commands are forwarded byte for byte: the tag covers the header, so
-  their request id cannot be rewritten. Routing still cannot confuse them:
+  their request id cannot be rewritten. The hub's request ids must rise within
+  its session (the broker's), so the rewritten ids go on above every signed id
+  sent, and a signed command the hub marks (ALARM_ACK, TELEM_RATE) whose id is
+  at or below the stream's mark is refused DUPLICATE with the mark, as the hub
+  would: it never ran, and its sender signs it anew above the mark. Routing still cannot confuse them:
   an ACK names the request id *and* the message it answers, and a route is
   keyed on both. Rewritten ids are only ever given to unsigned messages, so
   they never meet a signed command's key; two clients sending the same signed
@@ -68,6 +72,12 @@ _ASKED = frozenset(M[n] for n in schema.COMMANDS + schema.READS)
 _REPLY_TO = {M["PARAM_VALUE"]: M["PARAM_GET"], M["LOG_CHUNK"]: M["LOG_READ"]}   # else REQUEST
 _REQ_ESTOP = schema.enum_value("REQ", "ESTOP")
 _ACKS_REJECTED = schema.enum_value("ACKS", "REJECTED")
+_WHY_DUPLICATE = schema.enum_value("WHY", "DUPLICATE")
+# commands whose request id the hub holds to its session's rising mark (all but
+# the signed-class ones, which have their counter, and ESTOP, always run)
+_MARKED = frozenset(M[n] for n in schema.COMMANDS
+                    if n not in schema.AUTH_REQUIRED and n != "ESTOP")
+_REFUSED = object()             # _assign: answered here as the hub would, not sent
 _HELLO_OK, _HELLO_SCHEMA = schema.enum_value("HELLO", "OK"), schema.enum_value("HELLO", "SCHEMA")
 _HUB_ESTOP = schema.enum_value("HUB", "ESTOP")
 _HUB_TIME_MOD = getattr(schema, "HUB_TIME_MOD", 1 << 32)     # hub time wraps here
@@ -91,6 +101,12 @@ STOP_HOLD_S = 1.0      # after an ESTOP, other requests wait for its final repor
 
 def _wire(raw):
     return cobs.encode(bytes(raw)) + b"\0"
+
+
+def _above(seq, mark):
+    """Whether ``seq`` is above ``mark`` in serial-number order on 16 bits."""
+    d = (seq - mark) & 0xFFFF
+    return 0 < d < 0x8000
 
 
 def _rewrite(raw, seq=None, req=None):
@@ -604,9 +620,13 @@ class Broker:
         if f.flags & schema.F_AUTH:
             uid, wire = f.seq, _wire(raw)
             r = self.routes.get((uid, msg))
-            if r is not None and r.client is not c and now - r.sent < ROUTE_TTL \
-                    and not r.answered:
+            live = r is not None and now - r.sent < ROUTE_TTL
+            if live and r.client is not c and not r.answered:
                 return None                         # another client's request holds this key
+            if msg in _MARKED and not (live and r.client is c and r.seq == uid):
+                if not _above(uid, self.next_id):   # (a retry passes: the hub's cache answers)
+                    return _REFUSED
+                self.next_id = uid                  # the rewritten ids go on above it
         else:
             rkey = (f.seq, bytes(raw[3:-4]))        # msg, addr, payload: what a retry repeats
             uid = c.retry.get(rkey)
@@ -651,13 +671,24 @@ class Broker:
         n = len(self.clients)
         for i in range(n):
             c = self.clients[(self.rr + i) % n]
-            if c.queue:
+            while c.queue:
                 wire = self._assign(c.queue[0], now)
+                if wire is not _REFUSED:
+                    break
+                self._refuse_duplicate(c.queue.popleft())
+            if c.queue:
                 if wire is not None:
                     item = c.queue.popleft()
                     self.rr = (self.rr + i + 1) % n
                     return wire, item
         return None, None
+
+    def _refuse_duplicate(self, item):
+        f = item.frame
+        item.client.send(codec.encode("ACK", {
+            "req": f.seq, "cmd": f.msg, "status": _ACKS_REJECTED, "reason": _WHY_DUPLICATE,
+            "detail": self.next_id}, seq=self._own_seq(), flags=schema.F_REPLY))
+        self.stats["refused_duplicate"] += 1
 
     def _writer_loop(self):
         while not self.closed.is_set():
