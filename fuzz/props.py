@@ -87,16 +87,9 @@ def _rx_result(rx):
 
 def same_verdict(fw, host, chunk):
     """Firmware and host agree: same fields for a valid frame, same error class
-    for a dropped one. One tolerated difference, for a chunk longer than
-    MAX_FRAME that is both too long and broken COBS: the firmware decodes as
-    bytes arrive and stops at the size limit (OVERSIZE), the host decodes the
-    chunk whole first (COBS), or checks the wire length first (OVERSIZE). Both
-    drop it, and each counts it once."""
-    if fw == host:
-        return True
-    pair = {fw, host}
-    return len(chunk) > wire.MAX_FRAME and pair == {("err", wire.ERR_OVERSIZE),
-                                                   ("err", wire.ERR_COBS)}
+    for a dropped one. A chunk both too long and broken COBS is OVERSIZE on
+    both ends: length is judged first (``codec._cobs_error``)."""
+    return fw == host
 
 
 # ----------------------------------------------------------------- parser --

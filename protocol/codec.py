@@ -197,8 +197,34 @@ def decode(wire):
     try:
         raw = cobs.decode(wire)
     except cobs.DecodeError as e:
-        raise CodecError(ERR["COBS"], str(e)) from None
+        raise _cobs_error(wire, e) from None
     return parse(raw)
+
+
+def _cobs_error(wire, e):
+    """The drop class of a chunk whose COBS is broken (its last block cut short).
+
+    Length is judged first, as for the wire length: a chunk that decodes to
+    more than MAX_FRAME bytes before the cut is OVERSIZE, else COBS. A
+    streaming receiver (the hub) decodes as bytes arrive and stops at
+    MAX_FRAME, before it can see the cut: both ends give the same class.
+    What it decodes: every byte but the code bytes, and a zero for each code
+    byte after the first whose block before it was shorter than 0xFF.
+    """
+    n = len(wire)
+    i = full = 0
+    while i < n:
+        code = wire[i]
+        if code == 0:               # a zero where a code byte belongs: not one chunk
+            return CodecError(ERR["COBS"], str(e))
+        if i + code >= n:           # the last code byte
+            break
+        full += code == 0xFF
+        i += code
+    if n - 1 - full > MAX_FRAME:
+        return CodecError(ERR["OVERSIZE"], "more than %d bytes before a cut COBS block"
+                          % MAX_FRAME)
+    return CodecError(ERR["COBS"], str(e))
 
 
 def verify(frame, key):
@@ -317,9 +343,10 @@ def unpack(wire):
     take :func:`decode`.
     """
     try:
-        raw = cobs.decode(wire[:-1] if wire[-1] == 0 else wire)
+        wire = wire[:-1] if wire[-1] == 0 else wire
+        raw = cobs.decode(wire)
     except cobs.DecodeError as e:
-        raise CodecError(ERR["COBS"], str(e)) from None
+        raise _cobs_error(wire, e) from None
     n = len(raw)
     if n > MAX_FRAME or n < HEADER_SIZE + CRC_SIZE:
         return _slow(raw)

@@ -197,7 +197,11 @@ def protocol_doc():
            "- Integers are little-endian. Maximum payload %d bytes, maximum frame %d bytes, "
            "maximum on the wire %d bytes." % (schema.MAX_PAYLOAD, schema.MAX_FRAME, schema.MAX_WIRE),
            "- A frame that is too long or short, has a bad CRC, an unknown version or message id, "
-           "or a payload that does not fit its message is dropped and counted (`ERR_*`).",
+           "or a payload that does not fit its message is dropped and counted (`ERR_*`). "
+           "Length is judged first: more than %d bytes on the wire, or more than %d "
+           "decoded before a COBS block that is cut short, is `ERR_OVERSIZE`, not `ERR_COBS` "
+           "(a receiver decoding as bytes arrive stops at the maximum frame, before it sees the cut)."
+           % (schema.MAX_WIRE, schema.MAX_FRAME),
            "- `HELLO` and `BUS_HELLO` carry the schema fingerprint; a peer built from another schema "
            "gets an explicit refusal (`HELLO_REPLY.result = HELLO_SCHEMA`), not a CRC error.",
            "",

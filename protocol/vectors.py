@@ -126,6 +126,11 @@ def invalid():
                                                    "host_version": 1}), "SCHEMA"),
         ("bus-schema-mismatch", codec.encode("BUS_HELLO", {"schema": 0, "bots": 8}), "SCHEMA"),
         ("bad-cobs-code", bytes([0x05, 0x11, 0x22, 0x00]), "COBS"),
+        # within MAX_WIRE, its last block cut short, but 507 bytes decode
+        # before the cut: too long is judged first (a streaming receiver stops
+        # at MAX_FRAME before it sees the cut)
+        ("oversize-cobs-cut-short", bytes([0xFE]) + b"\x11" * 253 + bytes([0xFF])
+         + b"\x11" * 253 + b"\x00", "OVERSIZE"),
         ("bad-cobs-zero-code", bytes([0x03, 0x11, 0x22, 0x00]), None),
     ]
     out = []
