@@ -59,7 +59,10 @@ class SessionData:
         info = db.execute("SELECT * FROM hub_info ORDER BY t LIMIT 1").fetchone()
         cols = [d[0] for d in db.execute("SELECT * FROM hub_info LIMIT 0").description]
         self.hub = dict(zip(cols, info)) if info else {}
-        self.st = report_db.columns(db, "SELECT * FROM status ORDER BY t")
+        cols = [d[0] for d in db.execute("SELECT * FROM status LIMIT 0").description
+                if d[0] != "log_head"]                  # bytes: not a numeric column
+        self.st = report_db.columns(db, "SELECT %s FROM status ORDER BY t" % ", ".join(
+            '"%s"' % c for c in cols))
         st = self.st
         ends = [float(m.get(k)) for k in ("duration_s", "last_batch_t") if m.get(k)]
         self.duration = max(ends + [float(st["t"][-1]) if len(st["t"]) else 0.0])
