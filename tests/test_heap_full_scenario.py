@@ -1,7 +1,7 @@
-"""The hub as shipped (.mpy, constants inlined) runs a full scenario in 128 KB.
+"""The hub as shipped (.mpy, constants inlined) runs a full scenario in 160 KB.
 
 One real session: firmware from compiled bytecode on the MicroPython VM with
-``-X heapsize=128k``, 64 bots, the presentation-night cascade, judged on the
+``-X heapsize=160k``, 64 bots, the presentation-night cascade, judged on the
 simulator's ground truth.
 """
 import shutil
@@ -21,8 +21,8 @@ def compiled(tmp_path_factory):
     return out
 
 
-def test_the_compiled_hub_survives_presentation_night_in_128k_with_64_bots(compiled, tmp_path):
-    s = run_session("presentation-night", bots=64, heap="128k", workdir=tmp_path,
+def test_the_compiled_hub_survives_presentation_night_in_160k_with_64_bots(compiled, tmp_path):
+    s = run_session("presentation-night", bots=64, heap="160k", workdir=tmp_path,
                     firmware=compiled)
     hub_log = (tmp_path / "hub" / "hub.log").read_text()
     assert "MemoryError" not in hub_log
