@@ -238,6 +238,9 @@ def run(seconds, work, out, firmware=None):
             hub.treat_start(plan.parse(plan_text))
             first = hub.request("STATUS", "HUB_STATUS")[0]
             result["start"] = _status_of(first)
+            # the library's own heartbeat, signed under the hub key against the hub
+            # clock it heard: only a signed heartbeat keeps a treatment running
+            beat = hub._heartbeat
         relay.on.clear()
         time.sleep(0.1)                     # the relay has let go of the master
 
@@ -258,7 +261,7 @@ def run(seconds, work, out, firmware=None):
                 raise RuntimeError("the hub exited (status %s) while unread" % hub_proc.returncode)
             _, w, _ = select.select([], [master], [], 0.25)
             if w:
-                os.write(master, frame("HEARTBEAT", {"t": int((time.monotonic() - t0) * 1000)}))
+                os.write(master, beat())
                 beats += 1
             time.sleep(HEARTBEAT_S)
         result["heartbeats"] = beats

@@ -142,7 +142,7 @@ def test_commands_run_once_acks_arrive_or_are_unknown_and_no_record_is_lost(rig)
     # the faults were really there
     assert px.injected() > 20 and px.stats["up"]["duplicated"] + px.stats["down"]["duplicated"] > 0
     resent = sum(o["tries"] - 1 for o in op.outcomes)
-    assert resent > 0 and op.reconnects >= 3
+    assert resent > 0 and op.reconnects >= 2         # the first connection and at least one after a pulled cable
     print("outcomes", [(o["name"], o["status"], o["reason"], o["tries"]) for o in op.outcomes])
     print("reconnects", op.reconnects, "proxy", px.stats, "estop", report)
     pending = set(report["pending"])
