@@ -25,7 +25,7 @@ CONNECT_S = 0.2        # the next reader's HELLO answered within
 def _skip_reason():
     if os.environ.get(_unread.SECONDS_ENV) is None:
         # Run alone it passes; started in the background of the whole suite it has
-        # not finished in time (cause not found yet; see the closing notes).
+        # not finished in time (cause not found yet; docs/safety.md, H-34).
         return ("the unread-console run is opt-in until it also finishes inside the whole "
                 "suite: NANOHUB_UNREAD_S=300 python -m pytest tests/test_host_unread.py")
     try:
