@@ -18,6 +18,7 @@ from nanohub.protocol import auditlog, schema
 from .client import Hub
 from .emulator import EmulatedHub
 from .errors import NanohubError
+from .logkeep import LogKeeper
 from .plan import Plan, PlanSite
 
 HUB = {v: n for n, v, _ in schema.ENUMS["HUB"]}
@@ -65,8 +66,13 @@ class Session:
 
 def run_session(scenario="presentation-night", seed=None, bots=None, heap="256k",
                 on_event=None, workdir=None, settle_s=8.0, keep_trace=None, on_frame=None,
-                firmware=None):
+                firmware=None, log_keep=True):
     """Run one scripted session; returns a :class:`Session`.
+
+    With ``log_keep`` the operator pulls and acknowledges the audit log (keyed)
+    whenever many records are waiting (:class:`nanohub.host.logkeep.LogKeeper`),
+    as a clinic does, so a hub that writes more than its log holds in one
+    life never latches ``LOG_FULL``; the log is pulled at the end either way.
 
     ``on_frame(direction, item)`` sees every frame on the link (see
     :func:`nanohub.host.record.tap`), e.g. ``Recorder.on_frame``."""
@@ -103,8 +109,12 @@ def run_session(scenario="presentation-night", seed=None, bots=None, heap="256k"
             stop = threading.Event()
             watcher = threading.Thread(target=_watch, args=(hub, s, clock, note, stop), daemon=True)
             watcher.start()
+            # the operator's thread is the only one that signs: no counter races
+            keeper = LogKeeper(hub)
+            keep = (lambda: _keep_log(keeper, s, clock, note)) if log_keep else (lambda: None)
             for t_op, verb, args in sc.operator:
                 while clock() < t_op:
+                    keep()
                     time.sleep(0.02)
                 _operate(hub, s, sc, verb, args, clock, note)
             end = max(sc.duration_s, (s.t_operator_estop or 0) + settle_s)
@@ -112,6 +122,7 @@ def run_session(scenario="presentation-night", seed=None, bots=None, heap="256k"
                 if s.estop is not None and s.estop.get("unconfirmed") and \
                         s.statuses and s.statuses[-1][1]["disabled"] == bots:
                     break
+                keep()
                 time.sleep(0.1)
             if s.estop is not None and s.estop.get("unconfirmed"):
                 # the hub keeps retrying; ask once more what it knows now
@@ -125,9 +136,11 @@ def run_session(scenario="presentation-night", seed=None, bots=None, heap="256k"
                     pass
             stop.set()
             try:
-                raw = hub.log_pull()
-                s.log = raw
-                recs = auditlog.parse_records(raw)
+                raw = keeper.pull(ack=log_keep)
+                # what does not verify is kept out of the keeper: show it here
+                s.log = keeper.raw + (raw if keeper.result is not None and
+                                      not keeper.result.ok else b"")
+                recs = auditlog.parse_records(s.log)
                 s.log_result = auditlog.verify(recs)
                 note(clock(), "log", "audit log: %d records, %s" % (
                     len(recs), "chain verifies" if s.log_result.ok else
@@ -145,6 +158,21 @@ def run_session(scenario="presentation-night", seed=None, bots=None, heap="256k"
         import shutil
         shutil.rmtree(workdir, ignore_errors=True)
     return s
+
+
+def _keep_log(keeper, s, clock, note):
+    """Pull and acknowledge the audit log when the latest HUB_STATUS says it is due."""
+    if not s.statuses:
+        return
+    try:
+        if keeper.keep(s.statuses[-1][1].get("log_next")) is None:
+            return
+    except NanohubError as e:
+        note(clock(), "log", "audit log pull failed (retried later): %s" % e)
+        return
+    if keeper.not_acked:
+        note(clock(), "log", "audit log pulled to %d, not acknowledged: %s"
+             % (keeper.next, keeper.not_acked))
 
 
 def _stop_gateway(emu, wait_s=30.0):

@@ -258,6 +258,17 @@ class Soak:
             self._reset(rnd, op, emu)
         self._log(rnd, op, emu)
         self._commands(rnd, op)
+        self._ack_log(rnd, op)
+
+    def _ack_log(self, rnd, op):
+        """What a clinic does after a keyed pull: acknowledge what is stored and
+        verified, so the hub may rotate it away and never fills its log
+        (LOG_FULL). Its record is in the next night's pull; unanswered, the
+        next night acknowledges again."""
+        if self.log_next:
+            ack = op.command("LOG_ACK", {"upto": self.log_next})
+            if ack is not None and ack.status == "REJECTED":
+                self.bad(rnd, "LOG_ACK up to %d refused: %s" % (self.log_next, ack.reason))
 
     def _arm(self, rnd, op, clock, strike):
         """Arm when the pre-treatment checks pass, as an operator would: the bots
