@@ -282,3 +282,58 @@ def test_a_direct_opener_of_a_served_port_is_told_who_holds_it(emu, home):
     assert proc.returncode == 3
     assert proc.stderr.strip() == ("nanohub: port busy: held by nanohub serve (pid %d); use "
                                    "--port nanohub://chair1" % os.getpid())
+
+
+def _status_rate(hubs, seconds):
+    """HUB_STATUS telemetry frames a second on each client, counted together."""
+    subs = {h: h.subscribe() for h in hubs}
+    counts = {h: 0 for h in hubs}
+
+    def count(h):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            f = subs[h].get(0.05)
+            if f is not None and getattr(f, "name", None) == "HUB_STATUS":
+                counts[h] += 1
+    threads = [threading.Thread(target=count, args=(h,)) for h in hubs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds + 5)
+    for h in hubs:
+        h.unsubscribe(subs[h])
+    return {h: counts[h] / seconds for h in hubs}
+
+
+def test_each_client_gets_telemetry_at_its_own_rate_and_the_hub_the_highest(own_emu, home):
+    with Broker(own_emu.url, "rates") as b:
+        slow = Hub.open(b.unix_url, key=own_emu.key_path)   # signs: passes byte for byte
+        fast = Hub.open(b.unix_url)                          # unsigned: rewritten
+        plain = Hub.open(b.unix_url)                         # never sets rates: the hub's
+        try:
+            assert slow.set_rates(status_hz=1, bots_hz=1, sites_hz=1).status == "DONE"
+            seq = fast._next_req()
+            wire = codec.encode("TELEM_RATE", {"status_hz": 5, "bots_hz": 2, "sites_hz": 1},
+                                seq=seq)
+            assert fast._transact("TELEM_RATE", seq, wire).status == "DONE"
+            wait_for(lambda: b.hub_rates == (5, 2, 1) and b.own_rates is None,
+                     what="the hub at the highest rates")
+            r = _status_rate((slow, fast, plain), 4.0)
+            assert 0.5 <= r[slow] <= 1.5, r              # what it asked for
+            assert 4.0 <= r[fast] <= 6.0, r
+            assert 4.0 <= r[plain] <= 6.0, r             # the hub runs at the highest
+            # the fast one asks for less: the slow one's signed request is the most now
+            seq = fast._next_req()
+            wire = codec.encode("TELEM_RATE", {"status_hz": 2, "bots_hz": 1, "sites_hz": 1},
+                                seq=seq)
+            assert fast._transact("TELEM_RATE", seq, wire).status == "DONE"
+            wait_for(lambda: b.hub_rates == (2, 1, 1), what="the hub at 2 Hz")
+            fast.close()                                 # leaves: the rest's highest
+            wait_for(lambda: b.hub_rates == (1, 1, 1) and b.own_rates is None,
+                     what="the hub back at the slow client's rate")
+            r = _status_rate((slow, plain), 4.0)
+            assert 0.5 <= r[slow] <= 1.5 and 0.5 <= r[plain] <= 1.5, r
+            assert b.stats["own_telem_rate"] >= 1 and b.stats["acks_unrouted"] == 0
+        finally:
+            for h in (slow, fast, plain):
+                h.close()

@@ -34,6 +34,17 @@ What it does with each frame a client sends:
 - Each ACK or reply goes only to the client whose request it answers, with
   that client's own request id put back. Telemetry is fanned out to every
   client; a client that does not read loses old telemetry, never its ACKs.
+- Telemetry rates are each client's own. The hub is asked for the highest rate
+  any client asked for (per kind: status, bot states, site readings), and the
+  fan-out gives each client that set rates only what it asked for (a change of
+  hub state or alarms in HUB_STATUS goes at once, as the hub sends one at
+  once). An unsigned TELEM_RATE is rewritten to the highest rates before it
+  goes on; a signed one passes byte for byte and, once accepted, the broker
+  follows it with its own unsigned TELEM_RATE of the highest rates if they
+  differ. When a client that set rates leaves, the hub's rates fall to the
+  highest of those still asked for (never below ``TELEM_FLOOR_HZ`` by the
+  broker's own frame, which is unsigned; the clients' share is thinned all the
+  same). A client that never set rates gets the hub's.
 
 Budgets: each client has a queue of ``QUEUE`` frames (beyond it frames are
 dropped and counted; the client's retry brings them back), clients are served
@@ -81,6 +92,12 @@ _REFUSED = object()             # _assign: answered here as the hub would, not s
 _HELLO_OK, _HELLO_SCHEMA = schema.enum_value("HELLO", "OK"), schema.enum_value("HELLO", "SCHEMA")
 _HUB_ESTOP = schema.enum_value("HUB", "ESTOP")
 _HUB_TIME_MOD = getattr(schema, "HUB_TIME_MOD", 1 << 32)     # hub time wraps here
+_TELEM_RATE = M["TELEM_RATE"]
+_BOT_STATES = M["BOT_STATES"]
+_RATE_FIELDS = ("status_hz", "bots_hz", "sites_hz")
+_RATE_OF = {_HUB_STATUS: 0, _BOT_STATES: 1, M["SITE_READINGS"]: 2}   # telemetry -> rate index
+_FLOOR_HZ = schema.TELEM_FLOOR_HZ
+RATE_SLACK = 0.25      # a telemetry frame this share of a period early still counts as due
 _CRC = struct.Struct("<I")
 _U16 = struct.Struct("<H")
 _H = schema.HEADER_SIZE
@@ -107,6 +124,11 @@ def _above(seq, mark):
     """Whether ``seq`` is above ``mark`` in serial-number order on 16 bits."""
     d = (seq - mark) & 0xFFFF
     return 0 < d < 0x8000
+
+
+def _rates_of(raw):
+    """(status, bots, sites) Hz of a TELEM_RATE frame's bytes."""
+    return tuple(raw[_H:_H + 3])
 
 
 def _rewrite(raw, seq=None, req=None):
@@ -179,6 +201,11 @@ class Broker:
         self.rr = 0
         self.cid = 0
         self.stopping_until = 0.0       # the hub is confirming a stop: the rest waits
+        self.asked = {}                 # client -> (status, bots, sites) Hz the hub accepted
+        self.hub_rates = None           # the rates the hub last accepted through the broker
+        self.own_rates = None           # rates the broker still has to ask the hub for
+        self.tlm_due = {}               # (client, msg, first) -> when the next one is due
+        self.tlm_seen = {}              # client -> the last HUB_STATUS state and alarms sent
         self.stats = collections.Counter()
         self._listeners = []
         self._hs_seq = None
@@ -297,6 +324,11 @@ class Broker:
             if c in self.clients:
                 self.clients.remove(c)
             c.queue.clear()
+            self.tlm_seen.pop(c, None)
+            for k in [k for k in self.tlm_due if k[0] is c]:
+                del self.tlm_due[k]
+            if self.asked.pop(c, None) is not None:
+                self._follow_rates()            # the rest's highest rates, if they differ
         c.close()
 
     # ------------------------------------------------------- hub side --
@@ -350,6 +382,10 @@ class Broker:
             self.gone_told = False
             self.cond.notify_all()
         if was_down:
+            with self.cond:
+                if self.asked:                  # the hub may have rebooted to its defaults
+                    self.hub_rates = None
+                    self._follow_rates()
             self.stats["reconnects"] += 1
             self._log("the hub at %s is back" % self.url)
             self._tell_all(local.NOTICE_BACK)
@@ -451,13 +487,18 @@ class Broker:
                 r.client.send(_rewrite(raw, seq=r.seq))
                 self._fan_out(chunk + b"\0", skip=r.client)
                 return
-        self._fan_out(chunk + b"\0")
+        self._fan_out(chunk + b"\0", f)
 
     def _route_ack(self, raw, f):
         key = (f["req"], f["cmd"])
         r = self.routes.get(key)
+        if r is not None and r.msg == _TELEM_RATE and r.what is not None:
+            self._rates_acked(r, f["status"] != _ACKS_REJECTED)
         if r is None or r.client is None:
-            self.stats["acks_unrouted"] += 1
+            if r is not None:
+                self._answered(key[0], r)       # the broker's own request
+            else:
+                self.stats["acks_unrouted"] += 1
             return
         self._answered(key[0], r)
         if r.counter is not None and f["status"] != _ACKS_REJECTED:
@@ -481,10 +522,74 @@ class Broker:
         if "t" in fields:
             self.hub_clock = (fields["t"], time.monotonic())
 
-    def _fan_out(self, wire, skip=None):
+    def _fan_out(self, wire, f=None, skip=None):
+        k = _RATE_OF.get(f.msg) if f is not None else None
+        now = time.monotonic()
         for c in list(self.clients):
-            if c is not skip:
-                c.send(wire, telemetry=True)
+            if c is skip:
+                continue
+            if k is not None and c in self.asked and not self._due(c, k, f, now):
+                self.stats["telemetry_thinned"] += 1
+                continue
+            c.send(wire, telemetry=True)
+
+    # ------------------------------------------------------- rates --
+
+    def _due(self, c, k, f, now):
+        """Whether telemetry frame ``f`` (rate index ``k``) goes to ``c``, at the
+        rate ``c`` asked for: the next is due a period after the last one due
+        (so the average rate holds when the hub's frames do not fall on it),
+        restarting from now after a gap."""
+        hz = self.asked[c][k]
+        if hz <= 0:
+            return False
+        if k == 0:
+            seen = (f["state"], f["reason"], f["alarms"], f["unacked"])
+            if self.tlm_seen.get(c) != seen:    # a change goes at once
+                self.tlm_seen[c] = seen
+                self.tlm_due[(c, f.msg, 0)] = now + 1.0 / hz
+                return True
+        key = (c, f.msg, f["first"] if f.msg == _BOT_STATES else 0)
+        period = 1.0 / hz
+        due = self.tlm_due.get(key)
+        if due is not None and now < due - RATE_SLACK * period:
+            return False
+        self.tlm_due[key] = due + period if due is not None and now - due < period \
+            else now + period
+        return True
+
+    def _want(self, extra=None):
+        """The highest rates asked for, per kind (with ``extra``: (client, rates)
+        in place of that client's own); None if no client asked."""
+        asked = dict(self.asked)
+        if extra is not None:
+            asked[extra[0]] = extra[1]
+        if not asked:
+            return None
+        return tuple(max(r[k] for r in asked.values()) for k in range(3))
+
+    def _follow_rates(self):
+        """Ask the hub (the broker's own TELEM_RATE, next in line) for the highest
+        rates asked for, if it is not running at them. Holds ``cond``."""
+        want = self._want()
+        if want is None or want == self.hub_rates:
+            self.own_rates = None
+            return
+        self.own_rates = tuple(max(v, _FLOOR_HZ) for v in want)     # unsigned: not below
+        if self.own_rates == self.hub_rates:
+            self.own_rates = None
+        self.cond.notify_all()
+
+    def _rates_acked(self, r, accepted):
+        """A TELEM_RATE answered: ``r.what`` is (rates the client asked, rates sent)."""
+        if not accepted:
+            return
+        with self.cond:
+            asked, sent = r.what
+            self.hub_rates = sent
+            if r.client is not None and r.client in self.clients:
+                self.asked[r.client] = asked
+            self._follow_rates()
 
     def _notice(self, code):
         return codec.encode("HEARTBEAT", {"t": code}, seq=self._own_seq(), addr=local.ADDR_BROKER)
@@ -636,6 +741,8 @@ class Broker:
             c.retry.move_to_end(rkey)
             while len(c.retry) > RETRY_MAP:
                 c.retry.popitem(last=False)
+            if msg == _TELEM_RATE:
+                raw = self._rates_for_hub(c, raw, f, self.routes.get((uid, msg)))
             wire = _rewrite(raw, seq=uid)
         key = (uid, msg)
         old = self.routes.get(key)
@@ -644,11 +751,39 @@ class Broker:
             old.answered = False
         else:
             what = raw[_H] if msg == _REQUEST and len(raw) > _H + 4 else None
+            if msg == _TELEM_RATE:                  # (asked by the client, sent to the hub)
+                what = (_rates_of(item.raw), _rates_of(raw))
             self.routes[key] = _Route(c, f.seq, msg, f.counter, what)
             if len(self.routes) > 8192:
                 self._expire(now)
         self.pending[key] = now
         return wire
+
+    def _rates_for_hub(self, c, raw, f, old):
+        """An unsigned TELEM_RATE's frame with the highest rates any client asked
+        for, this one's request included. One below the floor goes as it is (the
+        hub refuses it, as on a direct link); a retry repeats its first bytes,
+        so that the hub answers it from its ACK cache."""
+        asked = _rates_of(raw)
+        if old is not None and old.client is c and old.seq == f.seq and old.what:
+            sent = old.what[1]
+        elif min(asked) < _FLOOR_HZ:
+            return raw
+        else:
+            sent = self._want((c, asked))
+        b = bytearray(raw)
+        b[_H:_H + 3] = bytes(sent)
+        return bytes(b)
+
+    def _own_rates_frame(self, now):
+        """(wire, item) of the broker's own TELEM_RATE, its route registered."""
+        rates, self.own_rates = self.own_rates, None
+        uid = self._alloc(_TELEM_RATE, now)
+        raw = codec.build("TELEM_RATE", dict(zip(_RATE_FIELDS, rates)), seq=uid)
+        self.routes[(uid, _TELEM_RATE)] = _Route(None, uid, _TELEM_RATE, None, (rates, rates))
+        self.pending[(uid, _TELEM_RATE)] = now
+        self.stats["own_telem_rate"] += 1
+        return _wire(raw), _Item(None, raw, codec.parse(raw))
 
     def _expire(self, now):
         for key in [k for k, r in self.routes.items() if now - r.sent >= ROUTE_TTL]:
@@ -668,6 +803,8 @@ class Broker:
             return self._assign(item, now) or _wire(item.raw), item
         if now < self.stopping_until or self._inflight(now) >= WINDOW:
             return None, None
+        if self.own_rates is not None:
+            return self._own_rates_frame(now)
         n = len(self.clients)
         for i in range(n):
             c = self.clients[(self.rr + i) % n]
