@@ -4,8 +4,8 @@
     python -m nanohub.protocol.gen --check   # exit 1 if any is out of date
 
 Outputs (all carry a "generated, do not edit" header):
-  firmware/hub/wire.py   constants and struct formats for MicroPython
-  sim/wire.py            the same module, for the bot model
+  firmware/hub/wire.py   constants and struct formats for MicroPython (the
+                         simulator imports it too: one module for both)
   docs/protocol.md       every message and field, readable
 """
 import argparse
@@ -275,7 +275,6 @@ def outputs():
     wire = wire_module()
     return {
         ROOT / "firmware" / "hub" / "wire.py": wire,
-        ROOT / "sim" / "wire.py": wire,
         ROOT / "tests" / "mp" / "wire_names.py": names_module(),
         ROOT / "docs" / "protocol.md": protocol_doc(),
     }

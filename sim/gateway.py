@@ -26,7 +26,7 @@ import time
 
 from nanohub.protocol import codec, model, schema
 
-from . import wire
+from ..firmware.hub import wire
 from .world import World
 
 REPORT_MS = 100

@@ -446,7 +446,7 @@ class Soak:
         self.all_outcomes += op.outcomes
 
     def _truth(self, rnd, trace, stats):
-        from nanohub.sim import wire as w
+        from nanohub.firmware.hub import wire as w
         from nanohub.sim.world import load_trace
         try:
             st = json.loads(Path(stats).read_text())

@@ -147,7 +147,7 @@ def test_commands_run_once_acks_arrive_or_are_unknown_and_no_record_is_lost(rig)
     print("reconnects", op.reconnects, "proxy", px.stats, "estop", report)
     pending = set(report["pending"])
     emu.close()                                    # the gateway writes its ground truth
-    from nanohub.sim import wire as simwire
+    from nanohub.firmware.hub import wire as simwire
     from nanohub.sim.world import load_trace
     last = load_trace(trace).samples()[-1]
     for b, row in enumerate(last[2]):
