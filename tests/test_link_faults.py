@@ -22,8 +22,9 @@ from _fuzzing import ROOT  # noqa: F401  (repo on sys.path)
 from nanohub.host import vm
 from nanohub.host.emulator import EmulatedHub
 from nanohub.host.faultproxy import Faults, FaultProxy
+from nanohub.host.operator import Operator, check_commands
 from nanohub.protocol import auditlog, schema
-from soak.operator import Operator, check_commands, noisy_scenario
+from soak.run import noisy_scenario
 
 
 def _skip():

@@ -1,5 +1,6 @@
 """The operator's side of a faulty link: reconnect, resend the same bytes, never guess.
 
+    from nanohub.host.operator import Operator, check_commands
     op = Operator(url, key)
     ack = op.command("DEPLOY", {"site": 10, "count": 3})   # an Ack, or None: unknown
     report = op.estop()                                     # the final ESTOP_REPORT
@@ -10,13 +11,15 @@ identical bytes are re-sent, across timeouts and reconnections, until its ACK
 arrives or the deadline passes: then its outcome is UNKNOWN and it is never
 re-signed (a re-signed copy would be a second command). The hub's ACK cache
 answers a repeat without running it again. Every outcome is kept in
-``outcomes`` for the invariant checks (``check_commands``).
+``outcomes`` for the invariant checks (``check_commands``). Reads
+(``read(fn)``, ``pull_log``) reconnect and retry until their deadline.
 """
 import time
 
-from nanohub.host.client import Hub
-from nanohub.host.errors import LinkError, LinkTimeout, NanohubError
-from nanohub.protocol import auditlog, codec, schema
+from nanohub.protocol import codec, schema
+
+from .client import Hub
+from .errors import LinkError, LinkTimeout, NanohubError
 
 UNKNOWN = "UNKNOWN"
 
@@ -179,25 +182,3 @@ def check_commands(outcomes, records):
             bad.append("%s req %d: ACK %s, log %s" % (o["name"], k[1], o["status"],
                                                      "ran" if ran else "refused"))
     return bad
-
-
-def verify_log(raw, anchor=None, expect_start=None):
-    recs = auditlog.parse_records(raw)
-    return recs, auditlog.verify(recs, anchor=anchor, expect_start=expect_start)
-
-
-def noisy_scenario(base, path, loss=0.05, corrupt=0.01, duplicate=0.01, reorder=0.0,
-                   delay_ms=0, until=100000.0):
-    """Write scenario ``base`` (a bundled name) to ``path`` with a bot-bus fault
-    in force from the start: the simulator's wire faults between hub and swarm
-    (they compound with the scenario's own bus faults)."""
-    from pathlib import Path
-    from nanohub.sim import scenario as sc
-    text = Path(sc.HERE, base + ".toml").read_text()
-    text += ("\n# ---- added by the fault-injection rig ----\n[[fault]]\nid = \"rig-bus\"\n"
-             "at = 0.0\nuntil = %.1f\nkind = \"bus\"\nparams = { loss = %g, corrupt = %g, "
-             "duplicate = %g, reorder = %g, delay_ms = %d }\n"
-             % (until, loss, corrupt, duplicate, reorder, delay_ms))
-    Path(path).write_text(text)
-    sc.load(str(path))                 # fails loudly if the file is not a valid scenario
-    return str(path)
