@@ -78,27 +78,25 @@ class Operator:
 
     # ------------------------------------------------------- commands --
     def command(self, name, fields=None, records=(), within=10.0):
-        """Send once, re-send the same bytes until ACKed; None if unknown."""
+        """Send once, re-send the same bytes until ACKed; None if unknown.
+
+        A signed command carries an expiry (the hub's clock plus its fresh
+        window): copies that all arrive too late are refused STALE, never run,
+        so only then is the command signed again, as a new request."""
         deadline = time.monotonic() + within
-        self.link(deadline)
-        self.seq = (self.seq + 1) & 0xFFFF
-        seq = self.seq
-        counter = None
-        if name in schema.AUTH_REQUIRED:
-            self.counter += 1
-            counter = self.counter
-        wire = codec.encode(name, fields, records, seq=seq,
-                            key=self.key if counter is not None else None, counter=counter)
-        out = {"name": name, "msg": schema.MSG[name], "seq": seq, "counter": counter,
-               "status": UNKNOWN, "reason": "", "detail": 0, "tries": 0}
-        self.outcomes.append(out)
+        wire = out = None
         while time.monotonic() < deadline:
             try:
                 h = self.link(deadline)
+                if wire is None:
+                    wire, out = self._encode(h, name, fields, records)
                 out["tries"] += 1
                 self.sent += 1
-                ack = h._transact(name, seq, wire, self.timeout, 1)
+                ack = h._transact(name, out["seq"], wire, self.timeout, 1)
                 out.update(status=ack.status, reason=ack.reason, detail=ack.detail)
+                if ack.reason == "STALE" and out["counter"] is not None:
+                    wire = None                 # refused unrun: sign it anew
+                    continue
                 return ack
             except LinkTimeout:
                 continue
@@ -106,6 +104,21 @@ class Operator:
                 self.link_errors += 1
                 self.drop()
         return None
+
+    def _encode(self, h, name, fields, records):
+        """(wire bytes, outcome) of a new request: its id, counter, tag and expiry fixed."""
+        self.seq = (self.seq + 1) & 0xFFFF
+        counter = None
+        extra = {}
+        if name in schema.AUTH_REQUIRED:
+            self.counter += 1
+            counter = self.counter
+            extra = {"key": self.key, "expires": h.expires()}
+        wire = codec.encode(name, fields, records, seq=self.seq, counter=counter, **extra)
+        out = {"name": name, "msg": schema.MSG[name], "seq": self.seq, "counter": counter,
+               "status": UNKNOWN, "reason": "", "detail": 0, "tries": 0}
+        self.outcomes.append(out)
+        return wire, out
 
     def estop(self, within=12.0):
         """ESTOP until ACKed, then the hub's report until it says done."""

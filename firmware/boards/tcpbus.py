@@ -23,6 +23,18 @@ def addr(hostport):
     return socket.getaddrinfo(host, int(port))[0][-1]
 
 
+def recv_into(sock, buf):
+    """Bytes from a non-blocking socket into ``buf``: the count, 0 when none
+    has arrived, -1 when the peer closed the connection."""
+    try:
+        n = sock.readinto(buf)
+    except OSError:
+        return 0
+    if n is None:
+        return 0
+    return n if n else -1
+
+
 class TcpBus:
     def __init__(self, hostport, poll):
         self._addr = addr(hostport) if hostport else None
@@ -39,14 +51,10 @@ class TcpBus:
             self._connect()
             if self._sock is None:
                 return 0
-        try:
-            n = self._sock.readinto(buf)
-        except OSError:
-            n = 0
-        if n is None:
-            return 0
-        if n == 0:
+        n = recv_into(self._sock, buf)
+        if n < 0:
             self.close()
+            return 0
         return n
 
     def write(self, buf, n):

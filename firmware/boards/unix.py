@@ -17,7 +17,7 @@ import socket
 import time
 
 from boards.base import BaseBoard
-from boards.tcpbus import TcpBus, addr
+from boards.tcpbus import TcpBus, addr, recv_into
 from hub import wire
 from hub.compat import ticks_diff, ticks_ms
 from hub.store import Store
@@ -157,14 +157,10 @@ class Board(BaseBoard):
     def host_read(self, buf):
         if self._cli is None:
             return 0
-        try:
-            n = self._cli.readinto(buf)
-        except OSError:
-            n = 0
-        if n is None:
-            return 0
-        if n == 0:
+        n = recv_into(self._cli, buf)
+        if n < 0:
             self._drop_host()
+            return 0
         return n
 
     def host_write(self, buf, off, n):
