@@ -42,7 +42,7 @@ def serial_ports():
 
 
 def run_ports(ctx, args):
-    from .link import registry
+    from ..link import registry
     ports = serial_ports()
     endpoints = registry.entries()
     lines = []
@@ -98,7 +98,7 @@ def setup_key(p):
 
 
 def _hub_id(text):
-    from .errors import UsageError
+    from ..errors import UsageError
     try:
         value = int(text, 0)
     except ValueError:
@@ -112,8 +112,8 @@ def _hub_id(text):
 
 
 def run_key(ctx, args):
-    from . import keys
-    from .errors import UsageError
+    from .. import keys
+    from ..errors import UsageError
     if args.action == "provision":
         return provision(ctx, args)
     import os
@@ -141,9 +141,9 @@ def provision(ctx, args):
     import subprocess
     from pathlib import Path
 
-    from . import keys
-    from .client import Hub
-    from .errors import LinkError, NotANanohub, UsageError
+    from .. import keys
+    from ..client import Hub
+    from ..errors import LinkError, NotANanohub, UsageError
     url = ctx.port_url()
     if url == "sim" or url.startswith("sim:"):
         raise UsageError("an emulated hub gets its key from nanohub sim (see its --json key path)")
@@ -217,17 +217,17 @@ def setup_sim(p):
 def _sim_broker(ctx, emu, name):
     """The broker in front of the emulated hub: any number of clients share it,
     and none takes the hub from another."""
-    from .link.broker import Broker
+    from ..link.broker import Broker
     return ctx.stack.enter_context(Broker(emu.url, name, kind="sim"))
 
 
 def run_sim(ctx, args):
     import json
 
-    from .emulator import EmulatedHub
-    from .errors import LinkError
+    from ..emulate.hub import EmulatedHub
+    from ..errors import LinkError
     hub_id = _hub_id(args.hub_id) if args.hub_id is not None else None
-    from .link import registry
+    from ..link import registry
     emu = ctx.stack.enter_context(EmulatedHub(
         bots=args.bots, scenario=args.scenario, seed=args.seed, heap=args.heap,
         speed=args.speed, store=args.store, hub_id=hub_id, pty=args.pty))

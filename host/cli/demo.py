@@ -16,13 +16,13 @@ def setup_demo(p):
     p.add_argument("--heap", default="256k", help="MicroPython heap, as -X heapsize (default 256k)")
     p.add_argument("--out", metavar="DIR", help="where the recorded session and its report go "
                    "(default: a new nanohub-demo-YYYYmmdd-HHMMSS directory here)")
-    from .cli_record import add_record_option
+    from .record import add_record_option
     add_record_option(p)
 
 
 def run_demo(ctx, args):
-    from .demo import run
-    from .errors import UsageError
+    from ..study.demo import run
+    from ..errors import UsageError
     from nanohub.sim.scenario import ScenarioError, load
     try:
         load(args.scenario)         # a bad scenario is refused before the output folder is made
@@ -55,8 +55,8 @@ def setup_study(p):
 
 
 def run_study(ctx, args):
-    from .errors import UsageError
-    from .study import print_table, run_study as study, summarize
+    from ..errors import UsageError
+    from ..study import print_table, run_study as study, summarize
     from nanohub.sim.scenario import ScenarioError, load
     if args.runs < 1:
         raise UsageError("--runs must be at least 1")
@@ -67,7 +67,7 @@ def run_study(ctx, args):
     except ScenarioError as e:
         raise UsageError(str(e)) from None
 
-    from .tui import Bar
+    from ..tui import Bar
     bar = Bar("study: sessions")
 
     def progress(done, total, res):
@@ -93,7 +93,7 @@ def run_study(ctx, args):
             for r in results:
                 f.write(json.dumps(r, default=str) + "\n")
     summary = summarize(results)
-    from .inputs import ORDER, verdict
+    from ..study.inputs import ORDER, verdict
     out_of_bound = [k for k in ORDER if k in summary["inputs"]
                     and verdict(k, summary["inputs"][k]) in ("UNDER-COUNTED", "OUT OF BOUND")]
     bad = summary["failed_runs"] or summary["faults_not_contained"] or \

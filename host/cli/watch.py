@@ -11,10 +11,10 @@ import sys
 import threading
 import time
 
-from .errors import NanohubError
+from ..errors import NanohubError
 from .keyboard import Keys
-from .plan import site_name
-from .views import frame_dict, status_dict
+from ..plan import site_name
+from ..views import frame_dict, status_dict
 
 REDRAW_S = 0.2
 BOT_MARK = {"DOCKED": ".", "DEPLOYED": "o", "ACTIVE": "A", "RETURNING": "<",
@@ -64,7 +64,7 @@ class Dashboard:
     def run(self, duration=None):
         from rich.live import Live
 
-        from .tui import console
+        from ..tui import console
         with Keys(self.inp) as keys, Live(console=console(self.out), screen=True,
                                           auto_refresh=False, redirect_stdout=False,
                                           redirect_stderr=False) as live:
@@ -110,7 +110,7 @@ class Dashboard:
             self._act(lambda: ("resumed: " + self.hub.resume().status, ""))
 
     def _estop(self):
-        from .cli_hub import estop_text
+        from .hub import estop_text
         result = self.hub.estop()
         self.estop_text = estop_text(result)
         return (self.estop_text, "bold green" if result.ok else "bold red")

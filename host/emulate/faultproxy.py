@@ -26,7 +26,7 @@ the same seed and the same traffic give the same faults.
 
 Command line (a manual rig: put it between ``nanohub`` and a hub)::
 
-    python -m nanohub.host.faultproxy --target 127.0.0.1:7700 --listen 127.0.0.1:7800 \\
+    python -m nanohub.host.emulate.faultproxy --target 127.0.0.1:7700 --listen 127.0.0.1:7800 \\
         --loss 0.05 --corrupt 0.01 --duplicate 0.01 [--reorder R --delay-ms D --jitter-ms J
         --disconnect P --seed S]
 """
@@ -320,7 +320,7 @@ class FaultProxy:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m nanohub.host.faultproxy", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m nanohub.host.emulate.faultproxy", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--target", required=True, help="HOST:PORT to relay to")
     ap.add_argument("--listen", default="127.0.0.1:0")

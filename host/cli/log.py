@@ -48,7 +48,7 @@ def setup_log(p):
 
 
 def _read(path):
-    from .errors import UsageError
+    from ..errors import UsageError
     try:
         with open(path, "rb") as f:
             return f.read()
@@ -70,7 +70,7 @@ def head_path(path):
 
 def _hub_key(hub):
     """The hub key this host holds, or None (a pull needs no key)."""
-    from .errors import UsageError
+    from ..errors import UsageError
     try:
         return hub.signing_key()
     except UsageError:
@@ -98,7 +98,7 @@ def _resume_point(path, size):
 
 
 def _not_this_hub(path, last, hub_id, why):
-    from .errors import UsageError
+    from ..errors import UsageError
     return UsageError("%s does not continue the log of hub 0x%08x (%s): it comes from another "
                       "hub or an earlier life of this one; pull to a new file (-o FILE) or "
                       "overwrite it (--force)" % (path, hub_id, why))
@@ -125,7 +125,7 @@ def _continues(path, last, hub_id, chunk):
 
 
 def _open_out(path, mode):
-    from .errors import UsageError
+    from ..errors import UsageError
     try:
         return open(path, mode)
     except OSError as e:
@@ -135,7 +135,7 @@ def _open_out(path, mode):
 def pull(ctx, args):
     from nanohub.protocol import auditlog
 
-    from .errors import CheckFailed, UsageError
+    from ..errors import CheckFailed, UsageError
     if args.out:        # a bad path is a usage error found before the hub is asked
         folder = os.path.dirname(os.path.abspath(args.out))
         if not os.path.isdir(folder):
@@ -151,7 +151,7 @@ def pull(ctx, args):
                          "or choose another -o FILE" % path)
     key = _hub_key(hub)
     head = _hub_head(hub, key)      # before the pull: the file must reach it
-    from .tui import Bar
+    from ..tui import Bar
     progress = Bar("pulling audit log")
     added, first, end = 0, None, start
     chunks = hub.log_chunks(start - 1 if last is not None else start)
@@ -201,7 +201,7 @@ def _ack(hub, key, res):
     """Acknowledge what is stored and verified, so the hub may rotate it away:
     (acknowledged up to, or None; why not). Needs the key: without one the hub
     keeps holding the records, which is safe, so a pull does not fail for it."""
-    from .errors import Refused
+    from ..errors import Refused
     if res.last_index is None:
         return None, ""
     if key is None:
@@ -234,8 +234,8 @@ def _verify_keys(ctx, args):
     hub named in the head file beside the log, if the store has one."""
     from nanohub.protocol import auditlog
 
-    from . import keys
-    from .errors import UsageError
+    from .. import keys
+    from ..errors import UsageError
     paths = ([ctx.key_arg()] if ctx.key_arg() else []) + list(args.old_key)
     if not paths and not args.no_head:
         try:
@@ -251,7 +251,7 @@ def _verify_head(args, keys):
     """The saved head to check the file against, or None (no key, or --no-head)."""
     from nanohub.protocol import auditlog
 
-    from .errors import CheckFailed, UsageError
+    from ..errors import CheckFailed, UsageError
     if not keys or args.no_head:
         return None
     path = args.head or head_path(args.file)
@@ -273,7 +273,7 @@ def _verify_head(args, keys):
 def verify(ctx, args):
     from nanohub.protocol import auditlog
 
-    from .errors import CheckFailed
+    from ..errors import CheckFailed
     data = _read(args.file)
     keys = _verify_keys(ctx, args)
     head = _verify_head(args, keys)

@@ -80,7 +80,7 @@ def store_trace(db, trace, first_tx, fallback=None):
 
 def add_trace_to(path, trace, fallback=None):
     """Add a trace to a closed recording (the simulator writes it only when it stops)."""
-    from . import report_db
+    from . import db as report_db
     db = report_db.open_session(path)
     try:
         first = dict(db.execute("SELECT name, min(t) FROM command GROUP BY name").fetchall())

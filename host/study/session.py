@@ -15,10 +15,10 @@ from pathlib import Path
 
 from nanohub.protocol import auditlog, schema
 
-from .client import Hub
-from .emulator import EmulatedHub
-from .errors import NanohubError
-from .plan import Plan, PlanSite
+from ..client import Hub
+from ..emulate.hub import EmulatedHub
+from ..errors import NanohubError
+from ..plan import Plan, PlanSite
 
 HUB = {v: n for n, v, _ in schema.ENUMS["HUB"]}
 ALARM = {v: n for n, v, _ in schema.ENUMS["ALARM"]}
@@ -69,7 +69,7 @@ def run_session(scenario="presentation-night", seed=None, bots=None, heap="256k"
     """Run one scripted session; returns a :class:`Session`.
 
     ``on_frame(direction, item)`` sees every frame on the link (see
-    :func:`nanohub.host.record.tap`), e.g. ``Recorder.on_frame``."""
+    :func:`nanohub.host.study.record.tap`), e.g. ``Recorder.on_frame``."""
     from nanohub.sim.scenario import load
     sc = load(scenario)
     seed = sc.seed if seed is None else seed
@@ -321,7 +321,7 @@ def outcome(s):
 
 
 def _inputs(s):
-    """Every safety input, the hub's view against the truth (``nanohub.host.inputs``)."""
+    """Every safety input, the hub's view against the truth (``nanohub.host.study.inputs``)."""
     from .inputs import compare
     return compare(s)
 

@@ -219,7 +219,7 @@ def _records(s):
 
 def compare(s):
     """{input: {low, high, worst, bound, ok, n, ...}} for one session (a
-    :class:`nanohub.host.session.Session` with its trace), or {"error": why}."""
+    :class:`nanohub.host.study.session.Session` with its trace), or {"error": why}."""
     tr = s.trace
     if tr is None or not tr.samples():
         return {"error": "no trace"}

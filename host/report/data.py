@@ -12,7 +12,7 @@ from pathlib import Path
 
 from nanohub.protocol import auditlog, schema
 
-from . import report_db, report_truth
+from . import db as report_db, truth as report_truth
 
 HEATMAP_COLUMNS = 600
 HUB = {v: n for n, v, _ in schema.ENUMS["HUB"]}
@@ -28,7 +28,7 @@ STATUS_BOTS = ("docked", "deployed", "active", "returning", "quarantined", "disa
 def firmware_defaults():
     """{name: default} from the firmware's parameter table (source checkout), else {}."""
     try:
-        from .vm import firmware_dir
+        from ..vm import firmware_dir
         tree = ast.parse((firmware_dir() / "hub" / "params.py").read_text())
     except (OSError, SyntaxError, ImportError):
         return {}
@@ -180,7 +180,7 @@ class SessionData:
 
     def _log_detection(self):
         """A fault's first hub reaction may only be in the audit log (telemetry lost)."""
-        from .report_sections import PER_BOT_ALARMS, log_text
+        from .sections import PER_BOT_ALARMS, log_text
         for f in self.faults:
             if not f["bots"] or "contained_s" not in f:
                 continue
@@ -268,7 +268,7 @@ def _audit_flags(d):
     sent = {(c["msg"], c["req"]) for c in d.commands}
     boot = max((i for i, r in enumerate(d.audit) if auditlog.event_name(r["event"]) == "BOOT"),
                default=0)
-    from .report_sections import log_text
+    from .sections import log_text
     for i, r in enumerate(d.audit):
         ev = auditlog.event_name(r["event"])
         text = log_text(r)

@@ -39,10 +39,10 @@ def _say(bar):
 def run_flash(ctx, args):
     import os
 
-    from . import flash
-    from .cli_tools import _hub_id
-    from .errors import UsageError
-    from .views import info_dict
+    from .. import flash
+    from .tools import _hub_id
+    from ..errors import UsageError
+    from ..views import info_dict
     hub_id = _hub_id(args.hub_id) if args.hub_id is not None else None
     if not 1 <= args.bots <= 255:
         raise UsageError("--bots must be 1..255, got %d" % args.bots)
@@ -63,7 +63,7 @@ def run_flash(ctx, args):
         ctx.emit({"plans": [p.to_dict() for p in plans]},
                  "\n\n".join(p.text() for p in plans) + "\n\nnothing written (dry run)")
         return 0
-    from .tui import Bar
+    from ..tui import Bar
     bar = Bar("copied", lines=True, bytes=True)     # piped: a line per quarter
     flasher = flash.Flasher(url, args.board, key_file=args.key, hub_id=hub_id, bots=args.bots,
                             wait=args.wait, say=_say(bar), progress=bar, baudrate=args.baud)

@@ -4,7 +4,7 @@
         with Hub.open(line.url) as hub:          # socket://127.0.0.1:PORT
             ...
 
-    python -m nanohub.host.pace --to 127.0.0.1:7000 --baud 115200 [--listen 127.0.0.1:0]
+    python -m nanohub.host.emulate.pace --to 127.0.0.1:7000 --baud 115200 [--listen 127.0.0.1:0]
 
 A UART at ``baud`` with 8N1 framing moves ten bit times per byte, so each
 direction releases at most ``baud / 10`` bytes per second, byte after byte
@@ -174,7 +174,7 @@ class Pacer:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m nanohub.host.pace", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m nanohub.host.emulate.pace", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--to", required=True, metavar="HOST:PORT", help="where to relay to")
     ap.add_argument("--baud", type=int, default=115200, help="line rate (0: no pacing)")

@@ -1,6 +1,6 @@
 """The session database: one SQLite file per recorded session.
 
-Shared by the recorder (:mod:`nanohub.host.record`) and the report
+Shared by the recorder (:mod:`nanohub.host.study.record`) and the report
 (:mod:`nanohub.host.report`). The schema is documented in
 ``docs/session-db.md``; ``SCHEMA_VERSION`` is stored in the ``meta`` table
 (key ``schema_version``) and in ``PRAGMA user_version``. An older file is
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from nanohub.protocol import schema
 
-from .errors import UsageError
+from ..errors import UsageError
 
 SCHEMA_VERSION = 3
 FORMAT = "nanohub-session"

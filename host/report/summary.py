@@ -53,7 +53,7 @@ def rows(d):
             if not path or path[-1] != label:
                 path.append(label)
         add("Hub states", " → ".join(path[:14]) + (" …" if len(path) > 14 else ""))
-    from .report_story import alarm_text, flag_text, lesion_text
+    from .story import alarm_text, flag_text, lesion_text
     text, level, _ = alarm_text(d)
     add("Alarms raised", text, level)
     ops = d.operator_commands()
@@ -83,7 +83,7 @@ def rows(d):
         add("Peak sensitivity", text, "bad" if peak >= 1.0 or any(
             peak >= v for v, n in th if n == "pause") else "warn" if any(
             peak >= v for v, _ in th) else "ok")
-    from .report_story import adverse, swarm_end
+    from .story import adverse, swarm_end
     adv = adverse(d)
     add("Adverse events", "%d (%s)" % (adv["events"], adv["source"]), "bad" if adv["events"] else "ok")
     if d.truth:
@@ -122,7 +122,7 @@ def _estop(d, est):
 
 
 def _faults(d):
-    from .report_story import faults
+    from .story import faults
     fs = faults(d)
     per_bot = [f for f in fs if "contained_s" in f and not f.get("not_applicable")]
     bad = [f for f in per_bot if f["contained_s"] is None]

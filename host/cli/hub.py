@@ -20,7 +20,7 @@ def emit_ack(ctx, ack, **extra):
 
 
 def parse_bot(text):
-    from .errors import UsageError
+    from ..errors import UsageError
     if text is None or str(text).lower() == "all":
         return 0xFF
     try:
@@ -39,12 +39,12 @@ def setup_info(p):
 
 
 def run_info(ctx, args):
-    from .errors import NanohubError, NotANanohub
-    from .views import info_dict
+    from ..errors import NanohubError, NotANanohub
+    from ..views import info_dict
     try:
         hub = ctx.hub()
     except NotANanohub as e:
-        from .flash import explain
+        from ..flash import explain
         why = explain(ctx.port_url(), ctx.args.baud)   # version, memory: can nanohub run there?
         if why:
             raise NotANanohub("%s; %s" % (e, why)) from None
@@ -77,7 +77,7 @@ def status_text(st):
     bots = st["bots"]
     counts = ", ".join("%s %d" % (k, bots[k]) for k in BOT_STATES)
     dose = st["dose"]
-    from .tui import fields
+    from ..tui import fields
     rows = [
         ("state", "%s%s" % (st["state"], "" if st["reason"] == "NONE"
                             else " (reason: %s)" % st["reason"])),
@@ -108,7 +108,7 @@ def run_status(ctx, args):
 def setup_watch(p):
     p.add_argument("--duration", type=float, metavar="S",
                    help="stop after S seconds (default: until q or Ctrl-C)")
-    from .cli_record import add_record_option
+    from .record import add_record_option
     add_record_option(p)
     _examples(p, "nanohub --port sim watch",
               "nanohub watch --json --duration 10 > telemetry.jsonl")
@@ -116,7 +116,7 @@ def setup_watch(p):
 
 def run_watch(ctx, args):
     from . import watch
-    from .cli_record import maybe_recording
+    from .record import maybe_recording
     hub = ctx.hub()
     with maybe_recording(ctx, hub, args):
         return watch.run(ctx, hub, duration=args.duration)
@@ -142,8 +142,8 @@ def setup_swarm(p):
 
 
 def run_swarm(ctx, args):
-    from .errors import UsageError
-    from .plan import parse_site, site_name
+    from ..errors import UsageError
+    from ..plan import parse_site, site_name
     if args.action == "deploy":
         site = parse_site(args.site)
         if not 1 <= args.count <= 255:
@@ -154,7 +154,7 @@ def run_swarm(ctx, args):
                              % (args.count, hub.info["bots"]))
         ack = hub.deploy(site, args.count)
         if ack.detail == 0:
-            from .errors import CheckFailed
+            from ..errors import CheckFailed
             raise CheckFailed("DEPLOY: no bot sent to %s: no docked bot is available (nanohub "
                               "swarm list shows where they are)" % site_name(site),
                               dict(ack.to_dict(), site=site, sent=0, asked=args.count))
@@ -178,7 +178,7 @@ def run_swarm(ctx, args):
         emit_ack(ctx, hub.recall(bot) if args.action == "recall" else hub.hold(bot),
                  bot="all" if bot == 0xFF else bot)
         return
-    from .tui import table
+    from ..tui import table
     bots = ctx.hub().bots()
     rows = [(b["id"], b["state"], "-" if b["site"] is None else site_name(b["site"]),
              "%d%%" % b["activity"], "%d%%" % b["battery"], "%d%%" % b["health"]) for b in bots]
@@ -220,7 +220,7 @@ def setup_treat(p):
                    help="stay connected and show the dashboard (keeps the heartbeat)")
     s.add_argument("--duration", type=float, metavar="S",
                    help="with --watch: leave after S seconds (default: until q or Ctrl-C)")
-    from .cli_record import add_record_option
+    from .record import add_record_option
     add_record_option(s)
     sub.add_parser("pause", help="pause: bots hold")
     sub.add_parser("resume", help="resume a paused treatment [signed]")
@@ -245,7 +245,7 @@ HEARTBEAT_NOTE = ("the treatment runs only while a client holds the link and sen
 
 def _sites_without_bots(hub, plan):
     """Plan sites where no usable bot reports itself (for a NO_BOTS refusal)."""
-    from .errors import NanohubError
+    from ..errors import NanohubError
     try:
         bots = hub.bots()
     except NanohubError:
@@ -257,8 +257,8 @@ def _sites_without_bots(hub, plan):
 
 def _no_bots(err, hub, plan):
     """Name every plan site without bots and how to send them."""
-    from .errors import Refused
-    from .plan import site_name
+    from ..errors import Refused
+    from ..plan import site_name
     missing = _sites_without_bots(hub, plan)
     if not missing:
         return err
@@ -272,9 +272,9 @@ def _no_bots(err, hub, plan):
 
 
 def run_treat(ctx, args):
-    from .errors import UsageError
+    from ..errors import UsageError
     if args.action == "start":
-        from .plan import load
+        from ..plan import load
         plan = load(args.plan)          # validated in full before anything is sent
         if args.check:
             ctx.emit({"plan": plan.to_dict(), "checked": True},
@@ -283,8 +283,8 @@ def run_treat(ctx, args):
             return
         if args.duration is not None and not args.watch:
             raise UsageError("--duration goes with --watch")
-        from .cli_record import maybe_recording
-        from .errors import Refused
+        from .record import maybe_recording
+        from ..errors import Refused
         hub = ctx.hub()
         with maybe_recording(ctx, hub, args):
             try:
@@ -340,7 +340,7 @@ def estop_text(result):
 
 
 def run_estop(ctx, args):
-    from .errors import CheckFailed, LinkError, NanohubError
+    from ..errors import CheckFailed, LinkError, NanohubError
     try:
         # the stop goes first: no handshake, no heartbeat in front of it
         t0 = time.monotonic()
@@ -407,7 +407,7 @@ def setup_alarms(p):
 def _alarm_code(text):
     from nanohub.protocol import schema
 
-    from .errors import UsageError
+    from ..errors import UsageError
     text = str(text).upper()
     if text in ("ALL", "0"):
         return 0
@@ -426,7 +426,7 @@ def run_alarms(ctx, args):
         code = _alarm_code(args.code)
         emit_ack(ctx, ctx.hub().ack_alarms(code), code=code)
         return
-    from .tui import table
+    from ..tui import table
     alarms = ctx.hub().alarms()
     text = table(("alarm", "prio", "state", "bot>", "site>", "value>"),
                  [(a["code"], a["prio"], a["state"], a["bot"], a["site"], a["value"])
@@ -442,7 +442,7 @@ def setup_consent(p):
 
 
 def run_consent(ctx, args):
-    from .errors import UsageError
+    from ..errors import UsageError
     try:
         patient = int(args.patient)
     except ValueError:
@@ -474,7 +474,7 @@ def param_row(p):
 
 
 def param_line(p):
-    from .tui import table
+    from ..tui import table
     return table(PARAM_COLUMNS, [param_row(p)])
 
 
@@ -483,11 +483,11 @@ def _public(p):
 
 
 def run_params(ctx, args):
-    from .errors import UsageError
+    from ..errors import UsageError
     hub = ctx.hub()
     if args.action == "list":
         params = [_public(p) for p in hub.params()]
-        from .tui import table
+        from ..tui import table
         ctx.emit({"params": params}, table(PARAM_COLUMNS, [param_row(p) for p in params]))
     elif args.action == "get":
         p = _public(hub.param_get(args.name))

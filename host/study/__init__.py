@@ -1,17 +1,17 @@
 """``nanohub study``: many seeded sessions of the whole system, with statistics.
 
-Each run is one recorded :func:`nanohub.host.session.run_session` (firmware on
+Each run is one recorded :func:`nanohub.host.study.session.run_session` (firmware on
 the MicroPython VM + swarm gateway + scripted operator) in its own process; its
 figures (alarms, flags, depths, contain times, adverse events, the swarm at the
 end) come from the recording's computed summary, the one the demo's console and
-the HTML report print (:mod:`nanohub.host.report_story`). The
+the HTML report print (:mod:`nanohub.host.report.story`). The
 run unit takes (scenario, seed) and returns a plain dict, so a cluster engine
 (Ray, Dask) could fan it out unchanged. Sessions run in real time and are
 mostly idle (about 5 % of a core each), so several share a core; the
 default runs eight per core.
 
 Besides the outcomes, each run compares the hub's view of every safety input
-with the simulator's truth (:mod:`nanohub.host.inputs`); the table ends with
+with the simulator's truth (:mod:`nanohub.host.study.inputs`); the table ends with
 "hub vs truth": the extremes of ``hub - truth`` over the runs, the bound of
 the dangerous side (docs/safety.md) and a verdict (for the dose: whether the
 hub ever counted less than the bots delivered). A study exits 1 when an
@@ -57,7 +57,7 @@ def one_run(scenario, seed, bots=None, heap="256k", record_dir=None):
 
     Every session is recorded (into ``record_dir``, else a scratch directory
     removed afterwards) so that its figures come from the same computed summary
-    as its report and the demo's console summary (:mod:`nanohub.host.report_story`)."""
+    as its report and the demo's console summary (:mod:`nanohub.host.report.story`)."""
     t = time.monotonic()
     scratch = None
     try:
@@ -77,11 +77,11 @@ def one_run(scenario, seed, bots=None, heap="256k", record_dir=None):
 def run_figures(db, scenario, seed, bots=None, heap="256k"):
     """One recorded session's row: what only the live session knows (the trace's dose
     after DISABLE, the hub's view of its inputs, the pulled log) from
-    :func:`nanohub.host.session.outcome`, and every figure the report prints from
-    :func:`nanohub.host.report_story.figures` of the recording."""
+    :func:`nanohub.host.study.session.outcome`, and every figure the report prints from
+    :func:`nanohub.host.report.story.figures` of the recording."""
     from .record import record_session
-    from .report_data import load
-    from .report_story import figures, story
+    from ..report.data import load
+    from ..report.story import figures, story
     from .session import outcome
     s = record_session(db, scenario, seed=seed, bots=bots, heap=heap)
     res = outcome(s)
@@ -102,7 +102,7 @@ def run_study(scenario, runs, seed0=1, workers=None, bots=None, heap="256k", pro
               record_dir=None, scheduler=None):
     """Every run, in seed order; ``scheduler`` ('local' or tcp://...) runs them on Dask."""
     if scheduler:
-        from .study_cluster import run_cluster
+        from .cluster import run_cluster
         return run_cluster(scenario, runs, seed0, scheduler, workers, bots, heap, progress,
                            record_dir)
     workers = workers or max(1, min(runs, 8 * (os.cpu_count() or 1)))
@@ -163,7 +163,7 @@ def summarize(results):
 
 
 def print_table(summary, scenario, out=sys.stdout):
-    from .tui import fields, table
+    from ..tui import fields, table
     w = out.write
     w("\nstudy: %s, %d runs (%d failed)\n" % (scenario, summary["runs"], summary["failed_runs"]))
     w(table(("metric", "mean +- 95% CI", "n>"), summary["rows"], stream=out) + "\n")
@@ -188,7 +188,7 @@ def _print_inputs(inputs, w, stream):
     """The hub's view of every safety input against the simulator's truth."""
     from .inputs import LABELS, ORDER, verdict
 
-    from .tui import table
+    from ..tui import table
     w("\nhub vs truth: error = hub - truth, extremes over every run "
       "(bounds: docs/safety.md)\n")
     rows = []

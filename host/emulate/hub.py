@@ -27,8 +27,8 @@ import threading
 import time
 from pathlib import Path
 
-from . import keys
-from .errors import LinkError, UsageError
+from .. import keys
+from ..errors import LinkError, UsageError
 
 START_TIMEOUT = 20.0
 _PR_SET_PDEATHSIG = 1
@@ -165,7 +165,7 @@ class EmulatedHub:
                 "heap": self.heap, "speed": self.speed, "notes": self.notes}
 
     def start(self):
-        from . import vm
+        from .. import vm
         try:
             main = self._firmware() / "main.py"
             vm.find_micropython()       # fail early, with the install hint
@@ -196,7 +196,7 @@ class EmulatedHub:
             raise
 
     def _firmware(self):
-        from . import vm
+        from .. import vm
         return Path(self.firmware) if self.firmware else vm.firmware_dir()
 
     def close(self):
@@ -298,7 +298,7 @@ class EmulatedHub:
                 self.alive() or "it printed no {\"bus\": PORT} line")) from None
 
     def _start_hub(self, main):
-        from . import vm
+        from .. import vm
         if self.pty:
             return self._start_pty_hub(main)
         args = [main, "--board", "unix", "--host", "127.0.0.1:%d" % self.host_port,
@@ -311,8 +311,8 @@ class EmulatedHub:
 
     def _start_pty_hub(self, main):
         """The unix_tty board: the hub's console is a terminal, relayed to a PTY."""
-        from . import vm
-        from .link.ptyport import PtyRelay
+        from .. import vm
+        from ..link.ptyport import PtyRelay
         args = [main, "--board", "unix_tty", "--store", self.store, "--bots", self.bots,
                 "--hub-id", self.hub_id]
         if self.bus_port:
@@ -328,8 +328,8 @@ class EmulatedHub:
 
     def _wait_answering(self):
         """Ready when the hub answers HELLO on its PTY (a terminal has no listen state)."""
-        from .errors import NanohubError
-        from .link.session import Link
+        from ..errors import NanohubError
+        from ..link.session import Link
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.hub.poll() is not None:

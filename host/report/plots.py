@@ -6,7 +6,7 @@ together; ``xmax`` keeps two compared sessions on the same scale.
 """
 import io
 
-from .plan import site_name
+from ..plan import site_name
 
 DPI = 110
 STATE_COLOR = {"SAFE": "#4caf50", "ARMED": "#29b6f6", "TREATING": "#1b5e20", "PAUSED": "#ffb300",

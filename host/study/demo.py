@@ -9,7 +9,7 @@ still hear is confirmed disabled, and the audit log verifies.
 """
 import sys
 
-from .report_story import DETERMINISTIC, TIMING_DEPENDENT, contain_text, reaction_text
+from ..report.story import DETERMINISTIC, TIMING_DEPENDENT, contain_text, reaction_text
 from .session import outcome
 
 KINDS = {"telemetry": "swarm", "op": "operator", "state": "hub", "alarm": "hub", "estop": "hub",
@@ -34,9 +34,9 @@ def run(scenario="presentation-night", seed=None, bots=None, heap="256k", json_o
     s = record_session(db, scenario, seed=seed, bots=bots, heap=heap, on_event=show)
     # the console summary, the report and a study's row print the same figures:
     # all read this
-    from .report_data import load
-    from .report_story import figures, story
-    from .study import merge
+    from ..report.data import load
+    from ..report.story import figures, story
+    from . import merge
     d = load(db)
     st = story(d)
     res = outcome(s)
@@ -82,8 +82,8 @@ def _summary(res, d, st, ok, out):
     """The console summary: the report's figures (``st``), on the report's clock."""
     from nanohub.protocol import auditlog
 
-    from .plan import site_name
-    from .report_sections import LOG_TIMELINE, log_text
+    from ..plan import site_name
+    from ..report.sections import LOG_TIMELINE, log_text
     w = out.write
     w("\n== Summary ==  (times: seconds since the recording started, as in the report)\n")
     if res.get("error"):

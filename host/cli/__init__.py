@@ -8,7 +8,7 @@ or log verification did not confirm; 2 usage error (nothing was sent);
 3 link error (no port, timeout, not a nanohub, protocol mismatch);
 130 interrupted; 70 an internal bug (a traceback is printed: please report it).
 
-Verbs live in ``cli_*`` modules; each row of ``VERBS`` registers one
+Verbs live in the modules of this package; each row of ``VERBS`` registers one
 (``setup_<verb>(parser)`` and ``run_<verb>(ctx, args)`` in its module).
 Heavy modules (construct, pyserial) are imported only when a verb runs.
 """
@@ -27,28 +27,28 @@ EXIT_INTERRUPTED = 130
 
 # verb, module (None: not available yet), one-line help
 VERBS = (
-    ("ports", "cli_tools", "list serial ports, marking likely MicroPython boards"),
-    ("info", "cli_hub", "show the hub's identity: firmware, board, hub id, key"),
-    ("status", "cli_hub", "show state and reason, bots by state, dose, alarms, link"),
-    ("watch", "cli_hub", "live dashboard; keys: p pause, r resume, e/space EMERGENCY STOP, q quit"),
-    ("swarm", "cli_hub", "list bots, deploy them to a site, recall or hold them"),
-    ("treat", "cli_hub", "start a treatment plan, pause, resume, scale, stop"),
-    ("estop", "cli_hub", "EMERGENCY STOP: disable every bot and confirm each one"),
-    ("arm", "cli_hub", "arm the hub after the pre-treatment checks pass"),
-    ("disarm", "cli_hub", "return an armed or paused hub to SAFE"),
-    ("reset-estop", "cli_hub", "clear a latched emergency stop once checks pass"),
-    ("alarms", "cli_hub", "list active alarms or acknowledge them"),
-    ("consent", "cli_hub", "record the patient's consent"),
-    ("params", "cli_hub", "list, get or set the hub's bounded parameters"),
-    ("log", "cli_log", "pull, verify and show the hub's audit log"),
-    ("key", "cli_tools", "create a hub key, or provision it to a board"),
-    ("sim", "cli_tools", "run an emulated hub (firmware on the MicroPython VM + swarm)"),
-    ("serve", "cli_serve", "own the hub's port and share it with any number of local clients"),
-    ("flash", "cli_flash", "flash the firmware to a board"),
-    ("demo", "cli_demo", "run the end-to-end demonstration on the emulated hub"),
-    ("study", "cli_demo", "run many seeded sessions and report outcome statistics"),
-    ("record", "cli_record", "record a whole session (telemetry, commands, audit log) into SQLite"),
-    ("report", "cli_record", "write a session's HTML report (two sessions: side by side)"),
+    ("ports", "tools", "list serial ports, marking likely MicroPython boards"),
+    ("info", "hub", "show the hub's identity: firmware, board, hub id, key"),
+    ("status", "hub", "show state and reason, bots by state, dose, alarms, link"),
+    ("watch", "hub", "live dashboard; keys: p pause, r resume, e/space EMERGENCY STOP, q quit"),
+    ("swarm", "hub", "list bots, deploy them to a site, recall or hold them"),
+    ("treat", "hub", "start a treatment plan, pause, resume, scale, stop"),
+    ("estop", "hub", "EMERGENCY STOP: disable every bot and confirm each one"),
+    ("arm", "hub", "arm the hub after the pre-treatment checks pass"),
+    ("disarm", "hub", "return an armed or paused hub to SAFE"),
+    ("reset-estop", "hub", "clear a latched emergency stop once checks pass"),
+    ("alarms", "hub", "list active alarms or acknowledge them"),
+    ("consent", "hub", "record the patient's consent"),
+    ("params", "hub", "list, get or set the hub's bounded parameters"),
+    ("log", "log", "pull, verify and show the hub's audit log"),
+    ("key", "tools", "create a hub key, or provision it to a board"),
+    ("sim", "tools", "run an emulated hub (firmware on the MicroPython VM + swarm)"),
+    ("serve", "serve", "own the hub's port and share it with any number of local clients"),
+    ("flash", "flash", "flash the firmware to a board"),
+    ("demo", "demo", "run the end-to-end demonstration on the emulated hub"),
+    ("study", "demo", "run many seeded sessions and report outcome statistics"),
+    ("record", "record", "record a whole session (telemetry, commands, audit log) into SQLite"),
+    ("report", "record", "write a session's HTML report (two sessions: side by side)"),
     ("fleet", "nanohub.host.fleet.cli", "every chair of a clinic at once: status, watch, "
                                         "EMERGENCY STOP, audit logs"),
     ("signals", "nanohub.host.signals.cli", "safety signals across recorded sessions "
@@ -147,7 +147,7 @@ def _nested_globals(parser):
 
 
 def _module_name(module):
-    return module if module.startswith("nanohub.") else "nanohub.host." + module
+    return module if module.startswith("nanohub.") else "nanohub.host.cli." + module
 
 
 class _Version(argparse.Action):
@@ -167,7 +167,7 @@ def _version():
 
 
 def _not_yet(ctx, args):
-    from .errors import UsageError
+    from ..errors import UsageError
     raise UsageError("%s: not available yet" % args.verb)
 
 
@@ -182,7 +182,7 @@ class Context:
         self._hub = None
 
     def port_url(self):
-        from .errors import UsageError
+        from ..errors import UsageError
         url = self.args.port or os.environ.get("NANOHUB_PORT")
         if not url:
             raise UsageError("no port given: pass --port URL or set NANOHUB_PORT "
@@ -194,8 +194,8 @@ class Context:
 
     def start_sim(self, url):
         """Start a private emulated hub for ``sim`` or ``sim:bots=8,scenario=S,seed=N``."""
-        from .emulator import EmulatedHub
-        from .errors import UsageError
+        from ..emulate.hub import EmulatedHub
+        from ..errors import UsageError
         options = {}
         spec = url[4:].lstrip(":?")
         for item in filter(None, spec.replace("&", ",").split(",")):
@@ -215,7 +215,7 @@ class Context:
         """The connected hub (opened once per command, closed when it ends)."""
         if self._hub is not None:
             return self._hub
-        from .client import Hub
+        from ..client import Hub
         url = self.port_url()
         key = self.key_arg()
         if url == "sim" or url.startswith("sim:") or url.startswith("sim?"):
@@ -243,7 +243,7 @@ def _on_signal(signum, frame):
 
 
 def _fail(ctx_json, err, code):
-    from .errors import CheckFailed, Refused
+    from ..errors import CheckFailed, Refused
     message = str(err)
     if ctx_json:
         obj = {"ok": False, "error": type(err).__name__, "exit": code, "message": message}
@@ -252,7 +252,7 @@ def _fail(ctx_json, err, code):
         if isinstance(err, Refused):
             obj.update(reason=err.reason, detail=err.detail)
             if err.reason == "CHECKS":
-                from .views import check_names
+                from ..views import check_names
                 obj["failing_checks"] = check_names(err.detail)
         print(json.dumps(obj), flush=True)
     print("nanohub: " + message, file=sys.stderr, flush=True)
@@ -308,7 +308,7 @@ def main(argv=None):
     _complete(parser)
     Parser.json = "--json" in (sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
-    from .errors import UsageError
+    from ..errors import UsageError
     if not args.verb:
         if not args.json:
             parser.print_help(sys.stderr)
@@ -334,11 +334,11 @@ def main(argv=None):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as err:
-        from .errors import NanohubError
+        from ..errors import NanohubError
         if isinstance(err, NanohubError):
             return _fail(ctx.json, err, err.exit_code)
         if _from_the_link(err):
-            from .errors import LinkError
+            from ..errors import LinkError
             text = str(err).strip().splitlines()
             link = LinkError("link error on %s: %s%s" % (
                 args.port or os.environ.get("NANOHUB_PORT") or "the port", type(err).__name__,
@@ -351,6 +351,3 @@ def main(argv=None):
               file=sys.stderr)
         return EXIT_BUG
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,7 +15,7 @@ killed in the middle leaves every batch committed before it readable (WAL
 journal); a clean close folds the journal back into the one file.
 
 ``record_session`` records a scripted emulated session (:func:`run_session`)
-including the simulator's ground truth. Schema: :mod:`nanohub.host.report_db`.
+including the simulator's ground truth. Schema: :mod:`nanohub.host.report.db`.
 """
 import json
 import os
@@ -27,8 +27,8 @@ from pathlib import Path
 
 from nanohub.protocol import auditlog, codec, model, schema
 
-from . import report_db
-from .errors import NanohubError
+from ..report import db as report_db
+from ..errors import NanohubError
 
 HEARTBEATS = ("HEARTBEAT",)
 _LOG_FMT = auditlog.FMT
@@ -46,7 +46,7 @@ class _Tap:
         return True
 
     def put(self, item):
-        from .link import _DEAD
+        from ..link import _DEAD
         if item is _DEAD:
             self.on_frame("closed" if self.hub.closed else "lost", self.hub.error)
         else:
@@ -236,7 +236,7 @@ class Recorder:
             b.add("alarm", (t, x["t"], x["code"], x["prio"], x["state"], x["bot"], x["site"],
                             x["value"]))
         elif name == "ESTOP_REPORT":
-            from .views import bitmap_ids
+            from ..views import bitmap_ids
             b.add("estop_report", (t, x["done"], x["total"], x["confirmed"], x["unconfirmed"],
                                    json.dumps(bitmap_ids(x["pending"]))))
         elif name == "ACK":
@@ -248,7 +248,7 @@ class Recorder:
         elif name == "HELLO_REPLY":
             self._info(b, t, x)
         elif name == "PARAM_VALUE":
-            from .views import text
+            from ..views import text
             b.add("param", (t, x["index"], text(x["name"]), text(x["unit"]), x["value"],
                             x["min"], x["max"], x["default"]))
         elif name == "LOG_CHUNK":
@@ -304,7 +304,7 @@ class Recorder:
     def add_trace(self, trace):
         """Store the simulator's ground-truth trace, aligned to the recording's clock."""
         self.flush()
-        from .report_truth import store_trace
+        from ..report.truth import store_trace
         with self._dblock:
             return store_trace(self.db, trace, self.first_tx)
 
@@ -449,7 +449,7 @@ def demo_paths(record=None, out=None):
 
 def write_report(db, html, stream, json_out=False, datas=None):
     """Render the report of a recorded session and say where it is."""
-    from .report import render
+    from ..report import render
     path, _ = render([db], html, datas=datas)
     if json_out:
         stream.write(json.dumps({"report": str(path), "db": str(db)}) + "\n")

@@ -30,9 +30,9 @@ def default_name(url):
 def run_serve(ctx, args):
     import json
 
-    from .errors import UsageError
-    from .link import local
-    from .link.broker import Broker
+    from ..errors import UsageError
+    from ..link import local
+    from ..link.broker import Broker
     url = local.resolve(ctx.port_url())          # a name may stand for a sim's terminal
     if local.is_local(url):
         raise UsageError("%s is already a broker: connect to it directly" % ctx.port_url())
@@ -62,7 +62,7 @@ def run_serve(ctx, args):
             if emu is not None:
                 problem = emu.alive()
                 if problem:
-                    from .errors import LinkError
+                    from ..errors import LinkError
                     raise LinkError(problem)
             time.sleep(0.2)
     except KeyboardInterrupt:

@@ -21,7 +21,7 @@ import ast
 
 from nanohub.protocol import auditlog, schema
 
-from .plan import site_name
+from ..plan import site_name
 
 PRIOS = ("HIGH", "MEDIUM", "LOW")
 PER_BOT_ALARMS = ("BOT_LOST", "BOT_QUARANTINE", "RUNAWAY")   # their audit record's b is a bot
@@ -39,7 +39,7 @@ TIMING_DEPENDENT = ("lesion depths (a few µm)", "dose totals", "times to detect
 def alarm_priorities():
     """{alarm code name: priority name} from the firmware's table (hub/alarms.py)."""
     try:
-        from .vm import firmware_dir
+        from ..vm import firmware_dir
         tree = ast.parse((firmware_dir() / "hub" / "alarms.py").read_text())
     except (OSError, SyntaxError, ImportError):
         return {}

@@ -10,9 +10,9 @@ reads on a laptop screen and prints (sections do not split across pages).
 from html import escape
 from pathlib import Path
 
-from . import report_summary
-from .report_data import load
-from .report_sections import SECTIONS
+from . import summary as report_summary
+from .data import load
+from .sections import SECTIONS
 
 WIDTH = 10.5          # figure width (inches) for one session
 WIDTH_PAIR = 6.6      # for each of two compared sessions

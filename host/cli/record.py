@@ -23,7 +23,7 @@ def _epilog(p, *lines):
 
 
 def _check_output(path, force):
-    from .errors import UsageError
+    from ..errors import UsageError
     path = Path(path)
     if path.exists() and not force:
         raise UsageError("%s exists: a recording is evidence, so it is not overwritten (pass "
@@ -44,7 +44,7 @@ def maybe_recording(ctx, hub, args):
     path = getattr(args, "record", None)
     if not path:
         return nullcontext()
-    from .record import recording
+    from ..study.record import recording
     _check_output(path, False)
     return recording(hub, path, source=ctx.args.port or os.environ.get("NANOHUB_PORT"),
                      meta={"kind": "%s session" % args.verb})
@@ -77,7 +77,7 @@ def setup_record(p):
 
 
 def _rates(args):
-    from .errors import UsageError
+    from ..errors import UsageError
     if args.full:
         return FULL_RATES
     if not args.rates:
@@ -96,7 +96,7 @@ def run_record(ctx, args):
     rates = _rates(args)
     if args.scenario:
         return _record_scenario(ctx, args, out)
-    from .errors import LinkError
+    from ..errors import LinkError
     res = _record_port(ctx, args, out, rates)
     _finish(ctx, args, out, res)
     if res["ended"].startswith("link lost"):
@@ -106,8 +106,8 @@ def run_record(ctx, args):
 
 def _record_scenario(ctx, args, out):
     from nanohub.sim.scenario import ScenarioError
-    from .errors import UsageError
-    from .record import record_session
+    from ..errors import UsageError
+    from ..study.record import record_session
 
     def show(t, kind, text, data=None):
         if ctx.json:
@@ -123,7 +123,7 @@ def _record_scenario(ctx, args, out):
 
 
 def _sim_options(url):
-    from .errors import UsageError
+    from ..errors import UsageError
     options = {}
     for item in filter(None, url[4:].lstrip(":?").replace("&", ",").split(",")):
         name, sep, value = item.partition("=")
@@ -135,10 +135,10 @@ def _sim_options(url):
 
 def _record_port(ctx, args, out, rates):
     import tempfile
-    from .client import Hub
-    from .emulator import EmulatedHub
-    from .errors import NanohubError
-    from .record import recording
+    from ..client import Hub
+    from ..emulate.hub import EmulatedHub
+    from ..errors import NanohubError
+    from ..study.record import recording
     url = ctx.port_url()
     emu = trace = None
     key = ctx.key_arg()
@@ -180,7 +180,7 @@ def _record_port(ctx, args, out, rates):
 
 def _snapshot(hub, rates, rec):
     """Rates, then one full picture: parameters, status, bots, sites, alarms."""
-    from .errors import NanohubError
+    from ..errors import NanohubError
     if rates:
         hub.set_rates(*rates)
     for what in (hub.params, hub.status, hub.bots, hub.sites, hub.alarms):
@@ -194,7 +194,7 @@ def _wait(hub, rec, duration, quiet):
     end = time.monotonic() + duration if duration else None
     from contextlib import nullcontext
 
-    from .tui import status
+    from ..tui import status
     tty = sys.stderr.isatty() and not quiet
     last = 0.0
     with status("recording", sys.stderr) if tty else nullcontext() as line:
@@ -209,7 +209,7 @@ def _wait(hub, rec, duration, quiet):
 
 def _add_trace(out, trace, fallback):
     from nanohub.sim.world import load_trace
-    from .report_truth import add_trace_to
+    from ..report.truth import add_trace_to
     try:
         tr = load_trace(trace)
     except (OSError, ValueError):
@@ -218,7 +218,7 @@ def _add_trace(out, trace, fallback):
 
 
 def _finish(ctx, args, out, res):
-    from . import report_db
+    from ..report import db as report_db
     db = report_db.open_session(out)
     try:
         m = report_db.meta(db)
@@ -232,7 +232,7 @@ def _finish(ctx, args, out, res):
         obj["duration_s"], out, obj["ended"],
         ", ".join("%d %s" % (v, k.replace("_", " ")) for k, v in counts.items()))
     if args.report:
-        from .report import render
+        from ..report import render
         path, _ = render([out], args.report)
         obj["report"] = str(path)
         text += "\nreport: %s" % path
@@ -258,8 +258,8 @@ def setup_report(p):
 
 def run_report(ctx, args):
     import sqlite3
-    from .errors import UsageError
-    from .report import render
+    from ..errors import UsageError
+    from ..report import render
     if len(args.sessions) > 2:
         raise UsageError("report takes one session, or two to compare (got %d)"
                          % len(args.sessions))
@@ -268,7 +268,7 @@ def run_report(ctx, args):
         path, datas = render(args.sessions, args.output, args.title)
     except sqlite3.DatabaseError as e:
         raise UsageError("cannot read the session database: %s" % e) from None
-    from .report_summary import rows
+    from ..report.summary import rows
     ctx.emit({"report": str(path), "seconds": round(time.monotonic() - t, 2),
               "sessions": [{"db": str(d.path), "summary": [
                   {"item": i, "text": x, "level": lv} for i, x, lv in rows(d)]} for d in datas]},

@@ -1,6 +1,6 @@
 """The report's sections, one HTML fragment per session each.
 
-Each ``section_*`` takes a :class:`~nanohub.host.report_data.SessionData`,
+Each ``section_*`` takes a :class:`~nanohub.host.report.data.SessionData`,
 the figure width (inches) and the shared time-axis length, and returns HTML.
 """
 import base64
@@ -10,9 +10,9 @@ from html import escape
 
 from nanohub.protocol import auditlog, schema
 
-from . import report_plots as plots
-from .plan import site_name
-from .report_summary import hms
+from . import plots
+from ..plan import site_name
+from .summary import hms
 
 MAX_ROWS = 250
 PER_BOT_ALARMS = ("BOT_LOST", "BOT_QUARANTINE", "RUNAWAY")   # their audit record's b is a bot
@@ -164,7 +164,7 @@ def section_faults(d, width, xmax):
     out = []
     if d.faults:
         out.append(figure(plots.faults(d, width, xmax), "faults and their containment"))
-        from .report_story import contain_text, faults, reaction_text
+        from .story import contain_text, faults, reaction_text
         rows, levels = [], []
         for f in faults(d):
             c = f.get("contained_s", "")
@@ -206,7 +206,7 @@ def section_audit(d, width, xmax):
         name = auditlog.event_name(r["event"])
         by[name] = by.get(name, 0) + 1
     out.append(table(("event", "records"), sorted(by.items()), "kv"))
-    from .report_story import flag_text
+    from .story import flag_text
     flags = [f for f in d.audit_flags]
     out.append("<h3>What it flags: %s</h3>" % escape(flag_text(d)))
     if flags:

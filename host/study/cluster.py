@@ -35,11 +35,11 @@ def cluster_run(scenario, seed, bots=None, heap="256k", record=False):
     """
     tmp = tempfile.mkdtemp(prefix="nanohub-study-")
     out = os.path.join(tmp, "result.pickle")
-    argv = [sys.executable, "-m", "nanohub.host.study_cluster", scenario, str(seed), heap, out]
+    argv = [sys.executable, "-m", "nanohub.host.study.cluster", scenario, str(seed), heap, out]
     argv += ["--bots", str(bots)] if bots else []
     argv += ["--record", tmp] if record else []
     try:
-        from .emulator import _child_setup, _prctl
+        from ..emulate.hub import _child_setup, _prctl
         # the run dies with the worker thread that waits for it (a lost worker leaves nothing)
         setup = (lambda parent=os.getpid(), prctl=_prctl(): _child_setup(parent, prctl))
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -62,7 +62,7 @@ def cluster_run(scenario, seed, bots=None, heap="256k", record=False):
 def _main(argv=None):
     """The run's own process: one_run, its result pickled to a file."""
     import argparse
-    ap = argparse.ArgumentParser(prog="python -m nanohub.host.study_cluster")
+    ap = argparse.ArgumentParser(prog="python -m nanohub.host.study.cluster")
     ap.add_argument("scenario")
     ap.add_argument("seed", type=int)
     ap.add_argument("heap")
@@ -70,7 +70,7 @@ def _main(argv=None):
     ap.add_argument("--bots", type=int, default=None)
     ap.add_argument("--record", default=None)
     a = ap.parse_args(argv)
-    from .study import one_run
+    from . import one_run
     res = one_run(a.scenario, a.seed, a.bots, a.heap, record_dir=a.record)
     with open(a.out + ".part", "wb") as f:
         pickle.dump(res, f)
@@ -80,7 +80,7 @@ def _main(argv=None):
 
 def _client(scheduler, workers):
     """(client, cluster or None) for ``local`` or a scheduler address."""
-    from .errors import LinkError, UsageError
+    from ..errors import LinkError, UsageError
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:

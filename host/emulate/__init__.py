@@ -1,0 +1,1 @@
+"""The emulated hub and its test harness."""
