@@ -328,19 +328,9 @@ def setup_estop(p):
               "otherwise the unconfirmed bot ids are printed and the exit status is 1.")
 
 
-def estop_text(result):
-    if result.ok:
-        return "EMERGENCY STOP: all %d bots confirmed disabled" % result.total
-    ids = ", ".join(str(i) for i in result.unconfirmed) or "unknown"
-    if not result.done:
-        return ("EMERGENCY STOP NOT CONFIRMED: the hub has not finished (%d of %d bots "
-                "confirmed); unconfirmed bots: %s" % (result.confirmed, result.total, ids))
-    return ("EMERGENCY STOP NOT CONFIRMED: %d of %d bots confirmed disabled; unconfirmed "
-            "bots: %s" % (result.confirmed, result.total, ids))
-
-
 def run_estop(ctx, args):
     from ..errors import CheckFailed, LinkError, NanohubError
+    from ..views import estop_text
     try:
         # the stop goes first: no handshake, no heartbeat in front of it
         t0 = time.monotonic()

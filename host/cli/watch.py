@@ -110,7 +110,7 @@ class Dashboard:
             self._act(lambda: ("resumed: " + self.hub.resume().status, ""))
 
     def _estop(self):
-        from .hub import estop_text
+        from ..views import estop_text
         result = self.hub.estop()
         self.estop_text = estop_text(result)
         return (self.estop_text, "bold green" if result.ok else "bold red")

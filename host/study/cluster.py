@@ -1,6 +1,6 @@
 """``nanohub study --scheduler``: the study's run unit on a Dask cluster.
 
-The run unit is the same :func:`nanohub.host.study.one_run` the process pool
+The run unit is the same :func:`nanohub.host.study.run.one_run` the process pool
 runs, with the same (scenario, seed) pairs, so a cluster gives the same
 results as the local pool. ``--scheduler local`` starts a LocalCluster on
 this machine; ``--scheduler tcp://HOST:PORT`` uses a running scheduler whose
@@ -70,7 +70,7 @@ def _main(argv=None):
     ap.add_argument("--bots", type=int, default=None)
     ap.add_argument("--record", default=None)
     a = ap.parse_args(argv)
-    from . import one_run
+    from .run import one_run
     res = one_run(a.scenario, a.seed, a.bots, a.heap, record_dir=a.record)
     with open(a.out + ".part", "wb") as f:
         pickle.dump(res, f)

@@ -36,7 +36,7 @@ def run(scenario="presentation-night", seed=None, bots=None, heap="256k", json_o
     # all read this
     from ..report.data import load
     from ..report.story import figures, story
-    from . import merge
+    from .run import merge
     d = load(db)
     st = story(d)
     res = outcome(s)

@@ -69,7 +69,7 @@ def run_session(scenario="presentation-night", seed=None, bots=None, heap="256k"
     """Run one scripted session; returns a :class:`Session`.
 
     ``on_frame(direction, item)`` sees every frame on the link (see
-    :func:`nanohub.host.study.record.tap`), e.g. ``Recorder.on_frame``."""
+    :func:`nanohub.host.study.tap.tap`), e.g. ``Recorder.on_frame``."""
     from nanohub.sim.scenario import load
     sc = load(scenario)
     seed = sc.seed if seed is None else seed
@@ -92,7 +92,7 @@ def run_session(scenario="presentation-night", seed=None, bots=None, heap="256k"
         key = emu.key_path.read_bytes()
         with Hub.open(emu.url, key=key, timeout=1.0, retries=4) as hub:
             if on_frame is not None:
-                from .record import tap
+                from .tap import tap
                 tap(hub, on_frame)
             t0 = time.monotonic()
             clock = lambda: time.monotonic() - t0   # noqa: E731
