@@ -22,6 +22,8 @@ import traceback
 from contextlib import ExitStack
 from importlib import import_module
 
+from .options import add_connection
+
 EXIT_BUG = 70
 EXIT_INTERRUPTED = 130
 
@@ -70,45 +72,6 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, text + "\n")
 
 
-def _globals(parser, defaults):
-    def d(value):
-        return value if defaults else argparse.SUPPRESS
-    g = parser.add_argument_group("connection and output")
-    g.add_argument("--port", "-p", metavar="URL", default=d(None),
-                   help="hub port: /dev/ttyACM0, COM3, socket://HOST:PORT, rfc2217://..., or "
-                        "sim for a private emulated hub (default: $NANOHUB_PORT)")
-    g.add_argument("--baud", "-b", metavar="N", type=_baud, default=d(115200),
-                   help="baud rate for ports that have one: devices, rfc2217:// (default "
-                        "115200; ignored by socket://)")
-    g.add_argument("--json", action="store_true", default=d(False),
-                   help="machine-readable output: one JSON object (JSON lines for streams)")
-    g.add_argument("--key", "-k", metavar="FILE", default=d(None),
-                   help="hub key for signed commands (default: $NANOHUB_KEY, else the key "
-                        "store entry for the hub id)")
-    g.add_argument("--timeout", "-t", metavar="S", type=_timeout, default=d(2.0),
-                   help="seconds to wait for the hub to answer (default 2)")
-
-
-def _baud(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 0 < value < 2 ** 32:
-        raise argparse.ArgumentTypeError("bad baud rate %r: give a number such as 115200" % text)
-    return value
-
-
-def _timeout(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value < 1e6:             # also refuses nan and inf
-        raise argparse.ArgumentTypeError("bad timeout %r: give seconds above 0, such as 2" % text)
-    return value
-
-
 def build_parser():
     parser = Parser(prog="nanohub",
                     description="Operate a dental nanobot swarm hub: connect, check, treat, "
@@ -117,13 +80,13 @@ def build_parser():
                            "confirm), 2 usage error, 3 link error, 130 interrupted, 70 an "
                            "internal bug (please report the traceback). Run 'nanohub VERB "
                            "--help' for examples.")
-    _globals(parser, True)
+    add_connection(parser, True)
     parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=Parser)
     for verb, module, text in VERBS:
         p = sub.add_parser(verb, help=text, description=text[0].upper() + text[1:] + ".",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        _globals(p, False)
+        add_connection(p, False)
         if module is None:
             p.epilog = "Not available yet in this release."
             p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -142,7 +105,7 @@ def _nested_globals(parser):
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for child in action.choices.values():
-                _globals(child, False)
+                add_connection(child, False)
                 _nested_globals(child)
 
 
@@ -196,16 +159,9 @@ class Context:
         """Start a private emulated hub for ``sim`` or ``sim:bots=8,scenario=S,seed=N``."""
         from ..emulate.hub import EmulatedHub
         from ..errors import UsageError
-        options = {}
-        spec = url[4:].lstrip(":?")
-        for item in filter(None, spec.replace("&", ",").split(",")):
-            name, sep, value = item.partition("=")
-            if not sep or name not in ("bots", "scenario", "seed", "heap", "speed"):
-                raise UsageError("bad --port %r: use sim or sim:bots=N,scenario=S,seed=N,"
-                                 "heap=SIZE,speed=X" % url)
-            options[name] = value
+        from .options import sim_port_options
         try:
-            emulator = EmulatedHub(**options)
+            emulator = EmulatedHub(**sim_port_options(url[4:].lstrip(":?")))
         except ValueError as e:
             raise UsageError("bad --port %r: %s" % (url, e)) from None
         self.emulator = self.stack.enter_context(emulator)

@@ -2,6 +2,9 @@
 import json
 import os
 
+from .options import (DEFAULT_SCENARIO, FROM_SCENARIO, add_emulated_hub,
+                      add_record_option)
+
 
 def setup_demo(p):
     p.description = ("Run the main job end to end on the emulated hub (firmware on the "
@@ -9,14 +12,10 @@ def setup_demo(p):
                      "telemetry, the presentation-night faults, containment, shutdown, audit "
                      "log pulled and verified, summary. About a minute.")
     p.epilog = "example: nanohub demo\n         nanohub demo --scenario runaway --seed 3 --json"
-    p.add_argument("--scenario", default="presentation-night",
-                   help="scenario name or file (default presentation-night)")
-    p.add_argument("--seed", type=int, default=None, help="seed (default: the scenario's)")
-    p.add_argument("--bots", type=int, default=None, help="swarm size (default: the scenario's)")
-    p.add_argument("--heap", default="256k", help="MicroPython heap, as -X heapsize (default 256k)")
+    add_emulated_hub(p, scenario=DEFAULT_SCENARIO, seed=FROM_SCENARIO, bots=FROM_SCENARIO,
+                     heap="256k")
     p.add_argument("--out", metavar="DIR", help="where the recorded session and its report go "
                    "(default: a new nanohub-demo-YYYYmmdd-HHMMSS directory here)")
-    from .record import add_record_option
     add_record_option(p)
 
 
@@ -37,9 +36,9 @@ def setup_study(p):
                      "simulator + scripted operator) in parallel and report outcome metrics "
                      "with 95 % confidence intervals.")
     p.epilog = "example: nanohub study --scenario presentation-night --runs 20 --seed 1"
-    p.add_argument("--scenario", default="presentation-night")
+    add_emulated_hub(p, help={"seed": "first seed; run i uses seed+i"}, scenario=DEFAULT_SCENARIO,
+                     seed=1, bots=FROM_SCENARIO, heap="256k")
     p.add_argument("--runs", type=int, default=10)
-    p.add_argument("--seed", type=int, default=1, help="first seed; run i uses seed+i")
     p.add_argument("--workers", type=int, default=None,
                    help="sessions at once (default: 8 per core; sessions are mostly idle); "
                         "with --scheduler local, Dask worker processes (default 2)")
@@ -47,8 +46,6 @@ def setup_study(p):
                    help="run the sessions on a Dask cluster: 'local' starts one here, "
                         "tcp://HOST:PORT uses a running scheduler (docs/cluster.md); "
                         "default: a local process pool")
-    p.add_argument("--bots", type=int, default=None)
-    p.add_argument("--heap", default="256k")
     p.add_argument("-o", "--output", help="also write every run's result as JSON lines here")
     p.add_argument("--record", metavar="DIR",
                    help="record every session into DIR/seed-N.db (SQLite; see nanohub report)")

@@ -1,6 +1,8 @@
 """``nanohub flash``: put the firmware on a MicroPython board and start it."""
 import sys
 
+from .options import bots
+
 BOARDS = ("auto", "rp2", "stm32", "unix", "all")
 
 
@@ -14,7 +16,8 @@ def setup_flash(p):
     p.add_argument("--hub-id", metavar="ID",
                    help="hub id for a new hub (default: random 0x4exxxxxx; a board that has "
                         "booted the hub keeps its id)")
-    p.add_argument("--bots", type=int, default=16, help="swarm size the hub serves (default 16)")
+    p.add_argument("--bots", type=bots, default=16, metavar="N",
+                   help="swarm size the hub serves, 1..255 (default 16)")
     p.add_argument("--wait", type=float, default=0.0, metavar="S",
                    help="keep looking for the REPL for S seconds: reset the board meanwhile "
                         "when a nanohub already owns its console")

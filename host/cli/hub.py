@@ -108,7 +108,7 @@ def run_status(ctx, args):
 def setup_watch(p):
     p.add_argument("--duration", type=float, metavar="S",
                    help="stop after S seconds (default: until q or Ctrl-C)")
-    from .record import add_record_option
+    from .options import add_record_option
     add_record_option(p)
     _examples(p, "nanohub --port sim watch",
               "nanohub watch --json --duration 10 > telemetry.jsonl")
@@ -220,7 +220,7 @@ def setup_treat(p):
                    help="stay connected and show the dashboard (keeps the heartbeat)")
     s.add_argument("--duration", type=float, metavar="S",
                    help="with --watch: leave after S seconds (default: until q or Ctrl-C)")
-    from .record import add_record_option
+    from .options import add_record_option
     add_record_option(s)
     sub.add_parser("pause", help="pause: bots hold")
     sub.add_parser("resume", help="resume a paused treatment [signed]")

@@ -5,8 +5,8 @@
     nanohub report session.db -o report.html
     nanohub report a.db b.db -o compare.html
 
-Other verbs record with ``--record FILE`` through :func:`add_record_option`
-and :func:`maybe_recording`.
+Other verbs record with ``--record FILE`` through
+:func:`nanohub.host.cli.options.add_record_option` and :func:`maybe_recording`.
 """
 import json
 import os
@@ -14,6 +14,8 @@ import sys
 import time
 from contextlib import ExitStack, nullcontext
 from pathlib import Path
+
+from .options import FROM_SCENARIO, add_emulated_hub
 
 FULL_RATES = (10, 25, 10)      # the hub's upper bounds: status, bots, sites (Hz)
 
@@ -31,12 +33,6 @@ def _check_output(path, force):
     if not path.parent.is_dir():
         raise UsageError("cannot write %s: no directory %s" % (path, path.parent))
     return path
-
-
-def add_record_option(p):
-    """``--record FILE`` for a verb that talks to a hub (watch, demo, study...)."""
-    p.add_argument("--record", metavar="FILE", help="record the whole session into FILE "
-                   "(SQLite; see nanohub report)")
 
 
 def maybe_recording(ctx, hub, args):
@@ -67,8 +63,7 @@ def setup_record(p):
     p.add_argument("--no-log", action="store_true", help="do not pull the audit log at the end")
     p.add_argument("--scenario", metavar="NAME", help="no port needed: run this scenario's "
                    "scripted session on an emulated hub and record it with the ground truth")
-    p.add_argument("--seed", type=int, help="with --scenario: seed (default: the scenario's)")
-    p.add_argument("--bots", type=int, help="with --scenario: swarm size")
+    add_emulated_hub(p, when="with --scenario", seed=FROM_SCENARIO, bots=FROM_SCENARIO)
     p.add_argument("--report", metavar="HTML", help="also write the report there")
     p.add_argument("--force", action="store_true", help="overwrite FILE")
     _epilog(p, "nanohub record --port /dev/ttyACM0 -o session.db",

@@ -2,6 +2,8 @@
 import sys
 import time
 
+from .options import add_emulated_hub
+
 # USB vendor ids of boards that usually run MicroPython
 VENDORS = {
     0x2E8A: "Raspberry Pi",
@@ -190,12 +192,7 @@ def provision(ctx, args):
 # ------------------------------------------------------------------- sim --
 
 def setup_sim(p):
-    p.add_argument("--bots", type=int, default=16, help="swarm size, 1..255 (default 16)")
-    p.add_argument("--scenario", default="nominal",
-                   help="simulator scenario, e.g. nominal, runaway, presentation-night")
-    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    p.add_argument("--heap", default="256k", help="MicroPython heap, -X heapsize (default 256k)")
-    p.add_argument("--speed", type=float, default=1.0, help="simulated time speed (default 1)")
+    add_emulated_hub(p, scenario="nominal", seed=1, bots=16, heap="256k", speed=1.0)
     p.add_argument("--store", metavar="DIR",
                    help="keep the hub's storage (key, params, log) in DIR (default: temporary)")
     p.add_argument("--hub-id", metavar="ID", help="hub id to assign (default: random 0x51xxxxxx)")
