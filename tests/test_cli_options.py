@@ -31,7 +31,7 @@ def test_every_emulated_hub_verb_checks_the_swarm_size_alike(verb, capsys):
 
 @pytest.mark.parametrize("verb", sorted(EMULATED_VERBS))
 def test_the_emulated_hub_options_have_one_help_text(verb):
-    parser = build_parser()
+    parser = build_parser(lazy=False)
     sub = next(a for a in parser._actions if hasattr(a, "choices") and a.choices)
     actions = {a.dest: a for a in sub.choices[verb]._actions}
     for name in EMULATED_VERBS[verb]:

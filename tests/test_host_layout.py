@@ -5,6 +5,7 @@ also those inside functions), so an import made only when a verb runs counts
 as much as one at the top of a module.
 """
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -175,3 +176,40 @@ def test_every_module_imports_alone():
     proc = subprocess.run([sys.executable, "-c", code] + names, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, "modules that fail to import alone:\n" + proc.stdout + proc.stderr
+
+
+HEAVY = ("numpy", "matplotlib", "rich", "dask", "distributed", "sqlite3", "nanohub.sim",
+         "nanohub.host.report", "nanohub.host.study", "nanohub.host.emulate")
+_RUN = """import json, sys
+from nanohub.host.cli import main
+try:
+    rc = main(sys.argv[1:])
+except SystemExit as e:
+    rc = e.code
+loaded = sorted(m for m in sys.modules if m == "construct" or any(
+    m == h or m.startswith(h + ".") for h in %r))
+print("LOADED " + json.dumps(loaded), file=sys.stderr)
+sys.exit(rc)
+"""
+
+
+def _loaded(*argv):
+    """(exit status, the heavy modules and construct if loaded) of ``nanohub ARGV``."""
+    proc = subprocess.run([sys.executable, "-c", _RUN % (HEAVY,)] + list(argv),
+                          capture_output=True, text=True, timeout=60)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("LOADED "), proc.stderr
+    return proc.returncode, json.loads(last[7:])
+
+
+def test_the_stop_loads_only_the_link_and_the_protocol():
+    """nanohub estop is the command that must start fastest (a hardware stop
+    waits on it): no plotting, no tables, no session database, no simulator."""
+    rc, loaded = _loaded("--port", "socket://127.0.0.1:1", "--timeout", "0.5", "estop")
+    assert rc == 3
+    assert loaded == ["construct"]      # it did reach the codec, and nothing heavy
+
+
+def test_help_loads_no_verb():
+    assert _loaded("--help") == (0, [])
+    assert _loaded("estop", "--help") == (0, [])

@@ -10,7 +10,8 @@ or log verification did not confirm; 2 usage error (nothing was sent);
 
 Verbs live in the modules of this package; each row of ``VERBS`` registers one
 (``setup_<verb>(parser)`` and ``run_<verb>(ctx, args)`` in its module).
-Heavy modules (construct, pyserial) are imported only when a verb runs.
+A verb's module is imported only when that verb runs (or shows its help), and
+heavy modules (construct, pyserial, numpy) only inside the verbs that use them.
 """
 import argparse
 import json
@@ -18,8 +19,8 @@ import os
 import signal
 import sys
 import threading
-import traceback
 from contextlib import ExitStack
+from functools import partial
 from importlib import import_module
 
 from .options import add_connection
@@ -63,6 +64,23 @@ class Parser(argparse.ArgumentParser):
     --json also one JSON object on stdout, like every other failure."""
 
     json = False            # set by main() from the raw arguments: parsing has failed
+    setup = None            # a verb's parser: adds the verb's own arguments when first used
+
+    def ready(self):
+        """Add the verb's own arguments now (importing its module), once."""
+        setup, self.setup = self.setup, None
+        if setup is not None:
+            setup(self)
+        return self
+
+    def parse_known_args(self, args=None, namespace=None):
+        return super(Parser, self.ready()).parse_known_args(args, namespace)
+
+    def format_usage(self):
+        return super(Parser, self.ready()).format_usage()
+
+    def format_help(self):
+        return super(Parser, self.ready()).format_help()
 
     def error(self, message):
         text = "%s: error: %s (see %s --help)" % (self.prog, message, self.prog)
@@ -72,7 +90,10 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, text + "\n")
 
 
-def build_parser():
+def build_parser(lazy=True):
+    """The whole command line. A verb's module is imported only when that verb
+    is parsed or its help shown (``lazy``), so ``nanohub estop`` loads the
+    stop's code and not the report's or the study's."""
     parser = Parser(prog="nanohub",
                     description="Operate a dental nanobot swarm hub: connect, check, treat, "
                                 "watch, stop.",
@@ -87,17 +108,23 @@ def build_parser():
         p = sub.add_parser(verb, help=text, description=text[0].upper() + text[1:] + ".",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         add_connection(p, False)
-        if module is None:
-            p.epilog = "Not available yet in this release."
-            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-            p.set_defaults(run=_not_yet)
-            continue
-        mod = import_module(_module_name(module))
-        name = verb.replace("-", "_")
-        getattr(mod, "setup_" + name)(p)
-        p.set_defaults(run=getattr(mod, "run_" + name))
-        _nested_globals(p)
+        p.setup = partial(_setup_verb, verb, module)
+        if not lazy:
+            p.ready()
     return parser
+
+
+def _setup_verb(verb, module, p):
+    if module is None:
+        p.epilog = "Not available yet in this release."
+        p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        p.set_defaults(run=_not_yet)
+        return
+    mod = import_module(_module_name(module))
+    name = verb.replace("-", "_")
+    getattr(mod, "setup_" + name)(p)
+    p.set_defaults(run=getattr(mod, "run_" + name))
+    _nested_globals(p)
 
 
 def _nested_globals(parser):
@@ -260,7 +287,7 @@ def _complete(parser):
 
 
 def main(argv=None):
-    parser = build_parser()
+    parser = build_parser(lazy="_ARGCOMPLETE" not in os.environ)
     _complete(parser)
     Parser.json = "--json" in (sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
@@ -300,6 +327,7 @@ def main(argv=None):
                 args.port or os.environ.get("NANOHUB_PORT") or "the port", type(err).__name__,
                 ": " + text[0] if text else ""))
             return _fail(ctx.json, link, link.exit_code)
+        import traceback
         traceback.print_exc()
         _json_failure(ctx.json, "InternalError", EXIT_BUG, "internal error: %s: %s" % (
             type(err).__name__, err))
