@@ -6,7 +6,7 @@ core in all, as the pool), submits one task per session and gathers the
 results as they finish. The bench pins itself and its children to two CPUs as
 row 10 does; the wall time includes starting and closing the cluster.
 """
-from nanohub.host.study_cluster import LOCAL_WORKERS
+from nanohub.host.study.cluster import LOCAL_WORKERS
 
 from .report import Row
 from .study import pinned, wave

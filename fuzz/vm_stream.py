@@ -35,7 +35,7 @@ from fuzz.props import (  # noqa: E402
     HUB_ID, KEY, OTHER_KEY, P, oracle, raw_frame, split, wire_of, wire,
 )
 from hub import core  # noqa: E402  (fuzz.props puts firmware/ on the path)
-from nanohub.host.operator import Operator  # noqa: E402
+from nanohub.host.emulate.operator import Operator  # noqa: E402
 from nanohub.protocol import auditlog, codec, schema  # noqa: E402
 from soak.run import vm_rss_kb  # noqa: E402
 
@@ -164,7 +164,7 @@ class Receiver(threading.Thread):
 def run_stream(seconds=5.0, seed=1, heap="256k", home=None, max_bytes=None):
     """Stream into a fresh emulated hub; returns (figures, violations)."""
     from nanohub.host.client import Hub
-    from nanohub.host.emulator import EmulatedHub
+    from nanohub.host.emulate.hub import EmulatedHub
     old_home = os.environ.get("NANOHUB_HOME")
     if home is not None:
         os.environ["NANOHUB_HOME"] = str(home)      # keys of this throwaway hub go there

@@ -5,10 +5,10 @@
 
 Each round is one presentation night (60 s of simulated session): the real
 firmware on the MicroPython VM with 64 bots, the host link through
-``nanohub.host.faultproxy`` (loss, corruption, duplication in both
+``nanohub.host.emulate.faultproxy`` (loss, corruption, duplication in both
 directions), the bot bus with the same rates added to the scenario's own
 network faults by the simulator (``noisy_scenario`` below). The
-operator plays the scenario's script with ``nanohub.host.operator.Operator``
+operator plays the scenario's script with ``nanohub.host.emulate.operator.Operator``
 (reconnects, identical resends, UNKNOWN when it cannot tell) as a clinician
 would: it arms once the pre-treatment checks pass (the bots may still be on
 their way when a lost frame cost a resend) and starts the treatment; it
@@ -36,7 +36,7 @@ Invariants checked every round (violations are counted, goal 0):
 - a refused ESTOP_RESET names its checks, and recall, retrieve, reset then
   succeeds without the stop latching again;
 - no command executed twice; every command the hub ran or refused is ACKed
-  at the host or reported UNKNOWN (``nanohub.host.operator.check_commands``);
+  at the host or reported UNKNOWN (``nanohub.host.emulate.operator.check_commands``);
 - the emergency stop ends done, with confirmed + unconfirmed = total, the
   unconfirmed named, and only bots that truly could not answer (radio silent,
   battery dead, or the gateway itself running late) unconfirmed; by the end of
@@ -57,10 +57,10 @@ import threading
 import time
 from pathlib import Path
 
-from nanohub.host.emulator import EmulatedHub
+from nanohub.host.emulate.hub import EmulatedHub
 from nanohub.host.errors import NanohubError
-from nanohub.host.faultproxy import Faults, FaultProxy
-from nanohub.host.operator import UNKNOWN, Operator, check_commands
+from nanohub.host.emulate.faultproxy import Faults, FaultProxy
+from nanohub.host.emulate.operator import UNKNOWN, Operator, check_commands
 from nanohub.protocol import auditlog
 
 from nanohub.host.views import check_names

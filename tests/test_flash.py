@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from nanohub.host import flash, keys, vm
-from nanohub.host.emulator import free_port
+from nanohub.host.emulate.hub import free_port
 from nanohub.host.mcu import BoardInfo
 
 ROOT = Path(__file__).resolve().parent.parent

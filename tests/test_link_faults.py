@@ -20,9 +20,9 @@ import pytest
 
 from _fuzzing import ROOT  # noqa: F401  (repo on sys.path)
 from nanohub.host import vm
-from nanohub.host.emulator import EmulatedHub
-from nanohub.host.faultproxy import Faults, FaultProxy
-from nanohub.host.operator import Operator, check_commands
+from nanohub.host.emulate.faultproxy import Faults, FaultProxy
+from nanohub.host.emulate.hub import EmulatedHub
+from nanohub.host.emulate.operator import Operator, check_commands
 from nanohub.protocol import auditlog, schema
 from soak.run import noisy_scenario
 
