@@ -4,10 +4,4 @@
 # Needs root and apt-get; otherwise it says why it cannot and exits 1 (the tests then
 # skip with a printed reason). Safe to run again: installed packages are left alone.
 . "$(dirname "$0")/lib.sh"
-PKGS="qemu-system-arm firmware-microbit-micropython socat"
-missing=$(apt_missing "$PKGS")
-if [ -z "$missing" ]; then
-    echo "ensure-qemu: $PKGS already installed"
-    exit 0
-fi
-apt_install ensure-qemu "$missing" "the QEMU and PTY tests will skip" --no-install-recommends
+apt_ensure ensure-qemu "qemu-system-arm firmware-microbit-micropython socat" "the QEMU and PTY tests will skip" --no-install-recommends

@@ -5,10 +5,4 @@
 # again: an installed package is left alone. The tests run ser2net themselves, in the
 # foreground, one private configuration each; no system service is used.
 . "$(dirname "$0")/lib.sh"
-PKGS="ser2net"
-missing=$(apt_missing "$PKGS")
-if [ -z "$missing" ]; then
-    echo "ensure-ser2net: $PKGS already installed"
-    exit 0
-fi
-apt_install ensure-ser2net "$missing" "the ser2net link tests will skip" --no-install-recommends
+apt_ensure ensure-ser2net "ser2net" "the ser2net link tests will skip" --no-install-recommends

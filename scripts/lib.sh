@@ -1,5 +1,7 @@
 # Shared by scripts/ensure-*.sh (sourced: . "$(dirname "$0")/lib.sh").
 #
+# apt_ensure TAG "PKGS" "WHAT" [apt-get options]: exit 0 when every package of
+#   PKGS is installed, else install the missing ones with apt_install.
 # apt_missing "PKGS": the packages of PKGS that dpkg does not list as installed.
 # apt_install TAG "PKGS" "WHAT" [apt-get options]: install PKGS with apt-get
 #   (once more after an apt-get update if the first try fails) and say so;
@@ -39,4 +41,16 @@ apt_install() {
         fi
     fi
     echo "$_tag: installed $_pkgs"
+}
+
+apt_ensure() {
+    _missing=$(apt_missing "$2")
+    if [ -z "$_missing" ]; then
+        echo "$1: $2 already installed"
+        exit 0
+    fi
+    _tag=$1
+    _what=$3
+    shift 3
+    apt_install "$_tag" "$_missing" "$_what" "$@"
 }
