@@ -9,8 +9,8 @@ with a proxy). The hub connects to the bus port; the simulated clock starts
 when it does. The gateway speaks the bot-bus protocol exactly as a real swarm
 gateway would, applying the scenario's wire faults (loss, corruption,
 duplication, reordering, delay) in both directions. With ``--hub-host`` it
-also relays the host link and cuts it while a ``host_link_loss`` fault is in
-force. The ground-truth trace is written on exit. SIGUSR1 plays the
+also relays the host link (``HostRelay``, on the library's TCP relay) and cuts
+it while a ``host_link_loss`` fault is in force. The ground-truth trace is written on exit. SIGUSR1 plays the
 clinician's hands: every bot still in the mouth is retrieved into the dock
 (``World.retrieve``), the step after an emergency stop that the hub cannot
 do by radio.
