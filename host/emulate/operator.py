@@ -111,7 +111,9 @@ class Operator:
         self.seq = (self.seq + 1) & 0xFFFF
         counter = None
         extra = {}
-        if name in schema.AUTH_REQUIRED:
+        # signed when the schema asks for it, and where a signature lowers a
+        # restriction (a HIGH alarm takes a signed ALARM_ACK), as the library signs
+        if name in schema.AUTH_REQUIRED or name in schema.AUTH_TO_LOWER:
             self.counter += 1
             counter = self.counter
             extra = {"key": self.key, "expires": h.expires()}
