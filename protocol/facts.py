@@ -21,6 +21,15 @@ this many (RAM), and refuses a larger TREAT_START with BAD_ARG."""
 _TREAT_START = model.BY_NAME["TREAT_START"]
 assert 1 <= PLAN_SITES_MAX <= _TREAT_START.max_count, "a full plan must fit one TREAT_START frame"
 
+BOT_STATES = tuple(n for n, _, _ in schema.ENUMS["BOT"])
+"""Bot state names in value order (meanings: ``schema.ENUMS["BOT"]``)."""
+HUB_STATES = tuple(n for n, _, _ in schema.ENUMS["HUB"])
+"""Hub state names in value order (meanings: ``schema.ENUMS["HUB"]``)."""
+BOT_AT_SITE = ("DEPLOYED", "ACTIVE")
+"""Bot states (``schema.ENUMS["BOT"]``) of a bot at its site: the hub doses
+only through such bots, and a plan site needs one (else NO_BOTS)."""
+assert set(BOT_AT_SITE) <= set(BOT_STATES)
+
 # ---------------------------------------------------------- site geometry --
 # Site index = (tooth - 1) * len(SURFACES) + surface index, tooth the
 # Universal number 1..TEETH (1: upper right third molar).
