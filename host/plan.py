@@ -184,7 +184,8 @@ def parse(text, path="<plan>"):
     if not isinstance(entries, list) or not entries:
         raise where.error("the plan has no [[site]] entry: add at least one")
     if len(entries) > MAX_SITES:
-        raise where.error("%d sites: at most %d fit one plan" % (len(entries), MAX_SITES))
+        raise where.error("%d sites: a plan names at most %d (the hub holds no more)"
+                          % (len(entries), MAX_SITES))
     sites, seen = [], {}
     for n, entry in enumerate(entries):
         s = _site(where, n, entry)
