@@ -359,7 +359,10 @@ def protocol_doc():
            "for payloads under 254 bytes), %d bytes signed (+ counter 4, expires 4 and tag %d)."
            % (unsigned, schema.HEADER_SIZE, schema.CRC_SIZE, signed, schema.TAG_SIZE),
            "", "Commands marked **auth** can start or increase energy delivery and must be signed; "
-           "everything else, emergency stop included, is accepted without a key.", ""]
+           "everything else, emergency stop included, is accepted without a key.", "",
+           "The parameters `PARAM_GET` and `PARAM_SET` address (index, bounds, unit, meaning), "
+           "the hub's capacities, the site numbering and the limits of a `TREAT_START` plan "
+           "are in [parameters.md](parameters.md).", ""]
     out += ["## Rules a client follows", ""]
     for key, title, items in rules.rules():
         out += ["### %s" % title, "<!-- rule: %s -->" % key, ""]

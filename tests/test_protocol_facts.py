@@ -141,3 +141,9 @@ def test_params_help_names_real_parameters_within_their_bounds():
     for name, value in sets:
         lo, hi = facts.param_bounds(name)
         assert lo <= int(value) <= hi, (name, value)
+
+
+def test_the_host_shows_every_hub_and_bot_state_of_the_schema():
+    from nanohub.host import report_plots, watch
+    assert set(watch.BOT_MARK) == set(report_plots.BOT_COLOR) == set(facts.BOT_STATES)
+    assert set(watch.STATE_STYLE) == set(report_plots.STATE_COLOR) == set(facts.HUB_STATES)
