@@ -279,9 +279,11 @@ def run_treat(ctx, args):
         from .plan import load
         plan = load(args.plan)          # validated in full before anything is sent
         if args.check:
-            ctx.emit({"plan": plan.to_dict(), "checked": True},
+            notes = plan.above_defaults()
+            ctx.emit({"plan": plan.to_dict(), "checked": True, "notes": notes},
                      "%s: plan valid (%d sites, %d bots)" % (
-                         args.plan, len(plan.sites), sum(s.bots for s in plan.sites)))
+                         args.plan, len(plan.sites), sum(s.bots for s in plan.sites))
+                     + "".join("\nnote: " + n for n in notes))
             return
         if args.duration is not None and not args.watch:
             raise UsageError("--duration goes with --watch")

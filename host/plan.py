@@ -85,6 +85,18 @@ class Plan:
                    for s in self.sites]
         return fields, records
 
+    def above_defaults(self):
+        """Notes for caps above the hub parameter's default: a hub with default
+        parameters refuses them (BOUNDS) until the parameter is raised."""
+        out = []
+        for key in ("session_cap", "site_cap", "rate_cap"):
+            default = facts.param_default(key)
+            if getattr(self, key) > default:
+                out.append("%s %d is above the hub's default %s parameter (%d): a hub refuses "
+                           "it unless that parameter was raised (nanohub params set %s ...)"
+                           % (key, getattr(self, key), key, default, key))
+        return out
+
     def to_dict(self):
         return {"name": self.name, "session_cap": self.session_cap, "site_cap": self.site_cap,
                 "rate_cap": self.rate_cap, "duration_s": self.duration_s,

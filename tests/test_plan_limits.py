@@ -175,3 +175,22 @@ def test_host_check_and_hub_agree_at_and_beyond_every_limit(tmp_path, monkeypatc
         assert hub[label][0] == ok, report
         if not ok:      # refused for the plan itself, never for the hub's state or swarm
             assert hub[label][1] in ("not encodable", "BAD_ARG", "BOUNDS"), report
+
+
+def test_check_notes_a_cap_a_hub_with_default_parameters_refuses(tmp_path):
+    import json
+    env = dict(os.environ, NANOHUB_HOME=str(tmp_path / "home"))
+    for key in ("session_cap", "site_cap", "rate_cap"):
+        default = facts.param_default(key)
+        for v, noted in ((default, False), (default + 1, True)):
+            top = {key: v}
+            if key == "site_cap":
+                top["session_cap"] = max(BASE["session_cap"], v)
+            path = tmp_path / "p.toml"
+            path.write_text(toml(plan(**top)))
+            proc = subprocess.run([sys.executable, "-m", "nanohub.host.cli", "--json", "treat",
+                                   "start", "--check", str(path)], capture_output=True,
+                                  text=True, timeout=60, env=env)
+            assert proc.returncode == 0, proc.stderr
+            notes = json.loads(proc.stdout)["notes"]
+            assert bool([n for n in notes if n.startswith(key + " ")]) == noted, (key, v, notes)
