@@ -12,7 +12,7 @@
     bots = 2                 # bots to deploy there (default 1)
 
     [[site]]
-    site = 17                # or the site index 0..159 directly
+    site = 17                # or the site index directly (docs/parameters.md)
 
 A site index is (tooth - 1) * 5 + surface index. The limits (sites per
 plan, the caps' hard maxima, bots per site...) come from the schema

@@ -75,7 +75,7 @@ def _surface(name):
 
 
 def parse_site(value):
-    """A site from an index (0..159) or ``"T/surface"`` with T the Universal
+    """A site from an index (0..NSITES-1) or ``"T/surface"`` with T the Universal
     tooth number 1..32, e.g. ``"30/occlusal"`` or ``"30/o"``."""
     if isinstance(value, bool):
         raise ValueError("site must be a number or 'tooth/surface', got %r" % (value,))
