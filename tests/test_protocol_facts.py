@@ -147,3 +147,16 @@ def test_the_host_shows_every_hub_and_bot_state_of_the_schema():
     from nanohub.host import report_plots, watch
     assert set(watch.BOT_MARK) == set(report_plots.BOT_COLOR) == set(facts.BOT_STATES)
     assert set(watch.STATE_STYLE) == set(report_plots.STATE_COLOR) == set(facts.HUB_STATES)
+
+
+def test_a_scenario_with_more_lesions_than_a_plan_holds_is_refused():
+    import pytest
+    from nanohub.sim.scenario import ScenarioError, from_dict
+
+    def scenario(n):
+        return from_dict({"name": "x", "duration_s": 30, "bots": 64, "incipient_lesions": 0,
+                          "lesion": [{"site": s, "depth_um": 300, "target_um": 100, "bots": 1}
+                                     for s in range(n)]})
+    assert len(scenario(facts.PLAN_SITES_MAX).lesions) == facts.PLAN_SITES_MAX
+    with pytest.raises(ScenarioError, match="at most %d sites" % facts.PLAN_SITES_MAX):
+        scenario(facts.PLAN_SITES_MAX + 1)
