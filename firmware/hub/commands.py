@@ -9,11 +9,11 @@ and reads never need one.
 import struct
 
 from hub import alarms as _alarms
-from hub import checks, dose, supervisor, telemetry, wire
+from hub import checks, dose, plancheck, supervisor, telemetry, wire
 from hub import params as P
 from hub.compat import const, ticks_add, ticks_diff
 
-_H = const(5)          # payload offset
+_H = const(5)          # wire.HEADER_SIZE: payload offset
 _NONE = const(255)
 _HOLD_RETRY_MS = const(100)
 _DEPLOY_RETRY_MS = const(500)  # a bot still docked this long after its DEPLOY did not hear it
@@ -430,14 +430,14 @@ def _start(hub, rx, now):
     for p, v in ((P.P_SESSION_CAP, session_cap), (P.P_SITE_CAP, site_cap), (P.P_RATE_CAP, rate_cap)):
         if v == 0 or v > pr.get(p):
             return _reject(wire.WHY_BOUNDS, pr.get(p))
-    if count == 0 or count > len(hub.plan.site):
+    if count == 0 or count > len(hub.plan.site) or plancheck.bad(rx.buf, _H):
         return _reject(wire.WHY_BAD_ARG, count)
     plan = hub.plan
     off = _H + wire.TREAT_START_SIZE
     sw = hub.swarm
     for k in range(count):
         site = rx.buf[off]
-        if site >= 160:
+        if site >= wire.SITES:
             return _reject(wire.WHY_BAD_ARG, site)
         have = 0
         for i in range(sw.n):
@@ -477,7 +477,7 @@ def deploy(hub, site, count, now):
         return _reject(wire.WHY_ESTOP_LATCHED)
     if hub.state == wire.HUB_TREATING:
         return _reject(wire.WHY_STATE, hub.state)
-    if site >= 160 or count == 0:
+    if site >= wire.SITES or count == 0:
         return _reject(wire.WHY_BAD_ARG, site)
     sw = hub.swarm
     sent = 0

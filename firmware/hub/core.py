@@ -27,7 +27,7 @@ _PARSE_FRAMES = const(64) # good host frames parsed per poll (the read in hand i
 _FLOOD_MS = const(100)    # a host link backlogged this long is flooded
 _DRAIN = const(256)       # host reads per poll past the parse budget: searched for stops, dropped
 _ACKS = wire.ACK_CACHE
-_MAX_SITES = const(36)
+_MAX_SITES = const(36)  # wire.PLAN_SITES_MAX
 _ESTOP_RETRY_MS = const(100)
 _ESTOP_DEADLINE_MS = const(3000)
 _RXBAD_LOG_MS = const(1000)
@@ -188,6 +188,7 @@ class Hub:
             self.params.load()
         except OSError:
             self.params.defaults()
+        self.board.wdt_set(self.params.get(P.P_WDT_MS))   # started by the first feed
         try:
             torn = self.log.open(now)
             ok, bad = self.log.verify()
