@@ -138,6 +138,9 @@ def hub_verdict(h, p):
     if st["state"] != "ARMED":
         if "CONSENT" in st["failing_checks"]:
             h.consent(4711)                 # recorded for one treatment
+        end = time.monotonic() + 30         # a slow report after the last stop: wait for it
+        while not _ready(h) and time.monotonic() < end:
+            time.sleep(0.05)
         h.arm()
     try:
         h.command("TREAT_START", *f)
