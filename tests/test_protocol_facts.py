@@ -110,7 +110,7 @@ def test_a_full_plan_fits_one_frame_and_the_hub_counts_match_the_bot_states():
         assert state.lower() in names
     from nanohub.host.cli import hub as cli_hub
     from nanohub.host.report import data as report_data
-    assert cli_hub.BOT_STATES == report_data.STATUS_BOTS == tuple(
+    assert cli_hub.bot_states() == report_data.STATUS_BOTS == tuple(
         n.lower() for n, _, _ in schema.ENUMS["BOT"])
 
 

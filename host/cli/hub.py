@@ -2,9 +2,18 @@
 import time
 import sys
 
-from nanohub.protocol import facts
 
-BOT_STATES = tuple(n.lower() for n in facts.BOT_STATES)   # HUB_STATUS counts, in order
+def _facts():
+    """The schema's shared facts, imported when a verb needs them: the
+    protocol module builds the codec, which ``nanohub estop --help`` should
+    not wait for."""
+    from nanohub.protocol import facts
+    return facts
+
+
+def bot_states():
+    """Bot state names as HUB_STATUS counts them, in order."""
+    return tuple(n.lower() for n in _facts().BOT_STATES)
 
 
 def _examples(parser, *lines):
@@ -77,7 +86,7 @@ def setup_status(p):
 
 def status_text(st):
     bots = st["bots"]
-    counts = ", ".join("%s %d" % (k, bots[k]) for k in BOT_STATES)
+    counts = ", ".join("%s %d" % (k, bots[k]) for k in bot_states())
     dose = st["dose"]
     from ..tui import fields
     rows = [
@@ -205,7 +214,7 @@ def _arrival(hub, site, sent, wait):
     end = time.monotonic() + wait
     while True:
         at = sum(1 for b in hub.bots() if b["site"] == site
-                 and b["state"] in facts.BOT_AT_SITE)
+                 and b["state"] in _facts().BOT_AT_SITE)
         if (at >= max(1, sent) and _ready(hub)) or time.monotonic() >= end:
             return at
         time.sleep(0.1)
@@ -252,7 +261,7 @@ def _sites_without_bots(hub, plan):
         bots = hub.bots()
     except NanohubError:
         return None
-    usable = facts.BOT_AT_SITE
+    usable = _facts().BOT_AT_SITE
     have = {b["site"] for b in bots if b["state"] in usable and b["site"] is not None}
     return [s for s in plan.sites if s.site not in have]
 
