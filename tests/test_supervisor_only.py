@@ -135,3 +135,44 @@ def g(sw, i):
     flagged = sorted((line, text) for line, _, _, text, own in found if not own)
     assert [line for line, _ in flagged] == [4, 6, 8, 9, 10, 11, 12, 13, 14, 16, 21]
     assert [(line, own) for line, _, _, _, own in found if own] == [(19, "state")]
+
+
+# ------------------------------------------------------ the design note --
+
+NOTES = ROOT / "docs" / "design-notes.md"
+
+
+def table_rows():
+    """The supervisor's table as the design note prints it, one line a row."""
+    import sys
+    sys.path.insert(0, str(FIRMWARE))
+    from hub import supervisor as S, wire
+    from nanohub.protocol import schema
+    states = {v: k[4:] for k, v in vars(wire).items() if k.startswith("HUB_") and isinstance(v, int)
+              and k[4:] in ("SAFE", "ARMED", "TREATING", "PAUSED", "ESTOP")}
+    alarms = {v: "ALARM_" + k for k, v, _ in schema.ENUMS["ALARM"]}
+
+    def names(prefix, mask):
+        bits = sorted((v, k) for k, v in vars(S).items() if k.startswith(prefix) and v & mask)
+        return ", ".join(k[len(prefix):] if prefix == "A_" else "`%s`" % k for _, k in bits) or "-"
+
+    trig = {v: k for k, v in vars(S).items() if k.startswith("C_")}
+    out = []
+    for t, src, to, reason, blockers, act in S.TABLE:
+        frm = "any but ESTOP" if src == S.S_ANY_BUT_ESTOP else \
+            ", ".join(states[s] for s in sorted(states) if src & (1 << s))
+        out.append("  | `%s` | %s | %s | %s | %s | %s |" % (
+            trig[t], frm, states[to], "`%s`" % alarms[reason] if reason else "-",
+            names("B_", blockers), names("A_", act)))
+    return out
+
+
+def test_the_design_note_prints_the_table_the_firmware_has():
+    lines = NOTES.read_text(encoding="utf-8").splitlines()
+    start = lines.index("  | Trigger | From | To | Reason | Blockers | Entry actions |") + 2
+    doc = []
+    for line in lines[start:]:
+        if not line.startswith("  |"):
+            break
+        doc.append(line)
+    assert doc == table_rows()

@@ -53,12 +53,12 @@ BLOCKERS = (
     (B_HIGH_ALARM, wire.WHY_ALARM, "unacknowledged HIGH alarms"),
 )
 
-# entry actions, run by _enter in this order whatever their bit order
-A_DISABLE = const(0x001)   # broadcast DISABLE to every bot, before any storage write
-A_LATCH = const(0x002)     # latch the stop in storage, then confirm bot by bot
-A_RELATCH = const(0x004)   # boot: the latched reason, ALARM_ESTOP, DISABLE again, confirm
-A_UNLATCH = const(0x008)   # clear the latch in storage (refused if it fails), ALARM_ESTOP
-A_RECORD = const(0x010)    # EV_STATE in the audit log, HUB_STATUS soon
+# entry actions, in the order they run (bit order)
+A_UNLATCH = const(0x001)   # clear the latch in storage (refused if it fails), ALARM_ESTOP
+A_DISABLE = const(0x002)   # broadcast DISABLE to every bot, before any storage write
+A_RECORD = const(0x004)    # EV_STATE in the audit log (HUB_STATUS soon, after the rest)
+A_LATCH = const(0x008)     # latch the stop in storage, then confirm bot by bot
+A_RELATCH = const(0x010)   # boot: the latched reason, ALARM_ESTOP, DISABLE again, confirm
 A_HOLD = const(0x020)      # every bot's commanded rate to 0
 A_RECALL = const(0x040)    # every bot back to the dock
 A_END = const(0x080)       # a running treatment ends stopped: EV_TREAT 3, consent cleared
