@@ -217,9 +217,10 @@ def _enter(hub, i, now):
     old = hub.state
     if act & A_DISABLE:
         commands.disable_all(hub, now)          # the bots first, storage after
-    hub.state = to
     why = hub.state_store.estop_reason if act & A_RELATCH else reason
-    hub.reason = why
+    if to != old:                               # a row that stays keeps the reason
+        hub.state = to
+        hub.reason = why
     if act & A_RECORD:
         hub.record(wire.EV_STATE, to, old, why)
     if act & A_LATCH:

@@ -40,6 +40,7 @@ def _rig(state, ready=False):
     hub = rig.hub
     hub.state = state
     if state == wire.HUB_ESTOP:
+        hub.reason = wire.ALARM_ESTOP
         hub.state_store.latch_estop(wire.ALARM_ESTOP)
     sw = hub.swarm
     sw.cmd_rate[0] = 40                      # A_HOLD zeroes it
@@ -61,7 +62,7 @@ def _check_entry(rig, row, old, log0, out0):
     what = "row %r from %d" % (row, old)
     why = BOOT_REASON if act & S.A_RELATCH else reason
     eq(hub.state, to, what)
-    eq(hub.reason, why, what + ": reason")
+    eq(hub.reason, wire.ALARM_ESTOP if to == old else why, what + ": reason (kept by a row that stays)")
     # A_RECORD: one EV_STATE (new, old, reason)
     want = [(to, old, why)] if act & S.A_RECORD else []
     eq(_records(rig, log0, wire.EV_STATE), want, what + ": EV_STATE")
@@ -308,3 +309,20 @@ def test_a_command_id_without_a_row_gets_the_bad_argument_nak():
     for msg in (wire.M_HUB_STATUS, wire.M_HELLO, 0x37, 0xFF):
         eq(commands.execute(rig.hub, msg, None, rig.now),
            (wire.ACKS_REJECTED, wire.WHY_BAD_ARG, msg))
+
+
+def test_a_second_stop_disables_again_and_keeps_the_first_reason():
+    rig = Rig()
+    rig.run(300)
+    hub = rig.hub
+    true(S.step(hub, S.C_SYSTEMIC, rig.now), "the systemic stop")
+    states = len(rig.events(wire.EV_STATE))
+    rig.run(200)
+    out0 = len(rig.board.bus_out)
+    ack = rig.estop()
+    eq(ack[0], wire.ACKS_ACCEPTED)
+    true(len(rig.board.bus_out) > out0, "DISABLE broadcast again")
+    eq((hub.state, hub.reason), (wire.HUB_ESTOP, wire.ALARM_SYSTEMIC))
+    eq(len(rig.events(wire.EV_STATE)), states, "no state change recorded")
+    rig.run(200)
+    eq(rig.statuses[-1]["reason"], wire.ALARM_SYSTEMIC)
