@@ -266,10 +266,13 @@ class Hub:
     # ------------------------------------------------------- state change --
     def apply(self, cond):
         """The tick's conditions (and emergency stops): ``supervisor.step``."""
+        if not cond:
+            return False                # the usual tick: no call further
         return supervisor.step(self, cond, self.now)
 
     def estop_progress(self, now):
-        self.estop.progress(self, now)
+        if self.state == wire.HUB_ESTOP:
+            self.estop.progress(self, now)
 
     # ------------------------------------------------------------- links --
     def _poll_host(self, now):
