@@ -5,6 +5,10 @@ id and the same bytes gets the cached ACK and is not executed again (a retried
 dose must never double-dose). Commands that can start or increase energy
 delivery must carry a valid tag with a fresh counter; stop-direction commands
 and reads never need one.
+
+``COMMANDS`` is the command table: per command its handler, how it is signed
+and the states it is allowed in; ``execute`` looks the command up there.
+Every state change is the supervisor's (``supervisor.request``/``step``).
 """
 import struct
 
