@@ -2,7 +2,18 @@
 import time
 import sys
 
-BOT_STATES = ("docked", "deployed", "active", "returning", "quarantined", "disabled", "lost")
+
+def _facts():
+    """The schema's shared facts, imported when a verb needs them: the
+    protocol module builds the codec, which ``nanohub estop --help`` should
+    not wait for."""
+    from nanohub.protocol import facts
+    return facts
+
+
+def bot_states():
+    """Bot state names as HUB_STATUS counts them, in order."""
+    return tuple(n.lower() for n in _facts().BOT_STATES)
 
 
 def _examples(parser, *lines):
@@ -75,7 +86,7 @@ def setup_status(p):
 
 def status_text(st):
     bots = st["bots"]
-    counts = ", ".join("%s %d" % (k, bots[k]) for k in BOT_STATES)
+    counts = ", ".join("%s %d" % (k, bots[k]) for k in bot_states())
     dose = st["dose"]
     from ..tui import fields
     rows = [
@@ -203,7 +214,7 @@ def _arrival(hub, site, sent, wait):
     end = time.monotonic() + wait
     while True:
         at = sum(1 for b in hub.bots() if b["site"] == site
-                 and b["state"] in ("DEPLOYED", "ACTIVE"))
+                 and b["state"] in _facts().BOT_AT_SITE)
         if (at >= max(1, sent) and _ready(hub)) or time.monotonic() >= end:
             return at
         time.sleep(0.1)
@@ -250,7 +261,7 @@ def _sites_without_bots(hub, plan):
         bots = hub.bots()
     except NanohubError:
         return None
-    usable = ("DEPLOYED", "ACTIVE")
+    usable = _facts().BOT_AT_SITE
     have = {b["site"] for b in bots if b["state"] in usable and b["site"] is not None}
     return [s for s in plan.sites if s.site not in have]
 
@@ -277,9 +288,11 @@ def run_treat(ctx, args):
         from ..plan import load
         plan = load(args.plan)          # validated in full before anything is sent
         if args.check:
-            ctx.emit({"plan": plan.to_dict(), "checked": True},
+            notes = plan.above_defaults()
+            ctx.emit({"plan": plan.to_dict(), "checked": True, "notes": notes},
                      "%s: plan valid (%d sites, %d bots)" % (
-                         args.plan, len(plan.sites), sum(s.bots for s in plan.sites)))
+                         args.plan, len(plan.sites), sum(s.bots for s in plan.sites))
+                     + "".join("\nnote: " + n for n in notes))
             return
         if args.duration is not None and not args.watch:
             raise UsageError("--duration goes with --watch")
@@ -452,8 +465,8 @@ def setup_params(p):
     s = sub.add_parser("set", help="set a parameter within its bounds [signed]")
     s.add_argument("name")
     s.add_argument("value", help="an integer, in the parameter's unit")
-    _examples(p, "nanohub params list", "nanohub params get link_pause_ms",
-              "nanohub params set link_pause_ms 800")
+    _examples(p, "nanohub params list", "nanohub params get hb_pause_ms",
+              "nanohub params set hb_pause_ms 800")
 
 
 PARAM_COLUMNS = ("parameter", "value>", "unit", "min>", "max>", "default>")

@@ -6,11 +6,10 @@ again, the ground truth where there is one, and the summary rows.
 Nothing here reads a per-bot table whole: the per-bot state chart samples at
 most ``HEATMAP_COLUMNS`` BOT_STATES frames.
 """
-import ast
 import json
 from pathlib import Path
 
-from nanohub.protocol import auditlog, schema
+from nanohub.protocol import auditlog, facts, schema
 
 from . import db as report_db, truth as report_truth
 
@@ -22,20 +21,12 @@ ALST = {v: n for n, v, _ in schema.ENUMS["ALST"]}
 ACKS = {v: n for n, v, _ in schema.ENUMS["ACKS"]}
 WHY = {v: n for n, v, _ in schema.ENUMS["WHY"]}
 BOT_NAMES = [n for n, _, _ in schema.ENUMS["BOT"]]
-STATUS_BOTS = ("docked", "deployed", "active", "returning", "quarantined", "disabled", "lost")
+STATUS_BOTS = tuple(n.lower() for n in BOT_NAMES)   # HUB_STATUS's count per bot state
 
 
 def firmware_defaults():
-    """{name: default} from the firmware's parameter table (source checkout), else {}."""
-    try:
-        from ..vm import firmware_dir
-        tree = ast.parse((firmware_dir() / "hub" / "params.py").read_text())
-    except (OSError, SyntaxError, ImportError):
-        return {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "TABLE":
-            return {row[0]: row[2] for row in ast.literal_eval(node.value)}
-    return {}
+    """{name: default} of the hub's parameter table (the schema's, which the firmware's is generated from)."""
+    return {p[1]: p[3] for p in facts.PARAMS}
 
 
 class SessionData:

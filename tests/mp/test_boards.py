@@ -496,3 +496,20 @@ def test_make_builds_the_named_board_from_the_options_it_takes():
             true("--" + argv[2][2:] in str(e), str(e))
         else:
             raise AssertionError("%r was taken" % (argv,))
+
+
+def test_the_watchdog_timeout_is_the_wdt_ms_parameter_at_boot():
+    from hub import params
+    from hub.core import Hub
+    from hub.params import Params
+    r = Rig("rp2")
+    try:
+        stored = Params(r.board.store())
+        eq(stored.set(params.P_WDT_MS, 3500)[0], True)
+        hub = Hub(r.board, 4, 1)
+        hub.boot(r.board.ticks_ms())
+        eq(machine.made["WDT"], [], "the watchdog starts at the first feed, after boot")
+        hub.tick(r.board.ticks_ms())
+        eq(_call("WDT"), [("WDT", 3500)])
+    finally:
+        r.close()
