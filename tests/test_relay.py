@@ -3,6 +3,7 @@ bytes pass unchanged both ways, one client at a time where asked, a pulled
 cable cuts every connection, and the swarm gateway's host relay drops the
 host link's bytes exactly while the scenario's host-link fault is in force."""
 import socket
+import socketserver
 import threading
 import time
 
@@ -10,30 +11,29 @@ from nanohub.host.link.relay import Relay, hostport
 from nanohub.sim.gateway import HostRelay
 
 
-def _echo_server():
-    srv = socket.create_server(("127.0.0.1", 0))
-
-    def serve():
+class _Echo(socketserver.BaseRequestHandler):
+    def handle(self):
         while True:
             try:
-                c, _ = srv.accept()
-            except OSError:
-                return
-            threading.Thread(target=_echo, args=(c,), daemon=True).start()
-    threading.Thread(target=serve, daemon=True).start()
-    return srv
-
-
-def _echo(c):
-    with c:
-        while True:
-            try:
-                d = c.recv(4096)
+                d = self.request.recv(4096)
             except OSError:
                 return
             if not d:
                 return
-            c.sendall(d)
+            self.request.sendall(d)
+
+
+def _echo_server():
+    """An echo server on a free port: its address is ``server_address``."""
+    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Echo)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def _stop(srv):
+    srv.shutdown()
+    srv.server_close()
 
 
 def _roundtrip(port, data, timeout=5.0):
@@ -65,28 +65,28 @@ def test_hostport_takes_strings_and_pairs():
 def test_the_relay_passes_every_byte_both_ways_and_counts_connections():
     srv = _echo_server()
     data = bytes(range(256)) * 64
-    with Relay(srv.getsockname()) as r:
+    with Relay(srv.server_address) as r:
         assert _roundtrip(r.port, data) == data
         assert _roundtrip(r.port, b"again") == b"again"
         assert r.stats["connections"] == 2 and r.stats["refused"] == 0
-    srv.close()
+    _stop(srv)
 
 
 def test_a_single_client_relay_lets_a_new_client_replace_the_old_one():
     srv = _echo_server()
-    with Relay(srv.getsockname(), single=True) as r:
+    with Relay(srv.server_address, single=True) as r:
         first = socket.create_connection(("127.0.0.1", r.port), timeout=5)
         first.sendall(b"x")
         assert first.recv(1) == b"x"
         assert _roundtrip(r.port, b"second") == b"second"
         assert _closed(first)
         first.close()
-    srv.close()
+    _stop(srv)
 
 
 def test_disconnect_all_pulls_the_cable_and_a_dead_target_is_refused():
     srv = _echo_server()
-    with Relay(srv.getsockname()) as r:
+    with Relay(srv.server_address) as r:
         s = socket.create_connection(("127.0.0.1", r.port), timeout=5)
         s.sendall(b"x")
         assert s.recv(1) == b"x"
@@ -94,7 +94,7 @@ def test_disconnect_all_pulls_the_cable_and_a_dead_target_is_refused():
         assert _closed(s)
         s.close()
         assert r.stats["pulled"] == 1
-    srv.close()
+    _stop(srv)
     dead = socket.create_server(("127.0.0.1", 0))
     port = dead.getsockname()[1]
     dead.close()
@@ -127,7 +127,7 @@ class _Gw:
 def test_the_gateway_host_relay_drops_bytes_while_the_host_link_is_down():
     srv = _echo_server()
     gw = _Gw()
-    with HostRelay(gw, "127.0.0.1:%d" % srv.getsockname()[1], "127.0.0.1:0") as r:
+    with HostRelay(gw, "127.0.0.1:%d" % srv.server_address[1], "127.0.0.1:0") as r:
         with socket.create_connection(("127.0.0.1", r.port), timeout=5) as s:
             s.sendall(b"up")
             assert s.recv(2) == b"up"
@@ -143,4 +143,4 @@ def test_the_gateway_host_relay_drops_bytes_while_the_host_link_is_down():
             s.settimeout(5)
             s.sendall(b"back")
             assert s.recv(4) == b"back"
-    srv.close()
+    _stop(srv)

@@ -35,6 +35,15 @@ def recv_into(sock, buf):
     return n if n else -1
 
 
+def forget(poll, sock):
+    """Close ``sock`` and take it out of ``poll`` (if it was there)."""
+    try:
+        poll.unregister(sock)
+    except (OSError, ValueError):
+        pass
+    sock.close()
+
+
 class TcpBus:
     def __init__(self, hostport, poll):
         self._addr = addr(hostport) if hostport else None
@@ -47,15 +56,13 @@ class TcpBus:
 
     def read(self, buf):
         """Bytes into ``buf``; 0 when none (or no gateway)."""
-        if self._sock is None:
-            self._connect()
-            if self._sock is None:
-                return 0
-        n = recv_into(self._sock, buf)
-        if n < 0:
-            self.close()
+        if self._sock is None and not self._connect():
             return 0
-        return n
+        n = recv_into(self._sock, buf)
+        if n >= 0:
+            return n
+        self.close()            # the gateway went away: reconnect on a later read
+        return 0
 
     def write(self, buf, n):
         """Write pending bytes, then the frame; keep what the socket refuses."""
@@ -85,29 +92,26 @@ class TcpBus:
         self._pn = pn
 
     def _connect(self):
+        """True once connected (at most one try per _RECONNECT_MS)."""
         if self._addr is None:
-            return
+            return False
         now = ticks_ms()
         if self._try and ticks_diff(now, self._try) < _RECONNECT_MS:
-            return
+            return False
         self._try = now
         s = socket.socket()
         try:
             s.connect(self._addr)
         except OSError:
             s.close()
-            return
+            return False
         s.setblocking(False)
         self._sock = s
         self._pn = 0
         self._poll.register(s, select.POLLIN)
+        return True
 
     def close(self):
-        if self._sock is None:
-            return
-        try:
-            self._poll.unregister(self._sock)
-        except (OSError, ValueError):
-            pass
-        self._sock.close()
-        self._sock = None
+        if self._sock is not None:
+            forget(self._poll, self._sock)
+            self._sock = None

@@ -17,7 +17,7 @@ import socket
 import time
 
 from boards.base import BaseBoard
-from boards.tcpbus import TcpBus, addr, recv_into
+from boards.tcpbus import TcpBus, addr, forget, recv_into
 from hub import wire
 from hub.compat import ticks_diff, ticks_ms
 from hub.store import Store
@@ -140,11 +140,7 @@ class Board(BaseBoard):
         self._poll.register(cli, select.POLLIN)
 
     def _drop_host(self):
-        try:
-            self._poll.unregister(self._cli)
-        except (OSError, ValueError):
-            pass
-        self._cli.close()
+        forget(self._poll, self._cli)
         self._cli = None
         self._poll.register(self._srv, select.POLLIN)   # the next client may come in
 
@@ -155,12 +151,11 @@ class Board(BaseBoard):
         return self._cli is not None
 
     def host_read(self, buf):
-        if self._cli is None:
-            return 0
-        n = recv_into(self._cli, buf)
+        cli = self._cli
+        n = recv_into(cli, buf) if cli is not None else 0
         if n < 0:
-            self._drop_host()
-            return 0
+            self._drop_host()   # the host hung up: the next client may come in
+            n = 0
         return n
 
     def host_write(self, buf, off, n):

@@ -26,6 +26,7 @@ own that reads ``src`` and calls ``received`` (without the lock), which may
 then sleep to hold bytes back: the pacer's line timing comes out exact that
 way, and a direction that waits is not read meanwhile (back-pressure).
 """
+import contextlib
 import selectors
 import socket
 import threading
@@ -156,10 +157,8 @@ class Relay:
                         self._sel.unregister(p.src)
                     except (KeyError, ValueError):
                         pass
-                try:
-                    p.src.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+                with contextlib.suppress(OSError):
+                    p.src.shutdown(socket.SHUT_RDWR)    # the peer sees EOF at once
                 p.src.close()
 
     # ---------------------------------------------------------- loop --
