@@ -11,9 +11,9 @@ import pytest
 
 from nanohub.host import vm
 from nanohub.host.client import Hub
-from nanohub.host.emulator import EmulatedHub
+from nanohub.host.emulate.hub import EmulatedHub
 from nanohub.host.errors import LinkError
-from nanohub.host.faultproxy import FaultProxy
+from nanohub.host.emulate.faultproxy import FaultProxy
 from nanohub.host.link import local
 from nanohub.host.link.broker import Broker
 from nanohub.protocol import codec, schema

@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from nanohub.host import vm
-from nanohub.host.session import outcome, run_session
+from nanohub.host.study.session import outcome, run_session
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import textwrap
 import pytest
 
 from nanohub.host import vm
-from nanohub.host.session import run_session
+from nanohub.host.study.session import run_session
 from nanohub.protocol import auditlog, schema
 
 PER_SEG, HELD_SEGS = 256, 9           # the hub's AuditLog(store, hold=True): 8 + 1 reserve

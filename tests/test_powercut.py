@@ -399,7 +399,7 @@ def run_cycles(emu, cycles, seed, figures=None):
 
 @pytest.mark.skipif(_skip() is not None, reason=str(_skip()))
 def test_sigkill_at_random_points_never_corrupts_and_never_resumes(tmp_path, monkeypatch):
-    from nanohub.host.emulator import EmulatedHub
+    from nanohub.host.emulate.hub import EmulatedHub
     monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
     store = tmp_path / "hub"
     store.mkdir()
@@ -413,7 +413,7 @@ def test_sigkill_at_random_points_never_corrupts_and_never_resumes(tmp_path, mon
 
 @pytest.mark.skipif(_skip() is not None, reason=str(_skip()))
 def test_a_hub_killed_while_treating_boots_safe_and_the_bots_stop(tmp_path, monkeypatch):
-    from nanohub.host.emulator import EmulatedHub
+    from nanohub.host.emulate.hub import EmulatedHub
     monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
     store = tmp_path / "hub"
     store.mkdir()
@@ -460,7 +460,7 @@ def test_a_hub_killed_while_treating_boots_safe_and_the_bots_stop(tmp_path, monk
 if __name__ == "__main__":      # python tests/test_powercut.py CYCLES: a longer SIGKILL run
     sys.path.insert(0, str(ROOT))
     import tempfile
-    from nanohub.host.emulator import EmulatedHub
+    from nanohub.host.emulate.hub import EmulatedHub
     os.environ["NANOHUB_HOME"] = tempfile.mkdtemp()
     d = Path(tempfile.mkdtemp())
     (d / "hub.key").write_bytes(KEY)

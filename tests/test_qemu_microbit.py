@@ -20,7 +20,7 @@ import time
 import pytest
 import serial
 
-from nanohub.host.emulator import free_port
+from nanohub.host.emulate.hub import free_port
 from nanohub.host.mcu import DeviceError, Mcu
 
 HEX = "/usr/share/firmware-microbit-micropython/firmware.hex"

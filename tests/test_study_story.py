@@ -18,10 +18,10 @@ import sys
 import pytest
 
 from nanohub.host import vm
-from nanohub.host.demo import _summary, _verdict
-from nanohub.host.report_data import load
-from nanohub.host.report_story import story
-from nanohub.host.report_summary import rows
+from nanohub.host.study.demo import _summary, _verdict
+from nanohub.host.report.data import load
+from nanohub.host.report.story import story
+from nanohub.host.report.summary import rows
 
 
 def _vm_missing():

@@ -10,7 +10,7 @@ import time
 
 from nanohub.host import vm
 from nanohub.host.client import Hub
-from nanohub.host.emulator import free_port
+from nanohub.host.emulate.hub import free_port
 from nanohub.protocol import schema
 
 

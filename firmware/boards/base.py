@@ -10,6 +10,18 @@ from hub.compat import ticks_ms
 class BaseBoard:
     name = "base"
 
+    @classmethod
+    def from_opts(cls, o):
+        """The board for ``main.py``'s options (a dict of "--name value" pairs
+        the hub did not take); each board takes its own and refuses the rest."""
+        cls.refuse(o)
+        return cls()
+
+    @staticmethod
+    def refuse(o):
+        for k in o:
+            raise ValueError("bad argument for this board: --" + k)
+
     def ticks_ms(self):
         return ticks_ms()
 
@@ -39,6 +51,11 @@ class BaseBoard:
 
     def bus_write(self, buf, n):
         pass
+
+    def wdt_set(self, ms):
+        """The watchdog timeout: the hub passes its ``wdt_ms`` parameter at boot,
+        before the first feed starts the watchdog."""
+        self._wdt_ms = ms
 
     def wdt_feed(self):
         pass
