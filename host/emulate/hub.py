@@ -354,6 +354,19 @@ class EmulatedHub:
         return False
 
 
+def from_port(url, **settings):
+    """Start the emulated hub a ``sim`` port URL asks for (``sim`` or
+    ``sim:bots=8,scenario=S,seed=N``) and return it, running: the caller
+    closes it. ``settings`` are further EmulatedHub arguments; a bad URL is
+    a UsageError that names the bad part."""
+    from ..simport import url_options
+    try:
+        options = url_options(url)
+    except ValueError as e:
+        raise UsageError("bad --port %r: %s" % (url, e)) from None
+    return EmulatedHub(**dict(settings, **options)).start()
+
+
 def _scenario_arg(scenario):
     """A scenario file as an absolute path: the gateway runs in the hub's store."""
     text = str(scenario)

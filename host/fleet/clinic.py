@@ -31,7 +31,8 @@ class Chair:
 
     @property
     def is_sim(self):
-        return self.port == "sim" or self.port.startswith(("sim:", "sim?"))
+        from ..simport import is_sim
+        return is_sim(self.port)
 
 
 def _toml():
