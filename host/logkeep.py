@@ -21,7 +21,7 @@ import time
 
 from nanohub.protocol import auditlog
 
-from .errors import NanohubError, Refused, UsageError
+from . import logs
 
 # Unacknowledged records that make a pull due: well under the hub's hold of
 # 9 segments of 256 records, so a busy hub is acknowledged long before full.
@@ -36,7 +36,7 @@ class LogKeeper:
         self.head = None            # the chain of the record before it (None at 0)
         self.backlog, self.every_s, self.clock = backlog, every_s, clock
         self.last_pull = clock()
-        self.acked = None           # the hub's acknowledged mark, as it answered
+        self.acked = None           # acknowledged up to here (the hub accepted it)
         self.pulls = self.acks = 0
         self.not_acked = ""         # why the last pull was not acknowledged
         self.result = None          # the verification of everything held
@@ -66,7 +66,8 @@ class LogKeeper:
 
         A pull that does not verify is kept out of :attr:`raw`, acknowledges
         nothing and leaves the finding in :attr:`result`. Link errors
-        (NanohubError) propagate; the next pull starts at the same index."""
+        (NanohubError) propagate: a pull cut short starts again at the same
+        index, and an acknowledgement lost on the way is covered by the next."""
         self.last_pull = self.clock()
         self.pulls += 1
         raw = self.hub.log_pull(self.next)
@@ -89,14 +90,11 @@ class LogKeeper:
         return raw
 
     def _ack(self):
-        try:
-            ack = self.hub.log_ack(self.next)
-        except UsageError as e:         # no key: the hub keeps holding the records
-            return "no key: %s" % e
-        except Refused as e:
-            return "refused: %s" % e
-        except NanohubError as e:       # unknown whether it arrived: the next pull acks again
-            return "no answer: %s" % e
-        self.acks += 1
-        self.acked = ack.detail
-        return ""
+        """``nanohub log pull``'s acknowledgement (:func:`nanohub.host.logs.ack`);
+        without the key, or refused, the hub keeps holding the records. A link
+        error propagates: the next pull acknowledges again."""
+        upto, why = logs.ack(self.hub, logs.holder_key(self.hub), self.result)
+        if upto is not None:
+            self.acks += 1
+            self.acked = upto
+        return why
