@@ -30,6 +30,8 @@ HEARTBEAT_S = 0.25
 TELEMETRY = frozenset(("HUB_STATUS", "BOT_STATES", "SITE_READINGS", "ALARM", "ESTOP_REPORT"))
 REPL_MARKERS = (b">>>", b"MicroPython", b"raw REPL")
 _DEAD = object()
+_RESENDS = 4               # fresh signatures for a command refused before it ran
+_EXPIRY_MARGIN_MS = 50     # signed frames expire this much inside the hub's fresh_ms
 _open_serial = open_port
 
 
@@ -426,10 +428,12 @@ class Link:
     def expires(self):
         """Hub time by which a frame signed now must arrive: the hub's clock as
         last heard plus the time since (a lower bound of the hub's time, so the
-        hub never finds it too far ahead), plus fresh_ms."""
+        hub never finds it too far ahead), plus fresh_ms less a margin: the hub
+        judges against the start of its tick, a few ms before the frame came."""
         t, at = self._clock or (0, time.monotonic())
         now = t + int((time.monotonic() - at) * 1000)
-        return (now + self.fresh_ms) % schema.HUB_TIME_MOD
+        margin = min(_EXPIRY_MARGIN_MS, self.fresh_ms // 4)
+        return (now + self.fresh_ms - margin) % schema.HUB_TIME_MOD
 
     # ------------------------------------------------------- commands --
 
@@ -466,23 +470,30 @@ class Link:
                                  **extra)
 
     def command(self, name, fields=None, records=(), timeout=None, retries=None):
-        """Send a command and return its Ack; raise Refused if the hub rejects it."""
+        """Send a command and return its Ack; raise Refused if the hub rejects it.
+
+        A refusal that proves the command never ran (a signed frame overtaken
+        by another host's, or one that arrived late; an id below a mark
+        another sender in the session moved) is signed anew, up to
+        ``_RESENDS`` times: two clients signing in lockstep through a broker
+        can collide more than once."""
         seq, wire = self.build(name, fields, records)
         ack = self._transact(name, seq, wire, timeout, retries)
-        if ack.rejected and ack.reason in ("AUTH_REPLAY", "STALE") and \
-                (name in schema.AUTH_REQUIRED or name in schema.AUTH_TO_LOWER):
-            # another host signed in between, or the retries took longer than
-            # the frame's freshness: learn the hub's mark and clock, sign anew
-            self.refresh_info()
-            seq, wire = self.build(name, fields, records)
-            ack = self._transact(name, seq, wire, timeout, retries)
-        elif ack.rejected and ack.reason == "DUPLICATE" and self._answered_first:
-            # refused the first time the hub saw it: this id never ran; another
-            # sender in the session moved the hub's request-id mark ahead. Go on
-            # above the mark. (A DUPLICATE answering a resend may mean it ran:
-            # that one is reported, never sent again.)
-            with self._lock:
-                self._req = ack.detail & 0xFFFF
+        signed = name in schema.AUTH_REQUIRED or name in schema.AUTH_TO_LOWER
+        for _ in range(_RESENDS):
+            if ack.rejected and ack.reason in ("AUTH_REPLAY", "STALE") and signed:
+                # another host signed in between, or the retries took longer than
+                # the frame's freshness: learn the hub's mark and clock, sign anew
+                self.refresh_info()
+            elif ack.rejected and ack.reason == "DUPLICATE" and self._answered_first:
+                # refused the first time the hub saw it: this id never ran; another
+                # sender in the session moved the hub's request-id mark ahead. Go on
+                # above the mark. (A DUPLICATE answering a resend may mean it ran:
+                # that one is reported, never sent again.)
+                with self._lock:
+                    self._req = ack.detail & 0xFFFF
+            else:
+                break
             seq, wire = self.build(name, fields, records)
             ack = self._transact(name, seq, wire, timeout, retries)
         if ack.rejected:
