@@ -33,6 +33,8 @@ import traceback
 import tty
 from pathlib import Path
 
+from _waiting import wait_for
+
 ROOT = Path(__file__).resolve().parent.parent
 BOTS = 16
 # 1 Hz, inside the 5 s pause set below: on a PTY each write by the host makes
@@ -92,14 +94,23 @@ class Relay:
         tty.setraw(self.s2)
         self.path = os.ttyname(self.s2)
         self.on = threading.Event()
+        self.off = threading.Event()        # set while the relay holds no read of the master
         self.stop = threading.Event()
         threading.Thread(target=self._run, daemon=True).start()
+
+    def pause(self):
+        """Stop relaying; returns once the relay has let go of the hub's master."""
+        self.off.clear()
+        self.on.clear()
+        if not self.off.wait(5.0):
+            raise RuntimeError("the relay did not let go of the hub's terminal")
 
     def _run(self):
         a, b = self.hub_fd, self.m2
         while not self.stop.is_set():
             if not self.on.is_set():
-                time.sleep(0.01)
+                self.off.set()
+                time.sleep(0.01)            # idle until relaying is asked for
                 continue
             try:
                 ready, _, _ = select.select([a, b], [], [], 0.05)
@@ -226,15 +237,11 @@ def run(seconds, work, out, firmware=None):
             hub.consent(4711)
             for _, site, n in SITES:
                 hub.deploy(site, n)
-            deadline = time.monotonic() + 30
-            while True:
+            def deployed():
                 st = hub.status()
-                if (st["bots"]["deployed"] == sum(n for _, _, n in SITES)
-                        and "BOTS" not in st["failing_checks"]):
-                    break
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the bots did not deploy within 30 s: %r" % st)
-                time.sleep(0.2)
+                return (st["bots"]["deployed"] == sum(n for _, _, n in SITES)
+                        and "BOTS" not in st["failing_checks"])
+            wait_for(deployed, 30, "the bots to deploy", interval=0.2)
             hub.arm()
             hub.treat_start(plan.parse(plan_text))
             first = hub.request("STATUS", "HUB_STATUS")[0]
@@ -242,8 +249,7 @@ def run(seconds, work, out, firmware=None):
             # the library's own heartbeat, signed under the hub key against the hub
             # clock it heard: only a signed heartbeat keeps a treatment running
             beat = hub._heartbeat
-        relay.on.clear()
-        time.sleep(0.1)                     # the relay has let go of the master
+        relay.pause()
 
         # 2. the port stays open, heartbeats go on, nobody reads
         seq = [1000]
@@ -264,7 +270,7 @@ def run(seconds, work, out, firmware=None):
             if w:
                 os.write(master, beat())
                 beats += 1
-            time.sleep(HEARTBEAT_S)
+            time.sleep(HEARTBEAT_S)             # the heartbeat's period
         result["heartbeats"] = beats
         try:
             result["machine"] = json.loads(probe.communicate(timeout=10)[0])

@@ -11,7 +11,6 @@ Markers (registered in pyproject.toml):
   background when the session began (see tests/_unread.py).
 """
 import functools
-import os
 from pathlib import Path
 
 import pytest
@@ -24,8 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 VM_FILES = {
     "test_attackers", "test_audit_keyed_e2e", "test_broker", "test_broker_e2e", "test_demo_story",
-    "test_fleet", "test_fuzz_vm", "test_host_e2e", "test_host_unread", "test_link_faults",
-    "test_protocol_doc", "test_record_report", "test_study_story", "test_treat_start_cli",
+    "test_host_e2e", "test_host_unread", "test_link_faults", "test_study_story",
+    "test_treat_start_cli",
 }
 SLOW_FILES = {
     "test_attackers", "test_audit_keyed_e2e", "test_broker_e2e", "test_demo_story", "test_fleet",

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from nanohub.host import vm
+import _waiting as waiting
+
 from nanohub.host.client import Hub
 from nanohub.host.emulator import EmulatedHub
 from nanohub.protocol import auditlog, schema
@@ -29,40 +30,12 @@ PAUSED = schema.enum_value("HUB", "PAUSED")
 LINK_LOST = schema.enum_value("ALARM", "LINK_LOST")
 
 
-def _skip_reason():
-    try:
-        if not (vm.firmware_dir() / "main.py").exists():
-            return "firmware/main.py does not exist yet"
-        vm.find_micropython()
-    except (vm.VMNotFound, FileNotFoundError) as e:
-        return str(e)
-    return None
-
-
-pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_reason()))
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("NANOHUB_RUNTIME_DIR", str(tmp_path / "run"))
-    for var in ("NANOHUB_PORT", "NANOHUB_KEY"):
-        monkeypatch.delenv(var, raising=False)
-    return tmp_path
-
-
 def nanohub(*args):
     return [sys.executable, "-m", "nanohub.host.cli"] + [str(a) for a in args]
 
 
-def wait_for(predicate, timeout=20.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
+def wait_for(cond, timeout=20.0, what="the condition"):
+    return waiting.wait_for(cond, timeout, what)
 
 
 def _stop(proc):

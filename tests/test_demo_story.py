@@ -14,22 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from nanohub.host import vm
 from nanohub.protocol import auditlog
 from nanohub.host.report_data import load
 from nanohub.host.report_story import story
 from nanohub.host.report_summary import rows
-
-
-def _vm_missing():
-    try:
-        vm.find_micropython()
-    except vm.VMNotFound as e:
-        return str(e)
-    return None
-
-
-pytestmark = pytest.mark.skipif(_vm_missing() is not None, reason=str(_vm_missing()))
 
 
 @pytest.fixture(scope="module")

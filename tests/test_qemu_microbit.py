@@ -80,13 +80,6 @@ def microbit(tmp_path_factory):
     log.close()
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("NANOHUB_PORT", raising=False)
-    monkeypatch.delenv("NANOHUB_KEY", raising=False)
-
-
 def cli(*args, timeout=60):
     return subprocess.run([sys.executable, "-m", "nanohub.host.cli", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout)

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from nanohub.host import report_db, vm
+from _waiting import wait_for
+
+from nanohub.host import report_db
 from nanohub.host.record import Recorder, record_session
 from nanohub.host.report import render
 from nanohub.host.report_sections import SECTIONS
@@ -29,44 +31,11 @@ from nanohub.protocol import codec, schema
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _vm_missing():
-    try:
-        if not (vm.firmware_dir() / "main.py").exists():
-            return "firmware/main.py does not exist yet"
-        vm.find_micropython()
-    except (vm.VMNotFound, FileNotFoundError) as e:
-        return str(e)
-    return None
-
-
-needs_vm = pytest.mark.skipif(_vm_missing() is not None, reason=str(_vm_missing()))
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("NANOHUB_PORT", raising=False)
-    monkeypatch.delenv("NANOHUB_KEY", raising=False)
-    return tmp_path / "home"
-
-
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
+def recorded(module_home):
     """The presentation-night session, recorded: (db path, Session)."""
-    if _vm_missing():
-        pytest.skip(_vm_missing())
-    tmp = tmp_path_factory.mktemp("session")
-    saved = os.environ.get("NANOHUB_HOME")
-    os.environ["NANOHUB_HOME"] = str(tmp / "home")
-    try:
-        path = tmp / "presentation-night.db"
-        s = record_session(path, "presentation-night")
-    finally:
-        if saved is None:
-            os.environ.pop("NANOHUB_HOME", None)
-        else:
-            os.environ["NANOHUB_HOME"] = saved
-    return path, s
+    path = module_home / "presentation-night.db"
+    return path, record_session(path, "presentation-night")
 
 
 def cli(*args, env=None, timeout=120):
@@ -81,6 +50,7 @@ def rows(db, sql, *params):
 
 # ----------------------------------------------- a real emulated session --
 
+@pytest.mark.vm
 def test_database_holds_what_the_hub_sent(recorded):
     path, s = recorded
     assert not Path(str(path) + "-wal").exists(), "a closed recording is one file"
@@ -146,6 +116,7 @@ def test_database_holds_what_the_hub_sent(recorded):
     assert "PRIMARY KEY" in plan, plan
 
 
+@pytest.mark.vm
 def test_containment_from_the_database_matches_the_simulator(recorded):
     from nanohub.host import report_truth
     from nanohub.host.session import outcome
@@ -187,6 +158,7 @@ def browse(tmp_path, page, *extra):
     return subprocess.run(argv + [page.as_uri()], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.vm
 def test_report_renders_in_a_real_browser(recorded, tmp_path):
     path, _ = recorded
     out, (data,) = render([path], tmp_path / "report.html")
@@ -215,6 +187,7 @@ def test_report_renders_in_a_real_browser(recorded, tmp_path):
     print("report %s, screenshot %s" % (out, shot))
 
 
+@pytest.mark.vm
 def test_report_verb_and_compare(recorded, tmp_path):
     path, _ = recorded
     other = tmp_path / "synthetic.db"
@@ -233,27 +206,30 @@ def test_report_verb_and_compare(recorded, tmp_path):
 
 # ------------------------------------------------------- interrupted runs --
 
-@needs_vm
+def _rows(db_path, table):
+    """Rows the recorder has committed so far (0 before the file or table exists)."""
+    try:
+        # read-only: a plain connect would create the file before a slow
+        # recorder does, and the recorder then rightly refuses to overwrite it
+        with sqlite3.connect("file:%s?mode=ro" % db_path, uri=True, timeout=1) as db:
+            return db.execute("SELECT count(*) FROM %s" % table).fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.vm
 def test_a_killed_recorder_leaves_a_readable_database(home, tmp_path):
     db_path = tmp_path / "killed.db"
     proc = subprocess.Popen([sys.executable, "-m", "nanohub.host.cli", "--port",
                              "sim:bots=16,scenario=nominal", "record", "-o", str(db_path),
                              "--full"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 60
-        seen = 0
-        while time.monotonic() < deadline and seen < 20:
-            time.sleep(0.3)
+        def rows():
             assert proc.poll() is None, proc.communicate()
-            try:
-                # read-only: a plain connect would create the file before a slow
-                # recorder does, and the recorder then rightly refuses to overwrite it
-                with sqlite3.connect("file:%s?mode=ro" % db_path, uri=True, timeout=1) as db:
-                    seen = db.execute("SELECT count(*) FROM status").fetchone()[0]
-            except sqlite3.Error:
-                pass
-        assert seen >= 20, "the recorder wrote nothing within a minute"
-        time.sleep(1.2)
+            return _rows(db_path, "status")
+        wait_for(lambda: rows() >= 20, timeout=60, what="20 statuses recorded")
+        seen = rows()
+        wait_for(lambda: rows() > seen, timeout=30, what="a batch after the first check")
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -272,7 +248,7 @@ def test_a_killed_recorder_leaves_a_readable_database(home, tmp_path):
     assert data.interrupted and "INTERRUPTED" in out.read_text()
 
 
-@needs_vm
+@pytest.mark.vm
 def test_an_unplugged_hub_ends_the_recording_cleanly(home, tmp_path):
     from nanohub.host.emulator import EmulatedHub
     db_path = tmp_path / "unplugged.db"
@@ -280,7 +256,8 @@ def test_an_unplugged_hub_ends_the_recording_cleanly(home, tmp_path):
         proc = subprocess.Popen([sys.executable, "-m", "nanohub.host.cli", "--port", emu.url,
                                  "--key", str(emu.key_path), "record", "-o", str(db_path)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(4.0)
+        wait_for(lambda: _rows(db_path, "status") >= 5 and _rows(db_path, "param") > 10,
+                 timeout=60, what="statuses and parameters recorded")
         emu.close()                         # the cable is pulled
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 3, (out, err)
@@ -358,8 +335,7 @@ def test_recorder_pairs_commands_with_acks_and_counts_retries(tmp_path):
     rec.on_frame("rx", codec.decode(codec.encode("ACK", {"req": 9, "cmd": 0x20}, seq=2)))
     rec.on_frame("tx", codec.decode(codec.encode("HEARTBEAT", {"t": 1}, seq=3)))
     rec.note("op", "pressed the button")
-    time.sleep(0.2)
-    rec.close()
+    rec.close()                                    # flushes what is left
     db = sqlite3.connect(tmp_path / "unit.db")
     (name, tries, status, detail), = db.execute(
         "SELECT name, tries, ack_status, ack_detail FROM command").fetchall()

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from nanohub.host import vm
 
 pytest.importorskip("dask.distributed", reason="the cluster extra is not installed")
 
@@ -21,17 +20,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DETERMINISTIC = ("scenario", "seed", "bots", "error", "log_ok", "adverse_events",
                  "dose_after_disable", "bots_dose_after_disable", "false_quarantines",
                  "bots_disabled_at_end", "estop")
-
-
-def _vm_missing():
-    try:
-        vm.find_micropython()
-    except vm.VMNotFound as e:
-        return "the MicroPython VM is not installed: %s" % e
-    return None
-
-
-needs_vm = pytest.mark.skipif(_vm_missing() is not None, reason=str(_vm_missing()))
 
 
 def _short_scenario(tmp_path):
@@ -64,7 +52,7 @@ def _fixed(run):
     return got
 
 
-@needs_vm
+@pytest.mark.vm
 def test_a_study_on_a_local_dask_cluster_matches_the_process_pool_seed_for_seed(tmp_path):
     _short_scenario(tmp_path)
     pool = _study(tmp_path, "--runs", "3", "--seed", "5", "-o", "pool.jsonl")
@@ -95,7 +83,7 @@ def test_a_study_on_a_local_dask_cluster_matches_the_process_pool_seed_for_seed(
         assert meta.get("seed") == str(seed)
 
 
-@needs_vm
+@pytest.mark.vm
 def test_a_failed_run_on_the_cluster_is_reported_with_its_seed(tmp_path):
     _short_scenario(tmp_path)
     # a heap too small for the firmware: every hub fails to start, a real failure

@@ -17,22 +17,11 @@ import sys
 
 import pytest
 
-from nanohub.host import vm
 from nanohub.host.demo import _summary, _verdict
 from nanohub.host.report_data import load
 from nanohub.host.report_story import story
 from nanohub.host.report_summary import rows
 
-
-def _vm_missing():
-    try:
-        vm.find_micropython()
-    except vm.VMNotFound as e:
-        return str(e)
-    return None
-
-
-pytestmark = pytest.mark.skipif(_vm_missing() is not None, reason=str(_vm_missing()))
 
 # presentation night, short: two runaways that miss their first two DISABLEs,
 # the operator's emergency stop, then two radios fail after the shutdown

@@ -1,0 +1,56 @@
+"""Waiting for what a test needs to have happened, never for a fixed time.
+
+``wait_for`` polls a condition until it holds or a deadline passes, and
+then fails saying what did not happen. ``wait_for_event`` reads a stream
+of messages until one matches. Both return what they waited for.
+"""
+import time
+
+
+class Timeout(AssertionError):
+    pass
+
+
+def wait_for(cond, timeout=10.0, what="the condition", interval=0.02):
+    """Call ``cond()`` until it returns something true; return that.
+
+    Fails with ``what`` (and the last value) once ``timeout`` seconds pass."""
+    end = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() >= end:
+            raise Timeout("timed out after %.1f s waiting for %s (last: %r)" % (timeout, what, value))
+        time.sleep(interval)
+
+
+def wait_for_event(read, predicate, timeout=10.0, what="the event"):
+    """Read items with ``read(left_s)`` (None when nothing came in time) until
+    ``predicate(item)`` holds; return that item. The items read before it are
+    dropped."""
+    end = time.monotonic() + timeout
+    seen = 0
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            raise Timeout("timed out after %.1f s waiting for %s (%d other items read)"
+                          % (timeout, what, seen))
+        item = read(left)
+        if item is None:
+            continue
+        if predicate(item):
+            return item
+        seen += 1
+
+
+def arrived(hub, sites, timeout=30.0, count=None):
+    """Wait until bots report themselves at every one of ``sites`` and the hub's
+    checks on them pass (ready to arm); with ``count``, that many deployed."""
+    def there():
+        bots = hub.bots()
+        at = {b["site"] for b in bots if b["state"] in ("DEPLOYED", "ACTIVE")}
+        if count is not None and sum(b["state"] == "DEPLOYED" for b in bots) < count:
+            return False
+        return set(sites) <= at and not {"BOTS", "DEPLOYED"} & set(hub.status()["failing_checks"])
+    wait_for(there, timeout, "bots at sites %s" % sorted(sites), interval=0.1)
