@@ -270,12 +270,11 @@ def test_an_operator_estop_gets_through_a_line_rate_flood_at_once(fresh, line_ra
         assert h.status()["rx_bad"] > 100
 
 
-def test_an_unbounded_flood_does_not_starve_the_control_loop(tmp_path, monkeypatch):
+def test_an_unbounded_flood_does_not_starve_the_control_loop(home):
     """Found by the VM stream fuzzer: the hub read the host link until it was
     empty, so a sender faster than the parser kept it in the read loop: no
     tick, no safety rules, no watchdog feed, and a watchdog reset after 2 s.
     Reads are now bounded per poll."""
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
     with EmulatedHub(bots=4, gateway=False, seed=5) as e:
         with connect(e) as h:
             h.set_rates(status_hz=5, bots_hz=0, sites_hz=0)
@@ -325,7 +324,7 @@ def test_a_line_rate_flood_of_unsigned_commands_cannot_rotate_the_log_away(fresh
 
 @pytest.mark.parametrize("kind", ["garbage", "unsigned"])
 def test_nanohub_estop_confirms_every_bot_through_a_full_speed_flood_on_the_same_link(
-        tmp_path, monkeypatch, kind):
+        home, kind):
     """The real CLI in a new process, sharing one hub connection with an
     attacker who writes as fast as the socket takes bytes. The stop goes out
     before any handshake, the hub finds it in front of the backlog, and the
@@ -333,7 +332,6 @@ def test_nanohub_estop_confirms_every_bot_through_a_full_speed_flood_on_the_same
     first ESTOP written to the final report (interpreter start-up aside: it
     says nothing about the link and everything about the machine's load)."""
     from bench import flood as fl
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
     bots = 8
     with EmulatedHub(bots=bots, scenario="nominal", seed=11) as e:
         line = fl.SharedLine(e.host_port)

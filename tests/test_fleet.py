@@ -258,6 +258,9 @@ def test_fleet_estop_confirms_every_hub_then_names_the_one_that_died(clinic):
     assert "chair-1" not in obj["message"]
 
 
+# Bots 3 and 5 never answer, from the start: the emergency stop cannot confirm them.
+# (Docked bots that fall silent later are not marked lost, nothing is asked of them,
+# so there is no event to wait for before the stop; silent from 0 s needs none.)
 SILENT = """
 name = "two-silent"
 duration_s = 600
@@ -265,23 +268,19 @@ bots = 16
 seed = 1
 
 [[fault]]
-at = 0.5
+at = 0.0
 kind = "silent"
 targets = [3, 5]
 """
 
 
 @pytest.mark.vm
-def test_fleet_estop_names_the_hub_and_the_bots_it_could_not_confirm(tmp_path, monkeypatch):
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
+def test_fleet_estop_names_the_hub_and_the_bots_it_could_not_confirm(tmp_path, home):
     scenario = tmp_path / "two-silent.toml"
     scenario.write_text(SILENT)
     with EmulatedHub(bots=16, scenario="nominal", seed=1) as good, \
             EmulatedHub(bots=16, scenario=str(scenario), seed=1) as quiet:
         path = write_clinic(tmp_path / "clinic.toml", [("good", good.url), ("quiet", quiet.url)])
-        with Hub.open(quiet.url, key=quiet.key_path) as h:     # its silent bots noticed
-            wait_for(lambda: h.status()["bots"]["lost"] + h.status()["bots"]["quarantined"] >= 2,
-                     timeout=30, what="the quiet chair's hub to miss its bots", interval=0.2)
         proc = fleet(path, "--json", "estop")
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
     obj = json.loads(proc.stdout)

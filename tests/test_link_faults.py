@@ -67,8 +67,7 @@ def test_the_faultproxy_injects_each_fault_at_its_rate():
 
 
 @pytest.fixture
-def rig(tmp_path, monkeypatch):
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
+def rig(tmp_path, home):
     scen = noisy_scenario("nominal", tmp_path / "noisy.toml", loss=0.05, corrupt=0.02,
                           duplicate=0.02, reorder=0.05, delay_ms=10)
     trace = tmp_path / "trace.jsonl.gz"

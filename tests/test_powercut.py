@@ -392,9 +392,8 @@ def run_cycles(emu, cycles, seed, figures=None):
 
 
 @pytest.mark.vm
-def test_sigkill_at_random_points_never_corrupts_and_never_resumes(tmp_path, monkeypatch):
+def test_sigkill_at_random_points_never_corrupts_and_never_resumes(tmp_path, home):
     from nanohub.host.emulator import EmulatedHub
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
     store = tmp_path / "hub"
     store.mkdir()
     (store / "hub.key").write_bytes(KEY)
@@ -406,9 +405,8 @@ def test_sigkill_at_random_points_never_corrupts_and_never_resumes(tmp_path, mon
 
 
 @pytest.mark.vm
-def test_a_hub_killed_while_treating_boots_safe_and_the_bots_stop(tmp_path, monkeypatch):
+def test_a_hub_killed_while_treating_boots_safe_and_the_bots_stop(tmp_path, home):
     from nanohub.host.emulator import EmulatedHub
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
     store = tmp_path / "hub"
     store.mkdir()
     (store / "hub.key").write_bytes(KEY)

@@ -129,8 +129,7 @@ class Client:
 
 @pytest.mark.vm
 def test_a_client_built_from_the_document_alone_signs_rotates_the_key_and_signs_again(
-        tmp_path, monkeypatch):
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
+        home):
     doc = Doc(DOC)
     with EmulatedHub(bots=4, gateway=False, seed=2) as emu:
         key = emu.key_path.read_bytes()
