@@ -16,9 +16,6 @@ import time
 
 import pytest
 
-from _waiting import wait_for
-
-from nanohub.host.client import Hub
 from nanohub.host.emulator import EmulatedHub
 from nanohub.host.fleet.clinic import load_clinic
 from nanohub.host.errors import UsageError
