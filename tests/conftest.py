@@ -14,6 +14,14 @@ import functools
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests scale their own number of examples by the profile's
+# max_examples per 100 (tests/_examples.py): half by default, ten times as
+# many with --hypothesis-profile=long.
+settings.register_profile("default", max_examples=50)
+settings.register_profile("long", max_examples=1000)
+settings.load_profile("default")
 
 # tests/mp/ holds MicroPython test modules: they run inside the VM via
 # tests/test_firmware_mp.py, never under CPython, so pytest must not collect them.

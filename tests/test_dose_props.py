@@ -24,8 +24,10 @@ import struct
 import sys
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+
+from _examples import thorough
 
 ROOT = Path(__file__).resolve().parent.parent
 for sub in ("firmware", "tests/mp", "sim"):
@@ -199,7 +201,7 @@ def _run(n, seed, loss, dup, repeat, cmd_loss, jitter, depths, scales, ticks):
     return rig
 
 
-SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+SETTINGS = thorough(20)
 
 
 @SETTINGS
