@@ -11,18 +11,23 @@ class Timeout(AssertionError):
     pass
 
 
-def wait_for(cond, timeout=10.0, what="the condition", interval=0.02):
+def wait_for(cond, timeout=10.0, what="the condition", interval=0.02, most=0.25):
     """Call ``cond()`` until it returns something true; return that.
 
+    The pause between calls starts at ``interval`` and grows to ``most``: a
+    quick event is seen at once, a slow one is not polled at a high rate
+    (each poll may be a request to a hub or a whole process).
     Fails with ``what`` (and the last value) once ``timeout`` seconds pass."""
     end = time.monotonic() + timeout
     while True:
         value = cond()
         if value:
             return value
-        if time.monotonic() >= end:
+        left = end - time.monotonic()
+        if left <= 0:
             raise Timeout("timed out after %.1f s waiting for %s (last: %r)" % (timeout, what, value))
-        time.sleep(interval)
+        time.sleep(min(interval, left))
+        interval = min(interval * 1.5, max(most, interval))
 
 
 def wait_for_event(read, predicate, timeout=10.0, what="the event"):
