@@ -11,27 +11,13 @@ import pytest
 
 from _waiting import arrived, wait_for
 
+from _cli import nanohub, one_line, short_scenario
 from nanohub.host.cli import VERBS
 from nanohub.protocol import auditlog, model
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAN = ROOT / "docs" / "plan-example.toml"
 NOWHERE = "socket://127.0.0.1:1"        # nothing listens: a verb that connects exits 3
-
-
-def nanohub(*args, env=None, timeout=60):
-    full_env = dict(os.environ)
-    full_env.pop("NANOHUB_PORT", None)
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "nanohub.host.cli", *args], capture_output=True,
-                          text=True, timeout=timeout, env=full_env)
-
-
-def one_line(proc):
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    return lines[0]
 
 
 def one_json_failure(proc, code):
@@ -280,20 +266,9 @@ def test_sim_json_carries_ok():
         proc.wait(timeout=30)
 
 
-def _short_scenario(tmp_path):
-    """The nominal scenario cut to 4 s with only the consent step: a quick real session."""
-    text = (ROOT / "sim" / "scenarios" / "nominal.toml").read_text()
-    text = text[:text.index("[[operator]]")].replace("duration_s = 60", "duration_s = 4")
-    text = text.replace("bots = 64 ", "bots = 8 ")
-    path = tmp_path / "short.toml"
-    path.write_text(text + '[[operator]]\nat = 0.5\ndo = "consent"\n'
-                           'args = { patient = 4711 }\n')
-    return path
-
-
 @pytest.mark.vm
 def test_study_json_lines_carry_ok_and_its_table_reads_the_same(tmp_path):
-    _short_scenario(tmp_path)
+    short_scenario(tmp_path)
     env = dict(os.environ)
     env.pop("NANOHUB_PORT", None)
     proc = subprocess.run([sys.executable, "-m", "nanohub.host.cli", "--json", "study",

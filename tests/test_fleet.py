@@ -7,7 +7,6 @@ serve`` process in front of it (the chair's port is then ``nanohub://NAME``).
 List a kind in ``CHAIR_KINDS`` to put a chair behind that kind of link.
 """
 import json
-import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import time
 
 import pytest
 
+from _cli import stop
 from nanohub.host.emulator import EmulatedHub
 from nanohub.host.fleet.clinic import load_clinic
 from nanohub.host.errors import UsageError
@@ -38,18 +38,6 @@ def chair_port(emu, kind, name, procs):
         assert url == "nanohub://%s" % name, proc.stderr.read() if proc.poll() else url
         return url
     raise ValueError("no chair kind %r" % kind)
-
-
-def _stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    proc.stdout.close()
-    proc.stderr.close()
 
 
 def write_clinic(path, chairs):
@@ -85,7 +73,7 @@ def clinic(module_home):
         yield {"path": path, "emus": dict(zip(names, emus)), "tmp": tmp, "ports": dict(chairs)}
     finally:
         for p in procs:
-            _stop(p)
+            stop(p)
         for e in emus:
             e.close()
 

@@ -1,15 +1,13 @@
 """The nanohub CLI contract where no hub is needed: usage and link errors,
 exit codes, one-line messages, --json, key and log files, help texts."""
 import json
-import os
 import socket
 import stat
-import subprocess
-import sys
 import threading
 
 import pytest
 
+from _cli import nanohub, one_line
 from nanohub.host.cli import VERBS
 from nanohub.protocol import auditlog
 
@@ -23,21 +21,6 @@ duration_s = 10
 site = 17
 target_um = 99999
 """
-
-
-def nanohub(*args, env=None, timeout=30):
-    full_env = dict(os.environ, **(env or {}))
-    full_env.pop("NANOHUB_PORT", None)
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "nanohub.host.cli", *args], capture_output=True,
-                          text=True, timeout=timeout, env=full_env)
-
-
-def one_line(proc):
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    return lines[0]
 
 
 pytestmark = pytest.mark.usefixtures("home")
