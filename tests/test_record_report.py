@@ -207,12 +207,20 @@ def test_report_verb_and_compare(recorded, tmp_path):
 # ------------------------------------------------------- interrupted runs --
 
 def _rows(db_path, table):
-    """Rows the recorder has committed so far (0 before the file or table exists)."""
+    """Rows the recorder has committed so far (0 before the file or table exists).
+
+    Read only once the recorder has put its file in WAL mode (the -wal file
+    exists): from then on a reader does not stand in the writer's way."""
+    if not Path(str(db_path) + "-wal").exists():
+        return 0
     try:
         # read-only: a plain connect would create the file before a slow
         # recorder does, and the recorder then rightly refuses to overwrite it
-        with sqlite3.connect("file:%s?mode=ro" % db_path, uri=True, timeout=1) as db:
+        db = sqlite3.connect("file:%s?mode=ro" % db_path, uri=True, timeout=1)
+        try:                                # closed at once: the recorder's last step
             return db.execute("SELECT count(*) FROM %s" % table).fetchone()[0]
+        finally:                            # (one self-contained file) needs it alone
+            db.close()
     except sqlite3.Error:
         return 0
 
