@@ -34,11 +34,12 @@ VM_FILES = {
     "test_host_e2e", "test_host_unread", "test_link_faults", "test_study_story",
     "test_treat_start_cli",
 }
-SLOW_FILES = {
-    "test_attackers", "test_audit_keyed_e2e", "test_broker_e2e", "test_demo_story", "test_fleet",
-    "test_fuzz_vm", "test_heap_full_scenario", "test_host_unread", "test_link_faults",
-    "test_powercut", "test_qemu_microbit", "test_record_report", "test_study_cluster",
-    "test_study_story", "test_wasm_vm", "test_wheel",
+SLOW_FILES = {      # whole files of emulated sessions, VM stress runs and real boards' tools
+    "test_attackers", "test_audit_keyed_e2e", "test_bench_smoke", "test_broker_e2e",
+    "test_demo_story", "test_flash", "test_fleet", "test_fuzz_vm", "test_heap_full_scenario",
+    "test_host_e2e", "test_host_unread", "test_inputs", "test_link_faults", "test_links_ser2net",
+    "test_powercut", "test_qemu_microbit", "test_readme", "test_record_report",
+    "test_study_cluster", "test_study_story", "test_wasm_vm", "test_wheel",
 }
 
 

@@ -150,6 +150,7 @@ def test_help_lists_every_exit_code_and_version_goes_to_stdout():
     assert proc.returncode == 0 and proc.stdout.startswith("nanohub ") and not proc.stderr
 
 
+@pytest.mark.slow
 def test_flash_dry_run_for_a_named_board_prints_the_plan_without_the_hub_in_nanohub_port():
     proc = nanohub("flash", "--dry-run", "--board", "rp2", env={"NANOHUB_PORT": NOWHERE})
     assert proc.returncode == 0, proc.stderr
@@ -183,6 +184,7 @@ def test_a_tiny_timeout_says_it_timed_out_not_that_the_peer_is_a_stranger(emu):
     assert "timeout" in line or "no answer" in line
 
 
+@pytest.mark.slow
 @pytest.mark.vm
 def test_swarm_refuses_a_bot_or_count_the_hub_lacks_and_says_how_many_went(emu):
     proc = at(emu, "swarm", "recall", "99")
@@ -209,6 +211,7 @@ def _wait_docked(emu, deadline_s=30.0):
                  "the bots to dock again", interval=0.2)
 
 
+@pytest.mark.slow
 @pytest.mark.vm
 def test_log_pull_resume_refuses_another_hubs_log_and_continues_its_own(emu, tmp_path):
     from nanohub.host import EmulatedHub
@@ -231,6 +234,7 @@ def test_log_pull_resume_refuses_another_hubs_log_and_continues_its_own(emu, tmp
     assert obj["ok"] and obj["verified"] and obj["added"] >= 1
 
 
+@pytest.mark.slow
 @pytest.mark.vm
 def test_piped_treat_start_watch_prints_only_json_lines(emu):
     from nanohub.host import Hub
@@ -266,6 +270,7 @@ def test_sim_json_carries_ok():
         proc.wait(timeout=30)
 
 
+@pytest.mark.slow
 @pytest.mark.vm
 def test_study_json_lines_carry_ok_and_its_table_reads_the_same(tmp_path):
     short_scenario(tmp_path)
