@@ -23,6 +23,8 @@ import os
 import struct
 import sys
 
+from mptest import eq, true
+
 from boards.null import Board, MemStore
 from hub import frame, hmac, wire
 from hub.core import Hub
@@ -485,6 +487,19 @@ def _bot_cmds(rx, data):
 
 def _swarm(n, seed):
     return bots.Swarm(n, seed)   # (Rig's ``bots`` argument hides the module there)
+
+
+def refused(ack, why, detail=None):
+    """The ACK says the command was refused for ``why`` (and ``detail``)."""
+    eq(ack[0], wire.ACKS_REJECTED, "status of %r" % (ack,))
+    eq(ack[1], why, "reason of %r" % (ack,))
+    if detail is not None:
+        eq(ack[2], detail, "detail of %r" % (ack,))
+
+
+def accepted(ack):
+    """The ACK says the command was not refused."""
+    true(ack is not None and ack[0] != wire.ACKS_REJECTED, "expected success, got %r" % (ack,))
 
 
 def _done(ack, what):
