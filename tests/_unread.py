@@ -159,7 +159,7 @@ due, worst, over, n = time.monotonic() + period, 0.0, 0, 0
 while due < end:
     left = due - time.monotonic()
     if left > 0:
-        time.sleep(left)
+        time.sleep(left)        # the thing measured: how late the machine wakes a sleeper
     late = (time.monotonic() - due) * 1000.0
     worst = max(worst, late)
     over += late > 5.0

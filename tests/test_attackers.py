@@ -256,7 +256,7 @@ def test_an_operator_estop_gets_through_a_line_rate_flood_at_once(fresh, line_ra
         flood = threading.Thread(target=_flood, args=(h, line_rate, stop, random.Random(2),
                                                       sent), daemon=True)
         flood.start()
-        wait_for(lambda: sent[0] >= max(line_rate, 65536), what="a second of flood")
+        wait_for(lambda: sent[0] >= line_rate, what="a second of flood")       # in full swing
         t0 = time.monotonic()
         res = h.estop(timeout=6.0)
         took = time.monotonic() - t0
