@@ -122,3 +122,25 @@ def nominal_hub(module_home):
     from nanohub.host.emulator import EmulatedHub
     with EmulatedHub(bots=16, scenario="nominal", seed=1) as hub:
         yield hub
+
+
+@pytest.fixture(scope="session")
+def presentation_night(tmp_path_factory):
+    """One presentation night (64 bots), recorded, on the hub as shipped: compiled
+    bytecode in a 160 KB heap. The heap test and the recorder's tests judge the
+    same session (a minute of real time, run once): (db path, Session, workdir)."""
+    import shutil
+    from nanohub.host import vm
+    from nanohub.host.record import record_session
+    tmp = tmp_path_factory.mktemp("presentation-night")
+    fw = tmp / "fw"
+    fw.mkdir()
+    vm.compile_tree(vm.firmware_dir(), fw)
+    (fw / "main.mpy").unlink()
+    shutil.copy(vm.firmware_dir() / "main.py", fw / "main.py")
+    with pytest.MonkeyPatch.context() as mp:
+        _isolate(mp, tmp)
+        path = tmp / "presentation-night.db"
+        s = record_session(path, "presentation-night", bots=64, heap="160k",
+                           workdir=tmp / "session", firmware=fw)
+    return path, s, tmp / "session"

@@ -32,10 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def recorded(module_home):
+def recorded(presentation_night):
     """The presentation-night session, recorded: (db path, Session)."""
-    path = module_home / "presentation-night.db"
-    return path, record_session(path, "presentation-night")
+    return presentation_night[:2]
 
 
 def cli(*args, env=None, timeout=120):
