@@ -69,16 +69,24 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 def pytest_collection_finish(session):
+    if session.config.option.collectonly or vm_missing() is not None:
+        return
+    import _background
     import _unread
-    if (_unread.selected(session.items) and vm_missing() is None
-            and not session.config.option.collectonly):
+    if _unread.selected(session.items):
         _unread.start()
+    for module in {item.module for item in session.items if hasattr(item, "module")}:
+        run = getattr(module, "BACKGROUND", None)
+        if run is not None:
+            _background.get(*run)
 
 
 def pytest_sessionfinish(session, exitstatus):
     import sys
     if "_unread" in sys.modules:
         sys.modules["_unread"].stop()
+    if "_background" in sys.modules:
+        sys.modules["_background"].close_all()
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -3,16 +3,16 @@ the same alarms, flags, lesion depths and containment, and the report lands
 in a fresh directory of its own, whose path the demo prints.
 
 One real run of ``nanohub demo`` (presentation night, firmware on the
-MicroPython VM, about a minute).
+MicroPython VM, about a minute), started when the test session begins.
 """
 import html
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+import _background
+import _cli
 
 from nanohub.protocol import auditlog
 from nanohub.host.report_data import load
@@ -20,18 +20,23 @@ from nanohub.host.report_story import story
 from nanohub.host.report_summary import rows
 
 
+def _start():
+    return _background.Run("demo", _cli.argv("demo"), timeout=300)
+
+
+BACKGROUND = ("demo", _start)       # a minute of real time, beside the other tests
+
+
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    cwd = tmp_path_factory.mktemp("demo")
-    env = dict(os.environ, NANOHUB_HOME=str(cwd / "home"))
-    env.pop("NANOHUB_PORT", None)
-    proc = subprocess.run([sys.executable, "-m", "nanohub.host.cli", "demo"], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    found = re.search(r"Session report: (\S+)", proc.stdout)
-    assert found, proc.stdout[-2000:]
+def demo():
+    rc, out, err = _background.get(*BACKGROUND).result()
+    assert rc == 0, out[-3000:] + err[-3000:]
+    found = re.search(r"Session report: (\S+)", out)
+    assert found, out[-2000:]
     report = Path(found.group(1))
-    return proc.stdout, report, load(report.with_name("session.db"))
+    if not report.is_absolute():
+        report = _background.get(*BACKGROUND).dir / report
+    return out, report, load(report.with_name("session.db"))
 
 
 def undisturbed(d):
