@@ -26,7 +26,7 @@ import tempfile
 import time
 
 from nanohub.host.client import Hub
-from nanohub.host.emulator import EmulatedHub
+from nanohub.host.emulate.hub import EmulatedHub
 from nanohub.protocol import codec
 
 from .emu import isolated_home
@@ -55,7 +55,7 @@ class _Door:
     """A relay in front of a hub that notes when an ESTOP frame passes toward it."""
 
     def __init__(self, emu):
-        from nanohub.host.faultproxy import FaultProxy
+        from nanohub.host.emulate.faultproxy import FaultProxy
         self.proxy = FaultProxy(("127.0.0.1", int(emu.url.rsplit(":", 1)[1]))).start()
         self.url = self.proxy.url
         self.seen = []

@@ -8,8 +8,8 @@ import threading
 from pathlib import Path
 
 from nanohub.host import vm
-from nanohub.host.emulator import EmulatedHub
-from nanohub.host.pace import Pacer
+from nanohub.host.emulate.hub import EmulatedHub
+from nanohub.host.emulate.pace import Pacer
 from nanohub.protocol import codec, schema
 
 OP_DISABLE = schema.enum_value("OP", "DISABLE")

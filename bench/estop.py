@@ -1,7 +1,7 @@
 """Row 5: emergency-stop latency through a saturated 115200-baud host link.
 
 The emulated hub (firmware on the MicroPython VM, 64 bots, the real swarm
-gateway) is reached through ``nanohub.host.pace`` at 115200 Bd. Telemetry
+gateway) is reached through ``nanohub.host.emulate.pace`` at 115200 Bd. Telemetry
 runs at the hub's highest rates (HUB_STATUS 10 Hz, BOT_STATES 25 Hz) and the
 host tops it up with BOT_STATES requests to 93 % of the line; each trial's own
 frames (ACK, ESTOP_REPORT, ALARM, HUB_STATUS) fill the rest.
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from nanohub.host.client import Hub
-from nanohub.host.pace import Pacer
+from nanohub.host.emulate.pace import Pacer
 from nanohub.protocol import schema
 
 from .emu import BenchHub, isolated_home
@@ -194,7 +194,7 @@ def _rows(m, diag):
     line_ms = [a for a, _ in split]
     hub_ms = [b for _, b in split]
     how = ("emulated hub (MicroPython VM, 64 bots, swarm gateway, its store in a temporary "
-           "directory on disk), host link through `nanohub.host.pace` at 115200 Bd (bytes "
+           "directory on disk), host link through `nanohub.host.emulate.pace` at 115200 Bd (bytes "
            "released at 11,520 B/s each way), telemetry at the hub's highest rates plus "
            "BOT_STATES requests so that the hub-to-host direction was %.0f %% busy on average in "
            "the 0.5 s before each ESTOP (%.0f B/s from periodic telemetry alone). Latency = from "

@@ -32,7 +32,7 @@ import threading
 import time
 
 from nanohub.host.client import Hub
-from nanohub.host.emulator import EmulatedHub
+from nanohub.host.emulate.hub import EmulatedHub
 from nanohub.protocol import auditlog, codec, schema
 
 GOAL_S = 2.0

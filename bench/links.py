@@ -59,7 +59,7 @@ def measure(url, count=500, warmup=20, baudrate=115200, key=None, what="status")
 def standard_set(stack, bots=16, chardelay=False):
     """Start the standard links; returns [(label, url)]. ``chardelay`` adds
     ser2net with its default character delay, for comparison."""
-    from nanohub.host.emulator import EmulatedHub
+    from nanohub.host.emulate.hub import EmulatedHub
     from nanohub.host.link.ser2net import Ser2net, find_ser2net
     links = []
     sock = stack.enter_context(EmulatedHub(bots=bots, gateway=False))

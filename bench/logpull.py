@@ -3,7 +3,7 @@
 The hub's store is prepared by the firmware's own AuditLog (on the VM) with
 10,000 records, then the emulated hub boots on it and the host pulls the log
 with ``Hub.log_pull`` (LOG_READ / LOG_CHUNK, stop and wait, 19 records a
-chunk) through ``nanohub.host.pace`` at 115200 Bd, and verifies the hash
+chunk) through ``nanohub.host.emulate.pace`` at 115200 Bd, and verifies the hash
 chain and the indexes with ``nanohub.protocol.auditlog``.
 """
 import os
@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from nanohub.host.client import Hub
-from nanohub.host.pace import Pacer
+from nanohub.host.emulate.pace import Pacer
 from nanohub.protocol import auditlog
 
 from .emu import BenchHub, isolated_home

@@ -159,7 +159,7 @@ def _study(d):
 
 
 _METHOD = """\
-- **Pacing proxy** (`host/pace.py`, `python -m nanohub.host.pace --to HOST:PORT --baud 115200`):
+- **Pacing proxy** (`host/emulate/pace.py`, `python -m nanohub.host.emulate.pace --to HOST:PORT --baud 115200`):
   a TCP relay that releases each direction at baud/10 bytes per second (8N1), in chunks of at
   most 16 bytes, never before a real line would have finished sending them; it reads from a
   socket only as fast as it releases. The kernel's socket buffers between the hub and the proxy

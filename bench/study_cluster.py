@@ -10,7 +10,7 @@ import os
 import time
 
 from nanohub.host.study import run_study
-from nanohub.host.study_cluster import LOCAL_WORKERS
+from nanohub.host.study.cluster import LOCAL_WORKERS
 
 from .report import Row
 from .study import CORES, _cpu_s

@@ -173,7 +173,7 @@ class Receiver(threading.Thread):
 def run_stream(seconds=5.0, seed=1, heap="256k", home=None, max_bytes=None):
     """Stream into a fresh emulated hub; returns (figures, violations)."""
     from nanohub.host.client import Hub
-    from nanohub.host.emulator import EmulatedHub
+    from nanohub.host.emulate.hub import EmulatedHub
     old_home = os.environ.get("NANOHUB_HOME")
     if home is not None:
         os.environ["NANOHUB_HOME"] = str(home)      # keys of this throwaway hub go there

@@ -7,7 +7,7 @@ Names are imported on first use, so ``nanohub --help`` starts fast.
 
 _EXPORTS = {
     "Hub": "client", "Ack": "views", "EstopResult": "views", "open_port": "link",
-    "EmulatedHub": "emulator", "Plan": "plan", "load_plan": "plan:load",
+    "EmulatedHub": "emulate.hub", "Plan": "plan", "load_plan": "plan:load",
     "NanohubError": "errors", "LinkError": "errors", "LinkTimeout": "errors",
     "NotANanohub": "errors", "ProtocolMismatch": "errors", "Refused": "errors",
     "UsageError": "errors", "KeyMissing": "errors", "PlanError": "errors",

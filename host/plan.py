@@ -3,7 +3,7 @@
     session_cap = 200000     # micro dose units for the whole session
     site_cap = 50000         # micro dose units per site
     rate_cap = 500           # micro dose units per second per site
-    duration_s = 600
+    duration_s = 600         # 0: no time limit
 
     [[site]]
     tooth = 14               # universal numbering 1..32
@@ -12,14 +12,19 @@
     bots = 2                 # bots to deploy there (default 1)
 
     [[site]]
-    site = 17                # or the site index 0..159 directly
+    site = 17                # or the site index directly (docs/parameters.md)
 
-A site index is (tooth - 1) * 5 + surface index. The hub enforces its own
-hard caps on top; this module only rejects what cannot be right.
+A site index is (tooth - 1) * 5 + surface index. The limits (sites per
+plan, the caps' hard maxima, bots per site...) come from the schema
+(``nanohub.protocol.facts``, docs/parameters.md), and the hub checks the same
+ones; it also refuses caps above its current parameters. This module rejects
+what no hub would accept.
 """
 import re
 import sys
 from dataclasses import dataclass, field
+
+from nanohub.protocol import facts
 
 from .errors import PlanError
 
@@ -28,36 +33,31 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-SURFACES = ("occlusal", "mesial", "distal", "buccal", "lingual")
-TEETH = 32
-SITES = TEETH * len(SURFACES)
-MAX_SITES = 116             # TREAT_START records that fit one frame
-U32 = 0xFFFFFFFF
-U16 = 0xFFFF
+SURFACES = facts.SURFACES
+TEETH = facts.TEETH
+SITES = facts.SITES
+MAX_SITES = facts.PLAN_SITES_MAX   # the hub holds this many plan sites
 
-_TOP = {  # field: (min, max, required)
-    "session_cap": (1, U32, True),
-    "site_cap": (1, U32, True),
-    "rate_cap": (1, U16, True),
-    "duration_s": (1, U16, True),
-}
+_TOP = {key: (lo, hi, True) for key, _, lo, hi, _ in facts.PLAN_LIMITS}  # key: (min, max, required)
 _TEXT = ("name", "notes")
+_LIMIT = {key: (lo, hi) for key, _, lo, hi, _ in facts.PLAN_SITE_LIMITS}
 _SITE = {
-    "site": (0, SITES - 1, False),
+    "site": _LIMIT["site"] + (False,),
     "tooth": (1, TEETH, False),
-    "target_um": (0, U16, True),
-    "bots": (1, 255, False),
+    "target_um": _LIMIT["target_um"] + (True,),
+    "bots": _LIMIT["bots"] + (False,),        # default: the minimum
 }
+_FIELD = {row[0]: row[1] for row in facts.PLAN_LIMITS + facts.PLAN_SITE_LIMITS}  # key: wire field
 
 
 def site_index(tooth, surface):
-    return (tooth - 1) * len(SURFACES) + SURFACES.index(surface)
+    return facts.site_index(tooth, surface)
 
 
 def site_name(site):
     """'14-occlusal' for a site index; the bare number if out of range."""
     if 0 <= site < SITES:
-        return "%d-%s" % (site // len(SURFACES) + 1, SURFACES[site % len(SURFACES)])
+        return "%d-%s" % facts.site_tooth(site)
     return str(site)
 
 
@@ -80,10 +80,22 @@ class Plan:
 
     def to_frame(self):
         """(fields, records) of a TREAT_START frame."""
-        fields = {"session_cap": self.session_cap, "site_cap": self.site_cap,
-                  "rate_cap": self.rate_cap, "duration": self.duration_s}
-        records = [{"site": s.site, "target": s.target_um, "bots": s.bots} for s in self.sites]
+        fields = {_FIELD[k]: getattr(self, k) for k, *_ in facts.PLAN_LIMITS}
+        records = [{_FIELD[k]: getattr(s, k) for k, *_ in facts.PLAN_SITE_LIMITS}
+                   for s in self.sites]
         return fields, records
+
+    def above_defaults(self):
+        """Notes for caps above the hub parameter's default: a hub with default
+        parameters refuses them (BOUNDS) until the parameter is raised."""
+        out = []
+        for key in ("session_cap", "site_cap", "rate_cap"):
+            default = facts.param_default(key)
+            if getattr(self, key) > default:
+                out.append("%s %d is above the hub's default %s parameter (%d): a hub refuses "
+                           "it unless that parameter was raised (nanohub params set %s ...)"
+                           % (key, getattr(self, key), key, default, key))
+        return out
 
     def to_dict(self):
         return {"name": self.name, "session_cap": self.session_cap, "site_cap": self.site_cap,
@@ -165,7 +177,7 @@ def _site(where, n, entry):
     if index is None:
         raise where.error("site #%d needs site = 0..%d or tooth + surface" % (n + 1, SITES - 1),
                           site=n)
-    return PlanSite(index, values["target_um"], values["bots"] or 1)
+    return PlanSite(index, values["target_um"], values["bots"] or _LIMIT["bots"][0])
 
 
 def parse(text, path="<plan>"):
@@ -184,7 +196,8 @@ def parse(text, path="<plan>"):
     if not isinstance(entries, list) or not entries:
         raise where.error("the plan has no [[site]] entry: add at least one")
     if len(entries) > MAX_SITES:
-        raise where.error("%d sites: at most %d fit one plan" % (len(entries), MAX_SITES))
+        raise where.error("%d sites: a plan names at most %d (the hub holds no more)"
+                          % (len(entries), MAX_SITES))
     sites, seen = [], {}
     for n, entry in enumerate(entries):
         s = _site(where, n, entry)

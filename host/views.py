@@ -206,3 +206,15 @@ def info_dict(info):
             "boots": info["boots"], "reset_cause": enum_name("RESET", info["reset_cause"]),
             "keyed": bool(info["keyed"]), "counter": info["counter"],
             "estop_latched": bool(info["estop"])}
+
+
+def estop_text(result):
+    """One line for an :class:`EstopResult`: confirmed, or which bots are not."""
+    if result.ok:
+        return "EMERGENCY STOP: all %d bots confirmed disabled" % result.total
+    ids = ", ".join(str(i) for i in result.unconfirmed) or "unknown"
+    if not result.done:
+        return ("EMERGENCY STOP NOT CONFIRMED: the hub has not finished (%d of %d bots "
+                "confirmed); unconfirmed bots: %s" % (result.confirmed, result.total, ids))
+    return ("EMERGENCY STOP NOT CONFIRMED: %d of %d bots confirmed disabled; unconfirmed "
+            "bots: %s" % (result.confirmed, result.total, ids))

@@ -5,7 +5,7 @@ its prose input: every rule a client written from the document alone must
 follow, with the numbers taken from the schema, never retyped. Each rule has a
 key, so tests can check that the document states it.
 """
-from nanohub.protocol import schema
+from nanohub.protocol import facts, schema
 
 HOST_VERSION = 1            # HELLO.host_version this protocol revision sends
 
@@ -48,9 +48,9 @@ def rules():
             "command. Sign with max(own last counter, HELLO_REPLY.counter) + 1." % s.COUNTER_JUMP_MAX,
             "`expires` is hub time (ms modulo %d) by which the frame must arrive: estimate "
             "the hub's time from the last `t` heard (HELLO_REPLY, HUB_STATUS) plus the time "
-            "since, and add at most `fresh_ms` (parameter, default 1000). A frame arriving "
+            "since, and add at most `fresh_ms` (parameter, default %d). A frame arriving "
             "later, or expiring further ahead, is refused `STALE`: sign it anew "
-            "(new counter, new expiry)." % s.HUB_TIME_MOD,
+            "(new counter, new expiry)." % (s.HUB_TIME_MOD, facts.param_default("fresh_ms")),
             "The tag is checked before the expiry and the counter: a forged or stale frame "
             "never moves the counter.",
             "`ALARM_ACK` of a HIGH alarm and `TELEM_RATE` below %d Hz need the same auth "
@@ -62,7 +62,7 @@ def rules():
             "with `counter` = the hub's mark (not checked, not used up) and an `expires` later "
             "than the previous heartbeat's. Unsigned heartbeats keep the link, not the "
             "energy: without a signed heartbeat or signed command for `hb_pause_ms` "
-            "(default 1000) a treatment pauses.",
+            "(default %d) a treatment pauses." % facts.param_default("hb_pause_ms"),
         ]),
         ("estop", "Emergency stop", [
             "ESTOP needs no key and no handshake: send it first, as `0x00` + COBS(frame) + "

@@ -1,11 +1,11 @@
-"""The oral environment: 32 teeth x 5 surfaces = 160 sites.
+"""The oral environment: every site of the mouth (teeth x surfaces, the protocol's geometry).
 
 Each site carries a lesion depth, pH, bacterial load and temperature that
 evolve on their own (plaque acid, bacterial growth, body heat) and under
 treatment (remineralization, bacterial suppression, heating). Equations,
 units and sources are in docs/sim.md; the constants below are named there.
 
-Site index = tooth * 5 + surface, tooth 0..31 in Universal order (tooth
+Site index = tooth * len(SURFACES) + surface, tooth 0..TEETH-1 in Universal order (tooth
 index 0 is Universal #1, the upper right third molar), surfaces in
 ``SURFACES`` order. Written for CPython (the simulator); time is compressed:
 see docs/sim.md, "Time".
@@ -13,9 +13,11 @@ see docs/sim.md, "Time".
 import math
 import random
 
-TEETH = 32
-SURFACES = ("occlusal", "mesial", "distal", "buccal", "lingual")
-NSITES = TEETH * len(SURFACES)
+from nanohub.protocol import facts
+
+TEETH = facts.TEETH           # the site geometry is the protocol's
+SURFACES = facts.SURFACES
+NSITES = facts.SITES
 
 # tooth type by position in an arch of 16 (Universal order, either arch)
 _ARCH = ("molar",) * 3 + ("premolar",) * 2 + ("canine",) + ("incisor",) * 4 \
@@ -61,7 +63,7 @@ def site_index(tooth, surface):
         surface = _surface(surface)
     if not (0 <= tooth < TEETH and 0 <= surface < len(SURFACES)):
         raise ValueError("no site for tooth %r surface %r" % (tooth, surface))
-    return tooth * len(SURFACES) + surface
+    return facts.site_index(tooth + 1, surface)
 
 
 def _surface(name):
@@ -73,7 +75,7 @@ def _surface(name):
 
 
 def parse_site(value):
-    """A site from an index (0..159) or ``"T/surface"`` with T the Universal
+    """A site from an index (0..NSITES-1) or ``"T/surface"`` with T the Universal
     tooth number 1..32, e.g. ``"30/occlusal"`` or ``"30/o"``."""
     if isinstance(value, bool):
         raise ValueError("site must be a number or 'tooth/surface', got %r" % (value,))
@@ -88,11 +90,11 @@ def parse_site(value):
         except ValueError:
             raise ValueError("bad tooth number in site %r" % value) from None
         if not 1 <= number <= TEETH:
-            raise ValueError("tooth %d out of range 1..32 (Universal numbering) in %r"
-                             % (number, value))
+            raise ValueError("tooth %d out of range 1..%d (Universal numbering) in %r"
+                             % (number, TEETH, value))
         return site_index(number - 1, surface)
-    raise ValueError("site must be 0..159 or 'tooth/surface' (e.g. '30/occlusal'), got %r"
-                     % (value,))
+    raise ValueError("site must be 0..%d or 'tooth/surface' (e.g. '30/occlusal'), got %r"
+                     % (NSITES - 1, value))
 
 
 def site_name(site):
@@ -111,7 +113,7 @@ def dentine_of(site):
 
 
 class Mouth:
-    """All 160 sites. ``lesions``: (site, depth um, plaque) triples; plaque
+    """Every site of the mouth. ``lesions``: (site, depth um, plaque) triples; plaque
     (log10 CFU/mL carrying capacity) defaults to a lesion's typical 7.8."""
 
     def __init__(self, seed, lesions=(), incipient=0):

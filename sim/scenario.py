@@ -13,6 +13,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+from nanohub.protocol.facts import PLAN_SITES_MAX
+
 from .mouth import parse_site
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios")
@@ -191,6 +193,8 @@ def from_dict(data, source="<scenario>"):
         if any(l.site == site for l in lesions):
             c.fail(where + "site", "site %d already has a lesion" % site)
         lesions.append(Lesion(site, depth, target, c.get(t, "bots", int, 3, 1, 16, where)))
+    if len(lesions) > PLAN_SITES_MAX:      # the plan treats every lesion: one site each
+        c.fail("lesion", "%d lesions: a plan names at most %d sites" % (len(lesions), PLAN_SITES_MAX))
 
     faults = []
     ids = {}

@@ -26,6 +26,12 @@ F_REPLY = const(2)
 ADDR_HUB = const(0)
 ADDR_ALL = const(255)
 MAX_BOTS = const(255)
+# capacities and site geometry (protocol/facts.py)
+PLAN_SITES_MAX = const(36)
+TEETH = const(32)
+SURFACES = const(5)
+SITES = const(160)
+PLAN_BOTS_MIN = const(1)
 HDR_FMT = '<BHBB'
 # MSGS flags
 MF_AUTH = const(1)
@@ -208,6 +214,9 @@ TREAT_START_SIZE = const(13)
 TREAT_START_REC_FMT = '<BHB'
 TREAT_START_REC_SIZE = const(4)
 TREAT_START_MAX = const(116)
+R_TREAT_START_SITE = const(0)  # record offset, B
+R_TREAT_START_TARGET = const(1)  # record offset, H
+R_TREAT_START_BOTS = const(3)  # record offset, B
 
 M_TREAT_PAUSE = const(0x23)
 TREAT_PAUSE_FMT = '<'

@@ -5,7 +5,7 @@
 
 Each round is one presentation night (60 s of simulated session): the real
 firmware on the MicroPython VM with 64 bots, the host link through
-``nanohub.host.faultproxy`` (loss, corruption, duplication in both
+``nanohub.host.emulate.faultproxy`` (loss, corruption, duplication in both
 directions), the bot bus with the same rates added to the scenario's own
 network faults by the simulator (``soak.operator.noisy_scenario``). The
 operator plays the scenario's script with ``soak.operator.Operator``
@@ -57,9 +57,9 @@ import threading
 import time
 from pathlib import Path
 
-from nanohub.host.emulator import EmulatedHub
+from nanohub.host.emulate.hub import EmulatedHub
 from nanohub.host.errors import NanohubError
-from nanohub.host.faultproxy import Faults, FaultProxy
+from nanohub.host.emulate.faultproxy import Faults, FaultProxy
 from nanohub.protocol import auditlog
 
 from nanohub.host.views import check_names

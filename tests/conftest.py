@@ -127,7 +127,7 @@ def module_home(tmp_path_factory):
 def nominal_hub(module_home):
     """An emulated hub (firmware on the VM, 16 bots, nominal scenario) shared by a
     module's tests that leave it usable."""
-    from nanohub.host.emulator import EmulatedHub
+    from nanohub.host.emulate.hub import EmulatedHub
     with EmulatedHub(bots=16, scenario="nominal", seed=1) as hub:
         yield hub
 
@@ -139,7 +139,7 @@ def presentation_night(tmp_path_factory):
     same session (a minute of real time, run once): (db path, Session, workdir)."""
     import shutil
     from nanohub.host import vm
-    from nanohub.host.record import record_session
+    from nanohub.host.study.record import record_session
     tmp = tmp_path_factory.mktemp("presentation-night")
     fw = tmp / "fw"
     fw.mkdir()

@@ -20,9 +20,9 @@ from _waiting import wait_for
 
 from _fuzzing import props  # noqa: F401  (repo on sys.path)
 from nanohub.host.client import Hub
-from nanohub.host.emulator import EmulatedHub
+from nanohub.host.emulate.hub import EmulatedHub
 from nanohub.host.errors import ProtocolMismatch
-from nanohub.host.faultproxy import FaultProxy
+from nanohub.host.emulate.faultproxy import FaultProxy
 from nanohub.protocol import auditlog, codec, model, schema
 
 W = props.wire

@@ -13,7 +13,7 @@ import pytest
 
 from nanohub.host import keys
 from nanohub.host.client import Hub
-from nanohub.host.emulator import EmulatedHub
+from nanohub.host.emulate.hub import EmulatedHub
 from nanohub.protocol import auditlog, schema
 
 EMPTY_HOME = "/nonexistent-nanohub-home"

@@ -12,7 +12,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import report  # noqa: E402
-from nanohub.host.pace import Pacer  # noqa: E402
+from nanohub.host.emulate.pace import Pacer  # noqa: E402
 from nanohub.host import vm  # noqa: E402
 
 

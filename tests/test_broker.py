@@ -12,9 +12,9 @@ import pytest
 from _waiting import wait_for
 
 from nanohub.host.client import Hub
-from nanohub.host.emulator import EmulatedHub
+from nanohub.host.emulate.hub import EmulatedHub
 from nanohub.host.errors import LinkError
-from nanohub.host.faultproxy import FaultProxy
+from nanohub.host.emulate.faultproxy import FaultProxy
 from nanohub.host.link import local
 from nanohub.host.link.broker import Broker
 from nanohub.protocol import codec, schema

@@ -15,7 +15,7 @@ import _cli
 import _waiting as waiting
 
 from nanohub.host.client import Hub
-from nanohub.host.emulator import EmulatedHub
+from nanohub.host.emulate.hub import EmulatedHub
 from nanohub.protocol import auditlog, schema
 
 ROOT = Path(__file__).resolve().parent.parent

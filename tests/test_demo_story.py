@@ -15,9 +15,9 @@ import _background
 import _cli
 
 from nanohub.protocol import auditlog
-from nanohub.host.report_data import load
-from nanohub.host.report_story import story
-from nanohub.host.report_summary import rows
+from nanohub.host.report.data import load
+from nanohub.host.report.story import story
+from nanohub.host.report.summary import rows
 
 
 def _start():

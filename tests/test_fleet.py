@@ -16,7 +16,7 @@ import time
 import pytest
 
 from _cli import stop
-from nanohub.host.emulator import EmulatedHub
+from nanohub.host.emulate.hub import EmulatedHub
 from nanohub.host.fleet.clinic import load_clinic
 from nanohub.host.errors import UsageError
 from nanohub.protocol import auditlog

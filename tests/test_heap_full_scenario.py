@@ -7,7 +7,7 @@ simulator's ground truth. The session is the one the recorder's tests read
 """
 import pytest
 
-from nanohub.host.session import outcome
+from nanohub.host.study.session import outcome
 
 pytestmark = pytest.mark.vm
 

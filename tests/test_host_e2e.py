@@ -24,7 +24,7 @@ from _waiting import wait_for
 
 from nanohub.host import vm
 from nanohub.host.client import Hub
-from nanohub.host.emulator import EmulatedHub, free_port
+from nanohub.host.emulate.hub import EmulatedHub, free_port
 from nanohub.protocol import auditlog, model
 
 ROOT = Path(__file__).resolve().parent.parent

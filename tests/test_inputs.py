@@ -5,7 +5,7 @@ night (runaways, silent radios, a degraded bus, a cut host link), sensor
 drift (temperature and depth sensors that wander), a sensitivity spike and
 radios that go silent.
 For each, what the hub believed of every quantity a safety rule reads is
-compared with the simulator's ground truth (``nanohub.host.inputs``) and must
+compared with the simulator's ground truth (``nanohub.host.study.inputs``) and must
 stay within the bound docs/safety.md gives it.
 """
 import copy
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from nanohub.host import inputs
-from nanohub.host.session import outcome, run_session
+from nanohub.host.study import inputs
+from nanohub.host.study.session import outcome, run_session
 from nanohub.host.study import print_table, summarize
 
 ROOT = Path(__file__).resolve().parent.parent

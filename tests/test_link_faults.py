@@ -21,8 +21,8 @@ import pytest
 from _waiting import wait_for
 
 from _fuzzing import ROOT  # noqa: F401  (repo on sys.path)
-from nanohub.host.emulator import EmulatedHub
-from nanohub.host.faultproxy import Faults, FaultProxy
+from nanohub.host.emulate.hub import EmulatedHub
+from nanohub.host.emulate.faultproxy import Faults, FaultProxy
 from nanohub.protocol import auditlog, schema
 from soak.operator import Operator, check_commands, noisy_scenario
 

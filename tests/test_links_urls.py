@@ -164,7 +164,7 @@ def test_the_pty_hub_watches_pulls_its_log_and_stops(pty_hub, env, tmp_path):
 
 @needs_vm
 def test_the_emulated_hubs_socket_answers_through_socket_urls(env, monkeypatch):
-    from nanohub.host.emulator import EmulatedHub
+    from nanohub.host.emulate.hub import EmulatedHub
     monkeypatch.setenv("NANOHUB_HOME", env["NANOHUB_HOME"])
     with EmulatedHub(bots=4, gateway=False) as emu:
         r = cli(env, "--port", emu.hub_url, "--baud", "9600", "--json", "info")

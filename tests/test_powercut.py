@@ -393,7 +393,7 @@ def run_cycles(emu, cycles, seed, figures=None):
 
 @pytest.mark.vm
 def test_sigkill_at_random_points_never_corrupts_and_never_resumes(tmp_path, home):
-    from nanohub.host.emulator import EmulatedHub
+    from nanohub.host.emulate.hub import EmulatedHub
     store = tmp_path / "hub"
     store.mkdir()
     (store / "hub.key").write_bytes(KEY)
@@ -406,7 +406,7 @@ def test_sigkill_at_random_points_never_corrupts_and_never_resumes(tmp_path, hom
 
 @pytest.mark.vm
 def test_a_hub_killed_while_treating_boots_safe_and_the_bots_stop(tmp_path, home):
-    from nanohub.host.emulator import EmulatedHub
+    from nanohub.host.emulate.hub import EmulatedHub
     store = tmp_path / "hub"
     store.mkdir()
     (store / "hub.key").write_bytes(KEY)
@@ -446,7 +446,7 @@ def test_a_hub_killed_while_treating_boots_safe_and_the_bots_stop(tmp_path, home
 if __name__ == "__main__":      # python tests/test_powercut.py CYCLES: a longer SIGKILL run
     sys.path.insert(0, str(ROOT))
     import tempfile
-    from nanohub.host.emulator import EmulatedHub
+    from nanohub.host.emulate.hub import EmulatedHub
     os.environ["NANOHUB_HOME"] = tempfile.mkdtemp()
     d = Path(tempfile.mkdtemp())
     (d / "hub.key").write_bytes(KEY)

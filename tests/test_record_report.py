@@ -22,10 +22,10 @@ import pytest
 
 from _waiting import wait_for
 
-from nanohub.host import report_db
-from nanohub.host.record import Recorder, record_session
+from nanohub.host.report import db as report_db
+from nanohub.host.study.record import Recorder, record_session
 from nanohub.host.report import render
-from nanohub.host.report_sections import SECTIONS
+from nanohub.host.report.sections import SECTIONS
 from nanohub.protocol import codec, schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,8 +117,8 @@ def test_database_holds_what_the_hub_sent(recorded):
 
 @pytest.mark.vm
 def test_containment_from_the_database_matches_the_simulator(recorded):
-    from nanohub.host import report_truth
-    from nanohub.host.session import outcome
+    from nanohub.host.report import truth as report_truth
+    from nanohub.host.study.session import outcome
     path, s = recorded
     want = [f for f in outcome(s)["faults"] if "contained_s" in f]
     db = report_db.open_session(path)
@@ -257,7 +257,7 @@ def test_a_killed_recorder_leaves_a_readable_database(home, tmp_path):
 
 @pytest.mark.vm
 def test_an_unplugged_hub_ends_the_recording_cleanly(home, tmp_path):
-    from nanohub.host.emulator import EmulatedHub
+    from nanohub.host.emulate.hub import EmulatedHub
     db_path = tmp_path / "unplugged.db"
     with EmulatedHub(bots=8, scenario="nominal", seed=2) as emu:
         proc = subprocess.Popen([sys.executable, "-m", "nanohub.host.cli", "--port", emu.url,

@@ -17,10 +17,10 @@ import pytest
 import _background
 import _cli
 
-from nanohub.host.demo import _summary, _verdict
-from nanohub.host.report_data import load
-from nanohub.host.report_story import story
-from nanohub.host.report_summary import rows
+from nanohub.host.study.demo import _summary, _verdict
+from nanohub.host.report.data import load
+from nanohub.host.report.story import story
+from nanohub.host.report.summary import rows
 
 
 # presentation night, short: two runaways that miss their first two DISABLEs,

@@ -41,7 +41,7 @@ def test_a_piped_table_is_never_wrapped():
 
 
 def test_status_reads_as_name_value_lines():
-    from nanohub.host.cli_hub import status_text
+    from nanohub.host.cli.hub import status_text
     st = {"state": "PAUSED", "reason": "LINK_LOST",
           "bots": dict(total=16, docked=7, deployed=9, active=0, returning=0, quarantined=0,
                        disabled=0, lost=0),

@@ -40,6 +40,11 @@ class BaseBoard:
     def bus_write(self, buf, n):
         pass
 
+    def wdt_set(self, ms):
+        """The watchdog timeout: the hub passes its ``wdt_ms`` parameter at boot,
+        before the first feed starts the watchdog."""
+        self._wdt_ms = ms
+
     def wdt_feed(self):
         pass
 

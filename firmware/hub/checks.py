@@ -55,6 +55,6 @@ def _common(hub, now):
         bad |= wire.CHECK_LOG
     if not hub.state_store.keyed:
         bad |= wire.CHECK_KEY
-    if hub.alarms.unacked_high() or hub.adverse:
+    if hub.alarms.unacked_high() or hub.patient.adverse:
         bad |= wire.CHECK_ALARMS
     return bad

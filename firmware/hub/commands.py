@@ -5,15 +5,19 @@ id and the same bytes gets the cached ACK and is not executed again (a retried
 dose must never double-dose). Commands that can start or increase energy
 delivery must carry a valid tag with a fresh counter; stop-direction commands
 and reads never need one.
+
+``COMMANDS`` is the command table: per command its handler, how it is signed
+and the states it is allowed in; ``execute`` looks the command up there.
+Every state change is the supervisor's (``supervisor.request``/``step``).
 """
 import struct
 
 from hub import alarms as _alarms
-from hub import checks, dose, supervisor, telemetry, wire
+from hub import dose, plancheck, supervisor, telemetry, wire
 from hub import params as P
 from hub.compat import const, ticks_add, ticks_diff
 
-_H = const(5)          # payload offset
+_H = const(5)          # wire.HEADER_SIZE: payload offset
 _NONE = const(255)
 _HOLD_RETRY_MS = const(100)
 _DEPLOY_RETRY_MS = const(500)  # a bot still docked this long after its DEPLOY did not hear it
@@ -37,7 +41,7 @@ def host_frame(hub, now):
         return
     if msg == wire.M_HELLO:
         hub.hello = True
-        hub.req_hw = -1                     # a new session: its request ids start anywhere
+        hub.acks.new_session()              # a new session: its request ids start anywhere
         telemetry.hello_reply(hub, rx.seq, wire.HELLO_OK)
         telemetry.status_soon(hub)
         return
@@ -57,23 +61,25 @@ def host_frame(hub, now):
     info = wire.MSGS[msg]
     if not info[5] & wire.MF_COMMAND:
         return                              # telemetry from a confused peer
+    acks = hub.acks
     crc = _frame_crc(rx)
-    k = _cached(hub, rx.seq, crc)
+    k = acks.find(rx.seq, crc)
     if k >= 0:
-        telemetry.ack(hub, rx.seq, hub.ack_cmd[k], hub.ack_status[k],
-                      hub.ack_reason[k], hub.ack_detail[k])
+        telemetry.ack(hub, rx.seq, acks.cmd[k], acks.status[k], acks.reason[k], acks.detail[k])
         return
-    if not info[5] & wire.MF_AUTH and msg != wire.M_ESTOP and _seen(hub, rx.seq):
+    row = _BY_MSG.get(msg)
+    signed = row[2] if row else _schema_signing(msg)
+    if signed != SIGNED and msg != wire.M_ESTOP and acks.seen(rx.seq):
         # answered before and out of the cache: never run it twice. Signed
         # commands have their own exactly-once (the counter), and a stop is
         # always run: stopping again is harmless.
         if not _over_budget(hub, msg, info, wire.ACKS_REJECTED):
             hub.record(wire.EV_REJECT, msg, rx.seq, wire.WHY_DUPLICATE)
-        telemetry.ack(hub, rx.seq, msg, wire.ACKS_REJECTED, wire.WHY_DUPLICATE, hub.req_hw)
+        telemetry.ack(hub, rx.seq, msg, wire.ACKS_REJECTED, wire.WHY_DUPLICATE, acks.hw)
         return
-    status, why, detail = _authorize(hub, rx, info, now)
+    status, why, detail = _authorize(hub, rx, signed, now)
     if why == wire.WHY_NONE:
-        if info[5] & wire.MF_AUTH:
+        if signed == SIGNED:
             _operator(hub, now)             # a signed command: the operator is there
         status, why, detail = execute(hub, msg, rx, now)
     if _over_budget(hub, msg, info, status):
@@ -87,11 +93,10 @@ def host_frame(hub, now):
                                          or why == wire.WHY_AUTH_JUMP or why == wire.WHY_STALE):
         if hub.alarms.raise_(wire.ALARM_UNAUTHORIZED, now, value=msg):
             hub.record(wire.EV_ALARM, wire.ALARM_UNAUTHORIZED, 0, msg)
-    _remember(hub, rx.seq, crc, msg, status, why, detail)
+    acks.remember(rx.seq, crc, msg, status, why, detail)
     telemetry.ack(hub, rx.seq, msg, status, why, detail)
     if msg == wire.M_ESTOP and status != wire.ACKS_REJECTED:
-        hub.estop_reported = -1             # the operator wants the report now
-        hub.estop_progress(now)
+        hub.estop.report_now(hub, now)      # the operator wants the report now
 
 
 def stop_found(hub, seq, source, crc, now):
@@ -103,25 +108,21 @@ def stop_found(hub, seq, source, crc, now):
     report, so a report lost on a congested link is recovered.
     """
     hub.link_heard = now                    # the host is there: it may be answered
-    k = _cached(hub, seq, crc)
+    acks = hub.acks
+    est = hub.estop
+    k = acks.find(seq, crc)
     if k >= 0:
-        telemetry.ack(hub, seq, hub.ack_cmd[k], hub.ack_status[k], hub.ack_reason[k],
-                      hub.ack_detail[k])
-        if hub.estop_done:
-            hub.estop_reported = -1         # the final report again, if it was lost
-            hub.estop_progress(now)
+        telemetry.ack(hub, seq, acks.cmd[k], acks.status[k], acks.reason[k], acks.detail[k])
+        if est.done:
+            est.report_now(hub, now)        # the final report again, if it was lost
         return
-    hub.estop_source = source
-    if hub.state == wire.HUB_ESTOP:
-        disable_all(hub, now)
-    else:
-        hub.apply(supervisor.C_ESTOP)
+    est.source = source
+    supervisor.step(hub, supervisor.C_ESTOP, now)   # in ESTOP: DISABLE again
     n = hub.swarm.n
     hub.record(wire.EV_CMD, wire.M_ESTOP, seq, n)
-    _remember(hub, seq, crc, wire.M_ESTOP, wire.ACKS_ACCEPTED, wire.WHY_NONE, n)
+    acks.remember(seq, crc, wire.M_ESTOP, wire.ACKS_ACCEPTED, wire.WHY_NONE, n)
     telemetry.ack(hub, seq, wire.M_ESTOP, wire.ACKS_ACCEPTED, wire.WHY_NONE, n)
-    hub.estop_reported = -1
-    hub.estop_progress(now)
+    est.report_now(hub, now)
 
 
 def _over_budget(hub, msg, info, status):
@@ -145,45 +146,10 @@ def _over_budget(hub, msg, info, status):
     return True
 
 
-def _seen(hub, seq):
-    """Whether a command's request id is at or below the session's high-water
-    mark (serial-number order on 16 bits); raises the mark otherwise.
-
-    Request ids from one host session rise; HELLO and a new connection start
-    a session. So a command re-sent after any number of others is known as
-    answered, not only while its ACK is in the cache.
-    """
-    hw = hub.req_hw
-    if hw >= 0:
-        d = (seq - hw) & 0xFFFF
-        if d == 0 or d >= 0x8000:
-            return True
-    hub.req_hw = seq
-    return False
-
-
 def _frame_crc(rx):
     b = rx.buf
     e = rx.size - 4
     return (b[e] | (b[e + 1] << 8) | (b[e + 2] << 16) | (b[e + 3] << 24)) & 0x7FFFFFFF
-
-
-def _cached(hub, seq, crc):
-    for k in range(len(hub.ack_seq)):
-        if hub.ack_seq[k] == seq and hub.ack_crc[k] == crc:
-            return k
-    return -1
-
-
-def _remember(hub, seq, crc, cmd, status, why, detail):
-    k = hub.ack_next
-    hub.ack_next = (k + 1) % len(hub.ack_seq)
-    hub.ack_seq[k] = seq
-    hub.ack_crc[k] = crc
-    hub.ack_cmd[k] = cmd
-    hub.ack_status[k] = status
-    hub.ack_reason[k] = why
-    hub.ack_detail[k] = detail
 
 
 def _operator(hub, now):
@@ -241,17 +207,17 @@ def check_heartbeat(hub):
             _operator(hub, hub.hb_at)
 
 
-def _authorize(hub, rx, info, now):
+def _authorize(hub, rx, signed, now):
     hub.cmd_signed = False
-    if not info[5] & wire.MF_AUTH:
-        if rx.flags & wire.F_AUTH and (rx.msg == wire.M_ALARM_ACK or rx.msg == wire.M_TELEM_RATE):
-            # signed, to acknowledge a HIGH alarm or go below the telemetry floor:
-            # the tag is checked as for any signed command, and refused if bad
-            res = _signed(hub, rx, now)
-            hub.cmd_signed = res[1] == wire.WHY_NONE
-            return res
-        return wire.ACKS_DONE, wire.WHY_NONE, 0
-    return _signed(hub, rx, now)
+    if signed == SIGNED:
+        return _signed(hub, rx, now)
+    if signed == OPTIONAL and rx.flags & wire.F_AUTH:
+        # signed, to acknowledge a HIGH alarm or go below the telemetry floor:
+        # the tag is checked as for any signed command, and refused if bad
+        res = _signed(hub, rx, now)
+        hub.cmd_signed = res[1] == wire.WHY_NONE
+        return res
+    return wire.ACKS_DONE, wire.WHY_NONE, 0
 
 
 def _signed(hub, rx, now):
@@ -280,132 +246,121 @@ def _done(detail=0):
     return wire.ACKS_DONE, wire.WHY_NONE, detail
 
 
-def _transition(hub, trigger):
-    if hub.state == wire.HUB_ESTOP and trigger != supervisor.C_RESET:
-        return _reject(wire.WHY_ESTOP_LATCHED)
-    if not supervisor.allowed(hub.state, trigger):
-        return _reject(wire.WHY_STATE, hub.state)
-    hub.apply(trigger)
-    return _done(hub.state)
-
-
 def execute(hub, msg, rx, now):
-    """Run one authorized command; returns (status, reason, detail)."""
+    """Run one authorized command; returns (status, reason, detail).
+
+    The command's row (``COMMANDS``) names the states it is allowed in: in
+    another, it is refused ESTOP_LATCHED while latched, else STATE (detail:
+    the state). A command id with no row is refused BAD_ARG (detail: the id).
+    """
+    row = _BY_MSG.get(msg)
+    if row is None:
+        return _reject(wire.WHY_BAD_ARG, msg)
+    state = hub.state
+    if not row[3] & (1 << state):
+        if state == wire.HUB_ESTOP:
+            return _reject(wire.WHY_ESTOP_LATCHED)
+        return _reject(wire.WHY_STATE, state)
+    return row[1](hub, rx, now, row[4])
+
+
+# ------------------------------------------------------------ handlers --
+# handler(hub, rx, now, trigger): (status, reason, detail); ``trigger`` is
+# the row's supervisor trigger (0 for commands that change no state).
+
+def _request(hub, rx, now, trigger):
+    """A state change: the supervisor decides, and names any refusal."""
+    return supervisor.request(hub, trigger, now)
+
+
+def _estop(hub, rx, now, trigger):
+    hub.estop.source = rx.buf[_H]
+    supervisor.step(hub, supervisor.C_ESTOP, now)   # in ESTOP: DISABLE again
+    return wire.ACKS_ACCEPTED, wire.WHY_NONE, hub.swarm.n
+
+
+def _hold(hub, rx, now, trigger):
+    return _done(hold(hub, rx.buf[_H]))
+
+
+def _recall(hub, rx, now, trigger):
+    if hub.state == wire.HUB_TREATING:
+        supervisor.step(hub, supervisor.C_STOP, now)
+    return _done(recall(hub, rx.buf[_H]))
+
+
+def _alarm_ack(hub, rx, now, trigger):
+    code = rx.buf[_H]
+    al = hub.alarms
+    if not hub.cmd_signed and code and code < len(_alarms.PRIO) and \
+            _alarms.PRIO[code] == wire.PRIO_HIGH and al.state[code] == wire.ALST_RAISED:
+        return _reject(wire.WHY_AUTH_MISSING, code)   # a HIGH alarm blocks arming
+    n = al.ack(code, hub.cmd_signed)
+    if n:
+        hub.record(wire.EV_ALARM_ACK, code)
+        if not al.active(wire.ALARM_SENS_PAUSE):
+            hub.patient.adverse = False
+    telemetry.status_soon(hub)
+    return _done(n)
+
+
+def _deploy(hub, rx, now, trigger):
     b = rx.buf
-    if msg == wire.M_ESTOP:
-        hub.estop_source = b[_H]
-        if hub.state == wire.HUB_ESTOP:
-            disable_all(hub, now)            # again: stopping is never refused
-            return wire.ACKS_ACCEPTED, wire.WHY_NONE, hub.swarm.n
-        hub.apply(supervisor.C_ESTOP)
-        return wire.ACKS_ACCEPTED, wire.WHY_NONE, hub.swarm.n
-    if msg == wire.M_TREAT_PAUSE:
-        return _transition(hub, supervisor.C_PAUSE)
-    if msg == wire.M_TREAT_STOP:
-        return _transition(hub, supervisor.C_STOP)
-    if msg == wire.M_DISARM:
-        return _transition(hub, supervisor.C_DISARM)
-    if msg == wire.M_HOLD:
-        n = hold(hub, b[_H])
-        return _done(n)
-    if msg == wire.M_RECALL:
-        if hub.state == wire.HUB_TREATING:
-            hub.apply(supervisor.C_STOP)
-        n = recall(hub, b[_H])
-        return _done(n)
-    if msg == wire.M_ALARM_ACK:
-        code = b[_H]
-        al = hub.alarms
-        if not hub.cmd_signed and code and code < len(_alarms.PRIO) and \
-                _alarms.PRIO[code] == wire.PRIO_HIGH and al.state[code] == wire.ALST_RAISED:
-            return _reject(wire.WHY_AUTH_MISSING, code)   # a HIGH alarm blocks arming
-        n = al.ack(code, hub.cmd_signed)
-        if n:
-            hub.record(wire.EV_ALARM_ACK, b[_H])
-            if not hub.alarms.active(wire.ALARM_SENS_PAUSE):
-                hub.adverse = False
-        telemetry.status_soon(hub)
-        return _done(n)
-    if msg == wire.M_TELEM_RATE:
-        return _rates(hub, b)
-    if msg == wire.M_DEPLOY:
-        return deploy(hub, b[_H], b[_H + 1], now)
-    if msg == wire.M_ARM:
-        if hub.state == wire.HUB_ESTOP:
-            return _reject(wire.WHY_ESTOP_LATCHED)
-        if hub.state != wire.HUB_SAFE:
-            return _reject(wire.WHY_STATE, hub.state)
-        bad = checks.failing(hub, now)
-        if bad:
-            return _reject(wire.WHY_CHECKS, bad)
-        hub.armed_at = now
-        return _transition(hub, supervisor.C_ARM)
-    if msg == wire.M_TREAT_START:
-        return _start(hub, rx, now)
-    if msg == wire.M_TREAT_RESUME:
-        if hub.state == wire.HUB_PAUSED and hub.alarms.unacked_high():
-            return _reject(wire.WHY_ALARM, hub.alarms.unacked_high())
-        return _transition(hub, supervisor.C_RESUME)
-    if msg == wire.M_DOSE_SCALE:
-        pct = b[_H]
-        if pct > 100:
-            return _reject(wire.WHY_BOUNDS, 100)
-        hub.scale = pct
-        return _done(pct)
-    if msg == wire.M_ESTOP_RESET:
-        if hub.state != wire.HUB_ESTOP:
-            return _reject(wire.WHY_STATE, hub.state)
-        bad = checks.failing_reset(hub, now)
-        if bad:
-            return _reject(wire.WHY_CHECKS, bad)
-        try:
-            hub.state_store.clear_estop()
-        except OSError:
-            return _reject(wire.WHY_STORAGE)
-        hub.alarms.clear(wire.ALARM_ESTOP)
-        return _transition(hub, supervisor.C_RESET)
-    if msg == wire.M_CONSENT:
-        if hub.state == wire.HUB_ESTOP:
-            return _reject(wire.WHY_ESTOP_LATCHED)
-        patient = struct.unpack_from("<I", b, _H)[0]
-        hub.state_store.set_consent(patient)
-        hub.record(wire.EV_CONSENT, 0, 0, hub.state_store.pseudonym(patient))
-        return _done(0)
-    if msg == wire.M_PARAM_SET:
-        if hub.state != wire.HUB_SAFE and hub.state != wire.HUB_ESTOP:
-            return _reject(wire.WHY_STATE, hub.state)
-        index, value = struct.unpack_from("<Bi", b, _H)
-        if index >= hub.params.count:
-            return _reject(wire.WHY_BAD_ARG, index)
-        ok, why, bound = hub.params.set(index, value)   # persists atomically
-        if not ok:
-            return _reject(why, bound)
-        hub.record(wire.EV_PARAM, index, 0, value)
-        return _done(value)
-    if msg == wire.M_LOG_ACK:
-        upto = struct.unpack_from("<I", b, _H)[0]
-        if upto > hub.log.next_index:
-            return _reject(wire.WHY_BAD_ARG, hub.log.next_index)
-        try:
-            mark = hub.log.ack(upto)
-        except OSError:
-            return _reject(wire.WHY_STORAGE)
-        if not hub.log.full():
-            hub.alarms.clear(wire.ALARM_LOG_FULL)   # HIGH: stays until acknowledged
-        return _done(mark)
-    if msg == wire.M_KEY_ROTATE:
-        try:
-            hub.state_store.rotate_key(bytes(b[_H:_H + 32]), rx.counter)
-        except ValueError:
-            return _reject(wire.WHY_BAD_ARG)
-        except OSError:
-            return _reject(wire.WHY_STORAGE)
-        hub.record(wire.EV_KEY, 1)
-        return _done(0)
-    return _reject(wire.WHY_BAD_ARG, msg)
+    return deploy(hub, b[_H], b[_H + 1], now)
 
 
-def _rates(hub, b):
+def _dose_scale(hub, rx, now, trigger):
+    pct = rx.buf[_H]
+    if pct > 100:
+        return _reject(wire.WHY_BOUNDS, 100)
+    hub.scale = pct
+    return _done(pct)
+
+
+def _consent(hub, rx, now, trigger):
+    patient = struct.unpack_from("<I", rx.buf, _H)[0]
+    hub.state_store.set_consent(patient)
+    hub.record(wire.EV_CONSENT, 0, 0, hub.state_store.pseudonym(patient))
+    return _done(0)
+
+
+def _param_set(hub, rx, now, trigger):
+    index, value = struct.unpack_from("<Bi", rx.buf, _H)
+    if index >= hub.params.count:
+        return _reject(wire.WHY_BAD_ARG, index)
+    ok, why, bound = hub.params.set(index, value)   # persists atomically
+    if not ok:
+        return _reject(why, bound)
+    hub.record(wire.EV_PARAM, index, 0, value)
+    return _done(value)
+
+
+def _log_ack(hub, rx, now, trigger):
+    upto = struct.unpack_from("<I", rx.buf, _H)[0]
+    if upto > hub.log.next_index:
+        return _reject(wire.WHY_BAD_ARG, hub.log.next_index)
+    try:
+        mark = hub.log.ack(upto)
+    except OSError:
+        return _reject(wire.WHY_STORAGE)
+    if not hub.log.full():
+        hub.alarms.clear(wire.ALARM_LOG_FULL)   # HIGH: stays until acknowledged
+    return _done(mark)
+
+
+def _key_rotate(hub, rx, now, trigger):
+    b = rx.buf
+    try:
+        hub.state_store.rotate_key(bytes(b[_H:_H + 32]), rx.counter)
+    except ValueError:
+        return _reject(wire.WHY_BAD_ARG)
+    except OSError:
+        return _reject(wire.WHY_STORAGE)
+    hub.record(wire.EV_KEY, 1)
+    return _done(0)
+
+def _rates(hub, rx, now, trigger):
+    b = rx.buf
     pr = hub.params
     for k, p in ((0, P.P_TLM_STATUS_HZ), (1, P.P_TLM_BOTS_HZ), (2, P.P_TLM_SITES_HZ)):
         v = b[_H + k]
@@ -419,25 +374,21 @@ def _rates(hub, b):
     return _done(0)
 
 
-def _start(hub, rx, now):
-    if hub.state == wire.HUB_ESTOP:
-        return _reject(wire.WHY_ESTOP_LATCHED)
-    if hub.state != wire.HUB_ARMED:
-        return _reject(wire.WHY_STATE, hub.state)
+def _start(hub, rx, now, trigger):
     session_cap, site_cap, rate_cap, duration, count = struct.unpack_from(
         wire.TREAT_START_FMT, rx.buf, _H)
     pr = hub.params
     for p, v in ((P.P_SESSION_CAP, session_cap), (P.P_SITE_CAP, site_cap), (P.P_RATE_CAP, rate_cap)):
         if v == 0 or v > pr.get(p):
             return _reject(wire.WHY_BOUNDS, pr.get(p))
-    if count == 0 or count > len(hub.plan.site):
+    if count == 0 or count > len(hub.plan.site) or plancheck.bad(rx.buf, _H):
         return _reject(wire.WHY_BAD_ARG, count)
     plan = hub.plan
     off = _H + wire.TREAT_START_SIZE
     sw = hub.swarm
     for k in range(count):
         site = rx.buf[off]
-        if site >= 160:
+        if site >= wire.SITES:
             return _reject(wire.WHY_BAD_ARG, site)
         have = 0
         for i in range(sw.n):
@@ -464,10 +415,55 @@ def _start(hub, rx, now):
     plan.started = now
     plan.treated_ms = 0
     dose.reset(hub, now)                     # counts restart; counter baselines stay
-    res = _transition(hub, supervisor.C_START)
-    if res[0] != wire.ACKS_REJECTED:
-        hub.record(wire.EV_TREAT, 1, count, session_cap)
-    return res
+    return supervisor.request(hub, trigger, now)   # EV_TREAT 1 on entry
+
+
+# ------------------------------------------------------- command table --
+# How a command is authorized (``_authorize``): SIGNED and UNSIGNED come from
+# the schema (MF_AUTH); OPTIONAL commands are unsigned there, but a good tag
+# unlocks more (acknowledging a HIGH alarm, telemetry below the floor).
+UNSIGNED = const(0)
+SIGNED = const(1)
+OPTIONAL = const(2)
+
+
+def _schema_signing(msg):
+    return SIGNED if wire.MSGS[msg][5] & wire.MF_AUTH else UNSIGNED
+
+
+def _row(msg, handler, states=0, trigger=0, optional=False):
+    signing = _schema_signing(msg)
+    if optional and signing == UNSIGNED:
+        signing = OPTIONAL
+    return (msg, handler, signing, states or supervisor.sources(trigger), trigger)
+
+
+_S = supervisor
+# (message, handler, signing, states allowed (S_* mask), supervisor trigger):
+# the states of a state change are the sources of its trigger's rows
+COMMANDS = (
+    _row(wire.M_ESTOP, _estop, _S.S_ANY),
+    _row(wire.M_TREAT_PAUSE, _request, trigger=_S.C_PAUSE),
+    _row(wire.M_TREAT_STOP, _request, trigger=_S.C_STOP),
+    _row(wire.M_DISARM, _request, trigger=_S.C_DISARM),
+    _row(wire.M_HOLD, _hold, _S.S_ANY),
+    _row(wire.M_RECALL, _recall, _S.S_ANY),
+    _row(wire.M_ALARM_ACK, _alarm_ack, _S.S_ANY, optional=True),
+    _row(wire.M_TELEM_RATE, _rates, _S.S_ANY, optional=True),
+    _row(wire.M_DEPLOY, _deploy, _S.S_SAFE | _S.S_ARMED | _S.S_PAUSED),
+    _row(wire.M_ARM, _request, trigger=_S.C_ARM),
+    _row(wire.M_TREAT_START, _start, trigger=_S.C_START),
+    _row(wire.M_TREAT_RESUME, _request, trigger=_S.C_RESUME),
+    _row(wire.M_DOSE_SCALE, _dose_scale, _S.S_ANY),
+    _row(wire.M_ESTOP_RESET, _request, trigger=_S.C_RESET),
+    _row(wire.M_CONSENT, _consent, _S.S_ANY_BUT_ESTOP),
+    _row(wire.M_PARAM_SET, _param_set, _S.S_SAFE | _S.S_ESTOP),
+    _row(wire.M_LOG_ACK, _log_ack, _S.S_ANY),
+    _row(wire.M_KEY_ROTATE, _key_rotate, _S.S_ANY),
+)
+_BY_MSG = {}
+for _r in COMMANDS:
+    _BY_MSG[_r[0]] = _r
 
 
 # -------------------------------------------------------------- bot side --
@@ -477,7 +473,7 @@ def deploy(hub, site, count, now):
         return _reject(wire.WHY_ESTOP_LATCHED)
     if hub.state == wire.HUB_TREATING:
         return _reject(wire.WHY_STATE, hub.state)
-    if site >= 160 or count == 0:
+    if site >= wire.SITES or count == 0:
         return _reject(wire.WHY_BAD_ARG, site)
     sw = hub.swarm
     sent = 0

@@ -10,8 +10,12 @@ from array import array
 
 from hub import alarms as _alarms
 from hub import commands, control, frame, safety, supervisor, telemetry, wire
+from hub.acks import Acks
+from hub.bushealth import BusHealth
+from hub.estop import EStop
 from hub.hostout import HostOut
 from hub.audit import AuditLog
+from hub.patient import Patient
 from hub.compat import const, ticks_add, ticks_diff
 from hub.params import Params
 from hub import params as P
@@ -26,10 +30,7 @@ _PARSE_BYTES = const(4096)   # host bytes parsed per tick; past that, only searc
 _PARSE_FRAMES = const(64) # good host frames parsed per poll (the read in hand is finished)
 _FLOOD_MS = const(100)    # a host link backlogged this long is flooded
 _DRAIN = const(256)       # host reads per poll past the parse budget: searched for stops, dropped
-_ACKS = wire.ACK_CACHE
-_MAX_SITES = const(36)
-_ESTOP_RETRY_MS = const(100)
-_ESTOP_DEADLINE_MS = const(3000)
+_MAX_SITES = const(36)  # wire.PLAN_SITES_MAX
 _RXBAD_LOG_MS = const(1000)
 
 
@@ -100,10 +101,8 @@ class Hub:
         self.parse_left = _PARSE_BYTES  # host bytes this tick may still parse
         self.backlog_at = -1        # when the host link was first left unread
         self.counts = bytearray(7)
-        # hub state
-        self.state = wire.HUB_SAFE
-        self.reason = 0
-        self.conditions = 0
+        # hub state: changed only by the supervisor
+        supervisor.power_on(self)
         self.now = 0
         self.last_tick = 0
         self.late = 0           # worst tick start past due, ms, since the last HUB_STATUS
@@ -126,42 +125,15 @@ class Hub:
         self.next_sites = 0
         self.next_hb = 0
         self.rates = bytearray(3)
-        # exactly-once: the last _ACKS answers by request id and frame CRC
-        self.ack_seq = array("l", [-1] * _ACKS)
-        self.ack_crc = array("l", [0] * _ACKS)
-        self.ack_cmd = bytearray(_ACKS)
-        self.ack_status = bytearray(_ACKS)
-        self.ack_reason = bytearray(_ACKS)
-        self.ack_detail = array("l", [0] * _ACKS)
-        self.ack_next = 0
-        self.req_hw = -1            # highest command request id of this host session
+        # components, each owning its data
+        self.acks = Acks()          # exactly-once
+        self.patient = Patient()    # patient monitor (via the swarm gateway)
+        self.bus = BusHealth()      # bot bus health
+        self.estop = EStop()        # emergency stop confirmations
+        self.estop_pending = self.estop.pending     # the same bytes (read by the bot side)
         self.cmd_signed = False     # the command being run carried a good tag
-        # patient monitor (via the swarm gateway)
-        self.sens = 0
-        self.sens_at = 0
-        self.sens_heard = False
-        self.events = 0
-        self.adverse = False
-        self.scale = 100
-        self.sens_factor = 100
-        # bot bus health
-        self.bus_seq = -1
-        self.bus_ok = 0
-        self.bus_lost = 0
-        self.bus_bad = 0        # bad frames since the last good one (a gap may explain them)
-        self.bus_window = 0
-        self.bus_link = 100
-        self.bus_peer_bots = 0
-        self.bus_loss_now = 0
-        self.bus_held = -1      # unread bus data waits since this poll, or -1
+        self.scale = 100            # operator's dose scale, percent
         self.dose_total = 0
-        # emergency stop bookkeeping
-        self.estop_at = 0
-        self.estop_pending = bytearray(32)
-        self.estop_done = True
-        self.estop_next = 0
-        self.estop_source = 0
-        self.estop_reported = -1
         # checks
         self.armed_at = 0
         self.log_ok = True
@@ -188,6 +160,7 @@ class Hub:
             self.params.load()
         except OSError:
             self.params.defaults()
+        self.board.wdt_set(self.params.get(P.P_WDT_MS))   # started by the first feed
         try:
             torn = self.log.open(now)
             ok, bad = self.log.verify()
@@ -201,14 +174,7 @@ class Hub:
         if cause == wire.RESET_WATCHDOG:
             self.alarms.raise_(wire.ALARM_WATCHDOG, now)
             self.record(wire.EV_ALARM, wire.ALARM_WATCHDOG, 0, 0)
-        if st.estop:
-            self.state = wire.HUB_ESTOP
-            self.reason = st.estop_reason
-            self.alarms.raise_(wire.ALARM_ESTOP, now, value=st.estop_reason)
-            self.begin_estop(now, st.estop_reason)  # bots may have missed it: again
-        else:
-            self.state = wire.HUB_SAFE
-            self.reason = 0
+        supervisor.boot(self, now)          # SAFE, or ESTOP if latched (DISABLE again)
         self.last_tick = now
         pr = self.params
         self.rates[0] = pr.get(P.P_TLM_STATUS_HZ)
@@ -300,77 +266,14 @@ class Hub:
 
     # ------------------------------------------------------- state change --
     def apply(self, cond):
-        row = supervisor.update(self.state, cond)
-        if row < 0:
-            return False
-        trig, _, to, reason = supervisor.TABLE[row]
-        old = self.state
-        self.state = to
-        self.reason = reason
-        if to == wire.HUB_ESTOP:
-            commands.disable_all(self, self.now)   # the bots first, storage after
-        self.record(wire.EV_STATE, to, old, reason)
-        if to == wire.HUB_ESTOP:
-            self.begin_estop(self.now, reason, sent=True)
-        elif to == wire.HUB_PAUSED or to == wire.HUB_SAFE:
-            commands.hold_all(self)
-            if trig == supervisor.C_LINK_RECALL:
-                commands.recall(self, wire.ADDR_ALL)
-            if old == wire.HUB_TREATING or old == wire.HUB_PAUSED:
-                if to == wire.HUB_SAFE:
-                    self.record(wire.EV_TREAT, 2 if trig == supervisor.C_DONE else 3)
-                    self.state_store.clear_consent()
-        if reason > 0:
-            if self.alarms.raise_(reason, self.now):
-                self.record(wire.EV_ALARM, reason, 0, 0)
-        telemetry.status_soon(self)
-        return True
-
-    # ------------------------------------------------------ emergency stop --
-    def begin_estop(self, now, reason, sent=False):
-        """Broadcast DISABLE at once, latch, then confirm bot by bot.
-
-        The broadcast goes before any storage write: a slow flash must not
-        delay the stop (``sent``: the caller has broadcast already).
-        """
-        if not sent:
-            commands.disable_all(self, now)
-        self.state_store.latch_estop(reason)
-        n = self.swarm.n
-        for k in range(32):
-            self.estop_pending[k] = 0
-        for i in range(n):
-            self.estop_pending[i >> 3] |= 1 << (i & 7)
-        self.estop_at = now
-        self.estop_next = ticks_add(now, _ESTOP_RETRY_MS)
-        self.estop_done = False
-        self.estop_reported = -1
-        self.record(wire.EV_ESTOP, self.estop_source, 0, n)
-        self.estop_progress(now)
+        """The tick's conditions (and emergency stops): ``supervisor.step``."""
+        if not cond:
+            return False                # the usual tick: no call further
+        return supervisor.step(self, cond, self.now)
 
     def estop_progress(self, now):
-        if self.state != wire.HUB_ESTOP:
-            return
-        sw = self.swarm
-        pend = self.estop_pending
-        left = 0
-        for i in range(sw.n):
-            bit = 1 << (i & 7)
-            if pend[i >> 3] & bit:
-                if sw.said[i] == wire.BOT_DISABLED and ticks_diff(sw.heard[i], self.estop_at) >= 0:
-                    pend[i >> 3] &= ~bit
-                else:
-                    left += 1
-        if left and ticks_diff(now, self.estop_next) >= 0:
-            commands.disable_pending(self, now)
-            self.estop_next = ticks_add(now, _ESTOP_RETRY_MS if not self.estop_done else 500)
-        if not self.estop_done and (left == 0 or ticks_diff(now, self.estop_at) >= _ESTOP_DEADLINE_MS):
-            self.estop_done = True
-            self.record(wire.EV_ESTOP_DONE, 0, left, sw.n - left)
-            self.estop_reported = -1
-        if left != self.estop_reported:
-            self.estop_reported = left
-            telemetry.estop_report(self, left)
+        if self.state == wire.HUB_ESTOP:
+            self.estop.progress(self, now)
 
     # ------------------------------------------------------------- links --
     def _poll_host(self, now):
@@ -451,41 +354,21 @@ class Hub:
 
     def _bus_frame(self, now):
         rx = self.brx
+        bus = self.bus
         if rx.err:
-            self.bus_bad += 1                   # lost, unless the next gap counts it
+            bus.bad += 1                        # lost, unless the next gap counts it
             return
-        seq = rx.seq
-        last = self.bus_seq
-        late = False
-        if last >= 0:
-            if seq == last:
-                return                          # a duplicate: already acted on
-            gap = (seq - last - 1) & 0xFFFF
-            if gap < 1000:
-                # a corrupted frame is also a gap in the sequence: count it once
-                self.bus_lost += gap if gap > self.bus_bad else self.bus_bad
-                self.bus_bad = 0
-                self.bus_seq = seq
-            else:
-                late = True
-                if self.bus_lost:
-                    self.bus_lost -= 1          # a late frame, counted lost before
-        else:
-            self.bus_seq = seq
-        self.bus_ok += 1
+        late = bus.frame(rx.seq)
+        if late < 0:
+            return                              # a duplicate: already acted on
         msg = rx.msg
         if msg == wire.M_BOT_REPORTS:
             if not late:                        # newer reports were applied: not these
                 self.swarm.ingest(self, rx.buf, rx.pend, now, safety.on_report)
         elif msg == wire.M_PATIENT:
-            b = rx.buf
-            self.sens = b[5] | (b[6] << 8)
-            self.events = b[7]
-            self.sens_at = now
-            self.sens_heard = True
+            self.patient.take(rx.buf, now)
         elif msg == wire.M_BUS_HELLO:
-            self.bus_peer_bots = rx.buf[9]
-            self.bus_seq = -1
+            bus.hello(rx.buf[9])
 
     def _log_rx_bad(self, now):
         if ticks_diff(now, self.next_rxbad) < 0:
@@ -513,3 +396,107 @@ class Hub:
 
     def send_bus(self, n):
         self.board.bus_write(self.btx.out, n)
+
+    # ------------------------------------------------- component fields --
+    # The modules of the tick (safety, control, telemetry, swarm, the link
+    # polls) read these under their former hub names; the data lives in the
+    # components above.
+    @property
+    def req_hw(self):
+        return self.acks.hw
+
+    @req_hw.setter
+    def req_hw(self, v):
+        self.acks.hw = v
+
+    @property
+    def ack_seq(self):
+        return self.acks.seq
+
+    @property
+    def estop_done(self):
+        return self.estop.done
+
+    @property
+    def sens(self):
+        return self.patient.sens
+
+    @property
+    def sens_at(self):
+        return self.patient.at
+
+    @property
+    def sens_heard(self):
+        return self.patient.heard
+
+    @property
+    def adverse(self):
+        return self.patient.adverse
+
+    @adverse.setter
+    def adverse(self, v):
+        self.patient.adverse = v
+
+    @property
+    def sens_factor(self):
+        return self.patient.factor
+
+    @sens_factor.setter
+    def sens_factor(self, v):
+        self.patient.factor = v
+
+    @property
+    def bus_ok(self):
+        return self.bus.ok
+
+    @bus_ok.setter
+    def bus_ok(self, v):
+        self.bus.ok = v
+
+    @property
+    def bus_lost(self):
+        return self.bus.lost
+
+    @bus_lost.setter
+    def bus_lost(self, v):
+        self.bus.lost = v
+
+    @property
+    def bus_bad(self):
+        return self.bus.bad
+
+    @bus_bad.setter
+    def bus_bad(self, v):
+        self.bus.bad = v
+
+    @property
+    def bus_window(self):
+        return self.bus.window
+
+    @bus_window.setter
+    def bus_window(self, v):
+        self.bus.window = v
+
+    @property
+    def bus_link(self):
+        return self.bus.link
+
+    @bus_link.setter
+    def bus_link(self, v):
+        self.bus.link = v
+
+    @property
+    def bus_loss_now(self):
+        return self.bus.loss_now
+
+    @bus_loss_now.setter
+    def bus_loss_now(self, v):
+        self.bus.loss_now = v
+
+    @property
+    def bus_held(self):
+        return self.bus.held
+
+    @bus_held.setter
+    def bus_held(self, v):
+        self.bus.held = v

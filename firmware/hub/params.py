@@ -1,10 +1,12 @@
-"""The parameter table: the one truth for every tunable limit of the hub.
+"""The hub's parameters: values, bounds checks, persistence.
 
-Each entry is (name <= 16 chars, unit <= 6 chars, default, min, max), all
-ints (fixed point where needed: permille, centi-degrees C). The firmware's
-hard bounds are the min and max here; a value outside them, or one that breaks
-a cross-check, is refused and the old value stays. Other modules read values
-with ``params.get(params.P_...)``; the index constants below follow TABLE.
+The table (``hub.paramtab``) is generated from ``protocol/facts.py``, the one
+truth for every tunable limit; its meanings are in docs/parameters.md. Each
+entry is (name <= 16 chars, unit <= 6 chars, default, min, max), all ints
+(fixed point where needed: permille, centi-degrees C). The firmware's hard
+bounds are the min and max there; a value outside them, or one that breaks a
+cross-check, is refused and the old value stays. Other modules read values
+with ``params.get(params.P_...)``.
 
 File ``params.bin`` (little-endian), written atomically::
 
@@ -21,67 +23,10 @@ from array import array
 from hub import wire
 from hub.compat import const, crc32
 
-P_TICK_HZ = const(0)
-P_HB_PAUSE_MS = const(1)
-P_HB_RECALL_MS = const(2)
-P_BOT_LOST_MS = const(3)
-P_BOT_QUAR_MS = const(4)
-P_RUNAWAY_TICKS = const(5)
-P_RUNAWAY_MARGIN = const(6)
-P_SYSTEMIC_PCT = const(7)
-P_BUS_LOSS_PCT = const(8)
-P_LEASE_MS = const(9)
-P_SITE_CAP = const(10)
-P_SESSION_CAP = const(11)
-P_RATE_CAP = const(12)
-P_SENS_THROTTLE = const(13)
-P_SENS_PAUSE = const(14)
-P_HEAT_THROTTLE = const(15)
-P_HEAT_QUAR = const(16)
-P_WDT_MS = const(17)
-P_CHECK_TTL_MS = const(18)
-P_TLM_STATUS_HZ = const(19)
-P_TLM_BOTS_HZ = const(20)
-P_TLM_SITES_HZ = const(21)
-P_RUNAWAY_GRACE = const(22)
-P_FRESH_MS = const(23)
-
-# name, unit, default, min, max
-TABLE = (
-    ("tick_hz", "Hz", 50, 10, 100),                # control loop rate
-    ("hb_pause_ms", "ms", 1000, 200, 5000),        # host silent: pause
-    ("hb_recall_ms", "ms", 30000, 2000, 120000),   # host silent: recall
-    ("bot_lost_ms", "ms", 500, 100, 5000),         # bot silent: LOST
-    ("bot_quar_ms", "ms", 2000, 200, 20000),       # bot silent: quarantine
-    ("runaway_ticks", "tick", 1, 1, 10),           # runaway seen: quarantine
-    ("runaway_margin", "%", 10, 2, 50),            # output above command
-    ("systemic_pct", "%", 20, 5, 50),              # deployed bots misbehaving
-    ("bus_loss_pct", "%", 30, 5, 90),              # bus frame loss over 1 s
-    ("lease_ms", "ms", 2000, 100, 5000),           # dose command lifetime
-    ("site_cap", "udu", 200000, 0, 1000000),       # hard cap per site
-    ("session_cap", "udu", 2000000, 0, 10000000),  # hard cap per session
-    ("rate_cap", "udu/s", 5000, 1, 10000),         # hard dose rate per site
-    ("sens_throttle", "permil", 600, 300, 900),    # of the sensitivity limit
-    ("sens_pause", "permil", 800, 400, 1000),
-    ("heat_throttle", "cdegC", 4100, 3800, 4200),  # tissue temp, C x 100
-    ("heat_quar", "cdegC", 4200, 3900, 4300),
-    ("wdt_ms", "ms", 2000, 500, 8000),             # hardware watchdog
-    ("check_ttl_ms", "ms", 30000, 5000, 300000),   # pre-treatment check age
-    ("tlm_status_hz", "Hz", 5, 1, 10),
-    ("tlm_bots_hz", "Hz", 5, 0, 25),
-    ("tlm_sites_hz", "Hz", 2, 0, 10),
-    ("runaway_grace", "ms", 700, 100, 3000),       # output lags a lowered command
-    ("fresh_ms", "ms", 1000, 100, 5000),           # a signed frame expires at most this far ahead
-)
-COUNT = const(24)
-
-# cross-checks: value of the first must stay strictly below the second
-LESS = (
-    (P_SENS_THROTTLE, P_SENS_PAUSE),
-    (P_HEAT_THROTTLE, P_HEAT_QUAR),
-    (P_HB_PAUSE_MS, P_HB_RECALL_MS),
-    (P_BOT_LOST_MS, P_BOT_QUAR_MS),
-)
+# The table is generated from protocol/facts.py (docs/parameters.md):
+# P_* index constants, TABLE ((name, unit, default, min, max) per index),
+# COUNT, and LESS (cross-checks: the first value stays strictly below the second).
+from hub.paramtab import *  # noqa: F401,F403
 
 LOAD_OK = const(0)        # loaded from the file
 LOAD_MISSING = const(1)   # no file: defaults

@@ -12,7 +12,7 @@ from hub import wire
 from hub.compat import const, ticks_diff
 
 _NONE = const(255)
-_R = const(5)            # payload offset of a frame (wire.HEADER_SIZE)
+_R = const(5)            # wire.HEADER_SIZE: payload offset of a frame
 
 
 class Swarm:

@@ -13,7 +13,7 @@ from hub.alarms import PRIO
 from hub.version import FW_VERSION
 from hub.compat import const, ticks_add, ticks_diff
 
-_H = const(5)
+_H = const(5)  # wire.HEADER_SIZE
 
 
 def _send(hub, n):

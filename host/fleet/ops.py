@@ -277,7 +277,7 @@ def pull_logs_all(targets, out_dir, timeout=2.0, baud=115200, deadline=120.0):
     when the file is there, then verified; ``out_dir/index.json`` lists them."""
     from nanohub.protocol import auditlog
 
-    from ..cli_log import _ack, _continues, _hub_key, _resume_point
+    from ..cli.log import _ack, _continues, _hub_key, _resume_point
 
     def work(t):
         with _connect(t, timeout, baud) as hub:

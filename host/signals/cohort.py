@@ -70,7 +70,7 @@ def write_session(path, scenario, session, events, carries, started_at):
     ``meta.source`` that no firmware ran; ``meta.bot_batch`` names the bot
     batch: B2 (the defective one) when the session carries the defect, else B1.
     """
-    from ..report_db import FORMAT, SCHEMA_VERSION, create
+    from ..report.db import FORMAT, SCHEMA_VERSION, create
     db = create(path)
     try:
         meta = {"format": FORMAT, "schema_version": str(SCHEMA_VERSION),

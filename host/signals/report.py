@@ -46,7 +46,7 @@ def figure_png(results, width=9.0):
 
 def section(results, data):
     """The report's HTML fragment: a figure per group kind, and the table."""
-    from ..report_sections import figure, table
+    from ..report.sections import figure, table
     parts = []
     for kind in ("all", "firmware", "plan", "batch"):
         rs = [r for r in results if r.group == kind]

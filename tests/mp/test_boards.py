@@ -467,3 +467,20 @@ def test_a_console_nobody_reads_refuses_bytes_instead_of_blocking_and_never_tear
         true(whole >= 5, "only %d frames fitted" % whole)
     finally:
         r.close()
+
+
+def test_the_watchdog_timeout_is_the_wdt_ms_parameter_at_boot():
+    from hub import params
+    from hub.core import Hub
+    from hub.params import Params
+    r = Rig("rp2")
+    try:
+        stored = Params(r.board.store())
+        eq(stored.set(params.P_WDT_MS, 3500)[0], True)
+        hub = Hub(r.board, 4, 1)
+        hub.boot(r.board.ticks_ms())
+        eq(machine.made["WDT"], [], "the watchdog starts at the first feed, after boot")
+        hub.tick(r.board.ticks_ms())
+        eq(_call("WDT"), [("WDT", 3500)])
+    finally:
+        r.close()

@@ -78,7 +78,7 @@ def test_a_plan_whose_bots_run_at_2_percent_is_stopped_by_its_session_cap():
     rig.ready(((SITE, 2), (SITE + 1, 2)))
     eq(rig.cmd(wire.M_DOSE_SCALE, b"\x02")[0], wire.ACKS_DONE)
     eq(rig.arm()[0], wire.ACKS_DONE)
-    eq(rig.start(((SITE, 100, 2), (SITE + 1, 100, 2)), session_cap=300)[0], wire.ACKS_DONE)
+    eq(rig.start(((SITE, 100, 2), (SITE + 1, 100, 2)), session_cap=300, site_cap=300)[0], wire.ACKS_DONE)
     rig.run(600)
     for i in range(rig.n):
         eq(rig.hub.swarm.cmd_rate[i], 2)
@@ -123,7 +123,7 @@ def test_a_capped_site_stops_while_the_others_go_on():
 
 def test_the_session_cap_ends_the_treatment():
     rig = Rig(bots=4)
-    rig.treating(((SITE, 2), (SITE + 1, 2)), depth=3000, session_cap=4000)
+    rig.treating(((SITE, 2), (SITE + 1, 2)), depth=3000, session_cap=4000, site_cap=4000)
     rig.run_until(lambda: rig.state() != wire.HUB_TREATING, 10000, "session cap")
     eq(rig.state(), wire.HUB_SAFE)
     rig.run(500)
@@ -238,3 +238,19 @@ def test_nothing_is_delivered_outside_treating():
     rig.run(2000)
     eq([r for r in rig.bus_log if r[2] == wire.OP_DOSE and r[4]], [])
     eq(sum(rig.sw.act[i] for i in range(rig.n)), 0)
+
+
+def test_a_malformed_plan_is_refused_before_it_is_loaded():
+    # the limits the host's plan check applies (protocol/facts.py): each refused BAD_ARG
+    rig = Rig(bots=4)
+    rig.ready(((SITE, 2), (SITE + 1, 2)))
+    eq(rig.arm()[0], wire.ACKS_DONE)
+    for plan, kw in ((((SITE, 100, 1), (SITE + 1, 100, 1), (SITE, 50, 1)), {}),   # a site twice
+                     (((SITE, 100, 0),), {}),                                     # no bots
+                     (((wire.SITES, 100, 1),), {}),                               # outside the mouth
+                     (((SITE, 100, 1),), {"session_cap": 1000, "site_cap": 1001})):
+        _reject(rig.start(plan, **kw), wire.WHY_BAD_ARG)
+        eq(rig.state(), wire.HUB_ARMED)
+        eq(rig.hub.plan.n, 0)
+    eq(rig.start(((SITE, 100, 1), (SITE + 1, 100, 1)), session_cap=1000, site_cap=1000)[0],
+       wire.ACKS_DONE)

@@ -1,4 +1,4 @@
-# heap: 512k
+# heap: 640k
 """Hub states end to end (DESIGN 4): every transition, its refusals, the
 pre-treatment checks, reboots and the latched emergency stop."""
 from mptest import eq, true

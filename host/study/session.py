@@ -1,0 +1,378 @@
+"""A whole scripted session: emulated hub, simulated swarm, scripted operator.
+
+``run_session`` starts the firmware on the MicroPython VM with the swarm
+gateway, plays the scenario's operator script through the real host library,
+watches telemetry, pulls and verifies the audit log, and judges the outcome
+from the simulator's ground-truth trace. The demo prints it live; the study
+runs it many times. One call is self-contained (its own processes, ports and
+files), so a pool or a cluster engine can fan it out unchanged.
+"""
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from nanohub.protocol import auditlog, schema
+
+from ..client import Hub
+from ..emulate.hub import EmulatedHub
+from ..errors import NanohubError
+from ..plan import Plan, PlanSite
+
+HUB = {v: n for n, v, _ in schema.ENUMS["HUB"]}
+ALARM = {v: n for n, v, _ in schema.ENUMS["ALARM"]}
+
+
+def _site(value):
+    from nanohub.sim.mouth import parse_site
+    return parse_site(value)
+
+
+def _plan(scenario, args):
+    sites = [PlanSite(l.site, l.target_um, l.bots) for l in scenario.lesions]
+    return Plan(session_cap=int(args.get("session_cap", 300000)),
+                site_cap=int(args.get("site_cap", 100000)),
+                rate_cap=int(args.get("rate_cap", 2400)),
+                duration_s=int(args.get("duration", 40)), sites=sites,
+                name=scenario.name)
+
+
+class Session:
+    """What happened, as the host saw it (events) and as the sim knew it (trace)."""
+
+    def __init__(self, scenario, seed):
+        self.scenario = scenario
+        self.seed = seed
+        self.events = []          # (t_s, kind, text, data)
+        self.states = []          # (t_s, state, reason)
+        self.alarms = []          # (t_s, code name, prio, state)
+        self.statuses = []        # (t_s, HUB_STATUS fields)
+        self.sites = {}           # site -> [(t_s, depth, dose, temp)]
+        self.bot_states = []      # (t_s, first bot, ((state, site, activity), ...))
+        self.estop = None
+        self.log = None
+        self.log_result = None
+        self.trace = None
+        self.error = None
+        self.t_estop = None
+        self.t_operator_estop = None
+        self.last_line = 0.0
+
+    def add(self, t, kind, text, data=None):
+        self.events.append((t, kind, text, data))
+
+
+def run_session(scenario="presentation-night", seed=None, bots=None, heap="256k",
+                on_event=None, workdir=None, settle_s=8.0, keep_trace=None, on_frame=None,
+                firmware=None):
+    """Run one scripted session; returns a :class:`Session`.
+
+    ``on_frame(direction, item)`` sees every frame on the link (see
+    :func:`nanohub.host.study.tap.tap`), e.g. ``Recorder.on_frame``."""
+    from nanohub.sim.scenario import load
+    sc = load(scenario)
+    seed = sc.seed if seed is None else seed
+    bots = sc.bots if bots is None else bots
+    own = workdir is None
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="nanohub-session-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    trace_path = Path(keep_trace) if keep_trace else workdir / "trace.jsonl.gz"
+    s = Session(sc, seed)
+    say = on_event or (lambda *a: None)
+
+    def note(t, kind, text, data=None):
+        s.add(t, kind, text, data)
+        say(t, kind, text, data)
+
+    emu = EmulatedHub(bots=bots, scenario=sc.source if os.path.exists(str(sc.source)) else sc.name,
+                      seed=seed, heap=heap, store=workdir / "hub", trace=trace_path,
+                      firmware=firmware)
+    with emu:
+        key = emu.key_path.read_bytes()
+        with Hub.open(emu.url, key=key, timeout=1.0, retries=4) as hub:
+            if on_frame is not None:
+                from .tap import tap
+                tap(hub, on_frame)
+            t0 = time.monotonic()
+            clock = lambda: time.monotonic() - t0   # noqa: E731
+            note(0.0, "info", "hub 0x%08x (%s, firmware %d.%d.%d) with %d bots, scenario %s, seed %d"
+                 % (hub.info["hub_id"], hub.info["board"], hub.info["fw_major"],
+                    hub.info["fw_minor"], hub.info["fw_patch"], hub.info["bots"], sc.name, seed))
+            hub.set_rates(status_hz=5, bots_hz=1, sites_hz=2)
+            stop = threading.Event()
+            watcher = threading.Thread(target=_watch, args=(hub, s, clock, note, stop), daemon=True)
+            watcher.start()
+            for t_op, verb, args in sc.operator:
+                while clock() < t_op:
+                    time.sleep(0.02)
+                _operate(hub, s, sc, verb, args, clock, note)
+            end = max(sc.duration_s, (s.t_operator_estop or 0) + settle_s)
+            while clock() < end:
+                if s.estop is not None and s.estop.get("unconfirmed") and \
+                        s.statuses and s.statuses[-1][1]["disabled"] == bots:
+                    break
+                time.sleep(0.1)
+            if s.estop is not None and s.estop.get("unconfirmed"):
+                # the hub keeps retrying; ask once more what it knows now
+                try:
+                    rep = hub.estop_report()
+                    if rep is not None:
+                        s.estop["final"] = rep
+                        note(clock(), "estop", "later: %d of %d bots confirmed disabled"
+                             % (rep["confirmed"], rep["total"]))
+                except NanohubError:
+                    pass
+            stop.set()
+            try:
+                raw = hub.log_pull()
+                s.log = raw
+                recs = auditlog.parse_records(raw)
+                s.log_result = auditlog.verify(recs)
+                note(clock(), "log", "audit log: %d records, %s" % (
+                    len(recs), "chain verifies" if s.log_result.ok else
+                    "BROKEN at %s (%s)" % (s.log_result.bad_index, s.log_result.reason)))
+            except NanohubError as e:
+                note(clock(), "log", "audit log pull failed: %s" % e)
+            watcher.join(1.0)
+            _stop_gateway(emu)
+    from nanohub.sim.world import load_trace
+    try:
+        s.trace = load_trace(trace_path)
+    except (OSError, ValueError) as e:
+        s.error = "no trace: %s" % e
+    if own and keep_trace is None:
+        import shutil
+        shutil.rmtree(workdir, ignore_errors=True)
+    return s
+
+
+def _stop_gateway(emu, wait_s=30.0):
+    """Stop the swarm gateway and let it write its whole trace: on a loaded
+    machine that takes longer than the launcher's kill grace."""
+    gw = getattr(emu, "gateway", None)
+    if gw is None or gw.poll() is not None:
+        return
+    gw.terminate()
+    try:
+        gw.wait(wait_s)
+    except Exception:
+        pass
+
+
+def _operate(hub, s, sc, verb, args, clock, note):
+    t = clock()
+    try:
+        if verb == "consent":
+            hub.consent(int(args.get("patient", 1)))
+            note(t, "op", "consent recorded for patient %s" % args.get("patient", 1))
+        elif verb == "deploy":
+            site = _site(args["site"])
+            ack = hub.deploy(site, int(args.get("count", 1)))
+            note(t, "op", "deploy %s bots to site %s: %s sent" % (args.get("count", 1), args["site"],
+                                                                   getattr(ack, "detail", "?")))
+        elif verb == "arm":
+            hub.arm()
+            note(t, "op", "armed (pre-treatment checks passed)")
+        elif verb == "treat_start":
+            plan = _plan(sc, args)
+            hub.treat_start(plan)
+            note(t, "op", "treatment started on %d sites (session cap %d udu)"
+                 % (len(plan.sites), plan.session_cap))
+        elif verb == "pause":
+            hub.pause()
+            note(t, "op", "treatment paused")
+        elif verb == "resume":
+            hub.resume()
+            note(t, "op", "treatment resumed")
+        elif verb == "stop":
+            hub.stop_treatment()
+            note(t, "op", "treatment stopped")
+        elif verb == "recall":
+            hub.recall()
+            note(t, "op", "swarm recalled")
+        elif verb == "estop":
+            s.t_operator_estop = t
+            note(t, "op", "EMERGENCY STOP pressed")
+            res = hub.estop(timeout=6.0, source=int(args.get("source", 0)))
+            s.estop = _estop_dict(res)
+            note(clock(), "estop", "emergency stop: %d of %d bots confirmed disabled%s" % (
+                s.estop["confirmed"], s.estop["total"],
+                "; unconfirmed: %s" % s.estop["unconfirmed"] if s.estop["unconfirmed"] else ""))
+        else:
+            note(t, "op", "unknown operator action %r skipped" % verb)
+    except NanohubError as e:
+        note(t, "refused", "%s: %s" % (verb, e))
+
+
+def _estop_dict(res):
+    if isinstance(res, dict):
+        return res
+    return {"confirmed": getattr(res, "confirmed", 0), "total": getattr(res, "total", 0),
+            "unconfirmed": list(getattr(res, "unconfirmed", []) or []),
+            "done": getattr(res, "done", True)}
+
+
+def _watch(hub, s, clock, note, stop):
+    while not stop.is_set():
+        try:
+            _watch_some(hub, s, clock, note, stop)
+        except NanohubError:
+            time.sleep(0.2)
+
+
+def _watch_some(hub, s, clock, note, stop):
+    last_state = s.states[-1][1:] if s.states else None
+    if True:
+        for f in hub.telemetry(timeout=0.5):
+            if stop.is_set():
+                return
+            t = clock()
+            if f.name == "HUB_STATUS":
+                s.statuses.append((t, dict(f.fields)))
+                if t - s.last_line >= 5.0:
+                    s.last_line = t
+                    note(t, "telemetry", _line(f.fields))
+                st = (HUB[f["state"]], ALARM.get(f["reason"], ""))
+                if st != last_state:
+                    last_state = st
+                    s.states.append((t, HUB[f["state"]], ALARM.get(f["reason"], "")))
+                    if f["state"] == schema.enum_value("HUB", "ESTOP") and s.t_estop is None:
+                        s.t_estop = t
+                    note(t, "state", "hub %s%s" % (HUB[f["state"]],
+                                                  " (%s)" % ALARM[f["reason"]] if f["reason"] in ALARM else ""),
+                         dict(f.fields))
+            elif f.name == "ALARM":
+                name = ALARM.get(f["code"], str(f["code"]))
+                prio = schema.enum_name("PRIO", f["prio"])
+                stname = schema.enum_name("ALST", f["state"])
+                s.alarms.append((t, name, prio, stname))
+                if stname == "RAISED":
+                    where = ""
+                    if f["bot"] != 255:
+                        where += " bot %d" % f["bot"]
+                    if f["site"] != 255:
+                        where += " site %d" % f["site"]
+                    note(t, "alarm", "ALARM %s %s%s" % (prio, name, where))
+            elif f.name == "SITE_READINGS":
+                for r in f.records:
+                    s.sites.setdefault(r["site"], []).append((t, r["depth"], r["dose"], r["temp"]))
+            elif f.name == "BOT_STATES":
+                s.bot_states.append((t, f["first"], tuple((r["state"], r["site"], r["activity"])
+                                                          for r in f.records)))
+
+
+def _line(f):
+    return ("bots: %d docked, %d deployed, %d active, %d quarantined, %d disabled, %d lost; "
+            "dose %d/%d udu; sensitivity %.2f; bus link %d%%" % (
+                f["docked"], f["deployed"], f["active"], f["quarantined"], f["disabled"],
+                f["lost"], f["dose"], f["dose_cap"], f["sens"] / 1000.0, f["link"]))
+
+
+def outcome(s):
+    """Judge a session from the simulator's ground truth."""
+    from nanohub.sim import wire as w
+    out = {"scenario": s.scenario.name, "seed": s.seed}
+    tr = s.trace
+    if tr is None:
+        out["error"] = s.error or "no trace"
+        return out
+    samples = tr.samples()
+    first, last = samples[0], samples[-1]
+    planned = {l.site for l in s.scenario.lesions}
+    end = {b[0]: b[1] for b in last[3]}
+    out["depth"] = {a[0]: (a[1], end[a[0]]) for a in first[3]
+                    if a[0] in planned and a[0] in end}
+    red = [a - b for a, b in out["depth"].values()]
+    out["depth_reduction_um"] = sum(red) / len(red) if red else 0.0
+    out["adverse_events"] = tr.adverse_events()
+    out["nano_events"] = tr.nano_events()
+    out["peak_sensitivity"] = tr.peak_sensitivity()
+    # what each bot delivered after it was really disabled (ground truth)
+    after = {}
+    for b in range(len(first[2])):
+        off = next((t for t, st, _, _ in tr.activity(b) if st == w.BOT_DISABLED), None)
+        if off is None:
+            continue
+        at = next((r for r in samples if r[1] >= off), last)
+        after[b] = last[2][b][3] - at[2][b][3]
+    out["dose_after_disable"] = sum(after.values())
+    out["bots_dose_after_disable"] = sorted(b for b, d in after.items() if d > 0)
+    faults = []
+    for t_ms, idx, kind, bots in tr.fault_starts():
+        row = {"kind": kind, "t": t_ms / 1000.0, "bots": list(bots)}
+        if bots and kind in ("runaway", "silent", "sensor_drift", "battery_collapse", "stuck_disable"):
+            times = [tr.containment_time(b, since_s=t_ms / 1000.0) for b in bots]
+            row["contained_s"] = None if any(x is None for x in times) else max(times)
+        faults.append(row)
+    out["faults"] = faults
+    states = [b[0] for b in last[2]]
+    out["bots_disabled_at_end"] = sum(1 for st in states if st == w.BOT_DISABLED)
+    out["bots_delivering_at_end"] = sum(1 for b in last[2] if b[2] > 0)
+    out["bots"] = len(states)
+    out["false_quarantines"] = _false_quarantines(s, tr)
+    out["estop"] = s.estop
+    out["t_estop"] = s.t_estop
+    out["log_ok"] = bool(s.log_result) if s.log_result is not None else None
+    out["contained"] = (out["bots_delivering_at_end"] == 0
+                        and all(f.get("contained_s", 0) is not None for f in faults))
+    out["inputs"] = _inputs(s)
+    return out
+
+
+def _inputs(s):
+    """Every safety input, the hub's view against the truth (``nanohub.host.study.inputs``)."""
+    from .inputs import compare
+    return compare(s)
+
+
+def _false_quarantines(s, tr):
+    """Bots the hub quarantined that no fault touched (from its audit log)."""
+    if not s.log:
+        return []
+    faulty = set(tr.fault_bots())
+    q = schema.enum_value("BOT", "QUARANTINED")
+    ev = schema.enum_value("EV", "BOT")
+    out = set()
+    for r in auditlog.parse_records(s.log):
+        if r.get("index") is not None and r["event"] == ev and r["b"] == q and r["a"] not in faulty:
+            out.add(r["a"])
+    return sorted(out)
+
+
+def hub_story(s):
+    """What the hub did, from its audit log (complete even while the link was cut)."""
+    if not s.log or not s.statuses:
+        return []
+    recs = auditlog.parse_records(s.log)
+    host0, st0 = s.statuses[0]
+    hub0 = st0["t"]
+    ev = {v: n for n, v, _ in schema.ENUMS["EV"]}
+    bot = {v: n for n, v, _ in schema.ENUMS["BOT"]}
+    out = []
+    for r in recs:
+        if r.get("index") is None:
+            continue
+        t = host0 + (r["t"] - hub0) / 1000.0
+        kind = ev.get(r["event"], "")
+        if kind == "STATE":
+            why = ALARM.get(r["c"], "")
+            out.append((t, "%s -> %s%s" % (HUB.get(r["b"], "?"), HUB.get(r["a"], "?"),
+                                          " (%s)" % why if why else "")))
+        elif kind == "ALARM":
+            per_bot = ("BOT_LOST", "BOT_QUARANTINE", "RUNAWAY")
+            who = " bot %d" % r["b"] if ALARM.get(r["a"]) in per_bot else ""
+            out.append((t, "alarm %s%s" % (ALARM.get(r["a"], r["a"]), who)))
+        elif kind == "BOT":
+            out.append((t, "bot %d %s (%s)" % (r["a"], bot.get(r["b"], r["b"]),
+                                               ALARM.get(r["c"], "silent %d ms" % r["c"]))))
+        elif kind == "ESTOP":
+            out.append((t, "emergency stop: DISABLE broadcast to %d bots" % r["c"]))
+        elif kind == "ESTOP_DONE":
+            out.append((t, "emergency stop confirmation: %d confirmed, %d unconfirmed"
+                        % (r["c"], r["b"])))
+        elif kind == "ADVERSE":
+            out.append((t, "ADVERSE EVENT recorded (sensitivity %.2f)" % (r["c"] / 1000.0)))
+        elif kind == "REJECT":
+            out.append((t, "rejected command 0x%02x (%s)" % (r["a"], schema.enum_name("WHY", r["c"]))))
+    return out
