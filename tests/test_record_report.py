@@ -23,7 +23,7 @@ import pytest
 from _waiting import wait_for
 
 from nanohub.host.report import db as report_db
-from nanohub.host.study.record import Recorder, record_session
+from nanohub.host.study.record import Recorder
 from nanohub.host.report import render
 from nanohub.host.report.sections import SECTIONS
 from nanohub.protocol import codec, schema
