@@ -3,6 +3,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,3 +53,17 @@ def short_scenario(tmp_path):
     path.write_text(text + '[[operator]]\nat = 0.5\ndo = "consent"\n'
                            'args = { patient = 4711 }\n')
     return path
+
+
+def serve(server, handle):
+    """Hand each connection to the listening socket ``server`` to ``handle(conn)``,
+    one after the other, in a thread, until the socket is closed."""
+    def loop():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                handle(conn)
+    threading.Thread(target=loop, daemon=True).start()

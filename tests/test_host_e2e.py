@@ -13,13 +13,13 @@ import struct
 import subprocess
 import sys
 import termios
-import threading
 import time
 import tty
 from pathlib import Path
 
 import pytest
 
+from _cli import serve
 from _waiting import wait_for
 
 from nanohub.host import vm
@@ -392,28 +392,19 @@ def repl_url(tmp_path):
     os.close(slave)
 
     def relay(conn):
-        with conn:
-            while repl.poll() is None:
-                ready, _, _ = select.select([conn, master], [], [], 0.1)
-                try:
-                    if conn in ready:
-                        data = conn.recv(4096)
-                        if not data:
-                            return
-                        os.write(master, data)
-                    if master in ready:
-                        conn.sendall(os.read(master, 4096))
-                except OSError:
-                    return
-
-    def serve():
-        while True:
+        while repl.poll() is None:
+            ready, _, _ = select.select([conn, master], [], [], 0.1)
             try:
-                conn, _ = server.accept()
+                if conn in ready:
+                    data = conn.recv(4096)
+                    if not data:
+                        return
+                    os.write(master, data)
+                if master in ready:
+                    conn.sendall(os.read(master, 4096))
             except OSError:
                 return
-            relay(conn)
-    threading.Thread(target=serve, daemon=True).start()
+    serve(server, relay)
     yield "socket://127.0.0.1:%d" % port, workdir
     repl.kill()
     repl.wait()
