@@ -249,7 +249,7 @@ def test_a_malformed_plan_is_refused_before_it_is_loaded():
                      (((SITE, 100, 0),), {}),                                     # no bots
                      (((wire.SITES, 100, 1),), {}),                               # outside the mouth
                      (((SITE, 100, 1),), {"session_cap": 1000, "site_cap": 1001})):
-        _reject(rig.start(plan, **kw), wire.WHY_BAD_ARG)
+        refused(rig.start(plan, **kw), wire.WHY_BAD_ARG)
         eq(rig.state(), wire.HUB_ARMED)
         eq(rig.hub.plan.n, 0)
     eq(rig.start(((SITE, 100, 1), (SITE + 1, 100, 1)), session_cap=1000, site_cap=1000)[0],
