@@ -1,7 +1,12 @@
-"""What a paced host link carries, frame by frame (a ``Pacer`` tap)."""
+"""What a paced host link carries, frame by frame (a ``Pacer`` tap).
+
+The byte streams are cut into frames by the library's splitter (the one the
+broker reads clients with), so a frame counts here as it does there.
+"""
 import bisect
 import threading
 
+from nanohub.host.link.conn import frames_in
 from nanohub.protocol import codec, schema
 
 
@@ -30,21 +35,11 @@ class LinkMeter:
                 self._upward(data, t)
 
     def _upward(self, data, t):
-        buf = self._up
-        buf += data
-        start = 0
-        while True:
-            end = buf.find(0, start)
-            if end < 0:
-                break
-            chunk = bytes(buf[start:end])
-            start = end + 1
-            if chunk:
-                try:
-                    self.up_frames.append((t, codec.decode(chunk).name))
-                except codec.CodecError:
-                    pass
-        del buf[:start]
+        for chunk in frames_in(self._up, data):
+            try:
+                self.up_frames.append((t, codec.decode(chunk).name))
+            except codec.CodecError:
+                pass
 
     def sent_up(self, name, since):
         """When the first ``name`` frame at or after ``since`` had fully left the proxy."""
@@ -58,17 +53,7 @@ class LinkMeter:
         return found
 
     def _frames(self, data, t):
-        buf = self._buf
-        buf += data
-        start = 0
-        while True:
-            end = buf.find(0, start)
-            if end < 0:
-                break
-            chunk = bytes(buf[start:end])
-            start = end + 1
-            if not chunk:
-                continue
+        for chunk in frames_in(self._buf, data):
             try:
                 f = codec.decode(chunk)
             except codec.CodecError:
@@ -78,7 +63,6 @@ class LinkMeter:
             n = len(f.records) if isinstance(f.records, list) else 0
             self.frames.append((t, f.name, f.flags, len(chunk) + 1, payload, n))
             self._ft.append(t)
-        del buf[:start]
 
     def rate(self, way, t0, t1):
         """Bytes per second released in [t0, t1)."""

@@ -7,6 +7,7 @@ CPUs, runs one wave of sessions with the study's default number of workers
 (4 per core) and one with 8 per core, and counts the sessions that finished
 without error per minute of wall time.
 """
+import contextlib
 import os
 import resource
 import time
@@ -25,32 +26,41 @@ def _cpu_s():
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def wave(runs, workers, scenario="nominal"):
+@contextlib.contextmanager
+def pinned(n=CORES):
+    """This process and the children it starts on at most ``n`` CPUs; yields the count."""
+    old = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    if old is not None and len(old) > n:
+        os.sched_setaffinity(0, sorted(old)[:n])
+    try:
+        yield len(os.sched_getaffinity(0)) if old is not None else os.cpu_count()
+    finally:
+        if old is not None:
+            os.sched_setaffinity(0, old)
+
+
+def wave(runs, workers, scenario="nominal", scheduler=None):
+    """One wave of ``runs`` sessions: the process pool with ``workers``, or a
+    Dask ``scheduler`` (``workers`` then only names what it runs)."""
+    kw = {"scheduler": scheduler} if scheduler else {"workers": workers}
     c0, t0 = _cpu_s(), time.monotonic()
-    res = run_study(scenario, runs, seed0=1, workers=workers)
+    res = run_study(scenario, runs, seed0=1, **kw)
     wall = time.monotonic() - t0
     cpu = _cpu_s() - c0
     good = [r for r in res if not r.get("error") and r.get("log_ok")]
     return {"runs": runs, "workers": workers, "wall_s": wall, "ok": len(good),
             "per_min": len(good) / wall * 60.0, "cpu_s": cpu,
             "cpu_share": cpu / (wall * CORES),
-            "session_s": sum(r["wall_s"] for r in res) / len(res),
+            "session_s": sum(r.get("wall_s") or 0.0 for r in res) / len(res),
             "errors": [r.get("error") for r in res if r.get("error")]}
 
 
 def run(quick=False):
-    old = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    if old is not None and len(old) > CORES:
-        os.sched_setaffinity(0, sorted(old)[:CORES])
-    try:
-        cores = len(os.sched_getaffinity(0)) if old is not None else os.cpu_count()
+    with pinned() as cores:
         if quick:
             waves = [wave(2, 2)]
         else:
             waves = [wave(4 * cores, 4 * cores), wave(8 * cores, 8 * cores)]
-    finally:
-        if old is not None:
-            os.sched_setaffinity(0, old)
     best = max(waves, key=lambda w: (w["ok"] == w["runs"], w["per_min"]))
     ok = best["per_min"] >= GOAL and best["ok"] == best["runs"]
     detail = "; ".join("%d workers: %d/%d sessions in %.0f s = %.1f/min, CPU %.0f %% of %d cores"

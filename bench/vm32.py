@@ -7,7 +7,7 @@ A 32-bit port boxes every int of 2**30 or more (a CRC-32, a hash word): the
 """
 import tempfile
 
-from nanohub.sim import wire as W
+from nanohub.firmware.hub import wire as W
 
 from . import wasm
 from .emu import compile_firmware

@@ -35,24 +35,15 @@ from fuzz.props import (  # noqa: E402
     HUB_ID, KEY, OTHER_KEY, P, oracle, raw_frame, split, wire_of, wire,
 )
 from hub import core  # noqa: E402  (fuzz.props puts firmware/ on the path)
+from nanohub.host.emulate.operator import Operator  # noqa: E402
 from nanohub.protocol import auditlog, codec, schema  # noqa: E402
+from soak.run import vm_rss_kb  # noqa: E402
 
 ENERGY = [schema.MSG[n] for n in sorted(schema.AUTH_REQUIRED)]
 # one burst and its sync read: what the hub parses in one tick
 _BURST_MAX = core._PARSE_BYTES - 64
 HARMLESS = [schema.MSG[n] for n in ("HOLD", "RECALL", "TREAT_PAUSE", "DISARM", "TREAT_STOP")]
 READS = [schema.MSG[n] for n in ("REQUEST", "PARAM_GET", "LOG_READ")]
-
-
-def vm_rss_kb(pid):
-    """Resident memory of a process (VmRSS, kB), or None."""
-    try:
-        for line in Path("/proc/%d/status" % pid).read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
 
 
 class Generator:
@@ -269,13 +260,18 @@ def _run(gen, store, seconds, heap, max_bytes, violations, need, Hub, EmulatedHu
         alive = emu.hub.poll() is None
         need(alive, "the hub process died: %s" % emu.alive())
         rss1 = vm_rss_kb(pid) if alive else None
-        with Hub.open(emu.hub_url, key=KEY, timeout=3.0, retries=4) as h:
-            info1 = dict(h.info)
-            st1 = h.status()
-            raw = h.log_pull()
+        # the library's resilient operator: a hub still draining the stream may
+        # answer late or drop the link; reads reconnect and retry
+        op = Operator(emu.hub_url, KEY, timeout=3.0)
+        try:
+            info1 = op.read(lambda h: dict(h.info), within=20.0)
+            st1 = op.read(lambda h: h.status())
+            raw, _ = op.pull_log()
             # nothing here acknowledges the log: a long run fills it, and the
             # hub then counts records instead of writing them (ALARM_LOG_FULL)
-            full = any(a["code"] == "LOG_FULL" for a in h.alarms())
+            full = op.read(lambda h: any(a["code"] == "LOG_FULL" for a in h.alarms()))
+        finally:
+            op.close()
     invalid = [v for v in verdicts if v[0] == "err"]
     valid = [v for v in verdicts if v[0] == "ok"]
     per_class = [0] * 16

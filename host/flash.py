@@ -8,7 +8,8 @@
    too small (saying how much is needed), or no board module fits.
 3. Compile ``firmware/`` to ``.mpy`` with mpy-cross and copy the modules the
    board needs; remove stale ``hub/`` and ``boards/`` modules (a stale ``.py``
-   would shadow its ``.mpy``); provision ``hub.key``; write ``main.py``.
+   would shadow its ``.mpy``); provision ``hub.key``; write ``board.py`` (the
+   board module's name) and ``main.py``.
 4. Start the hub: reset the board (the unix port behind a PTY: ``import main``,
    since a reset ends the process) and wait for the nanohub handshake.
 
@@ -22,6 +23,8 @@ free, the unix port 128 KB. Filesystem: the modules (each rounded up to whole
 blocks) plus 56 KB for the store (8 audit segments of 256 records of 24 B,
 state, params).
 """
+import ast
+import functools
 import random
 import tempfile
 import time
@@ -43,25 +46,57 @@ class FlashRefused(NanohubError):
     exit_code = 1
 
 
+@functools.lru_cache(maxsize=None)
+def board_facts(module):
+    """What ``firmware/boards/<module>.py`` says of itself: (its ``STORE``, the
+    hub's directory on the device; the other board modules it needs, in load
+    order). Read from the source: board modules import MicroPython-only ones."""
+    from . import vm
+    boards = vm.firmware_dir() / "boards"
+    tree = ast.parse((boards / (module + ".py")).read_text())
+    store = None
+    needs = []
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name) and node.targets[0].id == "STORE"):
+            store = ast.literal_eval(node.value)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("boards"):
+            names = ([node.module[len("boards."):]] if node.module != "boards"
+                     else [a.name for a in node.names])
+            for name in names:
+                for dep in board_facts(name)[1] + (name,):
+                    if dep not in needs:
+                        needs.append(dep)
+    return store, tuple(needs)
+
+
 @dataclass(frozen=True)
 class Target:
     name: str              # --board value
     module: str            # firmware/boards/<module>.py
     platforms: tuple       # sys.platform values that mean this target
-    store: str             # the hub's store directory on the device
     ram: int               # free heap needed, bytes
     window_ms: int         # main.py's boot escape (three Ctrl-C) before the hub starts
     start: str             # "reset" the board, or "run" main (unix port: a reset ends it)
     title: str
-    extra: tuple = ("console",)
+
+    @property
+    def store(self):
+        """The hub's store directory on the device (the board module's STORE)."""
+        return board_facts(self.module)[0]
+
+    @property
+    def needs(self):
+        """The board modules to copy besides the target's own."""
+        return board_facts(self.module)[1]
 
 
 TARGETS = {
-    "rp2": Target("rp2", "rp2", ("rp2",), "/nanohub", 96 * 1024, 1000, "reset",
-                  "Raspberry Pi RP2040/RP2350 boards (rp2 port)", ("pins", "console")),
-    "stm32": Target("stm32", "stm32", ("pyboard",), "/flash/nanohub", 96 * 1024, 1000, "reset",
-                    "STM32 boards (stm32 port: pyboard, STM32F4DISC, Nucleo)", ("pins", "console")),
-    "unix": Target("unix", "unix_tty", ("linux", "darwin"), "nanohub", 128 * 1024, 0, "run",
+    "rp2": Target("rp2", "rp2", ("rp2",), 96 * 1024, 1000, "reset",
+                  "Raspberry Pi RP2040/RP2350 boards (rp2 port)"),
+    "stm32": Target("stm32", "stm32", ("pyboard",), 96 * 1024, 1000, "reset",
+                    "STM32 boards (stm32 port: pyboard, STM32F4DISC, Nucleo)"),
+    "unix": Target("unix", "unix_tty", ("linux", "darwin"), 128 * 1024, 0, "run",
                    "MicroPython unix port on a terminal (SITL over a PTY)"),
 }
 
@@ -124,11 +159,15 @@ class Plan:
         return "\n".join(lines)
 
 
+def board_py(target):
+    """The one line that names the board module (read by firmware hub/config.py)."""
+    return ('"""The board this hub runs on (written by nanohub flash)."""\nNAME = %r\n'
+            % target.module).encode()
+
+
 def main_py(target, hub_id, bots=BOTS):
-    """The few lines that start the hub on the board."""
-    argv = ["--board", target.module, "--bots", str(bots), "--hub-id", "0x%08x" % hub_id]
-    if target.start == "run":
-        argv[2:2] = ["--store", target.store]
+    """The few lines that start the hub on the board (``board.py`` names the board)."""
+    argv = ["--bots", str(bots), "--hub-id", "0x%08x" % hub_id]
     lines = ['"""Start the nanohub hub (written by nanohub flash)."""',
              "import micropython",
              "micropython.kbd_intr(-1)  # a stray 0x03 from the host must not stop the boot"]
@@ -175,8 +214,9 @@ class Build:
 
     def plan(self, target, hub_id=None, bots=BOTS):
         files = [("hub/" + p.name, p.read_bytes()) for p in sorted((self.root / "hub").glob("*.mpy"))]
-        for name in ("__init__", "base") + target.extra + (target.module,):
+        for name in ("__init__",) + target.needs + (target.module,):
             files.append(("boards/%s.mpy" % name, (self.root / "boards" / (name + ".mpy")).read_bytes()))
+        files.append(("board.py", board_py(target)))
         files.append(("main.py", main_py(target, hub_id if hub_id is not None else 0, bots)))
         return Plan(target, files, self.mpy, hub_id)
 

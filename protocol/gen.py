@@ -4,9 +4,9 @@
     python -m nanohub.protocol.gen --check   # exit 1 if any is out of date
 
 Outputs (all carry a "generated, do not edit" header):
-  firmware/hub/wire.py       constants and struct formats for MicroPython
+  firmware/hub/wire.py       constants and struct formats for MicroPython (the
+                             simulator imports it too: one module for both)
   firmware/hub/paramtab.py   the parameter table for MicroPython
-  sim/wire.py                the same wire module, for the bot model
   docs/protocol.md           every message and field, readable
   docs/parameters.md         parameters, capacities, site geometry, plan limits
 
@@ -428,7 +428,6 @@ def outputs():
     wire = wire_module()
     return {
         ROOT / "firmware" / "hub" / "wire.py": wire,
-        ROOT / "sim" / "wire.py": wire,
         ROOT / "tests" / "mp" / "wire_names.py": names_module(),
         ROOT / "docs" / "protocol.md": protocol_doc(),
         ROOT / "firmware" / "hub" / "paramtab.py": paramtab_module(),

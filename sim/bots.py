@@ -21,9 +21,9 @@ except ImportError:
         return x
 
 try:
-    from . import wire
-except (ImportError, KeyError):  # MicroPython, sim/ on the path: no package
-    import wire
+    from ..firmware.hub import wire   # CPython: the package nanohub.sim
+except (ImportError, KeyError, ValueError):  # MicroPython: firmware/ and sim/ on the path
+    from hub import wire
 
 DOCKED = wire.BOT_DOCKED
 DEPLOYED = wire.BOT_DEPLOYED

@@ -9,8 +9,8 @@ with a proxy). The hub connects to the bus port; the simulated clock starts
 when it does. The gateway speaks the bot-bus protocol exactly as a real swarm
 gateway would, applying the scenario's wire faults (loss, corruption,
 duplication, reordering, delay) in both directions. With ``--hub-host`` it
-also relays the host link and cuts it while a ``host_link_loss`` fault is in
-force. The ground-truth trace is written on exit. SIGUSR1 plays the
+also relays the host link (``HostRelay``, on the library's TCP relay) and cuts
+it while a ``host_link_loss`` fault is in force. The ground-truth trace is written on exit. SIGUSR1 plays the
 clinician's hands: every bot still in the mouth is retrieved into the dock
 (``World.retrieve``), the step after an emergency stop that the hub cannot
 do by radio.
@@ -24,9 +24,10 @@ import socket
 import sys
 import time
 
+from nanohub.host.link.relay import Relay, hostport
 from nanohub.protocol import codec, model, schema
 
-from . import wire
+from ..firmware.hub import wire
 from .world import World
 
 REPORT_MS = 100
@@ -35,9 +36,20 @@ QUIET_MS = 2 * REPORT_MS     # a longer gap between report rounds goes into the 
 MAX_REPORTS = model.BY_NAME["BOT_REPORTS"].max_count
 
 
-def _hostport(s):
-    host, _, port = s.rpartition(":")
-    return host or "127.0.0.1", int(port)
+class HostRelay(Relay):
+    """The host link through the gateway: its bytes vanish while a
+    ``host_link_loss`` fault of the scenario is in force."""
+
+    name = "gateway-host"
+
+    def __init__(self, gw, target, listen):
+        super().__init__(target, listen)
+        self.gw = gw
+
+    def received(self, pipe, data, now):
+        if not self.gw.world.host_link_down(self.gw.now()):
+            self.send(pipe, data)
+        return False
 
 
 class FaultyPipe:
@@ -192,13 +204,12 @@ def serve(args):
     world = World(args.scenario, seed=args.seed, bots=args.bots)
     gw = Gateway(world, args.speed, world.seed)
     sel = selectors.DefaultSelector()
-    lsock = socket.create_server(_hostport(args.listen))
+    lsock = socket.create_server(hostport(args.listen))
     ports = {"bus": lsock.getsockname()[1]}
-    proxy = None
+    relay = None
     if args.hub_host:
-        proxy = socket.create_server(_hostport(args.host_proxy))
-        ports["host"] = proxy.getsockname()[1]
-        sel.register(proxy, selectors.EVENT_READ, "proxy-accept")
+        relay = HostRelay(gw, args.hub_host, args.host_proxy).start()
+        ports["host"] = relay.port
     print(json.dumps(ports), flush=True)
     sel.register(lsock, selectors.EVENT_READ, "bus-accept")
     stop = []
@@ -207,7 +218,6 @@ def serve(args):
     retrieve = []                  # SIGUSR1: the clinician retrieves the bots by hand
     signal.signal(signal.SIGUSR1, lambda *a: retrieve.append(1))
     bus = pipe = None
-    pairs = {}                     # proxy: client sock <-> hub sock
     deadline = time.monotonic() + args.max_s if args.max_s else None
     try:
         while not stop:
@@ -243,41 +253,6 @@ def serve(args):
                     if faults.loss or faults.corrupt:
                         data = _impair_inbound(data, faults, gw.rng)
                     gw.on_bytes(data, now)
-                elif what == "proxy-accept":
-                    c, _ = proxy.accept()
-                    try:
-                        h = socket.create_connection(_hostport(args.hub_host))
-                    except OSError:
-                        c.close()
-                        continue
-                    for s in (c, h):
-                        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    pairs[c], pairs[h] = h, c
-                    sel.register(c, selectors.EVENT_READ, "relay")
-                    sel.register(h, selectors.EVENT_READ, "relay")
-                elif what == "relay":
-                    s = key.fileobj
-                    try:
-                        data = s.recv(65536)
-                    except OSError:
-                        data = b""
-                    peer = pairs.get(s)
-                    if not data or peer is None:
-                        for x in (s, peer):
-                            if x is not None:
-                                pairs.pop(x, None)
-                                try:
-                                    sel.unregister(x)
-                                except (KeyError, ValueError):
-                                    pass
-                                x.close()
-                        continue
-                    if world.host_link_down(gw.now()):
-                        continue               # the link is cut: bytes vanish
-                    try:
-                        peer.sendall(data)
-                    except OSError:
-                        pass
             now = gw.now()
             world.step(now)
             if retrieve:
@@ -289,6 +264,8 @@ def serve(args):
                     pipe.send(fr, faults, now)
                 pipe.flush(now)
     finally:
+        if relay is not None:
+            relay.close()
         if args.trace:
             world.save_trace(args.trace)
         if args.stats:

@@ -10,7 +10,8 @@ import gzip
 import json
 from collections import namedtuple
 
-from . import defect, wire
+from . import defect
+from ..firmware.hub import wire
 from .bots import F_RUNAWAY_ABOVE, F_RUNAWAY_OFF, F_SILENT, F_DRIFT, F_COLLAPSE, F_DEAD
 from .bots import FULL, NO_SITE, Swarm, Xorshift32
 from .mouth import NSITES, Mouth

@@ -7,8 +7,8 @@ Each round is one presentation night (60 s of simulated session): the real
 firmware on the MicroPython VM with 64 bots, the host link through
 ``nanohub.host.emulate.faultproxy`` (loss, corruption, duplication in both
 directions), the bot bus with the same rates added to the scenario's own
-network faults by the simulator (``soak.operator.noisy_scenario``). The
-operator plays the scenario's script with ``soak.operator.Operator``
+network faults by the simulator (``noisy_scenario`` below). The
+operator plays the scenario's script with ``nanohub.host.emulate.operator.Operator``
 (reconnects, identical resends, UNKNOWN when it cannot tell) as a clinician
 would: it arms once the pre-treatment checks pass (the bots may still be on
 their way when a lost frame cost a resend) and starts the treatment; it
@@ -36,7 +36,7 @@ Invariants checked every round (violations are counted, goal 0):
 - a refused ESTOP_RESET names its checks, and recall, retrieve, reset then
   succeeds without the stop latching again;
 - no command executed twice; every command the hub ran or refused is ACKed
-  at the host or reported UNKNOWN (``soak.operator.check_commands``);
+  at the host or reported UNKNOWN (``nanohub.host.emulate.operator.check_commands``);
 - the emergency stop ends done, with confirmed + unconfirmed = total, the
   unconfirmed named, and only bots that truly could not answer (radio silent,
   battery dead, or the gateway itself running late) unconfirmed; by the end of
@@ -60,16 +60,16 @@ from pathlib import Path
 from nanohub.host.emulate.hub import EmulatedHub
 from nanohub.host.errors import NanohubError
 from nanohub.host.emulate.faultproxy import Faults, FaultProxy
+from nanohub.host.emulate.operator import UNKNOWN, Operator, check_commands
 from nanohub.protocol import auditlog
 
 from nanohub.host.views import check_names
-
-from .operator import UNKNOWN, Operator, check_commands, noisy_scenario
 
 HUB_ID = 0x50AC0001
 
 
 def vm_rss_kb(pid):
+    """Resident memory of a process (VmRSS, kB), or None."""
     try:
         for line in Path("/proc/%d/status" % pid).read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -77,6 +77,22 @@ def vm_rss_kb(pid):
     except OSError:
         pass
     return None
+
+
+def noisy_scenario(base, path, loss=0.05, corrupt=0.01, duplicate=0.01, reorder=0.0,
+                   delay_ms=0, until=100000.0):
+    """Write scenario ``base`` (a bundled name) to ``path`` with a bot-bus fault
+    in force from the start: the simulator's wire faults between hub and swarm
+    (they compound with the scenario's own bus faults)."""
+    from nanohub.sim import scenario as sc
+    text = Path(sc.HERE, base + ".toml").read_text()
+    text += ("\n# ---- added by the fault-injection rig ----\n[[fault]]\nid = \"rig-bus\"\n"
+             "at = 0.0\nuntil = %.1f\nkind = \"bus\"\nparams = { loss = %g, corrupt = %g, "
+             "duplicate = %g, reorder = %g, delay_ms = %d }\n"
+             % (until, loss, corrupt, duplicate, reorder, delay_ms))
+    Path(path).write_text(text)
+    sc.load(str(path))                 # fails loudly if the file is not a valid scenario
+    return str(path)
 
 
 class SoakHub(EmulatedHub):
@@ -446,7 +462,7 @@ class Soak:
         self.all_outcomes += op.outcomes
 
     def _truth(self, rnd, trace, stats):
-        from nanohub.sim import wire as w
+        from nanohub.firmware.hub import wire as w
         from nanohub.sim.world import load_trace
         try:
             st = json.loads(Path(stats).read_text())

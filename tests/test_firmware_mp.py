@@ -2,7 +2,7 @@
 
 Each MicroPython test function becomes one pytest item per mode:
   py   from source:  MICROPYPATH=firmware:tests/mp:.frozen
-  mpy  from .mpy only: firmware/ and tests/mp/ compiled with mpy-cross first,
+  mpy  from .mpy only: firmware/, tests/mp/ and sim/ compiled with mpy-cross first,
        so bytecode a board would load is exercised too.
 Each (mode, module) runs in the VM once; the items report its cached results.
 A module may set its heap with a first-line comment ``# heap: 96k``.
@@ -157,7 +157,10 @@ class MpResults:
                                f"loads v{want[0]}.{want[1]}; install matching versions")
         out = self._tmp.mktemp("mpy")
         march = vm.native_arch_of(vm_path)  # so @micropython.viper code compiles
-        dirs = (vm.firmware_dir(), out / "firmware"), (MP_DIR, out / "tests_mp")
+        # sim/ too: the bot model imports the firmware's wire module, whose
+        # build keeps only formats and tables (constants are inlined)
+        dirs = ((vm.firmware_dir(), out / "firmware"), (MP_DIR, out / "tests_mp"),
+                (ROOT / "sim", out / "sim"))
         for src, dst in dirs:
             dst.mkdir()
             try:
@@ -173,8 +176,8 @@ class MpResults:
                 script, path, cwd = _source_args(module)
             else:
                 # -m runs the compiled runner; cwd (sys.path[0] = '') holds only .mpy files.
-                fw, tests = self._compiled()
-                script, path, cwd = ["-m", "mprun", module], (fw, tests), tests
+                fw, tests, sim = self._compiled()
+                script, path, cwd = ["-m", "mprun", module], (fw, tests, sim), tests
             self._runs[key] = ModuleRun(*_run_vm(script, _heap(module), path, cwd))
         return self._runs[key]
 

@@ -5,7 +5,6 @@ The terminal is socat's ``PTY,link=...`` + ``EXEC:micropython,pty,...`` when
 socat is installed (scripts/ensure-qemu.sh installs it), else the same made
 with Python's pty module: the PTY tests never skip for want of socat.
 """
-import importlib.util
 import json
 import os
 import pty
@@ -152,12 +151,15 @@ def test_dry_run_without_a_port_plans_every_board(home):
         paths = [f["path"] for f in p["files"]]
         assert "main.py" in paths and "hub/core.mpy" in paths and "boards/base.mpy" in paths
         assert all(f["bytes"] > 0 for f in p["files"])
-        assert all(x.endswith(".mpy") for x in paths if x != "main.py")
+        assert all(x.endswith(".mpy") for x in paths if x not in ("main.py", "board.py"))
         assert p["mpy"] == mpy and p["min_micropython"] == "1.22"
         assert p["ram_needed"] == flash.TARGETS[name].ram
         assert p["fs_needed"] > p["bytes"] + flash.STORE_RESERVE - 1
     assert "boards/rp2.mpy" in [f["path"] for f in plans["rp2"]["files"]]
-    assert "boards/pins.mpy" in [f["path"] for f in plans["stm32"]["files"]]
+    assert "boards/console.mpy" in [f["path"] for f in plans["stm32"]["files"]]
+    assert "boards/tcpbus.mpy" in [f["path"] for f in plans["unix"]["files"]]
+    assert "boards/tcpbus.mpy" not in [f["path"] for f in plans["rp2"]["files"]]
+    assert "board.py" in [f["path"] for f in plans["stm32"]["files"]]
     assert "boards/unix_tty.mpy" in [f["path"] for f in plans["unix"]["files"]]
     assert "boards/unix.mpy" not in [f["path"] for f in plans["rp2"]["files"]]
     text = cli("flash", "--dry-run", "--board", "rp2")
@@ -179,11 +181,27 @@ def test_flash_usage_errors_are_one_line_exit_2(home):
 
 
 def test_the_flash_store_paths_are_the_board_wiring():
-    spec = importlib.util.spec_from_file_location("pins", ROOT / "firmware/boards/pins.py")
-    pins = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(pins)
-    assert flash.TARGETS["rp2"].store == pins.RP2["store"]
-    assert flash.TARGETS["stm32"].store == pins.STM32["store"]
+    """flash reads each board's STORE from its source: the same path the board's
+    wiring gives the firmware (the modules import MicroPython-only ones, so the
+    check reads their assignments the way a board would evaluate them)."""
+    import ast
+    for name, module in (("rp2", "rp2"), ("stm32", "stm32"), ("unix", "unix_tty")):
+        tree = ast.parse((ROOT / "firmware/boards" / (module + ".py")).read_text())
+        ns = {}
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and node.targets[0].id in ("STORE", "WIRING"):
+                exec(compile(ast.Module([node], []), module, "exec"), ns)
+        assert flash.TARGETS[name].store == ns["STORE"]
+        if "WIRING" in ns:
+            assert ns["WIRING"]["store"] == ns["STORE"]
+    assert flash.TARGETS["unix"].needs == ("base", "console", "tcpbus")
+    assert "tcpbus" not in flash.TARGETS["rp2"].needs
+
+
+def test_board_py_names_the_board_module():
+    ns = {}
+    exec(flash.board_py(flash.TARGETS["unix"]).decode(), ns)
+    assert ns["NAME"] == "unix_tty"
 
 
 def _info(version, mpy=(6, 3), mem=200_000, fs=(4096, 1 << 30), platform="rp2"):
@@ -227,7 +245,7 @@ def test_main_py_starts_the_hub_with_the_boot_escape_on_boards_only():
     assert "SystemExit" not in board     # it would soft-reset a board into main.py again
     unix = flash.main_py(flash.TARGETS["unix"], 7, bots=8).decode()
     compile(unix, "main.py", "exec")
-    assert "boot_escape" not in unix and "'--store', 'nanohub'" in unix and "'8'" in unix
+    assert "boot_escape" not in unix and "'8'" in unix and "--board" not in unix
 
 
 def test_the_hub_id_is_read_from_a_stored_state():

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from _waiting import wait_for
-
 from _fuzzing import ROOT  # noqa: F401  (repo on sys.path)
-from nanohub.host.emulate.hub import EmulatedHub
+from _waiting import wait_for
 from nanohub.host.emulate.faultproxy import Faults, FaultProxy
+from nanohub.host.emulate.hub import EmulatedHub
+from nanohub.host.emulate.operator import Operator, check_commands
 from nanohub.protocol import auditlog, schema
-from soak.operator import Operator, check_commands, noisy_scenario
+from soak.run import noisy_scenario
 
 
 HOST_FAULTS = Faults(loss=0.05, corrupt=0.02, duplicate=0.03, reorder=0.03, delay_ms=3,
@@ -133,7 +133,7 @@ def test_commands_run_once_acks_arrive_or_are_unknown_and_no_record_is_lost(rig)
     print("reconnects", op.reconnects, "proxy", px.stats, "estop", report)
     pending = set(report["pending"])
     emu.close()                                    # the gateway writes its ground truth
-    from nanohub.sim import wire as simwire
+    from nanohub.firmware.hub import wire as simwire
     from nanohub.sim.world import load_trace
     last = load_trace(trace).samples()[-1]
     for b, row in enumerate(last[2]):

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from nanohub.sim import wire
+from nanohub.firmware.hub import wire
 from nanohub.sim import bots, mouth, scenario
 from nanohub.sim.patient import Patient
 from nanohub.sim.scenario import ScenarioError, from_dict

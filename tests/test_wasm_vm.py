@@ -18,7 +18,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import wasm  # noqa: E402
-from nanohub.sim import wire as W  # noqa: E402
+from nanohub.firmware.hub import wire as W  # noqa: E402
 
 pytestmark = pytest.mark.skipif(wasm.missing() is not None, reason=str(wasm.missing()))
 

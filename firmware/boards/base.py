@@ -10,6 +10,18 @@ from hub.compat import ticks_ms
 class BaseBoard:
     name = "base"
 
+    @classmethod
+    def from_opts(cls, o):
+        """The board for ``main.py``'s options (a dict of "--name value" pairs
+        the hub did not take); each board takes its own and refuses the rest."""
+        cls.refuse(o)
+        return cls()
+
+    @staticmethod
+    def refuse(o):
+        for k in o:
+            raise ValueError("bad argument for this board: --" + k)
+
     def ticks_ms(self):
         return ticks_ms()
 

@@ -11,12 +11,22 @@ each write first polls the output for POLLOUT and writes at most ``chunk``
 bytes: a size the port takes whole once it reports room (a USB packet on a
 board; on a Linux tty POLLOUT means room for at least a frame).
 
-``McuBoard`` adds the rest from ``machine``, wired by a ``boards.pins`` dict:
-the bot bus on a second UART, the watchdog (started at the first feed, so a
-slow boot such as a long audit-log check cannot cause a reset loop), the
-reset cause mapped to ``wire.RESET_*``, a status LED blinking at 1 Hz while
-the loop runs, and the store on the board filesystem. Nothing touches
-hardware at import time.
+``ConsoleBoard`` is a board whose host link is that console (the MCU
+boards, and ``unix_tty`` on a terminal). ``McuBoard`` adds the rest from
+``machine``, wired by the board module's ``WIRING`` dict: the bot bus on a
+second UART, the watchdog (started at the first feed, so a slow boot such as
+a long audit-log check cannot cause a reset loop), the reset cause mapped to
+``wire.RESET_*``, a status LED blinking at 1 Hz while the loop runs, and the
+store on the board filesystem. Nothing touches hardware at import time.
+
+``WIRING`` keys: ``bus_uart`` (None: no bot bus wired; the bots then read as
+LOST, the hub stays SAFE), ``bus_baud``, ``bus_rxbuf``, ``bus_txbuf``;
+``bus_tx``/``bus_rx`` are GPIO numbers where the port lets pins be chosen
+(rp2), None keeps the UART's fixed pins; ``led`` is a ``machine.Pin`` name
+(None: no LED); ``store`` is the absolute directory of the hub's files on the
+board filesystem (the module's ``STORE``, where ``nanohub flash`` writes
+``hub.key``); ``wdt_ms`` is the watchdog timeout, started at the first feed.
+A board variant changes numbers there, not code.
 """
 import select
 import sys
@@ -121,7 +131,40 @@ def reset_cause(machine):
     return wire.RESET_HARD
 
 
-class McuBoard(BaseBoard):
+class ConsoleBoard(BaseBoard):
+    """A board whose host link is the console: one host, always there."""
+
+    def __init__(self, store, console):
+        self._store = Store(store)
+        self._con = console
+        self._poll = select.poll()
+        self._con.register(self._poll)
+
+    def wait(self, ms):
+        for _ in self._poll.ipoll(ms):
+            break
+
+    def store(self):
+        return self._store
+
+    def close(self):
+        """Give the console back to the REPL."""
+        self._con.close()
+
+    def host_session(self):
+        return 1                # one console; a new host says HELLO again
+
+    def host_connected(self):
+        return True
+
+    def host_read(self, buf):
+        return self._con.read(buf)
+
+    def host_write(self, buf, off, n):
+        return self._con.write(buf, off, n)
+
+
+class McuBoard(ConsoleBoard):
     """A microcontroller board: console host link, UART bot bus, machine.WDT."""
 
     name = "mcu"
@@ -133,10 +176,7 @@ class McuBoard(BaseBoard):
         w = wiring if wiring is not None else self.wiring
         self.wiring = w
         self._cause = reset_cause(machine)
-        self._store = Store(w["store"])
-        self._con = console if console is not None else Console()
-        self._poll = select.poll()
-        self._con.register(self._poll)
+        ConsoleBoard.__init__(self, w["store"], console if console is not None else Console())
         self._uart = self._open_uart(machine, w)
         self._led = None
         if w.get("led") is not None:
@@ -167,10 +207,6 @@ class McuBoard(BaseBoard):
         return machine.UART(uid, **kw)
 
     # ------------------------------------------------------------- system --
-    def wait(self, ms):
-        for _ in self._poll.ipoll(ms):
-            break
-
     def wdt_feed(self):
         if self._wdt is None:
             self._wdt = self._m.WDT(timeout=self._wdt_ms)
@@ -183,31 +219,12 @@ class McuBoard(BaseBoard):
     def reset_cause(self):
         return self._cause
 
-    def store(self):
-        return self._store
-
     def led(self, on):
         self._lit = bool(on)
         if self._led is not None:
             self._led.value(1 if on else 0)
 
-    def close(self):
-        """Give the console back to the REPL (the watchdog, once started, stays)."""
-        self._con.close()
-
-    # --------------------------------------------------------------- links --
-    def host_session(self):
-        return 1                # one console; a new host says HELLO again
-
-    def host_connected(self):
-        return True
-
-    def host_read(self, buf):
-        return self._con.read(buf)
-
-    def host_write(self, buf, off, n):
-        return self._con.write(buf, off, n)
-
+    # ------------------------------------------------- bot bus (the UART) --
     def bus_read(self, buf):
         u = self._uart
         if u is None:

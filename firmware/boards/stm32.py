@@ -3,12 +3,26 @@
 Host link: the REPL console (USB VCP, or the board's REPL UART). Bot bus:
 UART2 (USART2, PA2/PA3). Watchdog: machine.WDT (the IWDG). LED: LED_GREEN.
 Store: /flash/nanohub (the internal flash FAT filesystem; the store's
-atomic replace copes with FAT's rename). Wiring: ``boards/pins.py``.
+atomic replace copes with FAT's rename). The keys of ``WIRING`` are
+described in ``boards/console.py``.
 """
-from boards import pins
 from boards.console import McuBoard
+
+STORE = "/flash/nanohub"  # the hub's files (nanohub flash writes hub.key here)
+
+WIRING = {
+    "bus_uart": 2,        # USART2: PA2 TX, PA3 RX (STM32F4DISC, Nucleo-F4, pyboard X3/X4)
+    "bus_tx": None,
+    "bus_rx": None,
+    "bus_baud": 460800,
+    "bus_rxbuf": 2048,
+    "bus_txbuf": None,    # not supported by the stm32 port's UART
+    "led": "LED_GREEN",
+    "wdt_ms": 2000,
+    "store": STORE,
+}
 
 
 class Board(McuBoard):
     name = "stm32"
-    wiring = pins.STM32
+    wiring = WIRING

@@ -6,8 +6,8 @@ connection waits in the listen queue until the current one closes, so a
 second client can never take the link from the first (``nanohub serve``
 shares one link between many clients). Its socket is non-blocking: a client
 that stops reading costs frames (``hub.hostout``), never a wait. The bot bus
-connects out to the swarm
-gateway and reconnects if it drops. Storage is a directory. The watchdog is a
+connects out to the swarm gateway and reconnects if it drops
+(``boards/tcpbus.py``). Storage is a directory. The watchdog is a
 thread that kills the process when the loop stops feeding it, after writing
 the reset cause that the next boot reads, as a hardware watchdog would.
 """
@@ -17,23 +17,26 @@ import socket
 import time
 
 from boards.base import BaseBoard
+from boards.tcpbus import TcpBus, addr, forget, recv_into
 from hub import wire
 from hub.compat import ticks_diff, ticks_ms
 from hub.store import Store
 
-_PEND = 1536
 _SO_RCVBUF = 8          # Linux; MicroPython's socket module does not name it
 _RCVBUF = 16384         # what the host link may hold unread, like a serial driver's buffer
-_RECONNECT_MS = 500
-
-
-def _addr(hostport):
-    host, port = hostport.rsplit(":", 1)
-    return socket.getaddrinfo(host, int(port))[0][-1]
 
 
 class Board(BaseBoard):
     name = "unix"
+
+    @classmethod
+    def from_opts(cls, o):
+        host = o.pop("host", "127.0.0.1:7700")
+        bus = o.pop("bus", None)
+        store = o.pop("store", "hubdata")
+        hang = int(o.pop("hang-after-ms", "0"))
+        cls.refuse(o)
+        return cls(host, bus, store, hang_after_ms=hang)
 
     def __init__(self, host="127.0.0.1:7700", bus=None, store="hubdata", wdt_ms=2000,
                  hang_after_ms=0):
@@ -52,19 +55,14 @@ class Board(BaseBoard):
             self._srv.setsockopt(socket.SOL_SOCKET, _SO_RCVBUF, _RCVBUF)
         except OSError:
             pass
-        self._srv.bind(_addr(host))
+        self._srv.bind(addr(host))
         self._srv.listen(1)
         self._srv.setblocking(False)
         self._poll = select.poll()
         self._poll.register(self._srv, select.POLLIN)
         self._cli = None
         self._session = 0
-        self._bus_addr = _addr(bus) if bus else None
-        self._bus = None
-        self._bus_try = 0
-        self._bp = bytearray(_PEND)
-        self._bn = 0
-        self.dropped = 0
+        self._bus = TcpBus(bus, self._poll)
         self._wdt_ms = wdt_ms
         self._fed = ticks_ms()
         # test hook: the loop really hangs after this long, for the watchdog to catch
@@ -142,11 +140,7 @@ class Board(BaseBoard):
         self._poll.register(cli, select.POLLIN)
 
     def _drop_host(self):
-        try:
-            self._poll.unregister(self._cli)
-        except (OSError, ValueError):
-            pass
-        self._cli.close()
+        forget(self._poll, self._cli)
         self._cli = None
         self._poll.register(self._srv, select.POLLIN)   # the next client may come in
 
@@ -157,16 +151,11 @@ class Board(BaseBoard):
         return self._cli is not None
 
     def host_read(self, buf):
-        if self._cli is None:
-            return 0
-        try:
-            n = self._cli.readinto(buf)
-        except OSError:
+        cli = self._cli
+        n = recv_into(cli, buf) if cli is not None else 0
+        if n < 0:
+            self._drop_host()   # the host hung up: the next client may come in
             n = 0
-        if n is None:
-            return 0
-        if n == 0:
-            self._drop_host()
         return n
 
     def host_write(self, buf, off, n):
@@ -179,69 +168,8 @@ class Board(BaseBoard):
             return 0            # reset by the peer: the next read sees it and drops the host
         return w or 0
 
-    def _out(self, sock, pend, pn, buf, n):
-        """Write pending bytes, then the frame; keep what the socket refuses."""
-        try:
-            if pn:
-                w = sock.write(pend, 0, pn) or 0
-                if w:
-                    pend[0:pn - w] = pend[w:pn]
-                    pn -= w
-            if pn == 0:
-                w = sock.write(buf, 0, n) or 0
-                if w < n:
-                    pend[0:n - w] = buf[w:n]
-                    pn = n - w
-            elif pn + n <= len(pend):
-                pend[pn:pn + n] = buf[0:n]
-                pn += n
-            else:
-                self.dropped += 1
-        except OSError:
-            return 0
-        return pn
-
     def bus_read(self, buf):
-        if self._bus is None:
-            self._bus_connect()
-            if self._bus is None:
-                return 0
-        try:
-            n = self._bus.readinto(buf)
-        except OSError:
-            n = 0
-        if n is None:
-            return 0
-        if n == 0:
-            self._drop_bus()
-        return n
+        return self._bus.read(buf)
 
     def bus_write(self, buf, n):
-        if self._bus is not None:
-            self._bn = self._out(self._bus, self._bp, self._bn, buf, n)
-
-    def _bus_connect(self):
-        if self._bus_addr is None:
-            return
-        now = ticks_ms()
-        if self._bus_try and ticks_diff(now, self._bus_try) < _RECONNECT_MS:
-            return
-        self._bus_try = now
-        s = socket.socket()
-        try:
-            s.connect(self._bus_addr)
-        except OSError:
-            s.close()
-            return
-        s.setblocking(False)
-        self._bus = s
-        self._bn = 0
-        self._poll.register(s, select.POLLIN)
-
-    def _drop_bus(self):
-        try:
-            self._poll.unregister(self._bus)
-        except (OSError, ValueError):
-            pass
-        self._bus.close()
-        self._bus = None
+        self._bus.write(buf, n)

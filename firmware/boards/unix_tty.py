@@ -8,7 +8,8 @@ what ``nanohub flash --board unix`` installs and starts over a PTY.
     micropython main.py --board unix_tty --store nanohub --hub-id 1
         [--bus 127.0.0.1:7701]
 
-Bot bus: optional, a TCP connection out to the swarm gateway (reconnects).
+Bot bus: optional, a TCP connection out to the swarm gateway (reconnects;
+``boards/tcpbus.py``, as on the socket ``unix`` board).
 No watchdog (the socket ``unix`` board has one); the reset cause is POWER.
 Host writes never block: the terminal is switched to O_NONBLOCK and
 ``Console.write`` polls for room first, then keeps what a short write left
@@ -18,17 +19,11 @@ the other side reads. The unix port has no ``fcntl``; ``dd oflag=nonblock``
 run with the hub's stdout sets the flag on the open terminal they share (it
 stays set after the hub exits, as for any program that sets it).
 """
-import select
-import socket
-
-from boards.base import BaseBoard
-from boards.console import Console
+from boards.console import Console, ConsoleBoard
+from boards.tcpbus import TcpBus
 from hub import wire
-from hub.compat import ticks_diff, ticks_ms
-from hub.frame import Views
-from hub.store import Store
 
-_RECONNECT_MS = 500
+STORE = "nanohub"       # the hub's files, under the working directory (nanohub flash)
 
 
 def _nonblocking_stdout():
@@ -40,101 +35,31 @@ def _nonblocking_stdout():
         return False            # no shell: POLLOUT before each write still guards most of it
 
 
-class Board(BaseBoard):
+class Board(ConsoleBoard):
     name = "unix_tty"
 
-    def __init__(self, bus=None, store="hubdata", console=None):
-        self._store = Store(store)
+    @classmethod
+    def from_opts(cls, o):
+        bus = o.pop("bus", None)
+        store = o.pop("store", STORE)
+        cls.refuse(o)
+        return cls(bus, store)
+
+    def __init__(self, bus=None, store=STORE, console=None):
         # a tty that reports POLLOUT takes a whole frame (pty: below its 64 KB
         # limit; UART: under 256 bytes queued of 4 KB): write frames in one piece
         self.nonblocking = False
         if console is None:
             self.nonblocking = _nonblocking_stdout()
-        self._con = console if console is not None else Console(chunk=wire.MAX_WIRE)
-        self._poll = select.poll()
-        self._con.register(self._poll)
-        self._bus_addr = None
-        if bus:
-            host, port = bus.rsplit(":", 1)
-            self._bus_addr = socket.getaddrinfo(host, int(port))[0][-1]
-        self._bus = None
-        self._bus_try = 0
-        self._wbuf = None
-        self._wviews = None
-
-    def wait(self, ms):
-        for _ in self._poll.ipoll(ms):
-            break
-
-    def store(self):
-        return self._store
+        ConsoleBoard.__init__(self, store, console if console is not None
+                              else Console(chunk=wire.MAX_WIRE))
+        self._bus = TcpBus(bus, self._poll)
 
     def stopping(self):
         return self._con.eof    # the terminal hung up: nobody can reach the hub
 
-    def close(self):
-        self._con.close()
-
-    # --------------------------------------------------------------- links --
-    def host_session(self):
-        return 1
-
-    def host_connected(self):
-        return True
-
-    def host_read(self, buf):
-        return self._con.read(buf)
-
-    def host_write(self, buf, off, n):
-        return self._con.write(buf, off, n)
-
     def bus_read(self, buf):
-        if self._bus is None:
-            self._connect()
-            if self._bus is None:
-                return 0
-        try:
-            n = self._bus.readinto(buf)
-        except OSError:
-            n = 0
-        if n is None:
-            return 0
-        if n == 0:
-            self._drop()
-        return n
+        return self._bus.read(buf)
 
     def bus_write(self, buf, n):
-        if self._bus is None:
-            return
-        if buf is not self._wbuf:
-            self._wbuf = buf
-            self._wviews = Views(buf)     # one view per frame length: no garbage per write
-        try:
-            self._bus.write(self._wviews.view(n))   # a short write loses a frame: COBS resyncs
-        except OSError:
-            self._drop()
-
-    def _connect(self):
-        if self._bus_addr is None:
-            return
-        now = ticks_ms()
-        if self._bus_try and ticks_diff(now, self._bus_try) < _RECONNECT_MS:
-            return
-        self._bus_try = now
-        s = socket.socket()
-        try:
-            s.connect(self._bus_addr)
-        except OSError:
-            s.close()
-            return
-        s.setblocking(False)
-        self._bus = s
-        self._poll.register(s, select.POLLIN)
-
-    def _drop(self):
-        try:
-            self._poll.unregister(self._bus)
-        except (OSError, ValueError):
-            pass
-        self._bus.close()
-        self._bus = None
+        self._bus.write(buf, n)

@@ -1,5 +1,15 @@
-"""Pick and build the board from arguments (unix) or the platform (boards)."""
+"""Pick and build the board: the core imports no board but the one it runs on.
+
+The board is, in this order: ``--board NAME``; ``NAME`` in ``board.py`` (a
+one-line module ``nanohub flash`` writes next to ``main.py``); the default of
+the port's ``sys.platform`` below. ``NAME`` is a module in ``boards/``, which
+takes the options the hub leaves (``Board.from_opts``). A new board is one
+new file in ``boards/`` (plus a row here if it is a port's default).
+"""
 import sys
+
+# sys.platform -> the board module a port runs without being told: names only
+DEFAULTS = {"linux": "unix", "darwin": "unix", "rp2": "rp2", "pyboard": "stm32"}
 
 
 def _opts(argv):
@@ -15,32 +25,32 @@ def _opts(argv):
     return out
 
 
+def board_name(o):
+    """The board module's name for options ``o`` (takes ``board`` out of them)."""
+    name = o.pop("board", None)
+    if name:
+        return name
+    try:
+        import board            # written at flash time
+        return board.NAME
+    except ImportError:
+        pass
+    name = DEFAULTS.get(sys.platform)
+    if name is None:
+        raise ValueError("no default board for platform %s: pass --board NAME or write "
+                         "board.py (NAME = \"...\")" % sys.platform)
+    return name
+
+
 def make(argv):
     import gc
     from hub.core import Hub
     gc.collect()            # loading bytecode leaves garbage: clear it before the big buffers
     o = _opts(argv)
-    name = o.get("board") or ("unix" if sys.platform in ("linux", "darwin") else sys.platform)
-    bots = int(o.get("bots", "16"))
-    hub_id = int(o.get("hub-id", "0"), 0)
-    if name == "unix":
-        from boards.unix import Board
-        board = Board(o.get("host", "127.0.0.1:7700"), o.get("bus"),
-                      o.get("store", "hubdata"), hang_after_ms=int(o.get("hang-after-ms", "0")))
-    elif name == "unix_tty":
-        from boards.unix_tty import Board
-        board = Board(o.get("bus"), o.get("store", "hubdata"))
-    elif name == "null":
-        from boards.null import Board
-        board = Board()
-    elif name == "rp2":
-        from boards.rp2 import Board
-        board = Board()
-    elif name == "stm32":
-        from boards.stm32 import Board
-        board = Board()
-    else:
-        raise ValueError("no board module for " + name)
+    name = board_name(o)
+    bots = int(o.pop("bots", "16"))
+    hub_id = int(o.pop("hub-id", "0"), 0)
+    board = __import__("boards." + name, None, None, ["Board"]).Board.from_opts(o)
     gc.collect()
     hub = Hub(board, bots, hub_id)
     gc.collect()

@@ -20,7 +20,7 @@ on its own, in each direction independently (``up``: client to target,
 
 Rates are probabilities per frame. ``disconnect_all()`` pulls the cable now;
 ``taps`` (callables ``tap(direction, bytes)``) see every unit delivered, for
-tests that inspect the traffic. Runs on one thread; ``set_faults``
+tests that inspect the traffic. Runs on one thread (``link.relay.Relay``); ``set_faults``
 changes them while it runs (to let a final log pull through, say). Seeded:
 the same seed and the same traffic give the same faults.
 
@@ -34,12 +34,10 @@ import argparse
 import heapq
 import json
 import random
-import selectors
-import socket
 import sys
-import threading
-import time
 from dataclasses import asdict, dataclass
+
+from nanohub.host.link.relay import Relay, hostport, serve
 
 MAX_UNIT = 4096          # bytes without a delimiter before they go as one unit
 HOLD_S = 0.2             # a reordered frame waits at most this long for one to overtake it
@@ -77,8 +75,8 @@ NONE = Faults()
 class _Dir:
     """One direction of one connection: cut frames, impair, schedule."""
 
-    def __init__(self, proxy, name, src, dst):
-        self.proxy, self.name, self.src, self.dst = proxy, name, src, dst
+    def __init__(self, proxy, pipe):
+        self.proxy, self.pipe, self.name = proxy, pipe, pipe.name
         self.buf = bytearray()
         self.held = None              # a frame waiting to be overtaken (reorder)
         self.held_at = 0.0
@@ -143,180 +141,81 @@ class _Dir:
         if f.jitter_ms:
             delay += self.proxy.rng.random() * f.jitter_ms
         if delay <= 0 and self.last_due <= now:
-            self.proxy._write(self.dst, unit)
+            self.proxy.send(self.pipe, unit)
             return
         due = max(now + delay / 1000.0, self.last_due)
         self.last_due = due
         if delay > 0 and count:
             self.proxy.stats[self.name]["delayed"] += 1
-        self.proxy._later(due, self.dst, unit)
+        self.proxy._later(due, self.pipe, unit)
 
     def flush_held(self, now):
         """A held frame that nothing overtook goes out after HOLD_S anyway."""
         if self.held is not None and now - self.held_at >= HOLD_S:
             unit, self.held = self.held, None
-            self.proxy._write(self.dst, unit)
+            self.proxy.send(self.pipe, unit)
 
 
-class FaultProxy:
+class FaultProxy(Relay):
     """Listens on ``listen``; each client is relayed to ``target`` through the faults."""
 
+    name = "faultproxy"
+
     def __init__(self, target, listen=("127.0.0.1", 0), up=NONE, down=NONE, seed=0):
-        if isinstance(target, str):
-            host, _, port = target.rpartition(":")
-            target = (host or "127.0.0.1", int(port))
-        self.target = target
+        super().__init__(target, listen)
         self.rng = random.Random(seed)
         self.faults = {"up": up, "down": down}
-        self.stats = {"up": dict.fromkeys(KINDS, 0), "down": dict.fromkeys(KINDS, 0),
-                      "connections": 0, "refused": 0, "pulled": 0}
-        self._lsock = socket.create_server(listen)
-        self.port = self._lsock.getsockname()[1]
-        self._sel = selectors.DefaultSelector()
-        self._sel.register(self._lsock, selectors.EVENT_READ, None)
-        self._pairs = {}                   # sock -> (_Dir reading it, peer sock)
-        self._timers = []                  # (due, order, sock, bytes)
+        self.stats.update({"up": dict.fromkeys(KINDS, 0), "down": dict.fromkeys(KINDS, 0)})
+        self._dirs = {}                    # pipe -> _Dir
+        self._timers = []                  # (due, order, pipe, bytes)
         self._order = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._cut_all = False
-        self._thread = None
         self.taps = []                     # callables tap(direction, bytes): what was delivered
-
-    # ---------------------------------------------------------- life --
-    @property
-    def url(self):
-        return "socket://127.0.0.1:%d" % self.port
-
-    def start(self):
-        self._thread = threading.Thread(target=self._loop, name="faultproxy", daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self):
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(2.0)
-        for s in list(self._pairs):
-            self._close(s)
-        self._lsock.close()
-        self._sel.close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.close()
 
     def set_faults(self, up=None, down=None):
         """Change the rates while running (None keeps a direction as is)."""
-        with self._lock:
+        with self.lock:
             if up is not None:
                 self.faults["up"] = up
             if down is not None:
                 self.faults["down"] = down
-
-    def disconnect_all(self):
-        """Cut every relayed connection now (a cable pulled)."""
-        with self._lock:
-            self._cut_all = True
 
     def injected(self):
         """Total faults injected so far, both directions (delays not counted)."""
         return sum(self.stats[d][k] for d in ("up", "down") for k in KINDS[1:]
                    if k != "delayed") + self.stats["pulled"]
 
-    # ---------------------------------------------------------- loop --
-    def _loop(self):
-        while not self._stop.is_set():
-            timeout = 0.05
-            if self._timers:
-                timeout = max(0.0, min(timeout, self._timers[0][0] - time.monotonic()))
-            for key, _ in self._sel.select(timeout):
-                sock = key.fileobj
-                if sock is self._lsock:
-                    self._accept()
-                    continue
-                if sock not in self._pairs:
-                    continue
-                try:
-                    data = sock.recv(65536)
-                except OSError:
-                    data = b""
-                if not data:
-                    self._close(sock)
-                    continue
-                d, _ = self._pairs[sock]
-                with self._lock:
-                    cut = d.take(data, time.monotonic())
-                if cut:
-                    self._close(sock)
-            now = time.monotonic()
-            with self._lock:
-                for d, _ in list(self._pairs.values()):
-                    d.flush_held(now)
-            while self._timers and self._timers[0][0] <= now:
-                _, _, dst, unit = heapq.heappop(self._timers)
-                self._write(dst, unit)
-            if self._cut_all:
-                self._cut_all = False
-                if self._pairs:
-                    self.stats["pulled"] += 1
-                for s in list(self._pairs):
-                    self._close(s)
+    # --------------------------------------------------- relay hooks --
+    def opened(self, up, down):
+        for pipe in (up, down):
+            self._dirs[pipe] = _Dir(self, pipe)
 
-    def _accept(self):
-        try:
-            c, _ = self._lsock.accept()
-        except OSError:
-            return
-        try:
-            h = socket.create_connection(self.target, timeout=2.0)
-        except OSError:
-            self.stats["refused"] += 1
-            c.close()
-            return
-        for s in (c, h):
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            s.settimeout(2.0)
-        self.stats["connections"] += 1
-        self._pairs[c] = (_Dir(self, "up", c, h), h)
-        self._pairs[h] = (_Dir(self, "down", h, c), c)
-        self._sel.register(c, selectors.EVENT_READ)
-        self._sel.register(h, selectors.EVENT_READ)
+    def received(self, pipe, data, now):
+        return self._dirs[pipe].take(data, now)
 
-    def _later(self, due, dst, unit):
-        self._order += 1
-        heapq.heappush(self._timers, (due, self._order, dst, unit))
+    def next_due(self):
+        return self._timers[0][0] if self._timers else None
 
-    def _write(self, dst, unit):
-        entry = self._pairs.get(dst)
-        if entry is None:
-            return                         # the connection is gone: the frame too
+    def run_due(self, now):
+        for d in list(self._dirs.values()):
+            d.flush_held(now)
+        while self._timers and self._timers[0][0] <= now:
+            _, _, pipe, unit = heapq.heappop(self._timers)
+            self.send(pipe, unit)
+
+    def delivered(self, pipe, data, t):
         for tap in self.taps:
-            tap("down" if entry[0].name == "up" else "up", unit)
-        try:
-            dst.sendall(unit)
-        except OSError:
-            self._close(dst)
+            tap(pipe.name, data)
 
-    def _close(self, sock):
-        entry = self._pairs.pop(sock, None)
-        if entry is None:
-            return
-        _, peer = entry
-        for s in (sock, peer):
-            self._pairs.pop(s, None)
-            try:
-                self._sel.unregister(s)
-            except (KeyError, ValueError):
-                pass
-            try:
-                s.close()
-            except OSError:
-                pass
-        self._timers = [t for t in self._timers if t[2] not in (sock, peer)]
+    def drop(self, pipe):
+        super().drop(pipe)
+        for p in (pipe, pipe.peer):
+            self._dirs.pop(p, None)     # the connection is gone: its frames too
+        self._timers = [t for t in self._timers if t[2].open]
         heapq.heapify(self._timers)
+
+    def _later(self, due, pipe, unit):
+        self._order += 1
+        heapq.heappush(self._timers, (due, self._order, pipe, unit))
 
 
 def main(argv=None):
@@ -331,19 +230,9 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     f = Faults(a.loss, a.corrupt, a.duplicate, a.reorder, a.delay_ms, a.jitter_ms, a.disconnect)
-    host, _, port = a.listen.rpartition(":")
-    px = FaultProxy(a.target, (host or "127.0.0.1", int(port)), up=f, down=f, seed=a.seed)
+    px = FaultProxy(a.target, hostport(a.listen), up=f, down=f, seed=a.seed)
     print(json.dumps({"listen": px.port}), flush=True)
-    px.start()
-    try:
-        while True:
-            time.sleep(5)
-            print(json.dumps(px.stats), flush=True)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        px.close()
-    return 0
+    return serve(px, 5, lambda: print(json.dumps(px.stats), flush=True))
 
 
 if __name__ == "__main__":

@@ -18,159 +18,73 @@ without pacing: a plain tap.
 released: ``direction`` is ``"up"`` (client to target) or ``"down"``, ``t``
 the ``time.monotonic()`` at which it was handed to the receiver. ``stats``
 counts bytes each way. One client at a time; a new connection replaces the
-old one, as a serial port has one user.
+old one, as a serial port has one user. The relay is ``link.relay.Relay``
+with a thread per direction.
 """
 import argparse
 import socket
 import sys
-import threading
 import time
+
+from nanohub.host.link.relay import Relay, serve
 
 _SLACK_S = 0.002         # how far a late pump may catch up (sleep overshoot)
 _IDLE_S = 0.0003         # a read that waited this long found the line idle
 _RCVBUF = 4096           # keep what the kernel buffers close to a UART's FIFO
 
 
-def _hostport(s):
-    host, _, port = str(s).rpartition(":")
-    return host or "127.0.0.1", int(port)
-
-
-def _tune(sock):
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _RCVBUF)
-    except OSError:
-        pass
-
-
-class Pacer:
+class Pacer(Relay):
     """Listen on ``listen``; relay each client to ``target`` at ``baud``."""
 
+    name = "pace"
+    threaded = True             # each direction sleeps on its own thread
+    timeout_s = 0.2
+
     def __init__(self, target, baud=115200, listen="127.0.0.1:0", chunk=16, tap=None):
-        self.target = _hostport(target)
+        super().__init__(target, listen, single=True)
         self.baud = baud
         self.rate = baud / 10.0 if baud else None     # bytes per second, 8N1
-        self.chunk = chunk if baud else 65536
+        self.recv_size = chunk if baud else 65536
         self.tap = tap
-        self.stats = {"up": 0, "down": 0, "connections": 0}
-        self._srv = socket.socket()
-        self._srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        _tune(self._srv)
-        self._srv.bind(_hostport(listen))
-        self._srv.listen(1)
-        self._srv.settimeout(0.2)
-        self.port = self._srv.getsockname()[1]
-        self._closed = threading.Event()
-        self._pair = None
-        self._lock = threading.Lock()
-        self._threads = []
-        self._acceptor = None
-
-    @property
-    def url(self):
-        return "socket://127.0.0.1:%d" % self.port
+        self.stats.update({"up": 0, "down": 0})
 
     @property
     def bytes_per_s(self):
         return self.rate
 
-    def start(self):
-        self._acceptor = threading.Thread(target=self._accept_loop, name="pace-accept",
-                                          daemon=True)
-        self._acceptor.start()
-        return self
+    # --------------------------------------------------- relay hooks --
+    def opened(self, up, down):
+        for pipe in (up, down):
+            pipe.due = time.monotonic()         # when the line finishes what it was given
 
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def close(self):
-        self._closed.set()
-        self._drop()
+    def tune(self, sock):
+        super().tune(sock)
         try:
-            self._srv.close()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _RCVBUF)
         except OSError:
             pass
-        for t in [self._acceptor] + self._threads:
-            if t is not None and t is not threading.current_thread():
-                t.join(1.0)
 
-    # ------------------------------------------------------------ relay --
+    def received(self, pipe, data, now):
+        """On the pipe's own thread: hold ``data`` until the line would have sent it."""
+        rate = self.rate
+        if rate:
+            due = pipe.due
+            if now - pipe.asked > _IDLE_S:
+                due = max(due, now)             # the line fell idle: it starts now
+            elif due < now - _SLACK_S:
+                due = now - _SLACK_S            # we are late: catch up, within the slack
+            due += len(data) / rate
+            pipe.due = due
+            wait = due - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+        return not self.send(pipe, data)
 
-    def _drop(self):
-        with self._lock:
-            pair, self._pair = self._pair, None
-        for s in pair or ():
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
-
-    def _accept_loop(self):
-        while not self._closed.is_set():
-            try:
-                cli, _ = self._srv.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            try:
-                dst = socket.create_connection(self.target, timeout=5.0)
-            except OSError:
-                cli.close()
-                continue
-            for s in (cli, dst):
-                _tune(s)
-                s.settimeout(0.2)
-            self._drop()
-            with self._lock:
-                self._pair = (cli, dst)
-            self.stats["connections"] += 1
-            self._threads = [t for t in self._threads if t.is_alive()]
-            for src, out, way in ((cli, dst, "up"), (dst, cli, "down")):
-                t = threading.Thread(target=self._pump, args=(src, out, way),
-                                     name="pace-" + way, daemon=True)
-                t.start()
-                self._threads.append(t)
-
-    def _pump(self, src, dst, way):
-        rate, chunk, tap, stats = self.rate, self.chunk, self.tap, self.stats
-        due = time.monotonic()          # when the line finishes what it was given
-        while not self._closed.is_set():
-            asked = time.monotonic()
-            try:
-                data = src.recv(chunk)
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            if not data:
-                break
-            if rate:
-                now = time.monotonic()
-                if now - asked > _IDLE_S:
-                    due = max(due, now)         # the line fell idle: it starts now
-                elif due < now - _SLACK_S:
-                    due = now - _SLACK_S        # we are late: catch up, within the slack
-                due += len(data) / rate
-                wait = due - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
-            t = time.monotonic()
-            try:
-                dst.sendall(data)
-            except OSError:
-                break
-            stats[way] += len(data)
-            if tap is not None:
-                tap(way, data, t)
-        if self._pair is not None and src in self._pair:
-            self._drop()
+    def delivered(self, pipe, data, t):
+        self.stats[pipe.name] += len(data)
+        if self.tap is not None:
+            self.tap(pipe.name, data, t)
 
 
 def main(argv=None):
@@ -180,16 +94,9 @@ def main(argv=None):
     ap.add_argument("--baud", type=int, default=115200, help="line rate (0: no pacing)")
     ap.add_argument("--listen", default="127.0.0.1:0", metavar="HOST:PORT")
     args = ap.parse_args(argv)
-    pacer = Pacer(args.to, baud=args.baud or None, listen=args.listen).start()
+    pacer = Pacer(args.to, baud=args.baud or None, listen=args.listen)
     print("socket://127.0.0.1:%d" % pacer.port, flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        pacer.close()
-    return 0
+    return serve(pacer)
 
 
 if __name__ == "__main__":

@@ -271,7 +271,7 @@ def _line(f):
 
 def outcome(s):
     """Judge a session from the simulator's ground truth."""
-    from nanohub.sim import wire as w
+    from nanohub.firmware.hub import wire as w
     out = {"scenario": s.scenario.name, "seed": s.seed}
     tr = s.trace
     if tr is None:

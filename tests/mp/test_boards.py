@@ -25,7 +25,7 @@ from hub import frame, wire  # noqa: E402
 from tmpstore import _rmtree, _unique  # noqa: E402
 from wire_names import NAMES  # noqa: E402
 
-BOARD_MODULES = ("boards.pins", "boards.console", "boards.rp2", "boards.stm32", "boards.unix_tty")
+BOARD_MODULES = ("boards.console", "boards.tcpbus", "boards.rp2", "boards.stm32", "boards.unix_tty")
 
 
 class FakeMicropython:
@@ -95,11 +95,10 @@ class Rig:
                 from boards.unix_tty import Board
                 self.board = Board(None, self.path, console=con)
             else:
-                from boards import pins
-                w = dict(wiring if wiring is not None else (pins.RP2 if kind == "rp2" else pins.STM32))
+                mod = __import__("boards." + kind, None, None, ["Board"])
+                w = dict(wiring if wiring is not None else mod.WIRING)
                 w["store"] = self.path
                 w.update(changes)
-                mod = __import__("boards." + kind, None, None, ["Board"])
                 self.board = mod.Board(w, console=con)
         finally:
             if old is None:
@@ -164,20 +163,20 @@ def test_importing_the_board_modules_touches_no_hardware():
     eq(fake.kbd, [])
 
 
-def test_rp2_wires_the_bus_uart_and_led_from_pins_and_takes_over_ctrl_c():
-    from boards import pins
+def test_rp2_wires_the_bus_uart_and_led_from_its_wiring_and_takes_over_ctrl_c():
+    from boards import rp2
     r = Rig("rp2")
     try:
         eq(r.fake.kbd, [-1])
         uarts = _call("UART")
         eq(len(uarts), 1)
         _, uid, baud, kw = uarts[0]
-        eq(uid, pins.RP2["bus_uart"])
-        eq(baud, pins.RP2["bus_baud"])
+        eq(uid, rp2.WIRING["bus_uart"])
+        eq(baud, rp2.WIRING["bus_baud"])
         eq(kw["timeout"], 0)
-        eq(kw["rxbuf"], pins.RP2["bus_rxbuf"])
-        eq(kw["txbuf"], pins.RP2["bus_txbuf"])
-        eq((kw["tx"].id, kw["rx"].id), (pins.RP2["bus_tx"], pins.RP2["bus_rx"]))
+        eq(kw["rxbuf"], rp2.WIRING["bus_rxbuf"])
+        eq(kw["txbuf"], rp2.WIRING["bus_txbuf"])
+        eq((kw["tx"].id, kw["rx"].id), (rp2.WIRING["bus_tx"], rp2.WIRING["bus_rx"]))
         true(("Pin", "LED", machine.Pin.OUT) in machine.calls, "LED pin made as output")
         eq(_call("WDT"), [])                      # not before the loop runs
         eq(r.board.name, "rp2")
@@ -187,16 +186,16 @@ def test_rp2_wires_the_bus_uart_and_led_from_pins_and_takes_over_ctrl_c():
 
 
 def test_stm32_keeps_the_uarts_fixed_pins_and_has_no_txbuf():
-    from boards import pins
+    from boards import stm32
     r = Rig("stm32")
     try:
         _, uid, baud, kw = _call("UART")[0]
         eq(uid, 2)
-        eq(baud, pins.STM32["bus_baud"])
+        eq(baud, stm32.WIRING["bus_baud"])
         true("tx" not in kw and "rx" not in kw and "txbuf" not in kw, repr(kw))
         true(("Pin", "LED_GREEN", machine.Pin.OUT) in machine.calls)
         eq(r.board.name, "stm32")
-        eq(pins.STM32["store"], "/flash/nanohub")
+        eq(stm32.WIRING["store"], "/flash/nanohub")
     finally:
         r.close()
 
@@ -283,10 +282,10 @@ def test_a_board_without_bus_uart_or_led_still_runs():
 
 
 def test_a_missing_led_pin_is_tolerated():
-    from boards import pins
+    from boards import rp2
     machine.clear()
     machine.missing_pins.append("LED")
-    w = dict(pins.RP2)
+    w = dict(rp2.WIRING)
     w["bus_uart"] = None
     # Rig clears the fake; build by hand so the missing pin stays missing
     fake = FakeMicropython()
@@ -467,6 +466,36 @@ def test_a_console_nobody_reads_refuses_bytes_instead_of_blocking_and_never_tear
         true(whole >= 5, "only %d frames fitted" % whole)
     finally:
         r.close()
+
+
+def test_the_board_is_named_by_option_then_board_py_then_the_platform():
+    from hub import config
+    o = {"board": "null", "bots": "4"}
+    eq(config.board_name(o), "null")
+    eq(o, {"bots": "4"})                        # the board's own options stay for it
+    eq(config.DEFAULTS["pyboard"], "stm32")     # the stm32 port calls itself "pyboard"
+
+    class Written:                              # what nanohub flash writes as board.py
+        NAME = "rp2"
+    sys.modules["board"] = Written
+    try:
+        eq(config.board_name({}), "rp2")
+    finally:
+        del sys.modules["board"]
+    eq(config.board_name({}), config.DEFAULTS[sys.platform])
+
+
+def test_make_builds_the_named_board_from_the_options_it_takes():
+    from hub import config
+    board, hub = config.make(["--board", "null", "--bots", "4", "--hub-id", "0x10"])
+    eq((board.name, hub.state_store.hub_id, hub.board is board), ("null", 0x10, True))
+    for argv in (["--board", "null", "--store", "x"], ["--board", "null", "--bogus", "1"]):
+        try:
+            config.make(argv)
+        except ValueError as e:
+            true("--" + argv[2][2:] in str(e), str(e))
+        else:
+            raise AssertionError("%r was taken" % (argv,))
 
 
 def test_the_watchdog_timeout_is_the_wdt_ms_parameter_at_boot():

@@ -15,7 +15,7 @@ except ImportError:
     import os
     sys.path.append(os.getenv("NANOHUB_ROOT", ".") + "/sim")
     import bots
-import wire
+from hub import wire
 
 SITE = 42
 

@@ -1,5 +1,6 @@
 """The operator's side of a faulty link: reconnect, resend the same bytes, never guess.
 
+    from nanohub.host.emulate.operator import Operator, check_commands
     op = Operator(url, key)
     ack = op.command("DEPLOY", {"site": 10, "count": 3})   # an Ack, or None: unknown
     report = op.estop()                                     # the final ESTOP_REPORT
@@ -8,15 +9,18 @@
 A command is encoded once (its request id, counter and tag fixed) and the
 identical bytes are re-sent, across timeouts and reconnections, until its ACK
 arrives or the deadline passes: then its outcome is UNKNOWN and it is never
-re-signed (a re-signed copy would be a second command). The hub's ACK cache
+re-signed (a re-signed copy would be a second command), unless the hub
+refused it STALE (its expiry passed on the way: not run). The hub's ACK cache
 answers a repeat without running it again. Every outcome is kept in
-``outcomes`` for the invariant checks (``check_commands``).
+``outcomes`` for the invariant checks (``check_commands``). Reads
+(``read(fn)``, ``pull_log``) reconnect and retry until their deadline.
 """
 import time
 
+from nanohub.protocol import codec, schema
+
 from nanohub.host.client import Hub
 from nanohub.host.errors import LinkError, LinkTimeout, NanohubError
-from nanohub.protocol import auditlog, codec, schema
 
 UNKNOWN = "UNKNOWN"
 
@@ -75,27 +79,25 @@ class Operator:
 
     # ------------------------------------------------------- commands --
     def command(self, name, fields=None, records=(), within=10.0):
-        """Send once, re-send the same bytes until ACKed; None if unknown."""
+        """Send once, re-send the same bytes until ACKed; None if unknown.
+
+        A signed command carries an expiry (the hub's clock plus its fresh
+        window): copies that all arrive too late are refused STALE, never run,
+        so only then is the command signed again, as a new request."""
         deadline = time.monotonic() + within
-        self.link(deadline)
-        self.seq = (self.seq + 1) & 0xFFFF
-        seq = self.seq
-        counter = None
-        if name in schema.AUTH_REQUIRED:
-            self.counter += 1
-            counter = self.counter
-        wire = codec.encode(name, fields, records, seq=seq,
-                            key=self.key if counter is not None else None, counter=counter)
-        out = {"name": name, "msg": schema.MSG[name], "seq": seq, "counter": counter,
-               "status": UNKNOWN, "reason": "", "detail": 0, "tries": 0}
-        self.outcomes.append(out)
+        wire = out = None
         while time.monotonic() < deadline:
             try:
                 h = self.link(deadline)
+                if wire is None:
+                    wire, out = self._encode(h, name, fields, records)
                 out["tries"] += 1
                 self.sent += 1
-                ack = h._transact(name, seq, wire, self.timeout, 1)
+                ack = h._transact(name, out["seq"], wire, self.timeout, 1)
                 out.update(status=ack.status, reason=ack.reason, detail=ack.detail)
+                if ack.reason == "STALE" and out["counter"] is not None:
+                    wire = None                 # refused unrun: sign it anew
+                    continue
                 return ack
             except LinkTimeout:
                 continue
@@ -103,6 +105,23 @@ class Operator:
                 self.link_errors += 1
                 self.drop()
         return None
+
+    def _encode(self, h, name, fields, records):
+        """(wire bytes, outcome) of a new request: its id, counter, tag and expiry fixed."""
+        self.seq = (self.seq + 1) & 0xFFFF
+        counter = None
+        extra = {}
+        # signed when the schema asks for it, and where a signature lowers a
+        # restriction (a HIGH alarm takes a signed ALARM_ACK), as the library signs
+        if name in schema.AUTH_REQUIRED or name in schema.AUTH_TO_LOWER:
+            self.counter += 1
+            counter = self.counter
+            extra = {"key": self.key, "expires": h.expires()}
+        wire = codec.encode(name, fields, records, seq=self.seq, counter=counter, **extra)
+        out = {"name": name, "msg": schema.MSG[name], "seq": self.seq, "counter": counter,
+               "status": UNKNOWN, "reason": "", "detail": 0, "tries": 0}
+        self.outcomes.append(out)
+        return wire, out
 
     def estop(self, within=12.0):
         """ESTOP until ACKed, then the hub's report until it says done."""
@@ -179,25 +198,3 @@ def check_commands(outcomes, records):
             bad.append("%s req %d: ACK %s, log %s" % (o["name"], k[1], o["status"],
                                                      "ran" if ran else "refused"))
     return bad
-
-
-def verify_log(raw, anchor=None, expect_start=None):
-    recs = auditlog.parse_records(raw)
-    return recs, auditlog.verify(recs, anchor=anchor, expect_start=expect_start)
-
-
-def noisy_scenario(base, path, loss=0.05, corrupt=0.01, duplicate=0.01, reorder=0.0,
-                   delay_ms=0, until=100000.0):
-    """Write scenario ``base`` (a bundled name) to ``path`` with a bot-bus fault
-    in force from the start: the simulator's wire faults between hub and swarm
-    (they compound with the scenario's own bus faults)."""
-    from pathlib import Path
-    from nanohub.sim import scenario as sc
-    text = Path(sc.HERE, base + ".toml").read_text()
-    text += ("\n# ---- added by the fault-injection rig ----\n[[fault]]\nid = \"rig-bus\"\n"
-             "at = 0.0\nuntil = %.1f\nkind = \"bus\"\nparams = { loss = %g, corrupt = %g, "
-             "duplicate = %g, reorder = %g, delay_ms = %d }\n"
-             % (until, loss, corrupt, duplicate, reorder, delay_ms))
-    Path(path).write_text(text)
-    sc.load(str(path))                 # fails loudly if the file is not a valid scenario
-    return str(path)
