@@ -53,28 +53,12 @@ class DoseRig(hubkit.Rig):
         self.jitter = jitter
         self.lossy = False
         super().__init__(bots=bots, seed=rng.randrange(1, 1 << 16))
+        self.sign_hb = False         # unsigned heartbeats, as this rig has always sent
 
-    def step(self):
-        dt = hubkit.TICK
+    def _tick_ms(self):
         if self.jitter:
-            dt += self.rng.randint(-self.jitter, self.jitter)
-        self.now += dt
-        now = self.now
-        self.board.clock = now
-        self._deliver()
-        self.sw.step(now)
-        self._environment()
-        if now - self.next_report >= 0:
-            self.next_report += hubkit.REPORT_MS
-            if now - self.next_report >= 0:
-                self.next_report = now + hubkit.REPORT_MS
-            self._reports()
-            self._patient()
-        if now - self.next_hb >= 0:
-            self.next_hb += hubkit.HB_MS
-            self.send(wire.M_HEARTBEAT, struct.pack(wire.HEARTBEAT_FMT, now), sign=False)
-        self.hub.tick(now)
-        self._collect()
+            return hubkit.TICK + self.rng.randint(-self.jitter, self.jitter)
+        return hubkit.TICK
 
     def _deliver(self):
         out = self.board.bus_out

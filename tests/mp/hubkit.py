@@ -123,8 +123,8 @@ class Rig:
 
     # ---------------------------------------------------------------- time --
     def step(self):
-        """One 20 ms tick of the whole world."""
-        self.now += TICK
+        """One tick of the whole world (``_tick_ms``: 20 ms)."""
+        self.now += self._tick_ms()
         now = self.now
         self.board.clock = now
         self._deliver()
@@ -132,6 +132,8 @@ class Rig:
         self._environment()
         if now - self.next_report >= 0:
             self.next_report += REPORT_MS
+            if now - self.next_report >= 0:     # a late clock: the next report a period on
+                self.next_report = now + REPORT_MS
             if self.gateway:
                 self._reports()
                 if self.patient:
@@ -148,6 +150,9 @@ class Rig:
             self._tick(now)
             self.hub.idle()                  # between ticks, as Hub.run does
         self._collect()
+
+    def _tick_ms(self):
+        return TICK
 
     def _tick(self, now):
         if not self.measure:
