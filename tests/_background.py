@@ -7,6 +7,9 @@ pytest has collected that module's tests the session hook (tests/conftest.py)
 calls ``start`` at once, and the module's fixture takes the result with
 ``get(name, start).result()`` when its tests come. Run alone, the fixture
 starts the run itself and waits for it.
+
+Only for runs that a loaded machine does not disturb: the demo, for one,
+stays in the foreground (beside the attack tests' floods its hub stalled).
 """
 import os
 import shutil

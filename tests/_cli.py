@@ -14,13 +14,13 @@ def argv(*args):
     return [sys.executable, "-m", "nanohub.host.cli", *map(str, args)]
 
 
-def nanohub(*args, env=None, timeout=60):
+def nanohub(*args, env=None, timeout=60, cwd=None):
     """Run ``nanohub ARGS`` to the end (no NANOHUB_PORT from the caller)."""
     full_env = dict(os.environ)
     full_env.pop("NANOHUB_PORT", None)
     full_env.update(env or {})
     return subprocess.run(argv(*args), capture_output=True, text=True, timeout=timeout,
-                          env=full_env)
+                          env=full_env, cwd=cwd)
 
 
 def one_line(proc):
