@@ -107,27 +107,24 @@ def contenders(number):
         if not codec.verify(f, key):
             raise AssertionError("tag does not verify")
         return f
-    s_id, s_vals = model.BY_NAME["HUB_STATUS"].id, _values("HUB_STATUS", STATUS)
-    d_id, d_vals = model.BY_NAME["DEPLOY"].id, _values("DEPLOY", DEPLOY)
-    if codec.pack(s_id, s_vals, seq=0x1234) != w_status or codec.unpack(w_status)[4] != s_vals:
-        raise AssertionError("codec.pack/unpack disagree with encode/decode")
+    def unsigned(name, fields, wire, mav_message, mav_args, mav_frame):
+        """The timed encoders and decoders of one unsigned message, ours and MAVLink's."""
+        mid, vals = model.BY_NAME[name].id, _values(name, fields)
+        if codec.pack(mid, vals, seq=0x1234) != wire or codec.unpack(wire)[4] != vals:
+            raise AssertionError("codec.pack/unpack disagree with encode/decode")
+        return {
+            "ours-enc": lambda: codec.pack(mid, vals, seq=0x1234),
+            "mav-enc": lambda: mav_message(*mav_args).pack(tx),
+            "ours-dec": lambda: codec.unpack(wire),
+            "mav-dec": lambda: rx.decode(bytearray(mav_frame)),
+            "dict-enc": lambda: codec.encode(name, fields, seq=0x1234),
+            "dict-dec": lambda: codec.decode(wire),
+        }
     return {
-        "telemetry": {
-            "ours-enc": lambda: codec.pack(s_id, s_vals, seq=0x1234),
-            "mav-enc": lambda: ml.MAVLink_attitude_message(*ATTITUDE).pack(tx),
-            "ours-dec": lambda: codec.unpack(w_status),
-            "mav-dec": lambda: rx.decode(bytearray(att)),
-            "dict-enc": lambda: codec.encode("HUB_STATUS", STATUS, seq=0x1234),
-            "dict-dec": lambda: codec.decode(w_status),
-        },
-        "command": {
-            "ours-enc": lambda: codec.pack(d_id, d_vals, seq=0x1234),
-            "mav-enc": lambda: ml.MAVLink_heartbeat_message(*HEARTBEAT).pack(tx),
-            "ours-dec": lambda: codec.unpack(w_deploy),
-            "mav-dec": lambda: rx.decode(bytearray(hb)),
-            "dict-enc": lambda: codec.encode("DEPLOY", DEPLOY, seq=0x1234),
-            "dict-dec": lambda: codec.decode(w_deploy),
-        },
+        "telemetry": unsigned("HUB_STATUS", STATUS, w_status, ml.MAVLink_attitude_message,
+                              ATTITUDE, att),
+        "command": unsigned("DEPLOY", DEPLOY, w_deploy, ml.MAVLink_heartbeat_message,
+                            HEARTBEAT, hb),
         "signed command": {
             "ours-enc": lambda: codec.encode("DOSE_SCALE", {"percent": 50}, seq=0x1234,
                                              key=key, counter=7),

@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from nanohub.host import tomlfile
 from nanohub.host.client import Hub
 from nanohub.host.fleet.clinic import Chair
 from nanohub.host.fleet.ops import Target, estop_all
@@ -41,12 +42,7 @@ FAULTS_AT = 3.0          # seconds after each gateway starts
 def scenario_file(folder, bots):
     """The bench's presentation night: its faults from FAULTS_AT on, for good."""
     src = _scenario_dir() / "presentation-night.toml"
-    try:
-        import tomllib
-    except ImportError:
-        import tomli as tomllib
-    with open(src, "rb") as f:
-        data = tomllib.load(f)
+    data = tomlfile.load(src, RuntimeError)
     out = ['name = "bench-fleet"', 'description = "presentation-night faults, held"',
            "duration_s = 3600", "bots = %d" % bots, "seed = %d" % data["seed"], ""]
     for les in data["lesion"]:

@@ -53,24 +53,29 @@ def capacity(hz=BOTS_HZ, status_hz=STATUS_HZ, line=LINE):
     return n
 
 
+def _overhead_row(num, what, msg, fields, goal, whose, sign=None, **notes):
+    """Row ``num``: the overhead of a command, whose goal is below ``whose`` ``goal`` bytes;
+    ``sign`` the codec's signing arguments, ``notes`` the row's how and why."""
+    p, w = _sizes(msg, fields, **(sign or {}))
+    return Row(num, "%s (%s), overhead" % (what, msg), "%d B (payload %d, wire %d)"
+               % (w - p, p, w), "< %d B (%s)" % (goal, whose), w - p < goal, **notes)
+
+
 def run(quick=False):
-    rows = []
-    p, w = _sizes("RECALL", {"bot": 3})
-    rows.append(Row("3a", "unsigned command (RECALL), overhead", "%d B (payload %d, wire %d)"
-                    % (w - p, p, w), "< %d B (MAVLink 2)" % MAVLINK2_UNSIGNED,
-                    w - p < MAVLINK2_UNSIGNED,
-                    how="frames built by the host codec; overhead = wire bytes (COBS, "
-                        "delimiter included) minus payload bytes: header 5 B, CRC-32 4 B, "
-                        "COBS 1 B per 254, delimiter 1 B; signed adds counter 4 B, expiry "
-                        "4 B and HMAC-SHA256 tag 8 B."))
-    ps, ws = _sizes("DOSE_SCALE", {"percent": 50}, key=KEY, counter=7)
-    rows.append(Row("3b", "signed command (DOSE_SCALE), overhead", "%d B (payload %d, wire %d)"
-                    % (ws - ps, ps, ws), "< %d B (MAVLink 2 signed)" % MAVLINK2_SIGNED,
-                    ws - ps < MAVLINK2_SIGNED,
-                    why="the auth block carries an expiry in hub time (4 B) so that a held-back "
-                        "command is refused as stale (issue 14); MAVLink 2's 13-byte signature "
-                        "block carries a timestamp for the same purpose. A 6-byte tag would "
-                        "reach the goal at a lower forgery margin."))
+    rows = [
+        _overhead_row(
+            "3a", "unsigned command", "RECALL", {"bot": 3}, MAVLINK2_UNSIGNED, "MAVLink 2",
+            how="frames built by the host codec; overhead = wire bytes (COBS, delimiter "
+                "included) minus payload bytes: header 5 B, CRC-32 4 B, COBS 1 B per 254, "
+                "delimiter 1 B; signed adds counter 4 B, expiry 4 B and HMAC-SHA256 tag 8 B."),
+        _overhead_row(
+            "3b", "signed command", "DOSE_SCALE", {"percent": 50}, MAVLINK2_SIGNED,
+            "MAVLink 2 signed", sign={"key": KEY, "counter": 7},
+            why="the auth block carries an expiry in hub time (4 B) so that a held-back "
+                "command is refused as stale (issue 14); MAVLink 2's 13-byte signature "
+                "block carries a timestamp for the same purpose. A 6-byte tag would "
+                "reach the goal at a lower forgery margin."),
+    ]
     shares = {}
     for n in (16, 64):
         bp, bw = bot_states_wire(n)

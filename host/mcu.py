@@ -256,12 +256,17 @@ class Mcu:
 
     def eval(self, expr):
         """The value of a Python literal expression evaluated on the board."""
-        text = self.exec("print(repr(%s))" % expr).strip()
+        return self._literal("print(repr(%s))" % expr, "to %s, not a value" % expr)
+
+    def _literal(self, code, what):
+        """The Python literal that ``code`` prints on the board; DeviceError says
+        what it answered instead, and ``what`` was asked."""
+        text = self.exec(code).strip()
         try:
             return ast.literal_eval(text)
         except (ValueError, SyntaxError):
-            raise DeviceError("the board at %s answered %r to %s, not a value"
-                              % (self.url, text[:80], expr)) from None
+            raise DeviceError("the board at %s answered %r %s"
+                              % (self.url, text[:80], what)) from None
 
     def run(self, code):
         """Start code without waiting for it to end (e.g. ``import main``)."""
@@ -296,18 +301,13 @@ class Mcu:
                 " except OSError:\n  pass\n"
                 "for n in %r:\n try:\n  r[n]=os.stat(n)[6]\n except OSError:\n  pass\n"
                 "print(repr(r))" % (tuple(dirs), tuple(names)))
-        return ast.literal_eval(self.exec(code).strip())
+        return self._literal(code, "listing files")
 
     def read_file(self, path):
         """Bytes of a small file, or None if it does not exist."""
         code = ("try:\n f=open(%r,'rb')\n d=f.read()\n f.close()\nexcept OSError:\n d=None\n"
                 "print(repr(d))" % path)
-        text = self.exec(code).strip()
-        try:
-            return ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            raise DeviceError("the board at %s answered %r reading %s"
-                              % (self.url, text[:80], path)) from None
+        return self._literal(code, "reading %s" % path)
 
     def mkdir(self, path):
         """Make a directory and its parents; existing ones are fine."""

@@ -234,6 +234,30 @@ def verify(frame, key):
     return hmac.compare_digest(frame.tag, tag_of(key, frame.signed_part))
 
 
+def split_frames(buf, data):
+    """Append ``data`` to ``buf`` (a bytearray); yield each whole frame in it
+    (COBS bytes, without the 0x00 delimiter) and keep the unfinished rest in ``buf``.
+
+    Empty frames (sync delimiters) are skipped. A rest longer than any frame
+    has no delimiter in sight: it is garbage, dropped, and None is yielded in
+    its place.
+    """
+    buf += data
+    start = 0
+    while True:
+        end = buf.find(0, start)
+        if end < 0:
+            break
+        chunk = bytes(buf[start:end])
+        start = end + 1
+        if chunk:
+            yield chunk
+    del buf[:start]
+    if len(buf) > MAX_WIRE:
+        del buf[:]
+        yield None
+
+
 class StreamDecoder:
     """Splits a byte stream at 0x00 delimiters and decodes each frame.
 
@@ -248,17 +272,11 @@ class StreamDecoder:
 
     def feed(self, data):
         """Yield Frame objects and CodecError instances, in stream order."""
-        buf = self._buf
-        buf += data
-        start = 0
-        while True:
-            end = buf.find(0, start)
-            if end < 0:
-                break
-            chunk = bytes(buf[start:end])
-            start = end + 1
-            if not chunk:
-                continue           # empty frame: a sync delimiter
+        for chunk in split_frames(self._buf, data):
+            if chunk is None:       # an overlong run without a delimiter: resyncing
+                self.errors["OVERSIZE"] = self.errors.get("OVERSIZE", 0) + 1
+                yield CodecError(ERR["OVERSIZE"], "no delimiter within %d bytes" % MAX_WIRE)
+                continue
             try:
                 frame = decode(chunk)
             except CodecError as e:
@@ -267,12 +285,6 @@ class StreamDecoder:
                 continue
             self.frames += 1
             yield frame
-        del buf[:start]
-        if len(buf) > MAX_WIRE:
-            # no delimiter in sight: drop the overlong run, keep resyncing
-            del buf[:]
-            self.errors["OVERSIZE"] = self.errors.get("OVERSIZE", 0) + 1
-            yield CodecError(ERR["OVERSIZE"], "no delimiter within %d bytes" % MAX_WIRE)
 
 
 # ----------------------------------------------------------- reference --

@@ -6,13 +6,8 @@ file and the field, so a typo in a safety study fails loudly instead of
 silently testing something else.
 """
 import os
-import sys
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
+from nanohub.host import tomlfile
 from nanohub.protocol.facts import PLAN_SITES_MAX
 
 from .mouth import parse_site
@@ -158,14 +153,7 @@ def load(name_or_path):
         if not os.path.exists(path):
             raise ScenarioError("no scenario named %r (bundled: %s)"
                                 % (text, ", ".join(list_scenarios())))
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except OSError as e:
-        raise ScenarioError("%s: cannot read: %s" % (path, e.strerror or e)) from None
-    except tomllib.TOMLDecodeError as e:
-        raise ScenarioError("%s: not valid TOML: %s" % (path, e)) from None
-    return from_dict(data, os.path.basename(path))
+    return from_dict(tomlfile.load(path, ScenarioError), os.path.basename(path))
 
 
 def from_dict(data, source="<scenario>"):

@@ -55,3 +55,19 @@ def test_the_sim_port_takes_the_same_names_and_checks():
 def test_a_bad_sim_port_is_a_usage_error_before_anything_starts(capsys):
     assert main(["--port", "sim:bots=300", "status"]) == 2
     assert "bad --port 'sim:bots=300'" in capsys.readouterr().err
+
+
+def test_the_fleet_reads_a_sim_port_as_the_cli_does():
+    """One reading of a sim port URL (nanohub.host.simport) for --port and for
+    a clinic's emulated chair, which starts through emulate.hub.from_port."""
+    from nanohub.host import simport
+    from nanohub.host.emulate.hub import from_port
+    from nanohub.host.errors import UsageError
+    from nanohub.host.fleet.clinic import Chair
+    for url in ("sim", "sim:bots=2", "sim?seed=1"):
+        assert simport.is_sim(url) and Chair("c", url).is_sim
+    for url in ("simulator", "socket://sim:7000", "/dev/ttyACM0"):
+        assert not simport.is_sim(url) and not Chair("c", url).is_sim
+    assert simport.url_options("sim?bots=2&seed=5") == {"bots": 2, "seed": 5}
+    with pytest.raises(UsageError, match="bad --port 'sim:bots=300'.*swarm size"):
+        from_port("sim:bots=300")

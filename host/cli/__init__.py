@@ -183,15 +183,11 @@ class Context:
         return self.args.key or os.environ.get("NANOHUB_KEY") or None
 
     def start_sim(self, url):
-        """Start a private emulated hub for ``sim`` or ``sim:bots=8,scenario=S,seed=N``."""
-        from ..emulate.hub import EmulatedHub
-        from ..errors import UsageError
-        from .options import sim_port_options
-        try:
-            emulator = EmulatedHub(**sim_port_options(url[4:].lstrip(":?")))
-        except ValueError as e:
-            raise UsageError("bad --port %r: %s" % (url, e)) from None
-        self.emulator = self.stack.enter_context(emulator)
+        """Start a private emulated hub for ``sim`` or ``sim:bots=8,scenario=S,seed=N``,
+        closed when the command ends."""
+        from ..emulate.hub import from_port
+        self.emulator = from_port(url)
+        self.stack.push(self.emulator)
         return self.emulator
 
     def hub(self, heartbeat=True, handshake=True):
@@ -199,9 +195,10 @@ class Context:
         if self._hub is not None:
             return self._hub
         from ..client import Hub
+        from ..simport import is_sim
         url = self.port_url()
         key = self.key_arg()
-        if url == "sim" or url.startswith("sim:") or url.startswith("sim?"):
+        if is_sim(url):
             emu = self.start_sim(url)
             url, key = emu.url, key or emu.key_path
         hub = Hub.open(url, key=key, timeout=self.args.timeout, heartbeat=heartbeat,

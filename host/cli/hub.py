@@ -366,34 +366,28 @@ def run_estop(ctx, args):
 
 # ------------------------------------------------------ arm, disarm, reset --
 
-def setup_arm(p):
-    _examples(p, "nanohub arm",
-              "",
-              "Signed: needs the hub key. A refusal names the failing pre-treatment",
-              "checks, e.g. CONSENT (patient consent recorded).")
+def _one_command(method, *notes):
+    """(setup, run) of a verb that sends the hub one command without arguments
+    (``Hub.METHOD()``) and prints its ACK; ``notes`` follow the example in --help."""
+    verb = "nanohub " + method.replace("_", "-")
+
+    def setup(p):
+        _examples(p, verb, *notes)
+
+    def run(ctx, args):
+        emit_ack(ctx, getattr(ctx.hub(), method)())
+    return setup, run
 
 
-def run_arm(ctx, args):
-    emit_ack(ctx, ctx.hub().arm())
-
-
-def setup_disarm(p):
-    _examples(p, "nanohub disarm")
-
-
-def run_disarm(ctx, args):
-    emit_ack(ctx, ctx.hub().disarm())
-
-
-def setup_reset_estop(p):
-    _examples(p, "nanohub reset-estop",
-              "",
-              "Signed: needs the hub key. Refused while the pre-treatment checks fail;",
-              "the refusal names them.")
-
-
-def run_reset_estop(ctx, args):
-    emit_ack(ctx, ctx.hub().reset_estop())
+setup_arm, run_arm = _one_command(
+    "arm", "",
+    "Signed: needs the hub key. A refusal names the failing pre-treatment",
+    "checks, e.g. CONSENT (patient consent recorded).")
+setup_disarm, run_disarm = _one_command("disarm")
+setup_reset_estop, run_reset_estop = _one_command(
+    "reset_estop", "",
+    "Signed: needs the hub key. Refused while the pre-treatment checks fail;",
+    "the refusal names them.")
 
 
 # ---------------------------------------------------------------- alarms --

@@ -16,6 +16,8 @@ and verified: only then may the hub rotate those records away.
 """
 import os
 
+from .. import logs
+
 
 def setup_log(p):
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -47,15 +49,6 @@ def setup_log(p):
                 "or the file does not reach the head saved beside it (FILE.head).")
 
 
-def _read(path):
-    from ..errors import UsageError
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as e:
-        raise UsageError("cannot read %s: %s" % (path, e.strerror or e)) from None
-
-
 def _result_dict(res):
     return {"verified": res.ok, "records": res.count, "first_index": res.first_index,
             "last_index": res.last_index, "bad_index": res.bad_index,
@@ -68,70 +61,6 @@ def head_path(path):
     return str(path) + ".head"
 
 
-def _hub_key(hub):
-    """The hub key this host holds, or None (a pull needs no key)."""
-    from ..errors import UsageError
-    try:
-        return hub.signing_key()
-    except UsageError:
-        return None
-
-
-def _hub_head(hub, key):
-    """The hub's newest index and chain head, from HUB_STATUS, tagged under key."""
-    from nanohub.protocol import auditlog
-    st = hub.request("STATUS", "HUB_STATUS")[0]
-    head = auditlog.Head(hub.hub_id, st["log_next"], bytes(st["log_head"]))
-    return head.sign(key) if key is not None else head
-
-
-def _resume_point(path, size):
-    """(start index, bytes to keep, last whole record) of an existing pulled file."""
-    from nanohub.protocol import auditlog
-    with open(path, "rb") as f:
-        data = f.read()
-    keep = len(data) - len(data) % size
-    if keep == 0:
-        return 0, 0, None
-    last = auditlog.parse_records(data[keep - size:keep])[0]
-    return last["index"] + 1, keep, last
-
-
-def _not_this_hub(path, last, hub_id, why):
-    from ..errors import UsageError
-    return UsageError("%s does not continue the log of hub 0x%08x (%s): it comes from another "
-                      "hub or an earlier life of this one; pull to a new file (-o FILE) or "
-                      "overwrite it (--force)" % (path, hub_id, why))
-
-
-def _continues(path, last, hub_id, chunk):
-    """Check, before anything is written, that the hub's records continue the file:
-    the hub's copy of the file's last record is the same bytes, or (rotated away
-    on the hub) the next record chains onto it."""
-    from nanohub.protocol import auditlog
-    if not chunk.records:
-        if chunk.next <= last["index"]:
-            raise _not_this_hub(path, last, hub_id, "the hub's log ends at record %d, the "
-                                "file's at %d" % (chunk.next - 1, last["index"]))
-        return
-    if chunk.start == last["index"]:
-        if chunk.records[0] != last["raw"]:
-            raise _not_this_hub(path, last, hub_id, "record %d differs" % last["index"])
-        return
-    res = auditlog.verify(auditlog.parse_records(chunk.records[0]), anchor=last["chain"],
-                          expect_start=last["index"] + 1)
-    if not res.ok:
-        raise _not_this_hub(path, last, hub_id, "record %s: %s" % (res.bad_index, res.reason))
-
-
-def _open_out(path, mode):
-    from ..errors import UsageError
-    try:
-        return open(path, mode)
-    except OSError as e:
-        raise UsageError("cannot write %s: %s" % (path, e.strerror or e)) from None
-
-
 def pull(ctx, args):
     from nanohub.protocol import auditlog
 
@@ -142,42 +71,20 @@ def pull(ctx, args):
             raise UsageError("cannot write %s: no such directory %s" % (args.out, folder))
     hub = ctx.hub()
     path = args.out or "nanohub-%08x.log" % hub.hub_id
-    start, keep, last = 0, 0, None
-    exists = os.path.exists(path) and os.path.getsize(path) > 0
-    if args.resume and exists:
-        start, keep, last = _resume_point(path, auditlog.SIZE)
-    elif exists and not args.force:
+    if os.path.exists(path) and os.path.getsize(path) > 0 and not (args.resume or args.force):
         raise UsageError("%s exists: add --resume to continue it, --force to overwrite it, "
                          "or choose another -o FILE" % path)
-    key = _hub_key(hub)
-    head = _hub_head(hub, key)      # before the pull: the file must reach it
+    key = logs.holder_key(hub)
+    head = logs.hub_head(hub, key)      # before the pull: the file must reach it
     from ..tui import Bar
     progress = Bar("pulling audit log")
-    added, first, end = 0, None, start
-    chunks = hub.log_chunks(start - 1 if last is not None else start)
     try:
-        with _open_out(path, "r+b" if keep else "wb") as f:
-            f.truncate(keep)
-            f.seek(keep)
-            for chunk in chunks:
-                if last is not None:        # the first chunk: does it continue the file?
-                    _continues(path, last, hub.hub_id, chunk)
-                    if chunk.records and chunk.start == last["index"]:
-                        chunk.records, chunk.start = chunk.records[1:], chunk.start + 1
-                    last = None
-                first = chunk.first if first is None else first
-                for rec in chunk.records:
-                    f.write(rec)
-                added += len(chunk.records)
-                end = chunk.start + len(chunk.records)
-                f.flush()
-                progress(end - start, max(chunk.next - start, 1))
-            os.fsync(f.fileno())
+        start, added, first, end = logs.pull_into(hub, path, args.resume, progress)
     finally:
         progress.close()
     # the chain and the hub's head; the keyed checkpoints are log verify --key's
     # (a hub whose key was rotated holds checkpoints under the old key too)
-    res = auditlog.verify(auditlog.parse_records(_read(path)), head=head)
+    res = auditlog.verify(auditlog.parse_records(logs.read(path)), head=head)
     hpath = head_path(path)
     try:
         with open(hpath, "w") as f:
@@ -191,26 +98,10 @@ def pull(ctx, args):
     if not res.ok:
         raise CheckFailed("pulled %d records to %s, but the log does not verify: %s"
                           % (added, path, res), out)
-    out["acked"], why = _ack(hub, key, res)
+    out["acked"], why = logs.ack(hub, key, res)
     if why:
         text += "; not acknowledged (%s): the hub keeps holding these records" % why
     ctx.emit(out, text)
-
-
-def _ack(hub, key, res):
-    """Acknowledge what is stored and verified, so the hub may rotate it away:
-    (acknowledged up to, or None; why not). Needs the key: without one the hub
-    keeps holding the records, which is safe, so a pull does not fail for it."""
-    from ..errors import Refused
-    if res.last_index is None:
-        return None, ""
-    if key is None:
-        return None, "no key"
-    try:
-        hub.log_ack(res.last_index + 1)
-    except Refused as e:
-        return None, "refused: %s" % e
-    return res.last_index + 1, ""
 
 
 def _what_is_wrong(data, res):
@@ -239,7 +130,7 @@ def _verify_keys(ctx, args):
     paths = ([ctx.key_arg()] if ctx.key_arg() else []) + list(args.old_key)
     if not paths and not args.no_head:
         try:
-            head = auditlog.Head.loads(_read(args.head or head_path(args.file)).decode())
+            head = auditlog.Head.loads(logs.read(args.head or head_path(args.file)).decode())
         except (ValueError, UsageError):    # no head file (UnicodeDecodeError is a ValueError)
             head = None
         if head is not None and keys.key_path(head.hub_id).exists():
@@ -260,7 +151,7 @@ def _verify_head(args, keys):
                           "was cut short; pass --no-head to check the checkpoints only"
                           % (args.file, path), {"verified": False, "file": args.file})
     try:
-        head = auditlog.Head.loads(_read(path).decode("utf-8", "replace"))
+        head = auditlog.Head.loads(logs.read(path).decode("utf-8", "replace"))
     except ValueError as e:
         raise UsageError("%s: %s" % (path, e)) from None
     if not head.signed_by(keys):
@@ -274,7 +165,7 @@ def verify(ctx, args):
     from nanohub.protocol import auditlog
 
     from ..errors import CheckFailed
-    data = _read(args.file)
+    data = logs.read(args.file)
     keys = _verify_keys(ctx, args)
     head = _verify_head(args, keys)
     res = auditlog.verify(auditlog.parse_records(data), keys=keys or None, head=head)
@@ -286,7 +177,7 @@ def verify(ctx, args):
 
 def show(ctx, args):
     from nanohub.protocol import auditlog
-    records = auditlog.parse_records(_read(args.file))
+    records = auditlog.parse_records(logs.read(args.file))
     if args.tail:
         records = records[-args.tail:]
     if ctx.json:

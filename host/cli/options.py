@@ -5,40 +5,24 @@
 - the emulated hub: ``--scenario --seed --bots --heap --speed`` on ``sim``,
   ``demo``, ``study`` and ``record --scenario`` (:func:`add_emulated_hub`), and
   the same names, with the same checks, in ``--port sim:bots=8,seed=3``
-  (:func:`sim_port_options`);
+  (declared in :mod:`nanohub.host.simport`, which the emulated hub reads too);
 - ``--record FILE`` on the verbs that talk to a hub (:func:`add_record_option`).
 
 Stdlib only: every verb's parser is built on each start.
 """
 import argparse
 
+from ..simport import EMULATED, bots, number, sim_port_options  # noqa: F401 - the CLI's too
+
 DEFAULT_SCENARIO = "presentation-night"     # the demo's and the study's
 
 
-def _number(kind, text, low, high, what):
-    try:
-        value = kind(text)
-    except ValueError:
-        value = None
-    if value is None or not low < value < high:      # also refuses nan and inf
-        raise argparse.ArgumentTypeError("bad %s %r: %s" % (what[0], text, what[1]))
-    return value
-
-
 def baud(text):
-    return _number(int, text, 0, 2 ** 32, ("baud rate", "give a number such as 115200"))
+    return number(int, text, 0, 2 ** 32, ("baud rate", "give a number such as 115200"))
 
 
 def timeout(text):
-    return _number(float, text, 0, 1e6, ("timeout", "give seconds above 0, such as 2"))
-
-
-def bots(text):
-    return _number(int, text, 0, 256, ("swarm size", "give 1..255 bots"))
-
-
-def speed(text):
-    return _number(float, text, 0, 1e6, ("speed", "give a factor above 0, such as 1"))
+    return number(float, text, 0, 1e6, ("timeout", "give seconds above 0, such as 2"))
 
 
 def add_connection(parser, defaults):
@@ -62,15 +46,6 @@ def add_connection(parser, defaults):
                    help="seconds to wait for the hub to answer (default 2)")
 
 
-# name -> (type, metavar, what it is); the order of --help and of sim:KEY=VALUE
-EMULATED = {
-    "scenario": (str, "NAME", "simulator scenario, a name (nominal, runaway, "
-                              "presentation-night...) or a file"),
-    "seed": (int, "N", "random seed"),
-    "bots": (bots, "N", "swarm size, 1..255"),
-    "heap": (str, "SIZE", "MicroPython heap, as -X heapsize"),
-    "speed": (speed, "X", "simulated time speed"),
-}
 FROM_SCENARIO = object()        # a default: the scenario's own value
 
 
@@ -91,22 +66,6 @@ def add_emulated_hub(parser, when=None, help=None, **defaults):
         group.add_argument("--" + name, type=kind, metavar=metavar,
                            default=None if default is FROM_SCENARIO else default,
                            help=text.replace("%", "%%"))
-
-
-def sim_port_options(spec):
-    """``bots=8,scenario=runaway`` of ``--port sim:...`` as EmulatedHub keyword
-    arguments, checked as the options are; ValueError names the bad part."""
-    options = {}
-    for item in filter(None, spec.replace("&", ",").split(",")):
-        name, sep, value = item.partition("=")
-        if not sep or name not in EMULATED:
-            raise ValueError("use sim or sim:%s" % ",".join(
-                "%s=%s" % (n, m) for n, (_, m, _) in EMULATED.items()))
-        try:
-            options[name] = EMULATED[name][0](value)
-        except (argparse.ArgumentTypeError, ValueError) as e:
-            raise ValueError("%s: %s" % (name, e)) from None
-    return options
 
 
 def add_record_option(p):

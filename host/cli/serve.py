@@ -20,7 +20,7 @@ def setup_serve(p):
 
 
 def default_name(url):
-    if url == "sim" or url.startswith(("sim:", "sim?")):
+    if is_sim(url):
         return "sim"
     base = url.rsplit("/", 1)[-1] if "://" not in url else url.split("://", 1)[1]
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", base).strip("-.")
@@ -33,6 +33,7 @@ def run_serve(ctx, args):
     from ..errors import UsageError
     from ..link import local
     from ..link.broker import Broker
+    from ..simport import is_sim
     url = local.resolve(ctx.port_url())          # a name may stand for a sim's terminal
     if local.is_local(url):
         raise UsageError("%s is already a broker: connect to it directly" % ctx.port_url())
@@ -40,7 +41,7 @@ def run_serve(ctx, args):
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", name):
         raise UsageError("--name %r: use letters, digits, '.', '_' or '-' (at most 40)" % name)
     hub_url, kind, emu = url, "serve", None
-    if url == "sim" or url.startswith(("sim:", "sim?")):
+    if is_sim(url):
         emu = ctx.start_sim(url)
         hub_url, kind = emu.url, "sim"
 

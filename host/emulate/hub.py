@@ -330,28 +330,47 @@ class EmulatedHub:
         """Ready when the hub answers HELLO on its PTY (a terminal has no listen state)."""
         from ..errors import NanohubError
         from ..link.session import Link
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self.hub.poll() is not None:
-                return False
+
+        def answers():
             try:
                 Link.open(self.url, timeout=1.0, retries=2, heartbeat=False).close()
                 return True
             except NanohubError:
-                time.sleep(0.05)
-        return False
+                return False
+        return self._wait_until(answers)
 
     def _wait_listening(self):
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self.hub.poll() is not None:
-                return False
+        def listens():
             try:
                 with socket.create_connection(("127.0.0.1", self.host_port), timeout=0.5):
                     return True
             except OSError:
-                time.sleep(0.05)
+                return False
+        return self._wait_until(listens)
+
+    def _wait_until(self, ready):
+        """True once ``ready()`` is, False when the hub exits or ``start_timeout`` passes."""
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.hub.poll() is not None:
+                return False
+            if ready():
+                return True
+            time.sleep(0.05)
         return False
+
+
+def from_port(url, **settings):
+    """Start the emulated hub a ``sim`` port URL asks for (``sim`` or
+    ``sim:bots=8,scenario=S,seed=N``) and return it, running: the caller
+    closes it. ``settings`` are further EmulatedHub arguments; a bad URL is
+    a UsageError that names the bad part."""
+    from ..simport import url_options
+    try:
+        options = url_options(url)
+    except ValueError as e:
+        raise UsageError("bad --port %r: %s" % (url, e)) from None
+    return EmulatedHub(**dict(settings, **options)).start()
 
 
 def _scenario_arg(scenario):

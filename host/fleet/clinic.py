@@ -31,28 +31,15 @@ class Chair:
 
     @property
     def is_sim(self):
-        return self.port == "sim" or self.port.startswith(("sim:", "sim?"))
-
-
-def _toml():
-    try:
-        import tomllib
-    except ImportError:              # Python 3.10
-        import tomli as tomllib
-    return tomllib
+        from ..simport import is_sim
+        return is_sim(self.port)
 
 
 def load_clinic(path):
     """The chairs of a clinic file, in file order; UsageError names what is wrong."""
-    tomllib = _toml()
+    from ..tomlfile import load
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except OSError as e:
-        raise UsageError("cannot read the clinic file %s: %s" % (path, e.strerror or e)) from None
-    except tomllib.TOMLDecodeError as e:
-        raise UsageError("clinic file %s is not valid TOML: %s" % (path, e)) from None
+    data = load(path, UsageError, "clinic file %s" % path)
     return parse_clinic(data, path)
 
 

@@ -10,7 +10,6 @@ Everything goes through the host library (:class:`nanohub.host.client.Hub`):
 ``Hub.estop`` sends the ESTOP, re-sends it until it is acknowledged and waits
 for the hub's final ESTOP_REPORT, exactly as ``nanohub estop`` does.
 """
-import argparse
 import os
 import threading
 import time
@@ -47,15 +46,13 @@ class Target:
 
 def resolve(chairs, stack, timeout=2.0):
     """Targets for ``chairs``; emulated ones are started here and closed with ``stack``."""
-    from ..cli import Context
+    from ..emulate.hub import from_port
     out = []
     for c in chairs:
         if not c.is_sim:
             out.append(Target(c, c.port, c.key))
             continue
-        ctx = Context(argparse.Namespace(json=False))
-        ctx.stack = stack
-        emu = ctx.start_sim(c.port)
+        emu = stack.push(from_port(c.port))
         out.append(Target(c, emu.url, c.key or str(emu.key_path)))
     return out
 
@@ -277,39 +274,18 @@ def pull_logs_all(targets, out_dir, timeout=2.0, baud=115200, deadline=120.0):
     when the file is there, then verified; ``out_dir/index.json`` lists them."""
     from nanohub.protocol import auditlog
 
-    from ..cli.log import _ack, _continues, _hub_key, _resume_point
+    from .. import logs
 
     def work(t):
         with _connect(t, timeout, baud) as hub:
             folder = os.path.join(out_dir, t.chair.name)
             os.makedirs(folder, exist_ok=True)
             path = os.path.join(folder, "nanohub-%08x.log" % hub.hub_id)
-            start, keep, last = 0, 0, None
-            if os.path.exists(path) and os.path.getsize(path) > 0:
-                start, keep, last = _resume_point(path, auditlog.SIZE)
-            added = 0
-            # as nanohub log pull --resume: ask for the file's last record again,
-            # and check that the hub's log continues the file before writing
-            chunks = hub.log_chunks(start - 1 if last is not None else start)
-            with open(path, "r+b" if keep else "wb") as f:
-                f.truncate(keep)
-                f.seek(keep)
-                for chunk in chunks:
-                    if last is not None:
-                        try:
-                            _continues(path, last, hub.hub_id, chunk)
-                        except NanohubError as e:
-                            raise _Reached(str(e), {"hub_id": "0x%08x" % hub.hub_id}) from None
-                        if chunk.records and chunk.start == last["index"]:
-                            chunk.records, chunk.start = chunk.records[1:], chunk.start + 1
-                        last = None
-                    for rec in chunk.records:
-                        f.write(rec)
-                    added += len(chunk.records)
-                f.flush()
-                os.fsync(f.fileno())
-            with open(path, "rb") as f:
-                res = auditlog.verify(auditlog.parse_records(f.read()))
+            try:
+                added = logs.pull_into(hub, path)[1]
+            except logs.NotThisHub as e:
+                raise _Reached(str(e), {"hub_id": "0x%08x" % hub.hub_id}) from None
+            res = auditlog.verify(auditlog.parse_records(logs.read(path)))
             data = {"hub_id": "0x%08x" % hub.hub_id, "file": os.path.relpath(path, out_dir),
                     "added": added, "records": res.count, "first_index": res.first_index,
                     "last_index": res.last_index, "verified": res.ok,
@@ -318,7 +294,7 @@ def pull_logs_all(targets, out_dir, timeout=2.0, baud=115200, deadline=120.0):
                 raise _Reached("log does not verify: %s" % res, data)
             # stored and verified: the hub may rotate these away (signed; a
             # keyless pull leaves the hub holding them)
-            data["acked"], why = _ack(hub, _hub_key(hub), res)
+            data["acked"], why = logs.ack(hub, logs.holder_key(hub), res)
             if why:
                 data["not_acked"] = why
             return data

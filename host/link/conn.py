@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 
-from nanohub.protocol import schema
+from nanohub.protocol import codec
 
 TELEMETRY_BACKLOG = 256
 OUT_LIMIT = 4096
@@ -24,21 +24,10 @@ READ_BURST = 64 * 1024
 def frames_in(buf, data):
     """Append ``data`` to ``buf``; yield each whole frame (COBS, no delimiter) in it.
 
-    A run longer than any frame without a delimiter is garbage and is dropped.
+    A run longer than any frame without a delimiter is garbage and is dropped
+    (:func:`nanohub.protocol.codec.split_frames`, the protocol's own stream splitter).
     """
-    buf += data
-    start = 0
-    while True:
-        end = buf.find(0, start)
-        if end < 0:
-            break
-        chunk = bytes(buf[start:end])
-        start = end + 1
-        if chunk:
-            yield chunk
-    del buf[:start]
-    if len(buf) > schema.MAX_WIRE:
-        del buf[:]
+    return (chunk for chunk in codec.split_frames(buf, data) if chunk is not None)
 
 
 class ClientConn:

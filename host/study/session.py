@@ -160,6 +160,16 @@ def _stop_gateway(emu, wait_s=30.0):
         pass
 
 
+# scenario verbs that send one command without arguments: Hub method, event text
+_ONE_COMMAND = {
+    "arm": ("arm", "armed (pre-treatment checks passed)"),
+    "pause": ("pause", "treatment paused"),
+    "resume": ("resume", "treatment resumed"),
+    "stop": ("stop_treatment", "treatment stopped"),
+    "recall": ("recall", "swarm recalled"),
+}
+
+
 def _operate(hub, s, sc, verb, args, clock, note):
     t = clock()
     try:
@@ -171,26 +181,15 @@ def _operate(hub, s, sc, verb, args, clock, note):
             ack = hub.deploy(site, int(args.get("count", 1)))
             note(t, "op", "deploy %s bots to site %s: %s sent" % (args.get("count", 1), args["site"],
                                                                    getattr(ack, "detail", "?")))
-        elif verb == "arm":
-            hub.arm()
-            note(t, "op", "armed (pre-treatment checks passed)")
+        elif verb in _ONE_COMMAND:
+            method, text = _ONE_COMMAND[verb]
+            getattr(hub, method)()
+            note(t, "op", text)
         elif verb == "treat_start":
             plan = _plan(sc, args)
             hub.treat_start(plan)
             note(t, "op", "treatment started on %d sites (session cap %d udu)"
                  % (len(plan.sites), plan.session_cap))
-        elif verb == "pause":
-            hub.pause()
-            note(t, "op", "treatment paused")
-        elif verb == "resume":
-            hub.resume()
-            note(t, "op", "treatment resumed")
-        elif verb == "stop":
-            hub.stop_treatment()
-            note(t, "op", "treatment stopped")
-        elif verb == "recall":
-            hub.recall()
-            note(t, "op", "swarm recalled")
         elif verb == "estop":
             s.t_operator_estop = t
             note(t, "op", "EMERGENCY STOP pressed")
