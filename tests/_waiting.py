@@ -1,8 +1,8 @@
 """Waiting for what a test needs to have happened, never for a fixed time.
 
 ``wait_for`` polls a condition until it holds or a deadline passes, and
-then fails saying what did not happen. ``wait_for_event`` reads a stream
-of messages until one matches. Both return what they waited for.
+then fails saying what did not happen; it returns what it waited for.
+``arrived`` waits for deployed bots to report themselves at their sites.
 """
 import time
 
@@ -28,25 +28,6 @@ def wait_for(cond, timeout=10.0, what="the condition", interval=0.02, most=0.25)
             raise Timeout("timed out after %.1f s waiting for %s (last: %r)" % (timeout, what, value))
         time.sleep(min(interval, left))
         interval = min(interval * 1.5, max(most, interval))
-
-
-def wait_for_event(read, predicate, timeout=10.0, what="the event"):
-    """Read items with ``read(left_s)`` (None when nothing came in time) until
-    ``predicate(item)`` holds; return that item. The items read before it are
-    dropped."""
-    end = time.monotonic() + timeout
-    seen = 0
-    while True:
-        left = end - time.monotonic()
-        if left <= 0:
-            raise Timeout("timed out after %.1f s waiting for %s (%d other items read)"
-                          % (timeout, what, seen))
-        item = read(left)
-        if item is None:
-            continue
-        if predicate(item):
-            return item
-        seen += 1
 
 
 def arrived(hub, sites, timeout=30.0, count=None):

@@ -20,7 +20,6 @@ treatment started:
 """
 import os
 import random
-import struct
 import sys
 from pathlib import Path
 
