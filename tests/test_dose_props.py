@@ -60,11 +60,9 @@ class DoseRig(hubkit.Rig):
         return hubkit.TICK
 
     def _deliver(self):
-        out = self.board.bus_out
-        if not out:
+        data = hubkit.take(self.board.bus_out)
+        if not data:
             return
-        data = bytes(out)
-        out[:] = b""
         for bot, op, site, rate, lease in hubkit._bot_cmds(self.brx, data):
             if self.lossy and self.rng.random() < self.cmd_loss:
                 continue

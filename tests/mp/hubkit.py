@@ -350,11 +350,9 @@ class Rig:
 
     # ------------------------------------------------------------ the links --
     def _deliver(self):
-        out = self.board.bus_out
-        if not out:
+        data = take(self.board.bus_out)
+        if not data:
             return
-        data = bytes(out)
-        out[:] = b""
         now = self.now
         for rec in _bot_cmds(self.brx, data):
             bot, op, site, rate, lease = rec
@@ -432,11 +430,9 @@ class Rig:
         self._bus_send(tx.finish(wire.PATIENT_SIZE))
 
     def _collect(self):
-        out = self.board.host_out
-        if not out:
+        data = take(self.board.host_out)
+        if not data:
             return
-        data = bytes(out)
-        out[:] = b""
         rx = self.hrx
         i, n = 0, len(data)
         while i < n:
@@ -492,6 +488,13 @@ def _bot_cmds(rx, data):
 
 def _swarm(n, seed):
     return bots.Swarm(n, seed)   # (Rig's ``bots`` argument hides the module there)
+
+
+def take(out):
+    """What a board buffer holds (what the hub wrote since the last look), emptied."""
+    data = bytes(out)
+    out[:] = b""
+    return data
 
 
 def refused(ack, why, detail=None):
