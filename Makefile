@@ -4,11 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help test demo bench fuzz soak gen check-gen clean test-renode
+.PHONY: help test test-quick demo bench fuzz soak gen check-gen clean test-renode
 
 help:
 	@echo "make demo   run the emulated hub through a treatment and a crisis"
 	@echo "make test   run every test (host, protocol, simulator, firmware on the MicroPython VM)"
+	@echo "make test-quick  the tests not marked slow (no emulated sessions, no 5-minute unread console)"
 	@echo "make gen    regenerate the firmware codec, docs/protocol.md and the golden vectors"
 	@echo "make bench  measure the protocol and the hub (writes docs/benchmarks.md)"
 	@echo "make fuzz   long fuzzing runs (FUZZ_SECONDS per target, default 60), corpus kept in fuzz/corpus"
@@ -27,6 +28,10 @@ test: $(STAMP)
 	-sh scripts/ensure-ser2net.sh
 	-sh scripts/ensure-mpwasm.sh
 	$(BIN)/python -m pytest -q
+
+# The tests not marked slow (tests/conftest.py lists them): a few minutes less.
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 demo: $(STAMP)
 	$(BIN)/nanohub demo

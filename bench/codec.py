@@ -40,7 +40,7 @@ GOAL, STRETCH = 5.0, 10.0
 STATUS = {"state": 2, "reason": 0, "t": 123456, "bots": 64, "docked": 10, "deployed": 9,
           "active": 40, "returning": 2, "quarantined": 1, "disabled": 0, "lost": 2,
           "alarms": 1, "unacked": 0, "dose": 154000, "dose_cap": 300000, "sens": 312,
-          "scale": 100, "link": 99, "rx_bad": 0, "checks": 0, "late_ms": 1, "late_n": 0,
+          "scale": 100, "link": 99, "rx_bad": 0, "checks": 0, "late_ms": 1, "late_n": 0, "host_us": 40,
           "host_lost": 0, "log_next": 4242, "log_head": bytes(range(8))}
 DEPLOY = {"site": 17, "count": 3}
 ATTITUDE = (123456, 0.0123, -0.0456, 1.5708, 0.001, -0.002, 0.003)

@@ -444,6 +444,8 @@ MESSAGES = (
         "checks" / Int16ul,            # failing CHECK_* bits
         "late_ms" / Int16ul,           # worst tick start past its due time since the last HUB_STATUS
         "late_n" / Int16ul,            # ticks started over a quarter period late, since boot
+        "host_us" / Int16ul,           # most time the host link's writes took in one pass of the loop
+                                       # since the last HUB_STATUS, us (saturates)
         "host_lost" / Int16ul,         # ACKs, alarms, reports for the host dropped since boot
         "log_next" / Int32ul,          # index the next audit record gets
         "log_head" / Bytes(8),         # chain of the newest audit record (zeros if none)

@@ -10,19 +10,11 @@ import time
 
 import pytest
 
-from nanohub.host import vm
+from _cli import one_line  # noqa: F401  (the links tests take it from here)
 from nanohub.host.link.ser2net import find_ser2net
 
 
-def _vm_missing():
-    try:
-        vm.find_micropython()
-    except vm.VMNotFound as e:
-        return "the MicroPython VM is not installed: %s" % e
-    return None
-
-
-needs_vm = pytest.mark.skipif(_vm_missing() is not None, reason=str(_vm_missing()))
+needs_vm = pytest.mark.vm           # skipped where the VM is missing (tests/conftest.py)
 needs_ser2net = pytest.mark.skipif(
     find_ser2net() is None,
     reason="ser2net is not installed and could not be (scripts/ensure-ser2net.sh needs root "
@@ -40,12 +32,6 @@ def cli_env(base):
 def cli(env, *args, timeout=60):
     return subprocess.run([sys.executable, "-m", "nanohub.host.cli", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, env=env)
-
-
-def one_line(proc):
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    return lines[0]
 
 
 class PtySim:

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from _waiting import wait_for
+
 from _fuzzing import props  # noqa: F401  (repo on sys.path)
-from nanohub.host import vm
 from nanohub.host.client import Hub
 from nanohub.host.emulate.hub import EmulatedHub
 from nanohub.host.errors import ProtocolMismatch
@@ -28,29 +29,15 @@ W = props.wire
 UART_BPS = 115200 // 10          # bytes per second of a 115200 Bd UART
 
 
-def _skip():
-    try:
-        vm.find_micropython()
-    except vm.VMNotFound as e:
-        return str(e)
-    return None
-
-
-pytestmark = pytest.mark.skipif(_skip() is not None, reason=str(_skip()))
-
-
 @pytest.fixture(scope="module")
-def emu(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NANOHUB_HOME", str(tmp_path_factory.mktemp("home")))
-        with EmulatedHub(bots=8, scenario="nominal", seed=3) as e:
-            yield e
+def emu(module_home):
+    with EmulatedHub(bots=8, scenario="nominal", seed=3) as e:
+        yield e
 
 
 @pytest.fixture
-def fresh(tmp_path, monkeypatch):
+def fresh(home):
     """A hub of its own, for attacks that leave it in ESTOP or flooded."""
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
     with EmulatedHub(bots=8, scenario="nominal", seed=4) as e:
         yield e
 
@@ -211,7 +198,7 @@ def test_the_key_never_leaves_the_hub_over_the_protocol(emu):
             for start in (0, 1 << 31, 0xFFFFFFFF):
                 h.ask("LOG_READ", {"start": start, "max": 255}, ("LOG_CHUNK",))
             h.consent(5)                                  # a signed exchange too
-            time.sleep(0.5)
+            wait_for(lambda: len(seen) > 2000, what="the hub's answers through the tap")
     stream = bytes(seen)
     assert len(stream) > 2000
     frames = [codec.decode(c) for c in stream.split(b"\0") if c]
@@ -257,7 +244,7 @@ def _flood(h, rate, stop, rng, sent):
             return
         sent[0] += len(chunk)
         if rate:
-            time.sleep(max(0.0, period - (time.monotonic() - t)))
+            time.sleep(max(0.0, period - (time.monotonic() - t)))     # the line rate
 
 
 @pytest.mark.parametrize("line_rate", [UART_BPS, 10 * UART_BPS])
@@ -269,7 +256,7 @@ def test_an_operator_estop_gets_through_a_line_rate_flood_at_once(fresh, line_ra
         flood = threading.Thread(target=_flood, args=(h, line_rate, stop, random.Random(2),
                                                       sent), daemon=True)
         flood.start()
-        time.sleep(2.0)                                      # the flood is in full swing
+        wait_for(lambda: sent[0] >= line_rate, what="a second of flood")       # in full swing
         t0 = time.monotonic()
         res = h.estop(timeout=6.0)
         took = time.monotonic() - t0
@@ -283,12 +270,11 @@ def test_an_operator_estop_gets_through_a_line_rate_flood_at_once(fresh, line_ra
         assert h.status()["rx_bad"] > 100
 
 
-def test_an_unbounded_flood_does_not_starve_the_control_loop(tmp_path, monkeypatch):
+def test_an_unbounded_flood_does_not_starve_the_control_loop(home):
     """Found by the VM stream fuzzer: the hub read the host link until it was
     empty, so a sender faster than the parser kept it in the read loop: no
     tick, no safety rules, no watchdog feed, and a watchdog reset after 2 s.
     Reads are now bounded per poll."""
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
     with EmulatedHub(bots=4, gateway=False, seed=5) as e:
         with connect(e) as h:
             h.set_rates(status_hz=5, bots_hz=0, sites_hz=0)
@@ -326,8 +312,8 @@ def test_a_line_rate_flood_of_unsigned_commands_cannot_rotate_the_log_away(fresh
         while time.monotonic() < end and first.exists():     # until the oldest segment goes
             h.send_raw(hold[k:k + step])
             k = (k + step) % (len(hold) - step)
-            time.sleep(0.02)
-        time.sleep(0.3)
+            time.sleep(0.02)                                  # the line rate
+        h.status()                                   # a round trip: the hub has read it all
         recs = records(h)
         assert recs[0]["index"] == 0, "records 0..%d rotated away" % (recs[0]["index"] - 1)
         floods = [r for r in recs if r["event"] == W.EV_CMD_FLOOD]
@@ -338,7 +324,7 @@ def test_a_line_rate_flood_of_unsigned_commands_cannot_rotate_the_log_away(fresh
 
 @pytest.mark.parametrize("kind", ["garbage", "unsigned"])
 def test_nanohub_estop_confirms_every_bot_through_a_full_speed_flood_on_the_same_link(
-        tmp_path, monkeypatch, kind):
+        home, kind):
     """The real CLI in a new process, sharing one hub connection with an
     attacker who writes as fast as the socket takes bytes. The stop goes out
     before any handshake, the hub finds it in front of the backlog, and the
@@ -346,7 +332,6 @@ def test_nanohub_estop_confirms_every_bot_through_a_full_speed_flood_on_the_same
     first ESTOP written to the final report (interpreter start-up aside: it
     says nothing about the link and everything about the machine's load)."""
     from bench import flood as fl
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
     bots = 8
     with EmulatedHub(bots=bots, scenario="nominal", seed=11) as e:
         line = fl.SharedLine(e.host_port)
@@ -416,7 +401,7 @@ def test_a_new_connection_cannot_take_the_link_from_the_operator(emu):
                 pass                                   # the listen queue is full: refused
             else:
                 intruders.append(s)
-            time.sleep(0.1)
+            time.sleep(0.1)                            # the attack's pace
             assert h.status()["state"] in ("SAFE", "ESTOP")    # the operator keeps the link
         for s in intruders:
             s.settimeout(0.2)
@@ -431,7 +416,9 @@ def test_a_new_connection_cannot_take_the_link_from_the_operator(emu):
 def test_a_peer_that_moves_the_request_id_mark_does_not_lock_the_operator_out(emu):
     with connect(emu, url=emu.hub_url) as h:
         ahead = (h._req + 20000) & 0xFFFF               # a peer on the same link
-        h.send_raw(codec.encode("HOLD", {"bot": schema.ADDR_ALL}, seq=ahead))
-        time.sleep(0.3)
+        w = h._wait_for(lambda f: f.name == "ACK" and f["req"] == ahead)
+        with w:
+            h.send_raw(codec.encode("HOLD", {"bot": schema.ADDR_ALL}, seq=ahead))
+            assert w.get(3.0) is not None, "the peer's HOLD was not answered"
         assert h.hold().status == "DONE"                # refused once, then above the mark
         assert (h._req - ahead) & 0xFFFF < 0x8000

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from nanohub.host import keys, vm
+from nanohub.host import keys
 from nanohub.host.client import Hub
 from nanohub.host.emulate.hub import EmulatedHub
 from nanohub.protocol import auditlog, schema
@@ -19,42 +19,20 @@ from nanohub.protocol import auditlog, schema
 EMPTY_HOME = "/nonexistent-nanohub-home"
 
 
-def _skip_reason():
-    try:
-        vm.find_micropython()
-    except (vm.VMNotFound, FileNotFoundError) as e:
-        return str(e)
-    return None
-
-
-pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_reason()))
-
-
 @pytest.fixture(scope="module")
-def pulled(tmp_path_factory):
+def pulled(module_home):
     """(log path, key path): a hub's log with a few checkpoints, pulled by the CLI."""
-    tmp = tmp_path_factory.mktemp("keyed")
-    old = os.environ.get("NANOHUB_HOME")
-    os.environ["NANOHUB_HOME"] = str(tmp / "home")
-    os.environ.pop("NANOHUB_PORT", None)
-    os.environ.pop("NANOHUB_KEY", None)
-    try:
-        with EmulatedHub(bots=4, scenario="nominal", seed=1) as emu:
-            with Hub.open(emu.url, key=emu.key_path.read_bytes(), timeout=2.0) as hub:
-                for i in range(3 * schema.LOG_CHECKPOINT_EVERY):     # PARAM records
-                    hub.param_set("hb_pause_ms", 1000 + i)
-            path = tmp / "hub.log"
-            out = ok_json(cli("--json", "log", "pull", "-o", str(path), port=emu,
-                              home=tmp / "home"))
-            assert out["head_signed"] and out["head_checked"], out
-            assert out["acked"] == out["last_index"] + 1, out     # the hub may now rotate them
-            key = tmp / "hub.key"
-            key.write_bytes(emu.key_path.read_bytes())
-    finally:
-        if old is None:
-            os.environ.pop("NANOHUB_HOME", None)
-        else:
-            os.environ["NANOHUB_HOME"] = old
+    tmp = module_home
+    with EmulatedHub(bots=4, scenario="nominal", seed=1) as emu:
+        with Hub.open(emu.url, key=emu.key_path.read_bytes(), timeout=2.0) as hub:
+            for i in range(3 * schema.LOG_CHECKPOINT_EVERY):     # PARAM records
+                hub.param_set("hb_pause_ms", 1000 + i)
+        path = tmp / "hub.log"
+        out = ok_json(cli("--json", "log", "pull", "-o", str(path), port=emu, home=tmp / "home"))
+        assert out["head_signed"] and out["head_checked"], out
+        assert out["acked"] == out["last_index"] + 1, out     # the hub may now rotate them
+        key = tmp / "hub.key"
+        key.write_bytes(emu.key_path.read_bytes())
     return path, key
 
 

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from nanohub.host import vm
+from _waiting import wait_for
+
 from nanohub.host.client import Hub
 from nanohub.host.emulate.hub import EmulatedHub
 from nanohub.host.errors import LinkError
@@ -19,49 +20,15 @@ from nanohub.host.link.broker import Broker
 from nanohub.protocol import codec, schema
 
 
-def _skip_reason():
-    try:
-        if not (vm.firmware_dir() / "main.py").exists():
-            return "firmware/main.py does not exist yet"
-        vm.find_micropython()
-    except (vm.VMNotFound, FileNotFoundError) as e:
-        return str(e)
-    return None
-
-
-pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_reason()))
-
-
-def wait_for(predicate, timeout=10.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for " + what)
-
-
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("broker")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NANOHUB_HOME", str(tmp / "home"))
-        mp.setenv("NANOHUB_RUNTIME_DIR", str(tmp / "run"))
-        for var in ("NANOHUB_PORT", "NANOHUB_KEY"):
-            mp.delenv(var, raising=False)
-        yield tmp
-
-
-@pytest.fixture(scope="module")
-def emu(home):
+def emu(module_home):
     """One hub for the tests that leave it usable (none of them stops it)."""
     with EmulatedHub(bots=8, scenario="nominal", seed=3) as hub:
         yield hub
 
 
 @pytest.fixture
-def own_emu(home):
+def own_emu(module_home):
     """A hub of its own, for a test that latches an emergency stop."""
     with EmulatedHub(bots=8, scenario="nominal", seed=3) as hub:
         yield hub
@@ -122,7 +89,8 @@ def test_each_client_sees_only_the_acks_to_its_own_requests(emu, broker):
         b.close()
 
 
-def test_the_hub_sees_one_rising_stream_of_request_ids_and_signed_frames_unaltered(emu, home):
+def test_the_hub_sees_one_rising_stream_of_request_ids_and_signed_frames_unaltered(
+        emu, module_home):
     upstream = []
 
     def tap(direction, unit):
@@ -149,7 +117,7 @@ def test_the_hub_sees_one_rising_stream_of_request_ids_and_signed_frames_unalter
     assert b.stats["refused_duplicate"] > 0     # a's ids fell behind c's renumbered reads
 
 
-def test_loopback_tcp_clients_share_the_hub_too(emu, home):
+def test_loopback_tcp_clients_share_the_hub_too(emu, module_home):
     with Broker(emu.url, "tcp", tcp=0) as b:
         assert b.tcp_url.startswith("socket://127.0.0.1:") and b.tcp_url in b.urls()
         with Hub.open(b.tcp_url) as a, Hub.open(b.unix_url) as c:
@@ -178,7 +146,7 @@ def test_a_retried_command_runs_once_signed_or_not(emu, broker):
         again = hub._transact("DEPLOY", seq, wire)              # the same bytes: a retry
         assert first.status == again.status == "DONE" and first.detail == again.detail == 1
         wait_for(lambda: hub.status()["bots"]["docked"] < docked, what="the bot to leave")
-        time.sleep(0.3)
+        time.sleep(0.3)                         # the window a second bot would leave in
         assert hub.status()["bots"]["docked"] == docked - 1     # one bot went, not two
         # a signed command passes the broker unaltered: its retry hits the hub's
         # ACK cache (a re-run would be refused as a replayed counter)
@@ -234,23 +202,21 @@ def test_a_client_may_stop_the_hub_before_any_handshake(own_emu):
             wait_for(lambda: other.status()["state"] == "ESTOP", what="the hub to stop")
 
 
-HB_SETTLE = 0.3            # a heartbeat already on its way when the client closed
-
-
 def test_the_broker_heartbeats_only_while_a_client_does(emu, broker):
     with Hub.open(broker.unix_url, heartbeat=False) as quiet:
-        time.sleep(0.4)
+        time.sleep(0.4)                         # a window with a silent client: nothing goes out
         assert broker.stats["heartbeats"] == 0              # a silent client keeps nothing alive
         with Hub.open(broker.unix_url):
             wait_for(lambda: broker.stats["heartbeats"] >= 3, what="broker heartbeats")
-        time.sleep(HB_SETTLE)
+        # its frames are all handled once the broker has let it go
+        wait_for(lambda: len(broker.clients) == 1, what="the broker to let the client go")
         beats = broker.stats["heartbeats"]
-        time.sleep(0.4)
+        time.sleep(0.4)                         # a window without a heartbeating client
         assert broker.stats["heartbeats"] == beats          # gone with the last heartbeating client
         assert quiet.status()["state"] == "SAFE"
 
 
-def test_a_dropped_hub_link_is_reopened_and_the_clients_are_told(emu, home):
+def test_a_dropped_hub_link_is_reopened_and_the_clients_are_told(emu, module_home):
     with FaultProxy(_target(emu)) as px, Broker(px.url, "t2") as b:
         with Hub.open("nanohub://t2") as hub:
             notices = []
@@ -262,7 +228,7 @@ def test_a_dropped_hub_link_is_reopened_and_the_clients_are_told(emu, home):
             assert b.stats["reconnects"] == 1 and hub.error is None
 
 
-def test_a_hub_that_stays_away_ends_its_clients_with_lost_the_link(emu, home):
+def test_a_hub_that_stays_away_ends_its_clients_with_lost_the_link(emu, module_home):
     px = FaultProxy(_target(emu)).start()
     try:
         with Broker(px.url, "t3", give_up=0.5) as b, Hub.open(b.unix_url) as hub:
@@ -275,7 +241,7 @@ def test_a_hub_that_stays_away_ends_its_clients_with_lost_the_link(emu, home):
         px.close()
 
 
-def test_a_direct_opener_of_a_served_port_is_told_who_holds_it(emu, home):
+def test_a_direct_opener_of_a_served_port_is_told_who_holds_it(emu, module_home):
     with Broker(emu.url, "chair1"):
         proc = subprocess.run([sys.executable, "-m", "nanohub.host.cli", "--port", emu.url,
                                "status"], capture_output=True, text=True, timeout=60)

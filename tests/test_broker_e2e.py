@@ -2,10 +2,8 @@
 ``nanohub sim``: a treatment watched to the end, dashboards, a recorder and a
 stream of one-shot commands, all real ``nanohub`` processes."""
 import json
-import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from nanohub.host import vm
+import _cli
+import _waiting as waiting
+
 from nanohub.host.client import Hub
 from nanohub.host.emulate.hub import EmulatedHub
 from nanohub.protocol import auditlog, schema
@@ -29,70 +29,28 @@ PAUSED = schema.enum_value("HUB", "PAUSED")
 LINK_LOST = schema.enum_value("ALARM", "LINK_LOST")
 
 
-def _skip_reason():
-    try:
-        if not (vm.firmware_dir() / "main.py").exists():
-            return "firmware/main.py does not exist yet"
-        vm.find_micropython()
-    except (vm.VMNotFound, FileNotFoundError) as e:
-        return str(e)
-    return None
-
-
-pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_reason()))
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("NANOHUB_RUNTIME_DIR", str(tmp_path / "run"))
-    for var in ("NANOHUB_PORT", "NANOHUB_KEY"):
-        monkeypatch.delenv(var, raising=False)
-    return tmp_path
-
-
-def nanohub(*args):
-    return [sys.executable, "-m", "nanohub.host.cli"] + [str(a) for a in args]
-
-
-def wait_for(predicate, timeout=20.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
-
-
-def _stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def wait_for(cond, timeout=20.0, what="the condition"):
+    return waiting.wait_for(cond, timeout, what)
 
 
 @pytest.fixture
 def served(home):
     """An emulated hub owned by a ``nanohub serve`` process: its URL."""
     with EmulatedHub(bots=12, scenario="nominal", seed=5) as emu:
-        proc = subprocess.Popen(nanohub("--port", emu.url, "serve", "--name", "chair1"),
+        proc = subprocess.Popen(_cli.argv("--port", emu.url, "serve", "--name", "chair1"),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             url = proc.stdout.readline().strip()
             assert url == "nanohub://chair1", proc.stderr.read() if proc.poll() else url
             yield url
         finally:
-            _stop(proc)
+            _cli.stop(proc)
 
 
 @pytest.fixture
 def simulated(home):
     """A ``nanohub sim`` process: its URL."""
-    proc = subprocess.Popen(nanohub("--json", "sim", "--bots", "12", "--seed", "5", "--name",
+    proc = subprocess.Popen(_cli.argv("--json", "sim", "--bots", "12", "--seed", "5", "--name",
                                     "sim1"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
@@ -100,7 +58,7 @@ def simulated(home):
         assert first.get("urls", [None])[0] == "nanohub://sim1", proc.stderr.read()
         yield first["urls"][0]
     finally:
-        _stop(proc)
+        _cli.stop(proc)
 
 
 def _treat_with_company(url, tmp_path, one_shots=ONE_SHOTS, streams=2, record=True):
@@ -118,7 +76,7 @@ def _treat_with_company(url, tmp_path, one_shots=ONE_SHOTS, streams=2, record=Tr
         wait_for(lambda: hub.status()["bots"]["deployed"] == 9
                  and "BOTS" not in hub.status()["failing_checks"], what="9 bots at their sites")
         hub.command("ARM")
-    treat = subprocess.Popen(nanohub("--port", url, "--json", "treat", "start", PLAN, "--watch"),
+    treat = subprocess.Popen(_cli.argv("--port", url, "--json", "treat", "start", PLAN, "--watch"),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = []
     reader = threading.Thread(target=lambda: lines.extend(treat.stdout), daemon=True)
@@ -132,11 +90,11 @@ def _treat_with_company(url, tmp_path, one_shots=ONE_SHOTS, streams=2, record=Tr
         company = [("--json", "watch", "--duration", "6")] * streams
         if record:
             company.append(("record", "-o", db, "--duration", "6", "--no-log"))
-        others = [subprocess.Popen(nanohub("--port", url, *argv), stdout=subprocess.PIPE,
+        others = [subprocess.Popen(_cli.argv("--port", url, *argv), stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True) for argv in company]
 
         def one_shot(argv):
-            return subprocess.run(nanohub("--port", url, "--json", *argv), capture_output=True,
+            return subprocess.run(_cli.argv("--port", url, "--json", *argv), capture_output=True,
                                   text=True, timeout=60)
         with ThreadPoolExecutor(3) as pool:
             results = list(pool.map(one_shot, one_shots))
@@ -181,7 +139,7 @@ def _treat_with_company(url, tmp_path, one_shots=ONE_SHOTS, streams=2, record=Tr
         for p in others:
             if p.poll() is None:
                 p.kill()
-        _stop(treat)
+        _cli.stop(treat)
 
 
 def test_a_treatment_through_nanohub_serve_never_pauses_while_others_use_the_hub(served,

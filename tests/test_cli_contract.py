@@ -5,44 +5,19 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from nanohub.host import vm
+from _waiting import arrived, wait_for
+
+from _cli import nanohub, one_line, short_scenario
 from nanohub.host.cli import VERBS
 from nanohub.protocol import auditlog, model
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAN = ROOT / "docs" / "plan-example.toml"
 NOWHERE = "socket://127.0.0.1:1"        # nothing listens: a verb that connects exits 3
-
-
-def _vm_missing():
-    try:
-        vm.find_micropython()
-    except vm.VMNotFound as e:
-        return str(e)
-    return None
-
-
-needs_vm = pytest.mark.skipif(_vm_missing() is not None, reason=str(_vm_missing()))
-
-
-def nanohub(*args, env=None, timeout=60):
-    full_env = dict(os.environ)
-    full_env.pop("NANOHUB_PORT", None)
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "nanohub.host.cli", *args], capture_output=True,
-                          text=True, timeout=timeout, env=full_env)
-
-
-def one_line(proc):
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    return lines[0]
 
 
 def one_json_failure(proc, code):
@@ -56,10 +31,7 @@ def one_json_failure(proc, code):
     return obj
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("NANOHUB_PORT", raising=False)
+pytestmark = pytest.mark.usefixtures("home")
 
 
 # --------------------------------------------------- without a hub --
@@ -178,6 +150,7 @@ def test_help_lists_every_exit_code_and_version_goes_to_stdout():
     assert proc.returncode == 0 and proc.stdout.startswith("nanohub ") and not proc.stderr
 
 
+@pytest.mark.slow
 def test_flash_dry_run_for_a_named_board_prints_the_plan_without_the_hub_in_nanohub_port():
     proc = nanohub("flash", "--dry-run", "--board", "rp2", env={"NANOHUB_PORT": NOWHERE})
     assert proc.returncode == 0, proc.stderr
@@ -187,8 +160,7 @@ def test_flash_dry_run_for_a_named_board_prints_the_plan_without_the_hub_in_nano
 # ------------------------------------------------------- with a hub --
 
 @pytest.fixture(scope="module")
-def emu(tmp_path_factory):
-    os.environ.setdefault("NANOHUB_HOME", str(tmp_path_factory.mktemp("home")))
+def emu(module_home):
     from nanohub.host import EmulatedHub
     with EmulatedHub(bots=16) as e:
         yield e
@@ -198,7 +170,7 @@ def at(emu, *args, **kw):
     return nanohub("--port", emu.url, "--key", str(emu.key_path), *args, **kw)
 
 
-@needs_vm
+@pytest.mark.vm
 def test_a_tiny_timeout_says_it_timed_out_not_that_the_peer_is_a_stranger(emu):
     proc = at(emu, "--timeout", "0.001", "status")
     if proc.returncode == 0:
@@ -212,7 +184,8 @@ def test_a_tiny_timeout_says_it_timed_out_not_that_the_peer_is_a_stranger(emu):
     assert "timeout" in line or "no answer" in line
 
 
-@needs_vm
+@pytest.mark.slow
+@pytest.mark.vm
 def test_swarm_refuses_a_bot_or_count_the_hub_lacks_and_says_how_many_went(emu):
     proc = at(emu, "swarm", "recall", "99")
     assert proc.returncode == 2 and "no bot 99" in one_line(proc)
@@ -233,16 +206,13 @@ def test_swarm_refuses_a_bot_or_count_the_hub_lacks_and_says_how_many_went(emu):
 
 def _wait_docked(emu, deadline_s=30.0):
     from nanohub.host import Hub
-    end = time.monotonic() + deadline_s
     with Hub.open(emu.url, key=emu.key_path) as h:
-        while time.monotonic() < end:
-            if all(b["state"] == "DOCKED" for b in h.bots()):
-                return
-            time.sleep(0.2)
-    raise AssertionError("bots did not dock again")
+        wait_for(lambda: all(b["state"] == "DOCKED" for b in h.bots()), deadline_s,
+                 "the bots to dock again", interval=0.2)
 
 
-@needs_vm
+@pytest.mark.slow
+@pytest.mark.vm
 def test_log_pull_resume_refuses_another_hubs_log_and_continues_its_own(emu, tmp_path):
     from nanohub.host import EmulatedHub
     mine = tmp_path / "mine.log"
@@ -264,17 +234,15 @@ def test_log_pull_resume_refuses_another_hubs_log_and_continues_its_own(emu, tmp
     assert obj["ok"] and obj["verified"] and obj["added"] >= 1
 
 
-@needs_vm
+@pytest.mark.slow
+@pytest.mark.vm
 def test_piped_treat_start_watch_prints_only_json_lines(emu):
     from nanohub.host import Hub
     with Hub.open(emu.url, key=emu.key_path) as h:
         h.consent(4711)
         for site in (10, 66, 148):
             h.deploy(site, 3)
-        end = time.monotonic() + 30
-        while {"BOTS", "DEPLOYED"} & set(h.status()["failing_checks"]):
-            assert time.monotonic() < end, "bots did not arrive"
-            time.sleep(0.1)
+        arrived(h, (10, 66, 148))
         h.arm()
     proc = at(emu, "treat", "start", str(PLAN), "--watch", "--duration", "1")
     assert proc.returncode == 0, proc.stderr
@@ -287,7 +255,7 @@ def test_piped_treat_start_watch_prints_only_json_lines(emu):
         h.stop_treatment()
 
 
-@needs_vm
+@pytest.mark.vm
 def test_sim_json_carries_ok():
     env = dict(os.environ)
     env.pop("NANOHUB_PORT", None)
@@ -302,20 +270,10 @@ def test_sim_json_carries_ok():
         proc.wait(timeout=30)
 
 
-def _short_scenario(tmp_path):
-    """The nominal scenario cut to 4 s with only the consent step: a quick real session."""
-    text = (ROOT / "sim" / "scenarios" / "nominal.toml").read_text()
-    text = text[:text.index("[[operator]]")].replace("duration_s = 60", "duration_s = 4")
-    text = text.replace("bots = 64 ", "bots = 8 ")
-    path = tmp_path / "short.toml"
-    path.write_text(text + '[[operator]]\nat = 0.5\ndo = "consent"\n'
-                           'args = { patient = 4711 }\n')
-    return path
-
-
-@needs_vm
+@pytest.mark.slow
+@pytest.mark.vm
 def test_study_json_lines_carry_ok_and_its_table_reads_the_same(tmp_path):
-    _short_scenario(tmp_path)
+    short_scenario(tmp_path)
     env = dict(os.environ)
     env.pop("NANOHUB_PORT", None)
     proc = subprocess.run([sys.executable, "-m", "nanohub.host.cli", "--json", "study",

@@ -21,32 +21,13 @@ from pathlib import Path
 
 import pytest
 
+from _waiting import wait_for
+
 from nanohub.host import flash, keys, vm
 from nanohub.host.emulate.hub import free_port
 from nanohub.host.mcu import BoardInfo
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _vm_missing():
-    try:
-        vm.find_micropython()
-        vm.find_mpy_cross()
-    except vm.VMNotFound as e:
-        return str(e)
-    return None
-
-
-needs_vm = pytest.mark.skipif(_vm_missing() is not None, reason=str(_vm_missing()))
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    path = tmp_path / "home"
-    monkeypatch.setenv("NANOHUB_HOME", str(path))
-    monkeypatch.delenv("NANOHUB_PORT", raising=False)
-    monkeypatch.delenv("NANOHUB_KEY", raising=False)
-    return path
 
 
 def cli(*args, timeout=90):
@@ -92,12 +73,8 @@ class PtyVM:
             os.close(s1)
             self._fds = [m1, m2, s2]        # s2 stays open: the relay never sees a hang-up
             threading.Thread(target=self._relay, args=(m1, m2), daemon=True).start()
-        deadline = time.monotonic() + 10
-        while not os.path.exists(link):
-            if time.monotonic() > deadline:
-                raise RuntimeError("no pseudo-terminal at %s (%s)" % (link, self.how))
-            time.sleep(0.02)
-        time.sleep(0.2)                     # the REPL prints its banner
+        wait_for(lambda: os.path.exists(link), 10,
+                 "a pseudo-terminal at %s (%s)" % (link, self.how))
 
     def _relay(self, a, b):
         while not self._stop.is_set():
@@ -163,7 +140,7 @@ def pty_vm(tmp_path):
 
 # --------------------------------------------------------- plans, no board --
 
-@needs_vm
+@pytest.mark.vm
 def test_dry_run_without_a_port_plans_every_board(home):
     r = cli("--json", "flash", "--dry-run", "--board", "all")
     assert r.returncode == 0, r.stderr
@@ -330,7 +307,7 @@ def test_a_port_nobody_listens_on_is_a_link_error(home):
 
 # ---------------------------------------------- the unix port over a PTY --
 
-@needs_vm
+@pytest.mark.vm
 def test_flash_then_info_and_status_over_the_same_terminal(home, tmp_path, pty_vm):
     v = pty_vm()
     (v.dev / "hub").mkdir()
@@ -367,7 +344,7 @@ def test_flash_then_info_and_status_over_the_same_terminal(home, tmp_path, pty_v
     assert "nanohub 0.1.0 already runs on" in again.stderr and "--wait 10" in again.stderr
 
 
-@needs_vm
+@pytest.mark.vm
 def test_a_reflash_keeps_the_hub_id_and_key_of_a_hub_that_has_booted(home, tmp_path, pty_vm):
     v = pty_vm("a")
     assert cli("--port", v.url, "flash", "--hub-id", "0x5100aaaa").returncode == 0
@@ -387,7 +364,7 @@ def test_a_reflash_keeps_the_hub_id_and_key_of_a_hub_that_has_booted(home, tmp_p
         w.close()
 
 
-@needs_vm
+@pytest.mark.vm
 def test_a_dry_run_on_the_terminal_checks_the_board_and_writes_nothing(home, pty_vm):
     v = pty_vm()
     r = cli("--port", v.url, "flash", "--dry-run")
@@ -408,7 +385,7 @@ def test_a_dry_run_on_the_terminal_checks_the_board_and_writes_nothing(home, pty
     assert absolute.is_dir() and (v.dev / "rel" / "dir").is_dir()
 
 
-@needs_vm
+@pytest.mark.vm
 def test_a_vm_with_too_little_heap_is_refused_with_the_amount_needed(home, pty_vm):
     v = pty_vm(heap="96k")
     r = cli("--port", v.url, "flash")
@@ -419,7 +396,7 @@ def test_a_vm_with_too_little_heap_is_refused_with_the_amount_needed(home, pty_v
     assert sorted(os.listdir(v.dev)) == []
 
 
-@needs_vm
+@pytest.mark.vm
 def test_wait_breaks_in_during_the_boot_escape_window(home, pty_vm):
     """What nanohub flash --wait does on a board being reset, on the unix port:
     main.py sits in its boot escape; three Ctrl-C give the REPL back."""

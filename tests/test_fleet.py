@@ -7,7 +7,6 @@ serve`` process in front of it (the chair's port is then ``nanohub://NAME``).
 List a kind in ``CHAIR_KINDS`` to put a chair behind that kind of link.
 """
 import json
-import signal
 import socket
 import subprocess
 import sys
@@ -16,24 +15,12 @@ import time
 
 import pytest
 
-from nanohub.host import vm
+from _cli import stop
 from nanohub.host.emulate.hub import EmulatedHub
 from nanohub.host.fleet.clinic import load_clinic
 from nanohub.host.errors import UsageError
 from nanohub.protocol import auditlog
 
-
-def _skip_reason():
-    try:
-        if not (vm.firmware_dir() / "main.py").exists():
-            return "firmware/main.py does not exist yet"
-        vm.find_micropython()
-    except (vm.VMNotFound, FileNotFoundError) as e:
-        return str(e)
-    return None
-
-
-needs_vm = pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_reason()))
 
 CHAIR_KINDS = ("socket", "socket", "serve")
 
@@ -51,18 +38,6 @@ def chair_port(emu, kind, name, procs):
         assert url == "nanohub://%s" % name, proc.stderr.read() if proc.poll() else url
         return url
     raise ValueError("no chair kind %r" % kind)
-
-
-def _stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    proc.stdout.close()
-    proc.stderr.close()
 
 
 def write_clinic(path, chairs):
@@ -85,28 +60,22 @@ def one_error_line(proc):
 
 
 @pytest.fixture(scope="module")
-def clinic(tmp_path_factory):
+def clinic(module_home):
     """Three chairs of 16 bots each, and their clinic file."""
-    tmp = tmp_path_factory.mktemp("clinic")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NANOHUB_HOME", str(tmp / "home"))
-        mp.setenv("NANOHUB_RUNTIME_DIR", str(tmp / "run"))     # where nanohub://NAME is found
-        mp.delenv("NANOHUB_PORT", raising=False)
-        mp.delenv("NANOHUB_CLINIC", raising=False)
-        emus, procs = [], []
-        try:
-            for i, kind in enumerate(CHAIR_KINDS):
-                emus.append(EmulatedHub(bots=16, scenario="nominal", seed=i + 1).start())
-            names = ["chair-%d" % (i + 1) for i in range(len(emus))]
-            chairs = [(n, chair_port(e, k, n, procs)) for n, e, k in zip(names, emus, CHAIR_KINDS)]
-            path = write_clinic(tmp / "clinic.toml", chairs)
-            yield {"path": path, "emus": dict(zip(names, emus)), "tmp": tmp,
-                   "ports": dict(chairs)}
-        finally:
-            for p in procs:
-                _stop(p)
-            for e in emus:
-                e.close()
+    tmp = module_home
+    emus, procs = [], []
+    try:
+        for i, kind in enumerate(CHAIR_KINDS):
+            emus.append(EmulatedHub(bots=16, scenario="nominal", seed=i + 1).start())
+        names = ["chair-%d" % (i + 1) for i in range(len(emus))]
+        chairs = [(n, chair_port(e, k, n, procs)) for n, e, k in zip(names, emus, CHAIR_KINDS)]
+        path = write_clinic(tmp / "clinic.toml", chairs)
+        yield {"path": path, "emus": dict(zip(names, emus)), "tmp": tmp, "ports": dict(chairs)}
+    finally:
+        for p in procs:
+            stop(p)
+        for e in emus:
+            e.close()
 
 
 # ------------------------------------------------------------ clinic file --
@@ -186,7 +155,7 @@ def test_a_hub_that_never_answers_is_a_row_with_the_error_not_a_hang(tmp_path):
 
 # ------------------------------------------------------------ three hubs --
 
-@needs_vm
+@pytest.mark.vm
 def test_fleet_status_shows_every_hub_in_one_table(clinic):
     proc = fleet(clinic["path"], "--json", "status")
     assert proc.returncode == 0, proc.stderr
@@ -206,7 +175,7 @@ def test_fleet_status_shows_every_hub_in_one_table(clinic):
     assert [ln.split()[0] for ln in text.stdout.splitlines()] == ["chair"] + list(clinic["emus"])
 
 
-@needs_vm
+@pytest.mark.vm
 def test_fleet_watch_streams_one_json_line_per_refresh(clinic):
     proc = fleet(clinic["path"], "--json", "watch", "--interval", "0.5", "--duration", "1.2")
     assert proc.returncode == 0, proc.stderr
@@ -217,7 +186,7 @@ def test_fleet_watch_streams_one_json_line_per_refresh(clinic):
     assert all(r["reached"] and r["state"] == "SAFE" for r in last)
 
 
-@needs_vm
+@pytest.mark.vm
 def test_fleet_pull_logs_keeps_each_hubs_verified_log_and_one_index(clinic):
     out = clinic["tmp"] / "logs"
     proc = fleet(clinic["path"], "--json", "pull-logs", str(out))
@@ -237,7 +206,7 @@ def test_fleet_pull_logs_keeps_each_hubs_verified_log_and_one_index(clinic):
     assert all(c["verified"] for c in json.loads(proc.stdout)["chairs"])   # resumed, whole
 
 
-@needs_vm
+@pytest.mark.vm
 def test_fleet_estop_confirms_every_hub_then_names_the_one_that_died(clinic):
     assert clinic["ports"]["chair-3"] == "nanohub://chair-3"     # through nanohub serve
     proc = fleet(clinic["path"], "--json", "estop")
@@ -274,6 +243,9 @@ def test_fleet_estop_confirms_every_hub_then_names_the_one_that_died(clinic):
     assert "chair-1" not in obj["message"]
 
 
+# Bots 3 and 5 never answer, from the start: the emergency stop cannot confirm them.
+# (Docked bots that fall silent later are not marked lost, nothing is asked of them,
+# so there is no event to wait for before the stop; silent from 0 s needs none.)
 SILENT = """
 name = "two-silent"
 duration_s = 600
@@ -281,27 +253,19 @@ bots = 16
 seed = 1
 
 [[fault]]
-at = 0.5
+at = 0.0
 kind = "silent"
 targets = [3, 5]
 """
 
 
-@needs_vm
-def test_fleet_estop_names_the_hub_and_the_bots_it_could_not_confirm(tmp_path, monkeypatch):
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
+@pytest.mark.vm
+def test_fleet_estop_names_the_hub_and_the_bots_it_could_not_confirm(tmp_path, home):
     scenario = tmp_path / "two-silent.toml"
     scenario.write_text(SILENT)
     with EmulatedHub(bots=16, scenario="nominal", seed=1) as good, \
             EmulatedHub(bots=16, scenario=str(scenario), seed=1) as quiet:
         path = write_clinic(tmp_path / "clinic.toml", [("good", good.url), ("quiet", quiet.url)])
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:      # the hub has noticed its silent bots
-            row = {r["chair"]: r for r in json.loads(
-                fleet(path, "--json", "status").stdout)["chairs"]}["quiet"]
-            if row.get("bots", {}).get("lost", 0) + row.get("bots", {}).get("quarantined", 0) >= 2:
-                break
-            time.sleep(0.5)
         proc = fleet(path, "--json", "estop")
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
     obj = json.loads(proc.stdout)

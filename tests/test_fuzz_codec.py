@@ -6,13 +6,14 @@ message gives back its fields. ``make fuzz`` runs it coverage-guided.
 """
 import struct
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from _examples import thorough
 from _fuzzing import props, seed, streams
 from nanohub.protocol import codec, model
 
-FAST = settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
+FAST = thorough(250)
 
 
 @FAST

@@ -21,12 +21,13 @@ every step the host codec's verdicts are the oracle:
 """
 import struct
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from _examples import thorough
 from _fuzzing import props, seed, wire
 
-FAST = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+FAST = thorough(120)
 
 
 @FAST
@@ -35,7 +36,7 @@ def test_any_session_keeps_every_dispatch_property(data):
     props.run_actions(data)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@thorough(30)
 @given(st.sampled_from(props.DispatchRig.START_STATES), st.binary(min_size=1, max_size=200))
 def test_any_session_from_any_state_keeps_every_dispatch_property(start, data):
     props.run_actions(data, start=start)

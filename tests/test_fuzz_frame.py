@@ -6,11 +6,12 @@ exactly what the host codec accepts (same fields), drops the rest with the
 same error class, and counts every drop. ``make fuzz`` runs the same
 property coverage-guided (atheris, ``fuzz/fuzz_rx.py``) for longer.
 """
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 
+from _examples import thorough
 from _fuzzing import cuts, props, seed, streams, wire
 
-FAST = settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
+FAST = thorough(250)
 
 
 @FAST

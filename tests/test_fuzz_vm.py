@@ -13,18 +13,9 @@ import pytest
 
 from _fuzzing import ROOT  # noqa: F401  (puts the repo on sys.path)
 from fuzz import vm_stream
-from nanohub.host import vm
 
 
-def _skip():
-    try:
-        vm.find_micropython()
-    except vm.VMNotFound as e:
-        return str(e)
-    return None
-
-
-@pytest.mark.skipif(_skip() is not None, reason=str(_skip()))
+@pytest.mark.vm
 def test_a_random_stream_never_crashes_the_hub_nor_makes_it_act(tmp_path):
     figures, violations = vm_stream.run_stream(seconds=4.0, seed=8, home=tmp_path / "home")
     assert violations == []

@@ -11,9 +11,11 @@ import pytest
 
 from nanohub.host import keys
 from nanohub.host.client import Hub
+from _waiting import wait_for
 from nanohub.host.errors import (
     KeyMissing, LinkError, LinkTimeout, NotANanohub, ProtocolMismatch, Refused,
 )
+from nanohub.host.link.session import HEARTBEAT_S
 from nanohub.protocol import auditlog, codec, model, schema
 
 KEY = bytes(range(32))
@@ -21,11 +23,7 @@ HUB_ID = 0x5100AB12
 REPLY = schema.F_REPLY
 E = {e: {n: v for n, v, _ in members} for e, members in schema.ENUMS.items()}
 
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
+pytestmark = pytest.mark.usefixtures("home")
 
 
 class FakePort:
@@ -36,6 +34,7 @@ class FakePort:
         self.on_raw = on_raw
         self.writes = []
         self.frames = []
+        self.times = []             # when each frame was written (time.monotonic())
         self.decoder = codec.StreamDecoder()
         self.rx = bytearray()
         self.cond = threading.Condition()
@@ -48,6 +47,7 @@ class FakePort:
         for f in self.decoder.feed(data):
             if isinstance(f, codec.Frame):
                 self.frames.append(f)
+                self.times.append(time.monotonic())
                 self.handler(self, f)
         return len(data)
 
@@ -387,10 +387,17 @@ def test_a_dropped_link_wakes_every_waiter_with_a_link_error():
 
 def test_heartbeats_flow_at_about_4_hz():
     hub, port = connect(hub_script())
+
+    def beats():
+        return [t for f, t in zip(port.frames, port.times) if f.name == "HEARTBEAT"]
+
     with hub:
         hub.start_heartbeat()
-        time.sleep(1.1)
-    assert 4 <= len(port.sent("HEARTBEAT")) <= 6
+        wait_for(lambda: len(beats()) >= 6, timeout=10.0, what="six heartbeats")
+    gaps = sorted(b - a for a, b in zip(beats(), beats()[1:]))
+    median = gaps[len(gaps) // 2]
+    assert abs(median - HEARTBEAT_S) < 0.08, "heartbeats %.3f s apart (%s)" % (median, gaps)
+    assert gaps[0] > HEARTBEAT_S / 2, "two heartbeats %.3f s apart" % gaps[0]
 
 
 # ------------------------------------------------------------------ estop --

@@ -13,12 +13,14 @@ import struct
 import subprocess
 import sys
 import termios
-import threading
 import time
 import tty
 from pathlib import Path
 
 import pytest
+
+from _cli import serve
+from _waiting import wait_for
 
 from nanohub.host import vm
 from nanohub.host.client import Hub
@@ -27,28 +29,6 @@ from nanohub.protocol import auditlog, model
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAN = ROOT / "docs" / "plan-example.toml"
-
-
-def _skip_reason():
-    try:
-        if not (vm.firmware_dir() / "main.py").exists():
-            return "firmware/main.py does not exist yet"
-        vm.find_micropython()
-    except (vm.VMNotFound, FileNotFoundError) as e:
-        return str(e)
-    return None
-
-
-pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_reason()))
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    path = tmp_path / "home"
-    monkeypatch.setenv("NANOHUB_HOME", str(path))
-    monkeypatch.delenv("NANOHUB_PORT", raising=False)
-    monkeypatch.delenv("NANOHUB_KEY", raising=False)
-    return path
 
 
 @pytest.fixture
@@ -77,16 +57,6 @@ def failed(proc, code):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     return lines[0]
-
-
-def wait_for(predicate, timeout=10.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def ours(home):
@@ -422,28 +392,19 @@ def repl_url(tmp_path):
     os.close(slave)
 
     def relay(conn):
-        with conn:
-            while repl.poll() is None:
-                ready, _, _ = select.select([conn, master], [], [], 0.1)
-                try:
-                    if conn in ready:
-                        data = conn.recv(4096)
-                        if not data:
-                            return
-                        os.write(master, data)
-                    if master in ready:
-                        conn.sendall(os.read(master, 4096))
-                except OSError:
-                    return
-
-    def serve():
-        while True:
+        while repl.poll() is None:
+            ready, _, _ = select.select([conn, master], [], [], 0.1)
             try:
-                conn, _ = server.accept()
+                if conn in ready:
+                    data = conn.recv(4096)
+                    if not data:
+                        return
+                    os.write(master, data)
+                if master in ready:
+                    conn.sendall(os.read(master, 4096))
             except OSError:
                 return
-            relay(conn)
-    threading.Thread(target=serve, daemon=True).start()
+    serve(server, relay)
     yield "socket://127.0.0.1:%d" % port, workdir
     repl.kill()
     repl.wait()
@@ -488,6 +449,8 @@ def test_a_repeated_request_is_answered_from_the_cache_not_run_twice(emu):
                 acks.append(w.get(3.0))
         assert all(a is not None for a in acks)
         assert {(a["status"], a["detail"]) for a in acks} == {(1, 2)}
-        time.sleep(1.0)
-        deployed = [b for b in hub.bots() if b["site"] == 40 or b["state"] == "DEPLOYED"]
-        assert len(deployed) == 2
+        # the ACKs came after the hub ran it: its bots are assigned by now
+        def deployed():
+            return [b for b in hub.bots() if b["site"] == 40 or b["state"] == "DEPLOYED"]
+        wait_for(lambda: len(deployed()) >= 2, what="two bots deployed")
+        assert len(deployed()) == 2

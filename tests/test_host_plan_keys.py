@@ -109,12 +109,6 @@ def test_bad_sites_on_the_command_line(text):
 
 # ------------------------------------------------------------------ keys --
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path))
-    return tmp_path
-
-
 def test_keys_are_stored_per_hub_with_mode_0600(home):
     key = keys.new_key()
     path = keys.save_key(0x1234ABCD, key)

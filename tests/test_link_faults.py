@@ -19,23 +19,13 @@ from pathlib import Path
 import pytest
 
 from _fuzzing import ROOT  # noqa: F401  (repo on sys.path)
-from nanohub.host import vm
+from _waiting import wait_for
 from nanohub.host.emulate.faultproxy import Faults, FaultProxy
 from nanohub.host.emulate.hub import EmulatedHub
 from nanohub.host.emulate.operator import Operator, check_commands
 from nanohub.protocol import auditlog, schema
 from soak.run import noisy_scenario
 
-
-def _skip():
-    try:
-        vm.find_micropython()
-    except vm.VMNotFound as e:
-        return str(e)
-    return None
-
-
-pytestmark = pytest.mark.skipif(_skip() is not None, reason=str(_skip()))
 
 HOST_FAULTS = Faults(loss=0.05, corrupt=0.02, duplicate=0.03, reorder=0.03, delay_ms=3,
                      jitter_ms=8, disconnect=0.005)
@@ -66,7 +56,7 @@ def test_the_faultproxy_injects_each_fault_at_its_rate():
         s = socket.create_connection(("127.0.0.1", px.port))
         frames = [bytes((1 + i % 250, 2, 3, 4)) + b"\0" for i in range(4000)]
         s.sendall(b"".join(frames))
-        time.sleep(1.0)
+        wait_for(lambda: px.stats["up"]["frames"] >= 4000, what="4000 frames through the proxy")
         s.close()
     st = px.stats["up"]
     assert st["frames"] == 4000
@@ -77,8 +67,7 @@ def test_the_faultproxy_injects_each_fault_at_its_rate():
 
 
 @pytest.fixture
-def rig(tmp_path, monkeypatch):
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
+def rig(tmp_path, home):
     scen = noisy_scenario("nominal", tmp_path / "noisy.toml", loss=0.05, corrupt=0.02,
                           duplicate=0.02, reorder=0.05, delay_ms=10)
     trace = tmp_path / "trace.jsonl.gz"
@@ -99,13 +88,9 @@ def test_commands_run_once_acks_arrive_or_are_unknown_and_no_record_is_lost(rig)
     op.command("CONSENT", {"patient": 4711})
     for les in lesions:
         op.command("DEPLOY", {"site": les.site, "count": 3})
-    end = time.monotonic() + 8
-    while time.monotonic() < end:
-        bots = op.read(lambda h: h.bots())
-        if sum(1 for b in bots if b["state"] == "DEPLOYED") >= 6:
-            break
-        time.sleep(0.3)
-    time.sleep(1.2)
+    wait_for(lambda: not {"BOTS", "DEPLOYED"} & set(op.read(lambda h: h.status())["failing_checks"])
+             and sum(b["state"] == "DEPLOYED" for b in op.read(lambda h: h.bots())) >= 6,
+             timeout=30, interval=0.3, what="six bots deployed and reporting")
     op.command("ARM")
     op.command("TREAT_START", {"session_cap": 300000, "site_cap": 100000, "rate_cap": 2400,
                                "duration": 30},
@@ -114,7 +99,7 @@ def test_commands_run_once_acks_arrive_or_are_unknown_and_no_record_is_lost(rig)
             ("TREAT_PAUSE", None), ("TREAT_RESUME", None), ("DOSE_SCALE", {"percent": 80}),
             ("HOLD", {"bot": 255}), ("TREAT_RESUME", None),
             ("PARAM_SET", {"index": 9, "value": 1800}))):
-        time.sleep(0.4)
+        time.sleep(0.4)                            # the timeline: a command every 0.4 s
         if k in (1, 2):                            # the cable is pulled as the command goes
             threading.Timer(0.01 * k, px.disconnect_all).start()
         op.command(name, fields)

@@ -9,6 +9,8 @@ import termios
 
 import pytest
 
+from _waiting import wait_for
+
 from nanohub.host.errors import LinkError, UsageError
 from nanohub.host.link import port as port_mod
 from nanohub.host.link.port import open_port, port_options
@@ -229,9 +231,7 @@ def test_a_pty_nobody_opened_never_stops_the_writer_and_the_next_opener_gets_fre
     relay.start()
     try:
         # 1 MB is far more than a terminal buffers: a writer on a bare PTY would block
-        deadline = time.monotonic() + 20
-        while relay.dropped < 1000000 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: relay.dropped >= 1000000, 20, "the writer's 1 MB dropped")
         assert relay.dropped == 1000000 and not relay.attached
         p = open_port(relay.path)
         try:

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import pytest
 
+from _waiting import arrived, wait_for
+
 from _cutfs import CutFS, PowerCut
 from _fuzzing import ROOT, props
 
@@ -240,14 +242,6 @@ def test_a_cut_at_every_write_leaves_old_or_new_never_corrupt(cutfs, second_cut)
 
 # -------------------------------------------- SIGKILL (MicroPython VM) --
 
-def _skip():
-    from nanohub.host import vm
-    try:
-        vm.find_micropython()
-    except vm.VMNotFound as e:
-        return str(e)
-    return None
-
 
 def _segments(store):
     return sorted(p for p in Path(store).iterdir() if p.name.startswith("log.")
@@ -324,7 +318,7 @@ def run_cycles(emu, cycles, seed, figures=None):
             acks = []
             sub = h._wait_for(lambda f: f.name == "ACK")
             h.send_raw(b"".join(frames))
-            time.sleep(rng.uniform(0.0, 0.25))
+            time.sleep(rng.uniform(0.0, 0.25))         # a power cut at a random moment
             rig.kill()
             while True:
                 try:
@@ -397,10 +391,9 @@ def run_cycles(emu, cycles, seed, figures=None):
     return fig
 
 
-@pytest.mark.skipif(_skip() is not None, reason=str(_skip()))
-def test_sigkill_at_random_points_never_corrupts_and_never_resumes(tmp_path, monkeypatch):
+@pytest.mark.vm
+def test_sigkill_at_random_points_never_corrupts_and_never_resumes(tmp_path, home):
     from nanohub.host.emulate.hub import EmulatedHub
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
     store = tmp_path / "hub"
     store.mkdir()
     (store / "hub.key").write_bytes(KEY)
@@ -411,10 +404,9 @@ def test_sigkill_at_random_points_never_corrupts_and_never_resumes(tmp_path, mon
     assert len(fig["lease_values"]) >= 2
 
 
-@pytest.mark.skipif(_skip() is not None, reason=str(_skip()))
-def test_a_hub_killed_while_treating_boots_safe_and_the_bots_stop(tmp_path, monkeypatch):
+@pytest.mark.vm
+def test_a_hub_killed_while_treating_boots_safe_and_the_bots_stop(tmp_path, home):
     from nanohub.host.emulate.hub import EmulatedHub
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
     store = tmp_path / "hub"
     store.mkdir()
     (store / "hub.key").write_bytes(KEY)
@@ -424,18 +416,12 @@ def test_a_hub_killed_while_treating_boots_safe_and_the_bots_stop(tmp_path, monk
             h.consent(7)
             site = 10                                  # the nominal scenario's first lesion
             h.deploy(site, 3)
-            deadline = time.monotonic() + 8
-            while time.monotonic() < deadline:
-                if sum(1 for b in h.bots() if b["state"] == "DEPLOYED") == 3:
-                    break
-                time.sleep(0.2)
-            time.sleep(1.2)                            # travel ends (a bot en route reads 0 um)
+            arrived(h, (site,), count=3)                # travel ends (a bot en route reads 0 um)
             h.arm()
             from nanohub.host.plan import Plan, PlanSite
             h.treat_start(Plan(session_cap=200000, site_cap=100000, rate_cap=2000,
                                duration_s=60, sites=[PlanSite(site, 500, 3)]))
-            time.sleep(1.0)
-            assert h.status()["state"] == "TREATING"
+            wait_for(lambda: h.status()["state"] == "TREATING", what="the treatment to run")
             seq, w = h.build("PARAM_SET", {"index": P.P_LEASE_MS, "value": 1500})
             h.send_raw(w * 1)                          # refused while treating, but written
             rig.kill()
@@ -451,9 +437,9 @@ def test_a_hub_killed_while_treating_boots_safe_and_the_bots_stop(tmp_path, monk
                 wire.HUB_TREATING                      # it was treating when the power went
             assert not [r for r in states if r["index"] > recs[boot]["index"]
                         and r["a"] in (wire.HUB_ARMED, wire.HUB_TREATING)]
-            time.sleep(2.5)                            # leases (2 s) run out on the bots
-            bots = h.bots()
-            assert not [b for b in bots if b["activity"] > 0], bots
+            # the leases (2 s) the bots had run out: each stops on its own
+            wait_for(lambda: not [b for b in h.bots() if b["activity"] > 0], timeout=2.5,
+                     what="the bots' leases to run out")
             assert h.status()["state"] == "SAFE"
 
 

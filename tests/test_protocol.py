@@ -4,7 +4,10 @@ import json
 import struct
 
 import pytest
+
 from hypothesis import given, settings, strategies as st
+
+from _examples import examples
 
 from nanohub.protocol import codec, gen, model, schema, vectors
 
@@ -111,7 +114,7 @@ def frames(draw):
     return m, fields, records, seq, addr, kw
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(frames())
 def test_every_message_round_trips(frame):
     m, fields, records, seq, addr, kw = frame
@@ -124,7 +127,7 @@ def test_every_message_round_trips(frame):
         assert f.counter == kw["counter"] and codec.verify(f, kw["key"])
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(st.tuples(frames(), st.binary(max_size=40)), min_size=1, max_size=6))
 def test_garbage_between_frames_costs_only_the_garbage(items):
     stream, want = b"", []
@@ -137,7 +140,7 @@ def test_garbage_between_frames_costs_only_the_garbage(items):
     assert got == want
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.binary(max_size=700))
 def test_random_bytes_raise_only_codec_errors(data):
     try:
@@ -149,7 +152,7 @@ def test_random_bytes_raise_only_codec_errors(data):
         assert isinstance(item, (codec.Frame, codec.CodecError))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(frames())
 def test_the_fast_path_gives_the_same_bytes_and_values(frame):
     m, fields, records, seq, addr, kw = frame

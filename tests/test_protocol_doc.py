@@ -18,18 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from nanohub.host import vm
 from nanohub.host.emulate.hub import EmulatedHub
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "protocol.md").read_text()
-
-
-def _skip():
-    try:
-        vm.find_micropython()
-    except vm.VMNotFound as e:
-        return str(e)
-    return None
 
 
 class Doc:
@@ -136,10 +127,9 @@ class Client:
         raise AssertionError("no %s" % name)
 
 
-@pytest.mark.skipif(_skip() is not None, reason=str(_skip()))
+@pytest.mark.vm
 def test_a_client_built_from_the_document_alone_signs_rotates_the_key_and_signs_again(
-        tmp_path, monkeypatch):
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
+        home):
     doc = Doc(DOC)
     with EmulatedHub(bots=4, gateway=False, seed=2) as emu:
         key = emu.key_path.read_bytes()

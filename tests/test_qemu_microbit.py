@@ -18,6 +18,8 @@ import sys
 import time
 
 import pytest
+
+from _waiting import wait_for
 import serial
 
 from nanohub.host.emulate.hub import free_port
@@ -50,15 +52,15 @@ class Microbit:
              "-nographic", "-monitor", "none",
              "-serial", "tcp:127.0.0.1:%d,server=on,wait=on" % self.port],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-        deadline = time.monotonic() + 15
-        while True:                      # wait=on: the guest starts with the first client
+        def listening():                 # wait=on: the guest starts with the first client
+            if self.proc.poll() is not None:
+                raise RuntimeError("QEMU exited (status %s)" % self.proc.returncode)
             try:
                 socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                break
+                return True
             except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("QEMU did not open its serial port")
-                time.sleep(0.05)
+                return False
+        wait_for(listening, 15, "QEMU to open its serial port")
         # That first client saw the boot banner and left; QEMU waits for the next.
 
     def close(self):
@@ -78,13 +80,6 @@ def microbit(tmp_path_factory):
     yield board
     board.close()
     log.close()
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("NANOHUB_PORT", raising=False)
-    monkeypatch.delenv("NANOHUB_KEY", raising=False)
 
 
 def cli(*args, timeout=60):

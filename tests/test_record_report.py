@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from nanohub.host import vm
+from _waiting import wait_for
+
 from nanohub.host.report import db as report_db
-from nanohub.host.study.record import Recorder, record_session
+from nanohub.host.study.record import Recorder
 from nanohub.host.report import render
 from nanohub.host.report.sections import SECTIONS
 from nanohub.protocol import codec, schema
@@ -30,44 +31,10 @@ from nanohub.protocol import codec, schema
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _vm_missing():
-    try:
-        if not (vm.firmware_dir() / "main.py").exists():
-            return "firmware/main.py does not exist yet"
-        vm.find_micropython()
-    except (vm.VMNotFound, FileNotFoundError) as e:
-        return str(e)
-    return None
-
-
-needs_vm = pytest.mark.skipif(_vm_missing() is not None, reason=str(_vm_missing()))
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("NANOHUB_PORT", raising=False)
-    monkeypatch.delenv("NANOHUB_KEY", raising=False)
-    return tmp_path / "home"
-
-
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
+def recorded(presentation_night):
     """The presentation-night session, recorded: (db path, Session)."""
-    if _vm_missing():
-        pytest.skip(_vm_missing())
-    tmp = tmp_path_factory.mktemp("session")
-    saved = os.environ.get("NANOHUB_HOME")
-    os.environ["NANOHUB_HOME"] = str(tmp / "home")
-    try:
-        path = tmp / "presentation-night.db"
-        s = record_session(path, "presentation-night")
-    finally:
-        if saved is None:
-            os.environ.pop("NANOHUB_HOME", None)
-        else:
-            os.environ["NANOHUB_HOME"] = saved
-    return path, s
+    return presentation_night[:2]
 
 
 def cli(*args, env=None, timeout=120):
@@ -82,6 +49,7 @@ def rows(db, sql, *params):
 
 # ----------------------------------------------- a real emulated session --
 
+@pytest.mark.vm
 def test_database_holds_what_the_hub_sent(recorded):
     path, s = recorded
     assert not Path(str(path) + "-wal").exists(), "a closed recording is one file"
@@ -147,6 +115,7 @@ def test_database_holds_what_the_hub_sent(recorded):
     assert "PRIMARY KEY" in plan, plan
 
 
+@pytest.mark.vm
 def test_containment_from_the_database_matches_the_simulator(recorded):
     from nanohub.host.report import truth as report_truth
     from nanohub.host.study.session import outcome
@@ -188,6 +157,7 @@ def browse(tmp_path, page, *extra):
     return subprocess.run(argv + [page.as_uri()], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.vm
 def test_report_renders_in_a_real_browser(recorded, tmp_path):
     path, _ = recorded
     out, (data,) = render([path], tmp_path / "report.html")
@@ -216,6 +186,7 @@ def test_report_renders_in_a_real_browser(recorded, tmp_path):
     print("report %s, screenshot %s" % (out, shot))
 
 
+@pytest.mark.vm
 def test_report_verb_and_compare(recorded, tmp_path):
     path, _ = recorded
     other = tmp_path / "synthetic.db"
@@ -234,27 +205,38 @@ def test_report_verb_and_compare(recorded, tmp_path):
 
 # ------------------------------------------------------- interrupted runs --
 
-@needs_vm
+def _rows(db_path, table):
+    """Rows the recorder has committed so far (0 before the file or table exists).
+
+    Read only once the recorder has put its file in WAL mode (the -wal file
+    exists): from then on a reader does not stand in the writer's way."""
+    if not Path(str(db_path) + "-wal").exists():
+        return 0
+    try:
+        # read-only: a plain connect would create the file before a slow
+        # recorder does, and the recorder then rightly refuses to overwrite it
+        db = sqlite3.connect("file:%s?mode=ro" % db_path, uri=True, timeout=1)
+        try:                                # closed at once: the recorder's last step
+            return db.execute("SELECT count(*) FROM %s" % table).fetchone()[0]
+        finally:                            # (one self-contained file) needs it alone
+            db.close()
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.vm
 def test_a_killed_recorder_leaves_a_readable_database(home, tmp_path):
     db_path = tmp_path / "killed.db"
     proc = subprocess.Popen([sys.executable, "-m", "nanohub.host.cli", "--port",
                              "sim:bots=16,scenario=nominal", "record", "-o", str(db_path),
                              "--full"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 60
-        seen = 0
-        while time.monotonic() < deadline and seen < 20:
-            time.sleep(0.3)
+        def rows():
             assert proc.poll() is None, proc.communicate()
-            try:
-                # read-only: a plain connect would create the file before a slow
-                # recorder does, and the recorder then rightly refuses to overwrite it
-                with sqlite3.connect("file:%s?mode=ro" % db_path, uri=True, timeout=1) as db:
-                    seen = db.execute("SELECT count(*) FROM status").fetchone()[0]
-            except sqlite3.Error:
-                pass
-        assert seen >= 20, "the recorder wrote nothing within a minute"
-        time.sleep(1.2)
+            return _rows(db_path, "status")
+        wait_for(lambda: rows() >= 20, timeout=60, what="20 statuses recorded")
+        seen = rows()
+        wait_for(lambda: rows() > seen, timeout=30, what="a batch after the first check")
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -273,7 +255,7 @@ def test_a_killed_recorder_leaves_a_readable_database(home, tmp_path):
     assert data.interrupted and "INTERRUPTED" in out.read_text()
 
 
-@needs_vm
+@pytest.mark.vm
 def test_an_unplugged_hub_ends_the_recording_cleanly(home, tmp_path):
     from nanohub.host.emulate.hub import EmulatedHub
     db_path = tmp_path / "unplugged.db"
@@ -281,7 +263,8 @@ def test_an_unplugged_hub_ends_the_recording_cleanly(home, tmp_path):
         proc = subprocess.Popen([sys.executable, "-m", "nanohub.host.cli", "--port", emu.url,
                                  "--key", str(emu.key_path), "record", "-o", str(db_path)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(4.0)
+        wait_for(lambda: _rows(db_path, "status") >= 5 and _rows(db_path, "param") > 10,
+                 timeout=60, what="statuses and parameters recorded")
         emu.close()                         # the cable is pulled
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 3, (out, err)
@@ -359,8 +342,7 @@ def test_recorder_pairs_commands_with_acks_and_counts_retries(tmp_path):
     rec.on_frame("rx", codec.decode(codec.encode("ACK", {"req": 9, "cmd": 0x20}, seq=2)))
     rec.on_frame("tx", codec.decode(codec.encode("HEARTBEAT", {"t": 1}, seq=3)))
     rec.note("op", "pressed the button")
-    time.sleep(0.2)
-    rec.close()
+    rec.close()                                    # flushes what is left
     db = sqlite3.connect(tmp_path / "unit.db")
     (name, tries, status, detail), = db.execute(
         "SELECT name, tries, ack_status, ack_detail FROM command").fetchall()

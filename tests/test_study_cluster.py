@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from nanohub.host import vm
+from _cli import short_scenario
+
 
 pytest.importorskip("dask.distributed", reason="the cluster extra is not installed")
 
@@ -21,28 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DETERMINISTIC = ("scenario", "seed", "bots", "error", "log_ok", "adverse_events",
                  "dose_after_disable", "bots_dose_after_disable", "false_quarantines",
                  "bots_disabled_at_end", "estop")
-
-
-def _vm_missing():
-    try:
-        vm.find_micropython()
-    except vm.VMNotFound as e:
-        return "the MicroPython VM is not installed: %s" % e
-    return None
-
-
-needs_vm = pytest.mark.skipif(_vm_missing() is not None, reason=str(_vm_missing()))
-
-
-def _short_scenario(tmp_path):
-    """The nominal scenario cut to 4 s, 8 bots, only the consent step."""
-    text = (ROOT / "sim" / "scenarios" / "nominal.toml").read_text()
-    text = text[:text.index("[[operator]]")].replace("duration_s = 60", "duration_s = 4")
-    text = text.replace("bots = 64 ", "bots = 8 ")
-    path = tmp_path / "short.toml"
-    path.write_text(text + '[[operator]]\nat = 0.5\ndo = "consent"\n'
-                           'args = { patient = 4711 }\n')
-    return path
 
 
 def _study(tmp_path, *args, timeout=300):
@@ -64,9 +43,9 @@ def _fixed(run):
     return got
 
 
-@needs_vm
+@pytest.mark.vm
 def test_a_study_on_a_local_dask_cluster_matches_the_process_pool_seed_for_seed(tmp_path):
-    _short_scenario(tmp_path)
+    short_scenario(tmp_path)
     pool = _study(tmp_path, "--runs", "3", "--seed", "5", "-o", "pool.jsonl")
     assert pool.returncode == 0, pool.stderr
     dask = _study(tmp_path, "--runs", "3", "--seed", "5", "--scheduler", "local",
@@ -95,9 +74,9 @@ def test_a_study_on_a_local_dask_cluster_matches_the_process_pool_seed_for_seed(
         assert meta.get("seed") == str(seed)
 
 
-@needs_vm
+@pytest.mark.vm
 def test_a_failed_run_on_the_cluster_is_reported_with_its_seed(tmp_path):
-    _short_scenario(tmp_path)
+    short_scenario(tmp_path)
     # a heap too small for the firmware: every hub fails to start, a real failure
     proc = _study(tmp_path, "--runs", "2", "--seed", "11", "--scheduler", "local",
                   "--workers", "1", "--heap", "2k")
@@ -110,7 +89,7 @@ def test_a_failed_run_on_the_cluster_is_reported_with_its_seed(tmp_path):
 
 
 def test_an_unreachable_scheduler_is_a_link_error_in_one_line(tmp_path):
-    _short_scenario(tmp_path)
+    short_scenario(tmp_path)
     proc = subprocess.run([sys.executable, "-m", "nanohub.host.cli", "study",
                            "--scenario", "short.toml", "--runs", "1",
                            "--scheduler", "tcp://127.0.0.1:1"],
@@ -121,7 +100,7 @@ def test_an_unreachable_scheduler_is_a_link_error_in_one_line(tmp_path):
 
 
 def test_a_scheduler_that_is_neither_local_nor_an_address_is_a_usage_error(tmp_path):
-    _short_scenario(tmp_path)
+    short_scenario(tmp_path)
     proc = _study(tmp_path, "--runs", "1", "--scheduler", "somewhere")
     assert proc.returncode == 2
     assert "--scheduler takes 'local' or tcp://HOST:PORT" in proc.stderr

@@ -10,29 +10,18 @@ summary and the report are then made from that recording.
 import html
 import io
 import json
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
-from nanohub.host import vm
+import _background
+import _cli
+
 from nanohub.host.study.demo import _summary, _verdict
 from nanohub.host.report.data import load
 from nanohub.host.report.story import story
 from nanohub.host.report.summary import rows
 
-
-def _vm_missing():
-    try:
-        vm.find_micropython()
-    except vm.VMNotFound as e:
-        return str(e)
-    return None
-
-
-pytestmark = pytest.mark.skipif(_vm_missing() is not None, reason=str(_vm_missing()))
 
 # presentation night, short: two runaways that miss their first two DISABLEs,
 # the operator's emergency stop, then two radios fail after the shutdown
@@ -96,19 +85,24 @@ args = { source = 0 }
 """
 
 
+def _start():
+    return _background.Run(
+        "study", _cli.argv("--json", "study", "--scenario", "short.toml", "--runs", "1",
+                           "--seed", "7", "--workers", "1", "--record", "rec", "-o", "rows.jsonl"),
+        timeout=300, setup=lambda cwd: (cwd / "short.toml").write_text(SHORT))
+
+
+BACKGROUND = ("study", _start)      # real time, beside the other tests
+
+
 @pytest.fixture(scope="module")
-def session(tmp_path_factory):
-    cwd = tmp_path_factory.mktemp("study")
-    (cwd / "short.toml").write_text(SHORT)
-    env = dict(os.environ, NANOHUB_HOME=str(cwd / "home"))
-    env.pop("NANOHUB_PORT", None)
-    proc = subprocess.run([sys.executable, "-m", "nanohub.host.cli", "--json", "study",
-                           "--scenario", "short.toml", "--runs", "1", "--seed", "7",
-                           "--workers", "1", "--record", "rec", "-o", "rows.jsonl"],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+def session():
+    run = _background.get(*BACKGROUND)
+    rc, out, err = run.result()
+    cwd = run.dir
     # exit 1 is a judged study (an input out of its bound); anything else is not
-    assert proc.returncode in (0, 1), proc.stdout[-2000:] + proc.stderr[-2000:]
-    summary = json.loads(proc.stdout.splitlines()[-1])["summary"]
+    assert rc in (0, 1), out[-2000:] + err[-2000:]
+    summary = json.loads(out.splitlines()[-1])["summary"]
     row = json.loads((cwd / "rows.jsonl").read_text().splitlines()[0])
     assert summary["failed_runs"] == 0 and not row.get("error"), row.get("error")
     d = load(cwd / "rec" / "seed-7.db")

@@ -9,39 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from nanohub.host import vm
+from _waiting import arrived
+
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAN = ROOT / "docs" / "plan-example.toml"
 
 
-def _vm_missing():
-    try:
-        vm.find_micropython()
-    except vm.VMNotFound as e:
-        return str(e)
-    return None
-
-
-pytestmark = pytest.mark.skipif(_vm_missing() is not None, reason=str(_vm_missing()))
-
-
-def arrived(h, sites, deadline_s=20.0):
-    """Wait (polling, with a deadline) until bots report themselves at every site."""
-    import time
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        at = {b["site"] for b in h.bots() if b["state"] in ("DEPLOYED", "ACTIVE")}
-        if set(sites) <= at and not {"BOTS", "DEPLOYED"} & set(h.status()["failing_checks"]):
-            return
-        time.sleep(0.1)
-    raise AssertionError("bots did not arrive at %s" % sorted(sites))
-
-
 @pytest.fixture
-def hub(tmp_path, monkeypatch):
-    monkeypatch.setenv("NANOHUB_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("NANOHUB_PORT", raising=False)
+def hub(home):
     from nanohub.host import EmulatedHub, Hub
     with EmulatedHub(bots=16) as emu:
         with Hub.open(emu.url, key=emu.key_path) as h:

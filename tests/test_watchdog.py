@@ -8,6 +8,7 @@ a board. The next boot logs the watchdog reset and never resumes treatment.
 import subprocess
 import time
 
+from _waiting import wait_for
 from nanohub.host import vm
 from nanohub.host.client import Hub
 from nanohub.host.emulate.hub import free_port
@@ -22,14 +23,20 @@ def _start(store, port, *extra):
 
 
 def _hello(port, deadline=10.0):
-    end = time.monotonic() + deadline
-    while True:
+    """A connection to the hub on ``port`` once it listens."""
+    def connect():
         try:
             return Hub.open("socket://127.0.0.1:%d" % port, timeout=1.0)
-        except Exception:
-            if time.monotonic() > end:
-                raise
-            time.sleep(0.1)
+        except Exception as e:
+            last[0] = e
+            return None
+    last = [None]
+    try:
+        return wait_for(connect, deadline, "the hub on port %d" % port, interval=0.1)
+    except AssertionError:
+        if last[0] is None:
+            raise
+        raise last[0]
 
 
 def test_a_hung_loop_is_reset_by_the_watchdog_and_boots_safe_with_the_cause(tmp_path):
@@ -61,7 +68,7 @@ def test_a_healthy_loop_keeps_feeding_the_watchdog(tmp_path):
     p = _start(tmp_path, port)
     try:
         with _hello(port) as hub:
-            time.sleep(3.0)                 # longer than the 2 s watchdog period
+            time.sleep(3.0)                 # the thing under test: longer than the 2 s watchdog period
             assert hub.status()["state"] == "SAFE"
         assert p.poll() is None
     finally:

@@ -10,7 +10,7 @@ except ImportError:  # CPython
         return x
 
 try:
-    from time import ticks_add, ticks_diff, ticks_ms
+    from time import ticks_add, ticks_diff, ticks_ms, ticks_us
 except ImportError:  # CPython
     import time as _time
 
@@ -18,6 +18,9 @@ except ImportError:  # CPython
 
     def ticks_ms():
         return int(_time.monotonic() * 1000) & (_PERIOD - 1)
+
+    def ticks_us():
+        return int(_time.monotonic() * 1000000) & (_PERIOD - 1)
 
     def ticks_add(t, delta):
         return (t + delta) & (_PERIOD - 1)

@@ -19,11 +19,14 @@ once:
   more bytes: a console nobody reads (a pseudo-terminal between ser2net
   clients) holds a few frames for the next reader, not minutes of stale
   telemetry in the kernel's buffers.
+
+``wr_us`` is the most time the board's write calls took in one pass (a tick
+or a poll) since the last HUB_STATUS: what the host link cost the loop.
 """
 from array import array
 
 from hub import wire
-from hub.compat import const, ticks_diff
+from hub.compat import const, ticks_diff, ticks_us
 from hub.frame import Views
 
 _SLOTS = const(8)          # frames waiting for the host
@@ -60,6 +63,9 @@ class HostOut:
         self.ep_at = 0
         self.episode = False
         self.flowing = True        # the host took bytes since the last drop
+        self.wr_at = 0             # the pass (its ``now``) whose writes wr_pass sums
+        self.wr_pass = 0           # us in host_write in that pass
+        self.wr_us = 0             # the worst pass since the last HUB_STATUS, us (saturates)
 
     # ------------------------------------------------------------ state --
     def _gate(self, now):
@@ -103,8 +109,17 @@ class HostOut:
         self.skipped = 0
         self.ep_lost = 0
 
-    def _write(self, buf, off, n):
+    def _write(self, buf, off, n, now):
+        t = ticks_us()
         w = self.board.host_write(buf, off, n)
+        t = ticks_diff(ticks_us(), t)
+        if now != self.wr_at:
+            self.wr_at = now
+            self.wr_pass = 0
+        if self.wr_pass < _SAT:
+            self.wr_pass += t if t > 0 else 0
+        if self.wr_pass > self.wr_us:
+            self.wr_us = self.wr_pass if self.wr_pass < _SAT else _SAT
         if w is None or w < 0:
             w = 0
         elif w:
@@ -126,7 +141,7 @@ class HostOut:
         while self.count:
             k = self.head
             n = self.slot_n[k]
-            self.off += self._write(self.slot[k], self.off, n - self.off)
+            self.off += self._write(self.slot[k], self.off, n - self.off, now)
             if self.off < n:
                 return
             self._pop()
@@ -144,7 +159,7 @@ class HostOut:
         if not self.board.host_connected():
             return False                    # nobody to tell: a new host asks afresh
         if self.count == 0 and self._gate(now):
-            w = self._write(self.hub.htx.out, 0, n)
+            w = self._write(self.hub.htx.out, 0, n, now)
             if w >= n:
                 self._settle(now)
                 return True

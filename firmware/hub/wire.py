@@ -7,7 +7,7 @@ except ImportError:  # CPython
         return x
 
 VERSION = const(1)
-SCHEMA = const(0x3a5a8908)
+SCHEMA = const(0xb17c1718)
 MAX_PAYLOAD = const(480)
 MAX_FRAME = const(505)
 MAX_WIRE = const(508)
@@ -302,8 +302,8 @@ LOG_ACK_FMT = '<I'
 LOG_ACK_SIZE = const(4)
 
 M_HUB_STATUS = const(0x40)
-HUB_STATUS_FMT = '<BBIBBBBBBBBBBIIHBBHHHHHI8s'
-HUB_STATUS_SIZE = const(50)
+HUB_STATUS_FMT = '<BBIBBBBBBBBBBIIHBBHHHHHHI8s'
+HUB_STATUS_SIZE = const(52)
 
 M_BOT_STATES = const(0x41)
 BOT_STATES_FMT = '<BB'
@@ -388,7 +388,7 @@ MSGS = {
     0x34: ('REQUEST', '<B', 1, None, 0, 0),
     0x35: ('TELEM_RATE', '<BBB', 3, None, 0, 4),
     0x36: ('LOG_ACK', '<I', 4, None, 0, 5),
-    0x40: ('HUB_STATUS', '<BBIBBBBBBBBBBIIHBBHHHHHI8s', 50, None, 0, 0),
+    0x40: ('HUB_STATUS', '<BBIBBBBBBBBBBIIHBBHHHHHHI8s', 52, None, 0, 0),
     0x41: ('BOT_STATES', '<BB', 2, '<BBBBB', 5, 0),
     0x42: ('SITE_READINGS', '<B', 1, '<BHHhHI', 13, 0),
     0x43: ('ALARM', '<BBBBBiI', 13, None, 0, 0),

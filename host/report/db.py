@@ -20,7 +20,7 @@ from nanohub.protocol import schema
 
 from ..errors import UsageError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 FORMAT = "nanohub-session"
 
 # (name, DDL). Tables keyed by time are either WITHOUT ROWID with t first in
@@ -134,8 +134,13 @@ def _log_head_v3(db):
                    [(e, v, n, m) for e, rows in schema.ENUMS.items() for n, v, m in rows])
 
 
+def _host_us_v4(db):
+    """HUB_STATUS gained what the host link's writes cost the loop (``host_us``)."""
+    db.execute("ALTER TABLE status ADD COLUMN host_us INTEGER")
+
+
 # MIGRATIONS[n] turns a version-n file into version n + 1 (0: an empty file)
-MIGRATIONS = [_create_v1, _loop_health_v2, _log_head_v3]
+MIGRATIONS = [_create_v1, _loop_health_v2, _log_head_v3, _host_us_v4]
 
 
 class NotASessionDB(UsageError):

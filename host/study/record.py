@@ -175,7 +175,7 @@ class Recorder:
                              x["disabled"], x["lost"], x["alarms"], x["unacked"], x["dose"],
                              x["dose_cap"], x["sens"], x["scale"], x["link"], x["rx_bad"],
                              x["checks"], x["late_ms"], x["late_n"], x["host_lost"],
-                             x["log_next"], bytes(x["log_head"])))
+                             x["log_next"], bytes(x["log_head"]), x["host_us"]))
         elif name == "BOT_STATES":
             first = x["first"]
             b.add("bot_frame", (t, first, x["count"]))

@@ -23,6 +23,8 @@ import os
 import struct
 import sys
 
+from mptest import eq, true
+
 from boards.null import Board, MemStore
 from hub import frame, hmac, wire
 from hub.core import Hub
@@ -121,8 +123,8 @@ class Rig:
 
     # ---------------------------------------------------------------- time --
     def step(self):
-        """One 20 ms tick of the whole world."""
-        self.now += TICK
+        """One tick of the whole world (``_tick_ms``: 20 ms)."""
+        self.now += self._tick_ms()
         now = self.now
         self.board.clock = now
         self._deliver()
@@ -130,6 +132,8 @@ class Rig:
         self._environment()
         if now - self.next_report >= 0:
             self.next_report += REPORT_MS
+            if now - self.next_report >= 0:     # a late clock: the next report a period on
+                self.next_report = now + REPORT_MS
             if self.gateway:
                 self._reports()
                 if self.patient:
@@ -146,6 +150,9 @@ class Rig:
             self._tick(now)
             self.hub.idle()                  # between ticks, as Hub.run does
         self._collect()
+
+    def _tick_ms(self):
+        return TICK
 
     def _tick(self, now):
         if not self.measure:
@@ -343,11 +350,9 @@ class Rig:
 
     # ------------------------------------------------------------ the links --
     def _deliver(self):
-        out = self.board.bus_out
-        if not out:
+        data = take(self.board.bus_out)
+        if not data:
             return
-        data = bytes(out)
-        out[:] = b""
         now = self.now
         for rec in _bot_cmds(self.brx, data):
             bot, op, site, rate, lease = rec
@@ -425,11 +430,9 @@ class Rig:
         self._bus_send(tx.finish(wire.PATIENT_SIZE))
 
     def _collect(self):
-        out = self.board.host_out
-        if not out:
+        data = take(self.board.host_out)
+        if not data:
             return
-        data = bytes(out)
-        out[:] = b""
         rx = self.hrx
         i, n = 0, len(data)
         while i < n:
@@ -485,6 +488,26 @@ def _bot_cmds(rx, data):
 
 def _swarm(n, seed):
     return bots.Swarm(n, seed)   # (Rig's ``bots`` argument hides the module there)
+
+
+def take(out):
+    """What a board buffer holds (what the hub wrote since the last look), emptied."""
+    data = bytes(out)
+    out[:] = b""
+    return data
+
+
+def refused(ack, why, detail=None):
+    """The ACK says the command was refused for ``why`` (and ``detail``)."""
+    eq(ack[0], wire.ACKS_REJECTED, "status of %r" % (ack,))
+    eq(ack[1], why, "reason of %r" % (ack,))
+    if detail is not None:
+        eq(ack[2], detail, "detail of %r" % (ack,))
+
+
+def accepted(ack):
+    """The ACK says the command was not refused."""
+    true(ack is not None and ack[0] != wire.ACKS_REJECTED, "expected success, got %r" % (ack,))
 
 
 def _done(ack, what):

@@ -309,6 +309,20 @@ def test_a_missing_led_pin_is_tolerated():
         _rmtree(path)
 
 
+def _ticks_until(r, hub, enough, ticks=40):
+    """Tick the hub 5 ms apart on the board's clock until ``enough(frames)``
+    holds for the frames it wrote to the console, or ``ticks`` pass: those frames."""
+    import time
+    got = []
+    for _ in range(ticks):
+        time.sleep_ms(5)
+        hub.tick(r.board.ticks_ms())
+        got += _frames(r.pair.recv_all(1, tries=2))
+        if enough(got):
+            break
+    return got
+
+
 def test_the_hub_runs_on_the_rp2_board_and_answers_hello_on_the_console():
     from hub.core import Hub
     r = Rig("rp2", cause=machine.WDT_RESET)
@@ -317,14 +331,7 @@ def test_the_hub_runs_on_the_rp2_board_and_answers_hello_on_the_console():
         now = r.board.ticks_ms()
         hub.boot(now)
         r.pair.host.write(_hello())
-        import time
-        got = []
-        for k in range(40):
-            time.sleep_ms(5)
-            hub.tick(r.board.ticks_ms())
-            got += _frames(r.pair.recv_all(1, tries=2))
-            if any(m == wire.M_HELLO_REPLY for m, _ in got):
-                break
+        got = _ticks_until(r, hub, lambda got: any(m == wire.M_HELLO_REPLY for m, _ in got))
         replies = [f for m, f in got if m == wire.M_HELLO_REPLY]
         true(replies, "no HELLO_REPLY on the console; got %r" % [m for m, _ in got])
         f = replies[0]
@@ -345,14 +352,7 @@ def test_unix_tty_serves_the_console_and_stops_when_the_terminal_hangs_up():
         hub = Hub(r.board, 4, 7)
         hub.boot(r.board.ticks_ms())
         r.pair.host.write(_hello())
-        import time
-        got = []
-        for k in range(40):
-            time.sleep_ms(5)
-            hub.tick(r.board.ticks_ms())
-            got += _frames(r.pair.recv_all(1, tries=2))
-            if got:
-                break
+        got = _ticks_until(r, hub, lambda got: got)
         eq([m for m, _ in got][:1], [wire.M_HELLO_REPLY])
         eq(bytes(got[0][1]["board"]).rstrip(b"\0"), b"unix_tty")
         eq(r.board.stopping(), False)

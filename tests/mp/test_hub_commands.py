@@ -10,20 +10,9 @@ from hub import hmac, wire
 from hub import params as P
 from hub.compat import crc32
 from hub.frame import cobs_encode
-from hubkit import KEY, OTHER_KEY, Rig, plan_payload
+from hubkit import KEY, OTHER_KEY, Rig, accepted, plan_payload, refused
 
 SITE = 10
-
-
-def _reject(ack, why, detail=None):
-    eq(ack[0], wire.ACKS_REJECTED, "status of %r" % (ack,))
-    eq(ack[1], why, "reason of %r" % (ack,))
-    if detail is not None:
-        eq(ack[2], detail, "detail of %r" % (ack,))
-
-
-def _done(ack):
-    true(ack is not None and ack[0] != wire.ACKS_REJECTED, "expected success, got %r" % (ack,))
 
 
 def _in_mouth(rig):
@@ -100,7 +89,7 @@ def test_the_same_request_id_with_different_bytes_is_refused_as_a_duplicate():
     # request ids of one session rise: a reused id is answered, never run
     rig = Rig()
     rig.run(200)
-    _done(rig.deploy(SITE, 2, req=77))
+    accepted(rig.deploy(SITE, 2, req=77))
     ack = rig.deploy(SITE + 1, 3, req=77)
     eq(ack[:2], (wire.ACKS_REJECTED, wire.WHY_DUPLICATE))
     eq(rig.ack_count(77), 2)
@@ -145,7 +134,7 @@ def test_an_unsigned_energy_command_is_refused_logged_and_alarmed():
         size = wire.MSGS[msg][2]
         payload = _plan() if msg == wire.M_TREAT_START else bytes(size)
         ack = rig.cmd(msg, payload, sign=False)
-        _reject(ack, wire.WHY_AUTH_MISSING)
+        refused(ack, wire.WHY_AUTH_MISSING)
         rej = rig.events(wire.EV_REJECT)[-1]
         eq((rej[3], rej[4], rej[5]), (msg, rig.req, wire.WHY_AUTH_MISSING))
     eq(rig.state(), wire.HUB_SAFE)
@@ -158,10 +147,10 @@ def test_an_unsigned_energy_command_is_refused_logged_and_alarmed():
 def test_a_bad_tag_is_refused():
     rig = Rig()
     rig.run(100)
-    _reject(rig.consent(tag=bytes(8)), wire.WHY_AUTH_BAD)
-    _reject(rig.consent(key=OTHER_KEY), wire.WHY_AUTH_BAD)
+    refused(rig.consent(tag=bytes(8)), wire.WHY_AUTH_BAD)
+    refused(rig.consent(key=OTHER_KEY), wire.WHY_AUTH_BAD)
     eq(rig.hub.state_store.consent, None)
-    _done(rig.consent())
+    accepted(rig.consent())
 
 
 def test_a_tampered_payload_fails_the_tag():
@@ -175,21 +164,21 @@ def test_a_tampered_payload_fails_the_tag():
     k = cobs_encode(forged, n + wire.CRC_SIZE, out)
     rig.send_raw(bytes(out[:k]))
     rig.poll()
-    _reject(rig.acks[req], wire.WHY_AUTH_BAD)
+    refused(rig.acks[req], wire.WHY_AUTH_BAD)
 
 
 def test_a_replayed_counter_is_refused():
     rig = Rig()
-    _done(rig.consent(counter=10))
-    _reject(rig.consent(counter=10), wire.WHY_AUTH_REPLAY)
-    _done(rig.consent(counter=11))
+    accepted(rig.consent(counter=10))
+    refused(rig.consent(counter=10), wire.WHY_AUTH_REPLAY)
+    accepted(rig.consent(counter=11))
 
 
 def test_a_stale_counter_is_refused():
     rig = Rig()
-    _done(rig.consent(counter=50))
-    _reject(rig.consent(counter=49), wire.WHY_AUTH_REPLAY)
-    _reject(rig.consent(counter=1), wire.WHY_AUTH_REPLAY)
+    accepted(rig.consent(counter=50))
+    refused(rig.consent(counter=49), wire.WHY_AUTH_REPLAY)
+    refused(rig.consent(counter=1), wire.WHY_AUTH_REPLAY)
     eq(rig.hub.state_store.counter, 50)
 
 
@@ -198,47 +187,47 @@ def test_a_captured_frame_replayed_after_the_ack_cache_moved_on_is_refused():
     req, data = rig.frame(wire.M_CONSENT, struct.pack("<I", 99))
     rig.send_raw(data)
     rig.poll()
-    _done(rig.acks[req])
+    accepted(rig.acks[req])
     for _ in range(20):                   # more than the ACK cache holds
         rig.cmd(wire.M_HOLD, b"\xff")
     rig.send_raw(data)
     rig.poll()
-    _reject(rig.acks[req], wire.WHY_AUTH_REPLAY)
+    refused(rig.acks[req], wire.WHY_AUTH_REPLAY)
 
 
 def test_a_bad_tag_does_not_burn_the_counter():
     rig = Rig()
-    _reject(rig.consent(counter=1000, key=OTHER_KEY), wire.WHY_AUTH_BAD)
-    _done(rig.consent(counter=5))
+    refused(rig.consent(counter=1000, key=OTHER_KEY), wire.WHY_AUTH_BAD)
+    accepted(rig.consent(counter=5))
 
 
 def test_the_counter_high_water_holds_across_a_reboot():
     rig = Rig()
-    _done(rig.consent(counter=100))
+    accepted(rig.consent(counter=100))
     rig.reboot()
     eq(rig.last[wire.M_HELLO_REPLY]["counter"], 100)
-    _reject(rig.consent(counter=100), wire.WHY_AUTH_REPLAY)
-    _reject(rig.consent(counter=60), wire.WHY_AUTH_REPLAY)
-    _done(rig.consent(counter=101))
+    refused(rig.consent(counter=100), wire.WHY_AUTH_REPLAY)
+    refused(rig.consent(counter=60), wire.WHY_AUTH_REPLAY)
+    accepted(rig.consent(counter=101))
 
 
 def test_a_hub_without_a_key_refuses_every_signed_command():
     rig = Rig(key=None)
-    _reject(rig.consent(), wire.WHY_NO_KEY)
-    _reject(rig.param_set(P.P_CHECK_TTL_MS, 6000), wire.WHY_NO_KEY)
+    refused(rig.consent(), wire.WHY_NO_KEY)
+    refused(rig.param_set(P.P_CHECK_TTL_MS, 6000), wire.WHY_NO_KEY)
 
 
 def test_stop_direction_commands_need_no_key():
     rig = Rig()
     rig.treating(((SITE, 4),))
     rig.run(300)
-    _done(rig.cmd(wire.M_DOSE_SCALE, b"\x32"))         # signed: scaling is energy
-    _done(rig.pause(sign=False))
-    _done(rig.cmd(wire.M_HOLD, b"\xff", sign=False))
-    _done(rig.stop(sign=False))
+    accepted(rig.cmd(wire.M_DOSE_SCALE, b"\x32"))         # signed: scaling is energy
+    accepted(rig.pause(sign=False))
+    accepted(rig.cmd(wire.M_HOLD, b"\xff", sign=False))
+    accepted(rig.stop(sign=False))
     eq(rig.state(), wire.HUB_SAFE)
-    _done(rig.cmd(wire.M_RECALL, b"\xff", sign=False))
-    _done(rig.alarm_ack(sign=False))
+    accepted(rig.cmd(wire.M_RECALL, b"\xff", sign=False))
+    accepted(rig.alarm_ack(sign=False))
     eq(rig.estop(sign=False)[0], wire.ACKS_ACCEPTED)
     eq(rig.events(wire.EV_REJECT), [])
 
@@ -246,10 +235,10 @@ def test_stop_direction_commands_need_no_key():
 def test_stop_direction_commands_work_on_a_hub_with_no_key():
     rig = Rig(key=None)
     rig.run(200)
-    _done(rig.deploy(SITE, 3))
+    accepted(rig.deploy(SITE, 3))
     rig.run(1500)
-    _done(rig.cmd(wire.M_HOLD, b"\xff"))
-    _done(rig.cmd(wire.M_RECALL, b"\xff"))
+    accepted(rig.cmd(wire.M_HOLD, b"\xff"))
+    accepted(rig.cmd(wire.M_RECALL, b"\xff"))
     rig.run(1500)
     for i in range(3):
         eq(rig.sw.state[i], wire.BOT_DOCKED)
@@ -267,7 +256,7 @@ def test_reads_need_no_key():
 def test_a_signed_stop_direction_command_is_accepted_too():
     rig = Rig()
     rig.treating(((SITE, 4),))
-    _done(rig.pause(sign=True))
+    accepted(rig.pause(sign=True))
 
 
 def test_key_rotation_needs_the_old_key_and_then_only_the_new_one_works():
@@ -276,10 +265,10 @@ def test_key_rotation_needs_the_old_key_and_then_only_the_new_one_works():
     counter = rig.counter + 1
     pad = hmac.hmac_sha256(KEY, struct.pack("<I", counter))
     wrapped = bytes(new[i] ^ pad[i] for i in range(32))
-    _done(rig.cmd(wire.M_KEY_ROTATE, wrapped, counter=counter))
-    _reject(rig.consent(), wire.WHY_AUTH_BAD)
+    accepted(rig.cmd(wire.M_KEY_ROTATE, wrapped, counter=counter))
+    refused(rig.consent(), wire.WHY_AUTH_BAD)
     rig.key = new
-    _done(rig.consent())
+    accepted(rig.consent())
     eq(rig.events(wire.EV_KEY)[-1][3], 1)
 
 
@@ -287,15 +276,15 @@ def test_key_rotation_needs_the_old_key_and_then_only_the_new_one_works():
 
 def test_param_set_is_bounded_authorized_and_refused_while_treating():
     rig = Rig()
-    _reject(rig.param_set(P.P_LEASE_MS, 99999), wire.WHY_BOUNDS, 5000)
-    _reject(rig.param_set(P.P_LEASE_MS, 1000, sign=False), wire.WHY_AUTH_MISSING)
-    _reject(rig.param_set(200, 1), wire.WHY_BAD_ARG)
-    _done(rig.param_set(P.P_LEASE_MS, 1000))
+    refused(rig.param_set(P.P_LEASE_MS, 99999), wire.WHY_BOUNDS, 5000)
+    refused(rig.param_set(P.P_LEASE_MS, 1000, sign=False), wire.WHY_AUTH_MISSING)
+    refused(rig.param_set(200, 1), wire.WHY_BAD_ARG)
+    accepted(rig.param_set(P.P_LEASE_MS, 1000))
     eq(rig.hub.params.get(P.P_LEASE_MS), 1000)
     ev = rig.events(wire.EV_PARAM)[-1]
     eq((ev[3], ev[5]), (P.P_LEASE_MS, 1000))
     rig.treating(((SITE, 4),))
-    _reject(rig.param_set(P.P_LEASE_MS, 1500), wire.WHY_STATE, wire.HUB_TREATING)
+    refused(rig.param_set(P.P_LEASE_MS, 1500), wire.WHY_STATE, wire.HUB_TREATING)
     rig.reboot()
     eq(rig.hub.params.get(P.P_LEASE_MS), 1000)
 
@@ -307,9 +296,9 @@ def test_the_audit_log_records_accepted_and_rejected_commands_with_reasons():
     rig.lesion(SITE, 300)
     rig.ready(((SITE, 4),))
     at = rig.log_next()
-    _reject(rig.arm(sign=False), wire.WHY_AUTH_MISSING)
+    refused(rig.arm(sign=False), wire.WHY_AUTH_MISSING)
     bad = rig.req
-    _done(rig.arm())
+    accepted(rig.arm())
     good = rig.req
     rej = rig.events(wire.EV_REJECT, at)
     eq([(r[3], r[4], r[5]) for r in rej], [(wire.M_ARM, bad, wire.WHY_AUTH_MISSING)])
@@ -319,7 +308,7 @@ def test_the_audit_log_records_accepted_and_rejected_commands_with_reasons():
     eq([(r[3], r[4]) for r in st], [(wire.HUB_ARMED, wire.HUB_SAFE)])
     al = [r for r in rig.events(wire.EV_ALARM, at) if r[3] == wire.ALARM_UNAUTHORIZED]
     eq(len(al), 1)
-    _done(rig.alarm_ack(wire.ALARM_UNAUTHORIZED))
+    accepted(rig.alarm_ack(wire.ALARM_UNAUTHORIZED))
     eq(rig.events(wire.EV_ALARM_ACK, at)[-1][3], wire.ALARM_UNAUTHORIZED)
     eq(rig.events(wire.EV_CONSENT)[-1][5], rig.hub.state_store.pseudonym(4242))
     ok, first_bad = rig.hub.log.verify()
@@ -329,7 +318,7 @@ def test_the_audit_log_records_accepted_and_rejected_commands_with_reasons():
 def test_refused_state_commands_are_logged_with_their_reason():
     rig = Rig()
     at = rig.log_next()
-    _reject(rig.pause(), wire.WHY_STATE)
+    refused(rig.pause(), wire.WHY_STATE)
     rej = rig.events(wire.EV_REJECT, at)
     eq([(r[3], r[5]) for r in rej], [(wire.M_TREAT_PAUSE, wire.WHY_STATE)])
 
@@ -347,7 +336,7 @@ def test_malformed_frames_are_dropped_counted_and_logged():
     classes = sorted(r[3] for r in rig.events(wire.EV_RX_BAD))
     true(wire.ERR_CRC in classes or wire.ERR_COBS in classes, "bad frame classes logged: %r" % classes)
     true(rig.statuses[-1]["rx_bad"] >= 2)
-    _done(rig.cmd(wire.M_HOLD, b"\xff"))  # and the link still works
+    accepted(rig.cmd(wire.M_HOLD, b"\xff"))  # and the link still works
 
 
 def _plan():

@@ -6,20 +6,13 @@ from mptest import eq, true
 
 from hub import dose, wire
 from hub import params as P
-from hubkit import Rig, plan_payload
+from hubkit import Rig, plan_payload, refused
 
 SITE = 10
 
 
 def _site_dose(rig, site):
     return rig.site_dose[site]
-
-
-def _reject(ack, why, detail=None):
-    eq(ack[0], wire.ACKS_REJECTED, "status of %r" % (ack,))
-    eq(ack[1], why, "reason of %r" % (ack,))
-    if detail is not None:
-        eq(ack[2], detail, "detail of %r" % (ack,))
 
 
 def test_a_nominal_treatment_reduces_the_lesions_and_ends_safe_at_target():
@@ -157,15 +150,15 @@ def test_the_plan_must_fit_inside_the_firmware_hard_caps():
     rig.arm()
     pr = rig.hub.params
     plan = ((SITE, 100, 4),)
-    _reject(rig.start(plan, session_cap=pr.get(P.P_SESSION_CAP) + 1), wire.WHY_BOUNDS,
+    refused(rig.start(plan, session_cap=pr.get(P.P_SESSION_CAP) + 1), wire.WHY_BOUNDS,
             pr.get(P.P_SESSION_CAP))
-    _reject(rig.start(plan, site_cap=pr.get(P.P_SITE_CAP) + 1), wire.WHY_BOUNDS,
+    refused(rig.start(plan, site_cap=pr.get(P.P_SITE_CAP) + 1), wire.WHY_BOUNDS,
             pr.get(P.P_SITE_CAP))
-    _reject(rig.start(plan, rate_cap=pr.get(P.P_RATE_CAP) + 1), wire.WHY_BOUNDS,
+    refused(rig.start(plan, rate_cap=pr.get(P.P_RATE_CAP) + 1), wire.WHY_BOUNDS,
             pr.get(P.P_RATE_CAP))
-    _reject(rig.start(plan, site_cap=0), wire.WHY_BOUNDS)
-    _reject(rig.cmd(wire.M_TREAT_START, plan_payload(())), wire.WHY_BAD_ARG, 0)
-    _reject(rig.start(((SITE + 5, 100, 1),)), wire.WHY_NO_BOTS, SITE + 5)
+    refused(rig.start(plan, site_cap=0), wire.WHY_BOUNDS)
+    refused(rig.cmd(wire.M_TREAT_START, plan_payload(())), wire.WHY_BAD_ARG, 0)
+    refused(rig.start(((SITE + 5, 100, 1),)), wire.WHY_NO_BOTS, SITE + 5)
     eq(rig.state(), wire.HUB_ARMED)
     eq(rig.start(plan)[0], wire.ACKS_DONE)
 
@@ -184,8 +177,8 @@ def test_dose_scale_is_bounded_and_scales_the_rate():
     rig.treating(((SITE, 2),), depth=3000)
     rig.run(300)
     eq(rig.hub.swarm.cmd_rate[0], 100)
-    _reject(rig.cmd(wire.M_DOSE_SCALE, b"\x96"), wire.WHY_BOUNDS, 100)
-    _reject(rig.cmd(wire.M_DOSE_SCALE, b"\x32", sign=False), wire.WHY_AUTH_MISSING)
+    refused(rig.cmd(wire.M_DOSE_SCALE, b"\x96"), wire.WHY_BOUNDS, 100)
+    refused(rig.cmd(wire.M_DOSE_SCALE, b"\x32", sign=False), wire.WHY_AUTH_MISSING)
     eq(rig.cmd(wire.M_DOSE_SCALE, b"\x32")[0], wire.ACKS_DONE)
     rig.run(100)
     eq(rig.hub.swarm.cmd_rate[0], 50)
@@ -256,7 +249,7 @@ def test_a_malformed_plan_is_refused_before_it_is_loaded():
                      (((SITE, 100, 0),), {}),                                     # no bots
                      (((wire.SITES, 100, 1),), {}),                               # outside the mouth
                      (((SITE, 100, 1),), {"session_cap": 1000, "site_cap": 1001})):
-        _reject(rig.start(plan, **kw), wire.WHY_BAD_ARG)
+        refused(rig.start(plan, **kw), wire.WHY_BAD_ARG)
         eq(rig.state(), wire.HUB_ARMED)
         eq(rig.hub.plan.n, 0)
     eq(rig.start(((SITE, 100, 1), (SITE + 1, 100, 1)), session_cap=1000, site_cap=1000)[0],

@@ -7,6 +7,7 @@ is never torn, and a silent host is given a few frames, not a backlog.
 The null board's ``room`` is what the host link takes: 0 is a host that
 stopped reading, a small number a host that reads a few bytes per tick."""
 import struct
+import time
 
 from mptest import eq, true
 
@@ -131,6 +132,42 @@ def test_hub_status_reports_the_worst_tick_lateness_then_measures_afresh():
     rig.hub.late = 70000                        # saturates, never wraps
     rig.request(wire.REQ_STATUS)
     eq(rig.last[wire.M_HUB_STATUS]["late_ms"], 0xFFFF)
+
+
+def _busy(us):
+    t = time.ticks_us()
+    while time.ticks_diff(time.ticks_us(), t) < us:
+        pass
+
+
+def test_hub_status_reports_the_time_the_host_writes_took_then_measures_afresh():
+    rig = _treating()
+    fast = rig.board.host_write
+
+    def slow(buf, off, n):
+        _busy(8000)                             # a link whose write call blocks for 8 ms
+        return fast(buf, off, n)
+
+    rig.board.host_write = slow
+    rig.request(wire.REQ_STATUS)
+    rig.board.host_write = fast
+    rig.request(wire.REQ_STATUS)                # carries the slow write before it
+    took = rig.last[wire.M_HUB_STATUS]["host_us"]
+    true(took >= 8000, "host_us %d after an 8 ms write" % took)
+    rig.run(200)                                # passes of the loop later (a pass is one ms)
+    rig.request(wire.REQ_STATUS)
+    true(rig.last[wire.M_HUB_STATUS]["host_us"] < 8000, "measured afresh: %d"
+         % rig.last[wire.M_HUB_STATUS]["host_us"])
+
+    def stuck(buf, off, n):
+        _busy(70000)
+        return fast(buf, off, n)
+
+    rig.board.host_write = stuck
+    rig.request(wire.REQ_STATUS)
+    rig.board.host_write = fast
+    rig.request(wire.REQ_STATUS)
+    eq(rig.last[wire.M_HUB_STATUS]["host_us"], 0xFFFF)      # saturates, never wraps
 
 
 class _StallingBoard(Board):

@@ -5,27 +5,16 @@ from mptest import eq, true
 
 from hub import params as P
 from hub import wire
-from hubkit import Rig
+from hubkit import Rig, accepted, refused
 
 SITE = 10
 PLAN = ((SITE, 100, 4),)
 
 
-def _reject(ack, why, detail=None):
-    eq(ack[0], wire.ACKS_REJECTED, "status of %r" % (ack,))
-    eq(ack[1], why, "reason of %r" % (ack,))
-    if detail is not None:
-        eq(ack[2], detail, "detail of %r" % (ack,))
-
-
-def _done(ack):
-    true(ack is not None and ack[0] != wire.ACKS_REJECTED, "expected success, got %r" % (ack,))
-
-
 def _armed(rig):
     rig.lesion(SITE, 300)
     rig.ready(((SITE, 4),))
-    _done(rig.arm())
+    accepted(rig.arm())
     eq(rig.state(), wire.HUB_ARMED)
 
 
@@ -41,7 +30,7 @@ def test_a_fresh_hub_boots_safe_and_delivers_nothing():
 def test_arm_without_consent_or_deployed_bots_names_both_checks():
     rig = Rig()
     rig.run(300)
-    _reject(rig.arm(), wire.WHY_CHECKS, wire.CHECK_CONSENT | wire.CHECK_DEPLOYED)
+    refused(rig.arm(), wire.WHY_CHECKS, wire.CHECK_CONSENT | wire.CHECK_DEPLOYED)
     eq(rig.state(), wire.HUB_SAFE)
 
 
@@ -49,16 +38,16 @@ def test_arm_without_consent_names_the_consent_check():
     rig = Rig()
     rig.lesion(SITE, 300)
     rig.run(200)
-    _done(rig.deploy(SITE, 4))
+    accepted(rig.deploy(SITE, 4))
     rig.run(1500)
-    _reject(rig.arm(), wire.WHY_CHECKS, wire.CHECK_CONSENT)
+    refused(rig.arm(), wire.WHY_CHECKS, wire.CHECK_CONSENT)
 
 
 def test_arm_without_a_deployed_bot_names_the_deployed_check():
     rig = Rig()
-    _done(rig.consent())
+    accepted(rig.consent())
     rig.run(300)
-    _reject(rig.arm(), wire.WHY_CHECKS, wire.CHECK_DEPLOYED)
+    refused(rig.arm(), wire.WHY_CHECKS, wire.CHECK_DEPLOYED)
 
 
 def test_arm_with_a_silent_deployed_bot_names_the_bots_check():
@@ -67,16 +56,16 @@ def test_arm_with_a_silent_deployed_bot_names_the_bots_check():
     rig.sw.set_silent(2)
     rig.run(700)
     eq(rig.bot_state(2), wire.BOT_LOST)
-    _reject(rig.arm(), wire.WHY_CHECKS, wire.CHECK_BOTS)
+    refused(rig.arm(), wire.WHY_CHECKS, wire.CHECK_BOTS)
 
 
 def test_a_deploy_lost_on_the_bus_is_sent_again_until_the_bot_is_on_its_way():
     rig = Rig()
     rig.lesion(SITE, 300)
-    _done(rig.consent())
+    accepted(rig.consent())
     rig.run(200)
     rig.commands = False                  # the DEPLOY frame is lost on the bus
-    _done(rig.deploy(SITE, 2))
+    accepted(rig.deploy(SITE, 2))
     rig.run(100)
     rig.commands = True
     eq(rig.sw.state[0], wire.BOT_DOCKED)
@@ -85,21 +74,21 @@ def test_a_deploy_lost_on_the_bus_is_sent_again_until_the_bot_is_on_its_way():
     for i in (0, 1):
         eq(sw.state[i], wire.BOT_DEPLOYED, "bot %d" % i)
         eq(sw.site[i], SITE, "bot %d" % i)
-    _done(rig.arm())
+    accepted(rig.arm())
 
 
 def test_deploy_sends_only_bots_heard_within_the_silence_limit():
     rig = Rig(bots=4)
     rig.lesion(SITE, 300)
-    _done(rig.consent())
+    accepted(rig.consent())
     rig.run(200)
     rig.gateway = False                   # the swarm's reports stop coming for a while
     rig.run(700)
-    _reject(rig.deploy(SITE, 2), wire.WHY_NO_BOTS)
+    refused(rig.deploy(SITE, 2), wire.WHY_NO_BOTS)
     eq(rig.state(), wire.HUB_SAFE)        # nothing was put in the mouth to be lost
     rig.gateway = True
     rig.run(300)
-    _done(rig.deploy(SITE, 2))
+    accepted(rig.deploy(SITE, 2))
     rig.run(1500)
     eq(rig.state(), wire.HUB_SAFE)
 
@@ -107,23 +96,23 @@ def test_deploy_sends_only_bots_heard_within_the_silence_limit():
 def test_arm_before_a_sent_bot_reports_from_its_site_names_the_bots_check():
     rig = Rig()
     rig.ready(((SITE, 4),))
-    _done(rig.deploy(SITE + 1, 1))        # the hub has not heard it deployed yet
-    _reject(rig.arm(), wire.WHY_CHECKS, wire.CHECK_BOTS)
+    accepted(rig.deploy(SITE + 1, 1))        # the hub has not heard it deployed yet
+    refused(rig.arm(), wire.WHY_CHECKS, wire.CHECK_BOTS)
 
 
 def test_an_unacknowledged_high_alarm_blocks_arming_until_acknowledged():
     rig = Rig(reset=wire.RESET_WATCHDOG)
     true(rig.alarm_active(wire.ALARM_WATCHDOG))
     rig.ready(((SITE, 4),))
-    _reject(rig.arm(), wire.WHY_CHECKS, wire.CHECK_ALARMS)
-    _done(rig.alarm_ack(wire.ALARM_WATCHDOG))
-    _done(rig.arm())
+    refused(rig.arm(), wire.WHY_CHECKS, wire.CHECK_ALARMS)
+    accepted(rig.alarm_ack(wire.ALARM_WATCHDOG))
+    accepted(rig.arm())
     eq(rig.state(), wire.HUB_ARMED)
 
 
 def test_an_unkeyed_hub_refuses_to_arm_and_names_the_key_check():
     rig = Rig(key=None)
-    _reject(rig.arm(), wire.WHY_NO_KEY)
+    refused(rig.arm(), wire.WHY_NO_KEY)
     rig.request(wire.REQ_STATUS)
     true(rig.last[wire.M_HUB_STATUS]["checks"] & wire.CHECK_KEY, "HUB_STATUS names CHECK_KEY")
     eq(rig.state(), wire.HUB_SAFE)
@@ -139,8 +128,8 @@ def test_hub_status_names_the_failing_checks_while_safe():
 def test_a_second_deploy_before_the_first_bots_report_takes_other_bots():
     rig = Rig()
     rig.run(200)
-    _done(rig.deploy(SITE, 3))
-    _done(rig.deploy(SITE + 1, 3))        # same poll: no report in between
+    accepted(rig.deploy(SITE, 3))
+    accepted(rig.deploy(SITE + 1, 3))        # same poll: no report in between
     rig.run(1500)
     eq([rig.sw.site[i] for i in range(6)], [SITE] * 3 + [SITE + 1] * 3)
     eq(rig.deploy(SITE + 2, 3)[2], 2)    # only two docked bots are left
@@ -149,7 +138,7 @@ def test_a_second_deploy_before_the_first_bots_report_takes_other_bots():
 def test_arm_moves_safe_to_armed_once():
     rig = Rig()
     _armed(rig)
-    _reject(rig.arm(), wire.WHY_STATE, wire.HUB_ARMED)
+    refused(rig.arm(), wire.WHY_STATE, wire.HUB_ARMED)
     eq(rig.state(), wire.HUB_ARMED)
 
 
@@ -157,13 +146,13 @@ def test_treat_start_is_accepted_only_from_armed():
     rig = Rig()
     rig.lesion(SITE, 300)
     rig.ready(((SITE, 4),))
-    _reject(rig.start(PLAN), wire.WHY_STATE, wire.HUB_SAFE)
-    _done(rig.arm())
-    _done(rig.start(PLAN))
+    refused(rig.start(PLAN), wire.WHY_STATE, wire.HUB_SAFE)
+    accepted(rig.arm())
+    accepted(rig.start(PLAN))
     eq(rig.state(), wire.HUB_TREATING)
-    _reject(rig.start(PLAN), wire.WHY_STATE, wire.HUB_TREATING)
-    _done(rig.pause())
-    _reject(rig.start(PLAN), wire.WHY_STATE, wire.HUB_PAUSED)
+    refused(rig.start(PLAN), wire.WHY_STATE, wire.HUB_TREATING)
+    accepted(rig.pause())
+    refused(rig.start(PLAN), wire.WHY_STATE, wire.HUB_PAUSED)
 
 
 def test_treating_doses_only_the_deployed_bots_of_the_plan():
@@ -180,51 +169,51 @@ def test_pause_holds_the_bots_and_resume_continues():
     rig = Rig()
     rig.treating(((SITE, 4),))
     rig.run(500)
-    _done(rig.pause())
+    accepted(rig.pause())
     eq(rig.state(), wire.HUB_PAUSED)
     rig.run(400)
     for i in range(4):
         eq(rig.sw.act[i], 0, "bot %d output while paused" % i)
         eq(rig.sw.state[i], wire.BOT_DEPLOYED)
-    _reject(rig.pause(), wire.WHY_STATE, wire.HUB_PAUSED)
-    _done(rig.resume())
+    refused(rig.pause(), wire.WHY_STATE, wire.HUB_PAUSED)
+    accepted(rig.resume())
     eq(rig.state(), wire.HUB_TREATING)
     rig.run(400)
     true(rig.sw.act[0] > 0, "dosing again after resume")
-    _reject(rig.resume(), wire.WHY_STATE, wire.HUB_TREATING)
+    refused(rig.resume(), wire.WHY_STATE, wire.HUB_TREATING)
 
 
 def test_pause_and_resume_are_refused_outside_a_treatment():
     rig = Rig()
-    _reject(rig.pause(), wire.WHY_STATE, wire.HUB_SAFE)
-    _reject(rig.resume(), wire.WHY_STATE, wire.HUB_SAFE)
+    refused(rig.pause(), wire.WHY_STATE, wire.HUB_SAFE)
+    refused(rig.resume(), wire.WHY_STATE, wire.HUB_SAFE)
     _armed(rig)
-    _reject(rig.pause(), wire.WHY_STATE, wire.HUB_ARMED)
-    _reject(rig.resume(), wire.WHY_STATE, wire.HUB_ARMED)
+    refused(rig.pause(), wire.WHY_STATE, wire.HUB_ARMED)
+    refused(rig.resume(), wire.WHY_STATE, wire.HUB_ARMED)
 
 
 def test_stop_ends_the_treatment_safe_and_needs_new_consent():
     rig = Rig()
     rig.treating(((SITE, 4),))
     rig.run(500)
-    _done(rig.stop())
+    accepted(rig.stop())
     eq(rig.state(), wire.HUB_SAFE)
     rig.run(400)
     for i in range(4):
         eq(rig.sw.act[i], 0)
     true(rig.events(wire.EV_TREAT)[-1][3] == 3, "EV_TREAT stop logged")
-    _reject(rig.arm(), wire.WHY_CHECKS, wire.CHECK_CONSENT)
+    refused(rig.arm(), wire.WHY_CHECKS, wire.CHECK_CONSENT)
 
 
 def test_stop_from_paused_and_from_armed_goes_safe():
     rig = Rig()
     rig.treating(((SITE, 4),))
-    _done(rig.pause())
-    _done(rig.stop())
+    accepted(rig.pause())
+    accepted(rig.stop())
     eq(rig.state(), wire.HUB_SAFE)
     rig2 = Rig()
     _armed(rig2)
-    _done(rig2.stop())
+    accepted(rig2.stop())
     eq(rig2.state(), wire.HUB_SAFE)
 
 
@@ -233,7 +222,7 @@ def test_recall_during_a_treatment_stops_it_and_brings_every_bot_home():
     rig.treating(((SITE, 4),))
     rig.run(500)
     true(rig.sw.act[0] > 0)
-    _done(rig.cmd(wire.M_RECALL, b"\xff", sign=False))
+    accepted(rig.cmd(wire.M_RECALL, b"\xff", sign=False))
     eq(rig.state(), wire.HUB_SAFE)
     rig.run(1500)
     for i in range(4):
@@ -247,7 +236,7 @@ def test_recall_of_one_bot_leaves_the_others_in_place():
     rig = Rig()
     rig.lesion(SITE, 300)
     rig.ready(((SITE, 4),))
-    _done(rig.cmd(wire.M_RECALL, b"\x02"))
+    accepted(rig.cmd(wire.M_RECALL, b"\x02"))
     rig.run(1500)
     eq([rig.sw.state[i] for i in range(4)],
        [wire.BOT_DEPLOYED, wire.BOT_DEPLOYED, wire.BOT_DOCKED, wire.BOT_DEPLOYED])
@@ -255,21 +244,21 @@ def test_recall_of_one_bot_leaves_the_others_in_place():
 
 def test_disarm_returns_armed_or_paused_to_safe():
     rig = Rig()
-    _reject(rig.cmd(wire.M_DISARM), wire.WHY_STATE, wire.HUB_SAFE)
+    refused(rig.cmd(wire.M_DISARM), wire.WHY_STATE, wire.HUB_SAFE)
     _armed(rig)
-    _done(rig.cmd(wire.M_DISARM))
+    accepted(rig.cmd(wire.M_DISARM))
     eq(rig.state(), wire.HUB_SAFE)
     rig2 = Rig()
     rig2.treating(((SITE, 4),))
-    _reject(rig2.cmd(wire.M_DISARM), wire.WHY_STATE, wire.HUB_TREATING)
-    _done(rig2.pause())
-    _done(rig2.cmd(wire.M_DISARM))
+    refused(rig2.cmd(wire.M_DISARM), wire.WHY_STATE, wire.HUB_TREATING)
+    accepted(rig2.pause())
+    accepted(rig2.cmd(wire.M_DISARM))
     eq(rig2.state(), wire.HUB_SAFE)
 
 
 def test_armed_checks_expire_after_check_ttl_ms():
     rig = Rig()
-    _done(rig.param_set(P.P_CHECK_TTL_MS, 5000))
+    accepted(rig.param_set(P.P_CHECK_TTL_MS, 5000))
     _armed(rig)
     armed_at = rig.now
     rig.run(4900)
@@ -277,7 +266,7 @@ def test_armed_checks_expire_after_check_ttl_ms():
     rig.run_until(lambda: rig.state() != wire.HUB_ARMED, 500, "checks expiry")
     eq(rig.state(), wire.HUB_SAFE)
     true(rig.now - armed_at > 5000, "expired after %d ms" % (rig.now - armed_at))
-    _reject(rig.start(PLAN), wire.WHY_STATE, wire.HUB_SAFE)
+    refused(rig.start(PLAN), wire.WHY_STATE, wire.HUB_SAFE)
     st = rig.events(wire.EV_STATE)[-1]
     eq((st[3], st[4]), (wire.HUB_SAFE, wire.HUB_ARMED))
 
@@ -303,7 +292,7 @@ def test_a_reboot_during_treatment_comes_back_safe_and_never_resumes():
     eq([r for r in rig.bus_log if r[2] == wire.OP_DOSE and r[3]], [], "no dose after reboot")
     for i in range(4):
         eq(rig.sw.act[i], 0, "bot %d stopped when its lease ran out" % i)
-    _reject(rig.arm(), wire.WHY_CHECKS)   # consent is per session
+    refused(rig.arm(), wire.WHY_CHECKS)   # consent is per session
     true(rig.acks[rig.req][2] & wire.CHECK_CONSENT)
 
 
@@ -331,13 +320,13 @@ def test_estop_is_latched_across_a_reboot_until_an_authorized_reset():
     rig.reboot()
     eq(rig.state(), wire.HUB_ESTOP)
     eq(rig.last[wire.M_HELLO_REPLY]["estop"], 1)
-    _reject(rig.arm(), wire.WHY_ESTOP_LATCHED)
-    _reject(rig.deploy(SITE + 1, 1), wire.WHY_ESTOP_LATCHED)
-    _reject(rig.consent(), wire.WHY_ESTOP_LATCHED)
-    _done(rig.alarm_ack())
-    _reject(rig.estop_reset(sign=False), wire.WHY_AUTH_MISSING)
+    refused(rig.arm(), wire.WHY_ESTOP_LATCHED)
+    refused(rig.deploy(SITE + 1, 1), wire.WHY_ESTOP_LATCHED)
+    refused(rig.consent(), wire.WHY_ESTOP_LATCHED)
+    accepted(rig.alarm_ack())
+    refused(rig.estop_reset(sign=False), wire.WHY_AUTH_MISSING)
     eq(rig.state(), wire.HUB_ESTOP)
-    _done(rig.estop_reset())
+    accepted(rig.estop_reset())
     eq(rig.state(), wire.HUB_SAFE)
     rig.reboot()
     eq(rig.state(), wire.HUB_SAFE)
@@ -347,16 +336,16 @@ def test_estop_reset_waits_for_the_high_alarms_to_be_acknowledged():
     rig = Rig()
     rig.estop()
     rig.run(200)
-    _reject(rig.estop_reset(), wire.WHY_CHECKS, wire.CHECK_ALARMS)
-    _done(rig.alarm_ack(wire.ALARM_ESTOP))
-    _done(rig.estop_reset())
+    refused(rig.estop_reset(), wire.WHY_CHECKS, wire.CHECK_ALARMS)
+    accepted(rig.alarm_ack(wire.ALARM_ESTOP))
+    accepted(rig.estop_reset())
     eq(rig.state(), wire.HUB_SAFE)
     true(not rig.alarm_active(wire.ALARM_ESTOP))
 
 
 def test_estop_reset_is_refused_outside_estop():
     rig = Rig()
-    _reject(rig.estop_reset(), wire.WHY_STATE, wire.HUB_SAFE)
+    refused(rig.estop_reset(), wire.WHY_STATE, wire.HUB_SAFE)
 
 
 def test_every_state_change_is_in_the_audit_log():
@@ -381,8 +370,8 @@ def test_estop_reset_is_refused_while_a_lost_bot_is_still_in_the_mouth():
     rig.sw.set_silent(2)                 # 2 of 4 silent: the systemic rule stops the swarm
     rig.run(1500)
     eq(rig.state(), wire.HUB_ESTOP)
-    _done(rig.alarm_ack())
-    _reject(rig.estop_reset(), wire.WHY_CHECKS, wire.CHECK_BOTS)
+    accepted(rig.alarm_ack())
+    refused(rig.estop_reset(), wire.WHY_CHECKS, wire.CHECK_BOTS)
     eq(rig.state(), wire.HUB_ESTOP)
 
 
@@ -399,15 +388,15 @@ def test_a_refused_reset_succeeds_after_recall_and_retrieval_of_the_disabled_bot
     rig.sw.clear(1, 4)                   # the radios come back (bots.F_SILENT):
     rig.sw.clear(2, 4)                   # the retried DISABLE reaches them
     rig.run(1000)
-    _done(rig.alarm_ack())
-    _reject(rig.estop_reset(), wire.WHY_CHECKS, wire.CHECK_BOTS)
-    _done(rig.cmd(wire.M_RECALL, bytes([wire.ADDR_ALL])))
+    accepted(rig.alarm_ack())
+    refused(rig.estop_reset(), wire.WHY_CHECKS, wire.CHECK_BOTS)
+    accepted(rig.cmd(wire.M_RECALL, bytes([wire.ADDR_ALL])))
     for b in range(rig.n):
         rig.sw.retrieve(b)
     rig.run(300)                         # their reports say: disabled, no site
     for b in range(rig.n):
         true(not rig.hub.swarm.in_mouth(b), "bot %d still counted in the mouth" % b)
-    _done(rig.estop_reset())
+    accepted(rig.estop_reset())
     eq(rig.state(), wire.HUB_SAFE)
     rig.run(1000)
     eq(rig.state(), wire.HUB_SAFE)       # no rule latches the stop again

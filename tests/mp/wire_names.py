@@ -28,7 +28,7 @@ NAMES = {
     0x34: (('what',), ()),
     0x35: (('status_hz', 'bots_hz', 'sites_hz'), ()),
     0x36: (('upto',), ()),
-    0x40: (('state', 'reason', 't', 'bots', 'docked', 'deployed', 'active', 'returning', 'quarantined', 'disabled', 'lost', 'alarms', 'unacked', 'dose', 'dose_cap', 'sens', 'scale', 'link', 'rx_bad', 'checks', 'late_ms', 'late_n', 'host_lost', 'log_next', 'log_head'), ()),
+    0x40: (('state', 'reason', 't', 'bots', 'docked', 'deployed', 'active', 'returning', 'quarantined', 'disabled', 'lost', 'alarms', 'unacked', 'dose', 'dose_cap', 'sens', 'scale', 'link', 'rx_bad', 'checks', 'late_ms', 'late_n', 'host_us', 'host_lost', 'log_next', 'log_head'), ()),
     0x41: (('first', 'count'), ('state', 'site', 'activity', 'battery', 'health')),
     0x42: (('count',), ('site', 'ph', 'bacteria', 'temp', 'depth', 'dose')),
     0x43: (('code', 'prio', 'state', 'bot', 'site', 'value', 't'), ()),

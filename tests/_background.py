@@ -1,0 +1,82 @@
+"""Long real-time runs, started in the background when the test session begins.
+
+A scripted session takes a minute of wall clock but little CPU (the hub's VM
+ticks at 50 Hz, the swarm is simulated): it need not hold up the rest of the
+suite. A test module names its run in ``BACKGROUND = (name, start)``; when
+pytest has collected that module's tests the session hook (tests/conftest.py)
+calls ``start`` at once, and the module's fixture takes the result with
+``get(name, start).result()`` when its tests come. Run alone, the fixture
+starts the run itself and waits for it.
+
+Only for runs that a loaded machine does not disturb: the demo, for one,
+stays in the foreground (beside the attack tests' floods its hub stalled).
+"""
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+_RUNS = {}
+
+
+class Run:
+    """One command in a scratch directory of its own, with a private nanohub home."""
+
+    def __init__(self, name, argv, timeout=300, setup=None):
+        self.dir = Path(tempfile.mkdtemp(prefix="nanohub-bg-%s-" % name))
+        if setup is not None:
+            setup(self.dir)
+        env = dict(os.environ, NANOHUB_HOME=str(self.dir / "home"),
+                   NANOHUB_RUNTIME_DIR=str(self.dir / "run"))
+        for var in ("NANOHUB_PORT", "NANOHUB_KEY", "NANOHUB_CLINIC"):
+            env.pop(var, None)
+        self._out = open(self.dir / "stdout.txt", "wb")
+        self._err = open(self.dir / "stderr.txt", "wb")
+        self.timeout = timeout
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(argv, cwd=self.dir, env=env, stdout=self._out,
+                                     stderr=self._err, start_new_session=True)
+        self.returncode = None
+
+    def result(self):
+        """(exit status, stdout, stderr) once the run has ended; a run still going
+        ``timeout`` seconds after its start is killed (exit status None)."""
+        if self.returncode is None:
+            try:
+                self.proc.wait(max(0.0, self.started + self.timeout - time.monotonic()))
+                self.returncode = self.proc.returncode
+            except subprocess.TimeoutExpired:
+                self._kill()
+            self._out.close()
+            self._err.close()
+        return (self.returncode, (self.dir / "stdout.txt").read_text(errors="replace"),
+                (self.dir / "stderr.txt").read_text(errors="replace"))
+
+    def _kill(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+
+    def close(self):
+        if self.proc.poll() is None:
+            self._kill()
+        for f in (self._out, self._err):
+            f.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def get(name, start):
+    """The run ``name``, started now by ``start()`` unless it already is."""
+    if name not in _RUNS:
+        _RUNS[name] = start()
+    return _RUNS[name]
+
+
+def close_all():
+    while _RUNS:
+        _RUNS.popitem()[1].close()
