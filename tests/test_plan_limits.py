@@ -12,11 +12,12 @@ refused by the host and cannot be encoded for the hub.
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
 from nanohub.protocol import facts, schema
+
+from _waiting import wait_for
 
 TOP = {key: (field, lo, hi) for key, field, lo, hi, _ in facts.PLAN_LIMITS}
 SITE = {key: (field, lo, hi) for key, field, lo, hi, _ in facts.PLAN_SITE_LIMITS}
@@ -103,15 +104,6 @@ def test_the_cases_reach_every_limit():
     assert facts.PLAN_SITES_MAX < len(BOT_SITES) <= facts.SITES
 
 
-def _vm_missing():
-    from nanohub.host import vm
-    try:
-        vm.find_micropython()
-    except vm.VMNotFound as e:
-        return str(e)
-    return None
-
-
 def _ready(h):
     return not {"BOTS", "DEPLOYED"} & set(h.status()["failing_checks"])
 
@@ -119,13 +111,11 @@ def _ready(h):
 def _deploy_everywhere(h, sites, deadline_s=60.0):
     for s in sites:
         h.deploy(s, 1)
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
+
+    def there():
         at = {b["site"] for b in h.bots() if b["state"] in facts.BOT_AT_SITE}
-        if set(sites) <= at and _ready(h):
-            return
-        time.sleep(0.2)
-    raise AssertionError("no bot arrived at %s" % sorted(set(sites) - at))
+        return set(sites) <= at and _ready(h)
+    wait_for(there, deadline_s, "a bot reporting at each of %d sites" % len(sites), interval=0.1)
 
 
 def hub_verdict(h, p):
@@ -138,9 +128,8 @@ def hub_verdict(h, p):
     if st["state"] != "ARMED":
         if "CONSENT" in st["failing_checks"]:
             h.consent(4711)                 # recorded for one treatment
-        end = time.monotonic() + 30         # a slow report after the last stop: wait for it
-        while not _ready(h) and time.monotonic() < end:
-            time.sleep(0.05)
+        # a loaded machine may delay a report after the last stop: wait for it
+        wait_for(lambda: _ready(h), 30, "the bots reporting again, ready to arm")
         h.arm()
     try:
         h.command("TREAT_START", *f)
@@ -153,7 +142,7 @@ def hub_verdict(h, p):
     return True, "DONE"
 
 
-@pytest.mark.skipif(_vm_missing() is not None, reason=str(_vm_missing()))
+@pytest.mark.vm
 def test_host_check_and_hub_agree_at_and_beyond_every_limit(tmp_path, monkeypatch):
     all_cases = cases()
     host = host_verdicts(tmp_path, all_cases)

@@ -5,9 +5,10 @@ host link's bytes exactly while the scenario's host-link fault is in force."""
 import socket
 import socketserver
 import threading
-import time
 
 from nanohub.host.link.relay import Relay, hostport
+
+from _waiting import wait_for
 from nanohub.sim.gateway import HostRelay
 
 
@@ -102,9 +103,7 @@ def test_disconnect_all_pulls_the_cable_and_a_dead_target_is_refused():
         s = socket.create_connection(("127.0.0.1", r.port), timeout=5)
         assert _closed(s)
         s.close()
-        deadline = time.monotonic() + 3
-        while r.stats["refused"] < 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: r.stats["refused"] >= 1, 3, "the relay counting the refused connection")
         assert r.stats["refused"] == 1
 
 
