@@ -18,6 +18,7 @@ _NONE = const(255)
 _HOLD_RETRY_MS = const(100)
 _DEPLOY_RETRY_MS = const(500)  # a bot still docked this long after its DEPLOY did not hear it
 _GRACE_RETRIES = const(3)     # resent stops that restart the runaway grace
+_REFRESH_MS = const(1000)     # bus_send looks at every bot at least this often
 _CMD_BUDGET = const(10)       # keyless command records per second, then summarized
 
 
@@ -502,6 +503,7 @@ def _queue(sw, i, op, rate):
     sw.cmd_op[i] = op
     sw.cmd_rate[i] = rate
     sw.sent_op[i] = 255                      # force a send on the next pass
+    sw.send_all = 1
 
 
 def hold(hub, bot):
@@ -511,6 +513,8 @@ def hold(hub, bot):
         if (bot == wire.ADDR_ALL or bot == i) and sw.cmd_rate[i]:
             sw.cmd_rate[i] = 0
             n += 1
+    if n:
+        _touch(sw)
     return n
 
 
@@ -518,6 +522,7 @@ def hold_all(hub):
     sw = hub.swarm
     for i in range(sw.n):
         sw.cmd_rate[i] = 0
+    _touch(sw)
 
 
 def recall(hub, bot):
@@ -552,6 +557,7 @@ def disable_all(hub, now):
     for i in range(sw.n):
         sw.cmd_op[i] = wire.OP_DISABLE
         sw.cmd_rate[i] = 0
+    _touch(sw)
     tx = hub.btx
     o = tx.begin(wire.M_BOT_CMDS, -1, wire.ADDR_ALL)
     r = tx.raw
@@ -579,42 +585,91 @@ def disable_pending(hub, now):
     for i in range(sw.n):
         if pend[i >> 3] & (1 << (i & 7)):
             sw.sent_op[i] = 255
+    _touch(sw)
     bus_send(hub, now)
 
 
+def _touch(sw):
+    """A bot's command, state or target changed: the next ``bus_send`` looks at every bot."""
+    sw.send_all = 1
+
+
 def bus_send(hub, now):
-    """Send what changed and renew leases, batched into BOT_CMDS frames."""
+    """Send what changed and renew leases, batched into BOT_CMDS frames.
+
+    Looks at every bot only when something a send depends on may have
+    changed: a command, a bot's state or target (``swarm.send_all``, set by
+    whoever writes them), the hub's state or the lease parameter, a report
+    while a bot waits on one (``send_all == 2``), or the earliest time a
+    retry or a lease renewal falls due (``swarm.send_due``; at most
+    ``_REFRESH_MS`` away). Otherwise the tick costs a few comparisons.
+    """
     sw = hub.swarm
     lease = hub.params.get(P.P_LEASE_MS)
+    hst = hub.state
+    key = (lease << 4) | hst
+    if sw.send_all != 1 and key == sw.send_key and ticks_diff(now, sw.send_due) < 0:
+        return
+    sw.send_key = key
     renew = lease >> 2
+    estop = hst == wire.HUB_ESTOP
     tx = hub.btx
     o0 = 0
     cnt = 0
     r = tx.raw
+    due = _REFRESH_MS
+    wait = 0
+    cmd_op = sw.cmd_op
+    cmd_rate = sw.cmd_rate
+    state = sw.state
+    sent_op = sw.sent_op
+    sent_at = sw.sent_at
+    sent_rate = sw.sent_rate
+    said = sw.said
     for i in range(sw.n):
-        op = sw.cmd_op[i]
-        rate = sw.cmd_rate[i]
-        st = sw.state[i]
-        send = sw.sent_op[i] == 255
-        age = ticks_diff(now, sw.sent_at[i])
+        op = cmd_op[i]
+        rate = cmd_rate[i]
+        st = state[i]
+        send = sent_op[i] == 255
+        age = ticks_diff(now, sent_at[i])
+        left = 0x3FFFFFFF               # ms until this bot's retry or renewal
         if op == wire.OP_DISABLE:
-            if st == wire.BOT_QUARANTINED or hub.state == wire.HUB_ESTOP:
-                if sw.said[i] != wire.BOT_DISABLED and age >= _HOLD_RETRY_MS:
-                    send = True
+            if st == wire.BOT_QUARANTINED or estop:
+                left = _HOLD_RETRY_MS - age
+                if left <= 0:
+                    if said[i] != wire.BOT_DISABLED:
+                        send = True
+                    else:
+                        wait = 1        # a report may say it is not disabled after all
         elif op == wire.OP_DEPLOY or op == wire.OP_DOSE or op == wire.OP_HOLD:
             if st == wire.BOT_DEPLOYED or st == wire.BOT_ACTIVE:
                 if rate:
                     op = wire.OP_DOSE
-                    if rate != sw.sent_rate[i] or age >= renew:
+                    left = renew - age
+                    if rate != sent_rate[i] or left <= 0:
                         send = True
-                elif sw.sent_rate[i] or (sw.activity[i] and age >= _HOLD_RETRY_MS):
+                elif sent_rate[i]:
                     op = wire.OP_HOLD
                     send = True
+                else:
+                    left = _HOLD_RETRY_MS - age
+                    if left <= 0:
+                        if sw.activity[i]:
+                            op = wire.OP_HOLD
+                            send = True
+                        else:
+                            wait = 1    # a report of output would call for a HOLD
             elif op == wire.OP_DEPLOY and st == wire.BOT_DOCKED and sw.target[i] != _NONE:
                 # the DEPLOY was lost on the bus: the bot still says it is docked
-                if sw.said[i] == wire.BOT_DOCKED and age >= _DEPLOY_RETRY_MS:
-                    send = True
+                left = _DEPLOY_RETRY_MS - age
+                if left <= 0:
+                    if said[i] == wire.BOT_DOCKED:
+                        send = True
+                    else:
+                        wait = 1
         if not send:
+            if 0 < left < due:
+                due = left
             continue
         if cnt == 0:
             o0 = tx.begin(wire.M_BOT_CMDS, -1, wire.ADDR_ALL) + 1
@@ -627,15 +682,20 @@ def bus_send(hub, now):
         r[o + 4] = ls & 0xFF
         r[o + 5] = ls >> 8
         new = rate if op == wire.OP_DOSE else 0
-        if new < sw.sent_rate[i]:
+        if new < sent_rate[i]:
             sw.dec_at[i] = now               # output may lag: runaway grace
             sw.dec_n[i] = 0
         elif new == 0 and sw.dec_n[i] < _GRACE_RETRIES:
             sw.dec_at[i] = now               # a resent stop (the first may be lost)
             sw.dec_n[i] += 1
-        sw.sent_op[i] = op
-        sw.sent_rate[i] = new
-        sw.sent_at[i] = now
+        sent_op[i] = op
+        sent_rate[i] = new
+        sent_at[i] = now
+        # sent now: due again after its renewal or retry
+        nxt = renew if op == wire.OP_DOSE else (
+            _HOLD_RETRY_MS if op == wire.OP_DISABLE or op == wire.OP_HOLD else _DEPLOY_RETRY_MS)
+        if nxt < due:
+            due = nxt
         cnt += 1
         if cnt == wire.BOT_CMDS_MAX:
             r[o0 - 1] = cnt
@@ -644,3 +704,5 @@ def bus_send(hub, now):
     if cnt:
         r[o0 - 1] = cnt
         hub.send_bus(tx.finish(1 + cnt * wire.BOT_CMDS_REC_SIZE))
+    sw.send_all = 2 if wait else 0
+    sw.send_due = ticks_add(now, due if due > 0 else 1)

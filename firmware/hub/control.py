@@ -117,6 +117,7 @@ def _write_rates(hub, now, treating):
     target = sw.target
     state = sw.state
     cmd = sw.cmd_rate
+    sw.send_all = 1                        # hub/commands.bus_send: look at every bot
     for i in range(sw.n):
         r = 0
         if treating:

@@ -289,7 +289,10 @@ class Hub:
         self._poll_host(now)
         self.apply(safety.conditions(self, now))
         control.limit(self, now)
-        self.swarm.changed = 0
+        sw = self.swarm
+        if sw.changed:
+            sw.send_all = 1                 # a state or target moved: bus_send looks at all
+        sw.changed = 0
         self._poll_host(now)
         commands.bus_send(self, now)
         self.estop_progress(now)
@@ -425,6 +428,7 @@ class Hub:
                         sw = self.swarm
                         sw.changed = 1          # a command may have moved or held bots
                         sw.dirty = 1
+                        sw.send_all = 1
         self.parse_left = left
 
     def _stop_found(self, seq, source, crc):

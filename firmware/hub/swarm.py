@@ -57,6 +57,9 @@ class Swarm:
         # work only when something changed (control, safety)
         self.dirty = 1                     # readings or membership changed
         self.changed = 1                   # a hub-view state or target changed
+        self.send_all = 1                  # hub/commands.bus_send: 1 look at every bot,
+        self.send_due = 0                  # 2 do so on the next report; else at send_due
+        self.send_key = -1                 # (ms); lease and hub state of the last look
         self.sweep_at = 0                  # next silent-bot sweep (hub/safety.py), ms
         self.rmargin = 0                   # runaway margin and heat limit (set by the
         self.heatq = 0                     # safety rules each tick) screen reports
@@ -104,6 +107,8 @@ class Swarm:
             off += size
             count -= 1
         self.dirty = 1
+        if self.send_all:
+            self.send_all = 1              # a bot waited on a report to be sent
 
     def _one(self, i, b, o, now):
         said = b[o + wire.R_BOT_REPORTS_STATE]
