@@ -148,6 +148,23 @@ def main_py(target, hub_id, bots=BOTS):
     return "\n".join(lines).encode()
 
 
+def board_arch(module):
+    """The ``arch = "..."`` a board module declares (mpy-cross ``-march``), or None."""
+    import ast
+    from . import vm
+    path = Path(vm.firmware_dir()) / "boards" / (module + ".py")
+    try:
+        tree = ast.parse(path.read_text())
+    except (OSError, SyntaxError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Name) and node.targets[0].id == "arch" \
+                and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            return node.value.value
+    return None
+
+
 class Build:
     """The firmware compiled once to .mpy (a temporary directory); plans per target."""
 
@@ -173,8 +190,25 @@ class Build:
     def __exit__(self, *exc):
         self.close()
 
+    def native(self, target):
+        """The modules that need a native emitter (viper), compiled for the
+        board's architecture (its ``arch`` attribute), or none: without them
+        the firmware runs its portable loops."""
+        from . import vm
+        arch = board_arch(target.module)
+        if not arch:
+            return []
+        out = self.root / (".native-" + arch)     # inside the build, out of its tree
+        try:
+            vm.compile_tree(vm.firmware_dir(), out, march=arch)
+        except (vm.VMNotFound, vm.CompileError, FileNotFoundError, RuntimeError) as e:
+            raise UsageError("cannot build the firmware for %s: %s" % (arch, e)) from None
+        return [("hub/" + p.name, p.read_bytes()) for p in sorted((out / "hub").glob("*.mpy"))
+                if not (self.root / "hub" / p.name).exists()]
+
     def plan(self, target, hub_id=None, bots=BOTS):
         files = [("hub/" + p.name, p.read_bytes()) for p in sorted((self.root / "hub").glob("*.mpy"))]
+        files += self.native(target)
         for name in ("__init__", "base") + target.extra + (target.module,):
             files.append(("boards/%s.mpy" % name, (self.root / "boards" / (name + ".mpy")).read_bytes()))
         files.append(("main.py", main_py(target, hub_id if hub_id is not None else 0, bots)))

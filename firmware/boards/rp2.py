@@ -10,4 +10,5 @@ from boards.console import McuBoard
 
 class Board(McuBoard):
     name = "rp2"
+    arch = "armv6m"          # mpy-cross -march: viper code runs native here
     wiring = pins.RP2

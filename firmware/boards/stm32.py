@@ -11,4 +11,5 @@ from boards.console import McuBoard
 
 class Board(McuBoard):
     name = "stm32"
+    arch = "armv7emsp"          # mpy-cross -march: viper code runs native here
     wiring = pins.STM32

@@ -439,7 +439,12 @@ class Hub:
         buf = self.iobuf
         rx = self.brx
         held = self.bus_held
-        for _ in range(_READS):
+        for k in range(_READS):
+            if k:
+                # a read's reports cost ~1 M instructions (31 bots): read the
+                # host link between reads, so an emergency stop waits for one
+                # read's worth at most (the buffer is free: the read is consumed)
+                self._poll_host(now)
             n = board.bus_read(buf)
             if n <= 0:
                 self.bus_held = -1
