@@ -42,8 +42,11 @@ def _vm_argv():
     return [exe]
 
 
-def count(bots, ticks, path=None, timeout=3600):
-    """Per-tick instruction counts and per-piece counts (between host polls)."""
+def count(bots, ticks, path=None, timeout=3600, rig_io=False):
+    """Per-tick instruction counts and per-piece counts (between host polls).
+
+    ``rig_io`` keeps the null board's byte-by-byte link copies in the count
+    (by default they copy in C, as a board's UART does: see tickcount.py)."""
     if shutil.which("valgrind") is None:
         raise RuntimeError("valgrind is not installed (apt-get install valgrind)")
     with tempfile.TemporaryDirectory(prefix="nanohub-cg-") as tmp:
@@ -52,7 +55,7 @@ def count(bots, ticks, path=None, timeout=3600):
                 "--toggle-collect=filter_iternext", "--dump-after=filter_iternext",
                 "--dump-before=mp_builtin_hash", "--dump-instr=no", "--dump-line=no",
                 *_vm_argv(), "-X", "heapsize=4m",
-                str(ROOT / "bench" / "mp" / "tickcount.py"), str(bots), str(ticks + SKIP)]
+                str(ROOT / "bench" / "mp" / "tickcount.py"), str(bots), str(ticks + SKIP)] + (["--rig-io"] if rig_io else [])
         env = dict(os.environ, MICROPYPATH=os.pathsep.join(
             [str(p) for p in (path or mp_path())] + [".frozen"]), NANOHUB_ROOT=str(ROOT))
         proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,

@@ -8,6 +8,7 @@ buffer by offset, without unpacking into objects.
 from array import array
 
 from hub import dose as _dose
+from hub import frame as _frame
 from hub import wire
 from hub.compat import const, ticks_diff
 
@@ -120,23 +121,27 @@ class Swarm:
         bact = self.bacteria
         target = self.target
         seen = 0
+        fields = _frame._IMPL[5]
+        if fields is not None:      # the fields of every record at once, in viper
+            fields(self, buf, off, count, first, pend)
         while count > 0 and off + _SIZE <= pend:
             if i < n:
                 o = off
                 said = buf[o + _STATE]
                 if said <= _LOST:   # else no such state: a garbled report is not a sign of life
                     prev = heard[i]
-                    said_a[i] = said
                     site = buf[o + _SITE]
-                    site_a[i] = site
-                    act[i] = buf[o + _ACT]
-                    battery[i] = buf[o + _BATT]
-                    health[i] = buf[o + _HEALTH]
-                    t = buf[o + _TEMP] | (buf[o + _TEMP + 1] << 8)
-                    temp[i] = t - 65536 if t > 32767 else t
-                    ph[i] = buf[o + _PH] | (buf[o + _PH + 1] << 8)
-                    depth[i] = buf[o + _DEPTH] | (buf[o + _DEPTH + 1] << 8)
-                    bact[i] = buf[o + _BACT] | (buf[o + _BACT + 1] << 8)
+                    if fields is None:
+                        said_a[i] = said
+                        site_a[i] = site
+                        act[i] = buf[o + _ACT]
+                        battery[i] = buf[o + _BATT]
+                        health[i] = buf[o + _HEALTH]
+                        t = buf[o + _TEMP] | (buf[o + _TEMP + 1] << 8)
+                        temp[i] = t - 65536 if t > 32767 else t
+                        ph[i] = buf[o + _PH] | (buf[o + _PH + 1] << 8)
+                        depth[i] = buf[o + _DEPTH] | (buf[o + _DEPTH + 1] << 8)
+                        bact[i] = buf[o + _BACT] | (buf[o + _BACT + 1] << 8)
                     heard[i] = now
                     ever[i] = 1
                     seen += 1
