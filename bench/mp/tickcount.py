@@ -83,5 +83,6 @@ def main(n, ticks, rig_io=False):
     print(json.dumps({"bots": n, "ticks": ticks, "state": rig.state()}))
 
 
-args = [a for a in sys.argv[1:] if not a.startswith("--")]
-main(int(args[0]), int(args[1]) if len(args) > 1 else 100, "--rig-io" in sys.argv)
+if __name__ == "__main__":
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    main(int(args[0]), int(args[1]) if len(args) > 1 else 100, "--rig-io" in sys.argv)

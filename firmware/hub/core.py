@@ -384,6 +384,11 @@ class Hub:
             self.hello = False
             self.req_hw = -1
         buf = self.iobuf
+        into = buf
+        if self.swarm.mid:
+            # called from inside a bus read (Swarm.ingest, between reports):
+            # the back half of the buffer holds bus bytes not yet consumed
+            into = frame.split(buf, _IO // 2)[1]
         rx = self.hrx
         sc = self.stops
         act = self._stop_act
@@ -408,7 +413,7 @@ class Hub:
                 if not flooded:
                     self.parse_left = left
                     return                              # the rest waits for the next tick
-            n = board.host_read(buf)
+            n = board.host_read(into)
             if n <= 0:
                 self.flooded = False
                 self.backlog_at = -1
@@ -437,23 +442,29 @@ class Hub:
     def _poll_bus(self, now):
         board = self.board
         buf = self.iobuf
+        base = _IO // 2
+        into = frame.split(buf, base)[2]    # the back half: see _poll_host
         rx = self.brx
+        sw = self.swarm
         held = self.bus_held
-        for k in range(_READS):
+        for k in range(2 * _READS):
             if k:
-                # a read's reports cost ~1 M instructions (31 bots): read the
-                # host link between reads, so an emergency stop waits for one
-                # read's worth at most (the buffer is free: the read is consumed)
+                # a read's reports cost up to ~0.3 M instructions: read the host
+                # link between reads (and between reports: Swarm.ingest), so an
+                # emergency stop waits for a few reports' worth at most
                 self._poll_host(now)
-            n = board.bus_read(buf)
+            n = board.bus_read(into)
             if n <= 0:
                 self.bus_held = -1
                 return
-            i = 0
+            i = base
+            n += base
+            sw.mid = 1
             while i < n:
                 i = rx.feed(buf, i, n)
                 if rx.ready:
                     self._bus_frame(now)
+            sw.mid = 0
         # more than one poll reads: what is left may date from this poll on
         # (dose accounting counts the provisional dose of its reports from here)
         self.bus_held = held if held >= 0 else now

@@ -54,6 +54,22 @@ class Views:
         return v
 
 
+_SPLITS = []
+
+
+def split(buf, at):
+    """``(buf, memoryview(buf)[:at], memoryview(buf)[at:])``, made the first
+    time and kept: two links can share one read buffer without allocating
+    (a board fills a view; the bytes are then read from ``buf``)."""
+    for s in _SPLITS:
+        if s[0] is buf and len(s[1]) == at:
+            return s
+    mv = memoryview(buf)
+    s = (buf, mv[:at], mv[at:])
+    _SPLITS.append(s)
+    return s
+
+
 _RESIDUE = const(0x2144DF1C)    # crc32 over a frame and its CRC: below 2**30
 # The byte loops in use, set by ``select``: COBS decode, COBS encode, CRC put,
 # CRC check, the port's C CRC-32 (binascii), and three per-bot table loops

@@ -14,6 +14,7 @@ from hub.compat import const, ticks_diff
 
 _NONE = const(255)
 _R = const(5)            # payload offset of a frame (wire.HEADER_SIZE)
+_EVERY = const(7)        # the host link is read every 8 reports of a frame
 
 
 class Swarm:
@@ -61,6 +62,7 @@ class Swarm:
         self.send_all = 1                  # hub/commands.bus_send: 1 look at every bot,
         self.send_due = 0                  # 2 do so on the next report; else at send_due
         self.send_key = -1                 # (ms); lease and hub state of the last look
+        self.mid = 0                       # a bus read is being consumed (hub core)
         self.sweep_at = 0                  # next silent-bot sweep (hub/safety.py), ms
         self.rmargin = 0                   # runaway margin and heat limit (set by the
         self.heatq = 0                     # safety rules each tick) screen reports
@@ -171,6 +173,11 @@ class Swarm:
             i += 1
             off += _SIZE
             count -= 1
+            if count & _EVERY == 0 and count and self.mid:
+                # the host link between reports: an emergency stop waits for
+                # a few reports, not a frame of them (a host command run here
+                # is one that arrived between two shorter report frames)
+                hub._poll_host(now)
         self.reports += seen
         self.dirty = 1
         if self.send_all:
