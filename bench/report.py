@@ -164,3 +164,83 @@ def markdown(rows, info, sections, elapsed_s, argv):
 def stderr(msg):
     sys.stderr.write(msg + "\n")
     sys.stderr.flush()
+
+
+def _group(num):
+    """The row number without its letter suffix: '11b' -> '11'."""
+    return "".join(ch for ch in str(num) if ch.isdigit())
+
+
+def _parts(text):
+    """The document's parts: machine lines, result rows, short and how bullets
+    (each keyed by row number), and detail sections (keyed by title)."""
+    res, short, how, secs, machine = {}, {}, {}, [], []
+    part = None
+    cur = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            part = line[3:].strip()
+            if part not in ("Results", "Where a goal falls short", "How each figure is measured"):
+                cur = [part, []]
+                secs.append(cur)
+            else:
+                cur = None
+            continue
+        if part is None:
+            if line.startswith("| ") and not line.startswith("| machine") and \
+                    not line.startswith("|---"):
+                machine.append(line)
+            continue
+        if part == "Results":
+            if line.startswith("| ") and not line.startswith("| # ") and \
+                    not line.startswith("|---"):
+                res[line[2:].split(" |", 1)[0].strip()] = line
+        elif part in ("Where a goal falls short", "How each figure is measured"):
+            if line.startswith("- **"):
+                num = line[4:].split(" ", 1)[0]
+                (short if part.startswith("Where") else how)[num] = line
+        elif cur is not None:
+            cur[1].append(line)
+    return machine, res, short, how, [(t, "\n".join(b).strip("\n")) for t, b in secs]
+
+
+def merged(old_text, new_text, groups):
+    """``new_text`` (a document of some rows) merged into ``old_text`` (the
+    previous whole run): the rows of the benches in ``groups`` (row numbers
+    without suffix) and their sections come from the new run, the rest stays
+    as it was. The machine table is the new run's; its ``run`` line says
+    which rows were updated and keeps the previous run's line."""
+    om, ores, oshort, ohow, osecs = _parts(old_text)
+    nm, nres, nshort, nhow, nsecs = _parts(new_text)
+
+    def pick(old, new):
+        out = {k: v for k, v in old.items() if _group(k) not in groups}
+        out.update(new)
+        return [out[k] for k in sorted(out, key=lambda n: (int(_group(n) or 0), n))]
+    prev = [l for l in om if l.startswith("| run |") or l.startswith("| previous run")]
+    machine = [l for l in nm if not l.startswith("| previous run")]
+    for l in prev[:1]:
+        machine.append("| previous run (rows not updated) | " + l.split("|", 2)[2].strip(" |")
+                       + " |" if l.startswith("| run |") else l)
+    out = ["# Benchmarks", "",
+           "Written by `make bench` (`python -m bench`); rows can be brought up to date "
+           "alone (`python -m bench --only ROWS --update`): the machine table says which. Do "
+           "not edit by hand; change `bench/` and run it again. Issue 7 sets the goals of "
+           "rows 1-10, issue 15 those of rows 11-15 (the firmware on a microcontroller).", "",
+           "| machine | |", "|---|---|"] + machine
+    out += ["", "## Results", "", "| # | what | figure | goal | result |", "|---|---|---|---|---|"]
+    out += pick(ores, nres)
+    short = pick(oshort, nshort)
+    if short:
+        out += ["", "## Where a goal falls short", ""] + short
+    out += ["", "## How each figure is measured", ""] + pick(ohow, nhow)
+    titles = [t for t, _ in nsecs]
+    secs = dict(osecs)
+    secs.update(dict(nsecs))
+    order = [t for t, _ in osecs] + [t for t in titles if t not in dict(osecs)]
+    if "Method notes" in order:                 # always last
+        order.remove("Method notes")
+        order.append("Method notes")
+    for t in order:
+        out += ["", "## " + t, "", secs[t]]
+    return "\n".join(out) + "\n"
