@@ -19,6 +19,8 @@ _HOLD_RETRY_MS = const(100)
 _DEPLOY_RETRY_MS = const(500)  # a bot still docked this long after its DEPLOY did not hear it
 _GRACE_RETRIES = const(3)     # resent stops that restart the runaway grace
 _REFRESH_MS = const(1000)     # bus_send looks at every bot at least this often
+_POLL_EVERY = const(15)       # ... and reads the host link every 16 bots (from the tick)
+_REC = wire.BOT_CMDS_REC_SIZE
 _CMD_BUDGET = const(10)       # keyless command records per second, then summarized
 
 
@@ -594,7 +596,7 @@ def _touch(sw):
     sw.send_all = 1
 
 
-def bus_send(hub, now):
+def bus_send(hub, now, poll=False):
     """Send what changed and renew leases, batched into BOT_CMDS frames.
 
     Looks at every bot only when something a send depends on may have
@@ -603,6 +605,10 @@ def bus_send(hub, now):
     while a bot waits on one (``send_all == 2``), or the earliest time a
     retry or a lease renewal falls due (``swarm.send_due``; at most
     ``_REFRESH_MS`` away). Otherwise the tick costs a few comparisons.
+
+    With ``poll`` (the tick's call, never one made inside a host command)
+    the host link is read every ``_POLL_EVERY`` bots, once the frame built
+    so far has gone out: an emergency stop waits for a few bots' worth.
     """
     sw = hub.swarm
     lease = hub.params.get(P.P_LEASE_MS)
@@ -611,6 +617,7 @@ def bus_send(hub, now):
     if sw.send_all != 1 and key == sw.send_key and ticks_diff(now, sw.send_due) < 0:
         return
     sw.send_key = key
+    sw.send_all = 0                     # taken: a command run meanwhile sets it again
     renew = lease >> 2
     estop = hst == wire.HUB_ESTOP
     tx = hub.btx
@@ -626,7 +633,18 @@ def bus_send(hub, now):
     sent_at = sw.sent_at
     sent_rate = sw.sent_rate
     said = sw.said
-    for i in range(sw.n):
+    target = sw.target
+    dec_at = sw.dec_at
+    dec_n = sw.dec_n
+    n = sw.n
+    for i in range(n):
+        if poll and i & _POLL_EVERY == _POLL_EVERY and i + 1 < n:
+            if cnt:
+                r[o0 - 1] = cnt
+                hub.send_bus(tx.finish(1 + cnt * _REC))
+                cnt = 0
+            hub._poll_host(now)
+            estop = hub.state == wire.HUB_ESTOP
         op = cmd_op[i]
         rate = cmd_rate[i]
         st = state[i]
@@ -659,7 +677,7 @@ def bus_send(hub, now):
                             send = True
                         else:
                             wait = 1    # a report of output would call for a HOLD
-            elif op == wire.OP_DEPLOY and st == wire.BOT_DOCKED and sw.target[i] != _NONE:
+            elif op == wire.OP_DEPLOY and st == wire.BOT_DOCKED and target[i] != _NONE:
                 # the DEPLOY was lost on the bus: the bot still says it is docked
                 left = _DEPLOY_RETRY_MS - age
                 if left <= 0:
@@ -673,21 +691,24 @@ def bus_send(hub, now):
             continue
         if cnt == 0:
             o0 = tx.begin(wire.M_BOT_CMDS, -1, wire.ADDR_ALL) + 1
-        o = o0 + cnt * wire.BOT_CMDS_REC_SIZE
+        o = o0 + cnt * _REC
         r[o] = i
         r[o + 1] = op
-        r[o + 2] = sw.target[i]
-        r[o + 3] = rate if op == wire.OP_DOSE else 0
-        ls = lease if op == wire.OP_DOSE else 0
-        r[o + 4] = ls & 0xFF
-        r[o + 5] = ls >> 8
-        new = rate if op == wire.OP_DOSE else 0
+        r[o + 2] = target[i]
+        if op == wire.OP_DOSE:
+            new = rate
+            r[o + 3] = rate
+            r[o + 4] = lease & 0xFF
+            r[o + 5] = lease >> 8
+        else:
+            new = 0
+            r[o + 3] = r[o + 4] = r[o + 5] = 0
         if new < sent_rate[i]:
-            sw.dec_at[i] = now               # output may lag: runaway grace
-            sw.dec_n[i] = 0
-        elif new == 0 and sw.dec_n[i] < _GRACE_RETRIES:
-            sw.dec_at[i] = now               # a resent stop (the first may be lost)
-            sw.dec_n[i] += 1
+            dec_at[i] = now                  # output may lag: runaway grace
+            dec_n[i] = 0
+        elif new == 0 and dec_n[i] < _GRACE_RETRIES:
+            dec_at[i] = now                  # a resent stop (the first may be lost)
+            dec_n[i] += 1
         sent_op[i] = op
         sent_rate[i] = new
         sent_at[i] = now
@@ -699,10 +720,11 @@ def bus_send(hub, now):
         cnt += 1
         if cnt == wire.BOT_CMDS_MAX:
             r[o0 - 1] = cnt
-            hub.send_bus(tx.finish(1 + cnt * wire.BOT_CMDS_REC_SIZE))
+            hub.send_bus(tx.finish(1 + cnt * _REC))
             cnt = 0
     if cnt:
         r[o0 - 1] = cnt
-        hub.send_bus(tx.finish(1 + cnt * wire.BOT_CMDS_REC_SIZE))
-    sw.send_all = 2 if wait else 0
+        hub.send_bus(tx.finish(1 + cnt * _REC))
+    if wait and not sw.send_all:
+        sw.send_all = 2
     sw.send_due = ticks_add(now, due if due > 0 else 1)

@@ -285,6 +285,7 @@ class Hub:
         self._poll_host(now)                # the bus (reports) may have taken a while
         control.account(self, now, dt)
         safety.run(self, now)
+        self._poll_host(now)
         control.run(self, now, dt)
         self._poll_host(now)
         self.apply(safety.conditions(self, now))
@@ -294,7 +295,7 @@ class Hub:
             sw.send_all = 1                 # a state or target moved: bus_send looks at all
         sw.changed = 0
         self._poll_host(now)
-        commands.bus_send(self, now)
+        commands.bus_send(self, now, True)
         self.estop_progress(now)
         self._poll_host(now)
         telemetry.run(self, now)

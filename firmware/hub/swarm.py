@@ -14,7 +14,7 @@ from hub.compat import const, ticks_diff
 
 _NONE = const(255)
 _R = const(5)            # payload offset of a frame (wire.HEADER_SIZE)
-_EVERY = const(7)        # the host link is read every 8 reports of a frame
+_EVERY = const(3)        # the host link is read every 4 reports of a frame
 
 
 class Swarm:
@@ -173,7 +173,7 @@ class Swarm:
             i += 1
             off += _SIZE
             count -= 1
-            if count & _EVERY == 0 and count and self.mid:
+            if count & _EVERY == 0 and self.mid:
                 # the host link between reports: an emergency stop waits for
                 # a few reports, not a frame of them (a host command run here
                 # is one that arrived between two shorter report frames)
