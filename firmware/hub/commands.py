@@ -19,7 +19,7 @@ _HOLD_RETRY_MS = const(100)
 _DEPLOY_RETRY_MS = const(500)  # a bot still docked this long after its DEPLOY did not hear it
 _GRACE_RETRIES = const(3)     # resent stops that restart the runaway grace
 _REFRESH_MS = const(1000)     # bus_send looks at every bot at least this often
-_POLL_EVERY = const(15)       # ... and reads the host link every 16 bots (from the tick)
+_POLL_BOTS = const(7)         # ... and reads the host link every 8 bots (from the tick)
 _REC = wire.BOT_CMDS_REC_SIZE
 _CMD_BUDGET = const(10)       # keyless command records per second, then summarized
 
@@ -607,7 +607,7 @@ def bus_send(hub, now, poll=False):
     ``_REFRESH_MS`` away). Otherwise the tick costs a few comparisons.
 
     With ``poll`` (the tick's call, never one made inside a host command)
-    the host link is read every ``_POLL_EVERY`` bots, once the frame built
+    the host link is read every ``_POLL_BOTS`` bots, once the frame built
     so far has gone out: an emergency stop waits for a few bots' worth.
     """
     sw = hub.swarm
@@ -637,8 +637,19 @@ def bus_send(hub, now, poll=False):
     dec_at = sw.dec_at
     dec_n = sw.dec_n
     n = sw.n
+    # the wire constants the loop compares with, in locals (looked up once)
+    OP_DISABLE = wire.OP_DISABLE
+    OP_DEPLOY = wire.OP_DEPLOY
+    OP_DOSE = wire.OP_DOSE
+    OP_HOLD = wire.OP_HOLD
+    BOT_QUARANTINED = wire.BOT_QUARANTINED
+    BOT_DISABLED = wire.BOT_DISABLED
+    BOT_DEPLOYED = wire.BOT_DEPLOYED
+    BOT_ACTIVE = wire.BOT_ACTIVE
+    BOT_DOCKED = wire.BOT_DOCKED
+    most = wire.BOT_CMDS_MAX
     for i in range(n):
-        if poll and i & _POLL_EVERY == _POLL_EVERY and i + 1 < n:
+        if poll and i & _POLL_BOTS == _POLL_BOTS and i + 1 < n:
             if cnt:
                 r[o0 - 1] = cnt
                 hub.send_bus(tx.finish(1 + cnt * _REC))
@@ -651,37 +662,37 @@ def bus_send(hub, now, poll=False):
         send = sent_op[i] == 255
         age = ticks_diff(now, sent_at[i])
         left = 0x3FFFFFFF               # ms until this bot's retry or renewal
-        if op == wire.OP_DISABLE:
-            if st == wire.BOT_QUARANTINED or estop:
+        if op == OP_DISABLE:
+            if st == BOT_QUARANTINED or estop:
                 left = _HOLD_RETRY_MS - age
                 if left <= 0:
-                    if said[i] != wire.BOT_DISABLED:
+                    if said[i] != BOT_DISABLED:
                         send = True
                     else:
                         wait = 1        # a report may say it is not disabled after all
-        elif op == wire.OP_DEPLOY or op == wire.OP_DOSE or op == wire.OP_HOLD:
-            if st == wire.BOT_DEPLOYED or st == wire.BOT_ACTIVE:
+        elif op == OP_DEPLOY or op == OP_DOSE or op == OP_HOLD:
+            if st == BOT_DEPLOYED or st == BOT_ACTIVE:
                 if rate:
-                    op = wire.OP_DOSE
+                    op = OP_DOSE
                     left = renew - age
                     if rate != sent_rate[i] or left <= 0:
                         send = True
                 elif sent_rate[i]:
-                    op = wire.OP_HOLD
+                    op = OP_HOLD
                     send = True
                 else:
                     left = _HOLD_RETRY_MS - age
                     if left <= 0:
                         if sw.activity[i]:
-                            op = wire.OP_HOLD
+                            op = OP_HOLD
                             send = True
                         else:
                             wait = 1    # a report of output would call for a HOLD
-            elif op == wire.OP_DEPLOY and st == wire.BOT_DOCKED and target[i] != _NONE:
+            elif op == OP_DEPLOY and st == BOT_DOCKED and target[i] != _NONE:
                 # the DEPLOY was lost on the bus: the bot still says it is docked
                 left = _DEPLOY_RETRY_MS - age
                 if left <= 0:
-                    if said[i] == wire.BOT_DOCKED:
+                    if said[i] == BOT_DOCKED:
                         send = True
                     else:
                         wait = 1
@@ -695,7 +706,7 @@ def bus_send(hub, now, poll=False):
         r[o] = i
         r[o + 1] = op
         r[o + 2] = target[i]
-        if op == wire.OP_DOSE:
+        if op == OP_DOSE:
             new = rate
             r[o + 3] = rate
             r[o + 4] = lease & 0xFF
@@ -713,12 +724,12 @@ def bus_send(hub, now, poll=False):
         sent_rate[i] = new
         sent_at[i] = now
         # sent now: due again after its renewal or retry
-        nxt = renew if op == wire.OP_DOSE else (
-            _HOLD_RETRY_MS if op == wire.OP_DISABLE or op == wire.OP_HOLD else _DEPLOY_RETRY_MS)
+        nxt = renew if op == OP_DOSE else (
+            _HOLD_RETRY_MS if op == OP_DISABLE or op == OP_HOLD else _DEPLOY_RETRY_MS)
         if nxt < due:
             due = nxt
         cnt += 1
-        if cnt == wire.BOT_CMDS_MAX:
+        if cnt == most:
             r[o0 - 1] = cnt
             hub.send_bus(tx.finish(1 + cnt * _REC))
             cnt = 0

@@ -302,3 +302,19 @@ def states(sw, raw, o: int, first: int, count: int):
         r[o + 4] = health[i]
         o += size
         i += 1
+
+
+@micropython.viper
+def counts(state, n: int, out):
+    """Bots by state (``Swarm.counts``, its portable twin): ``out[s]`` is how
+    many of ``state[:n]`` are ``s`` (``out`` a bytearray of 7)."""
+    st = ptr8(state)
+    o = ptr8(out)
+    k = 0
+    while k < 7:
+        o[k] = 0
+        k += 1
+    i = 0
+    while i < n:
+        o[st[i]] += 1
+        i += 1

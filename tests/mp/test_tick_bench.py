@@ -152,3 +152,24 @@ def test_bot_states_in_viper_match_the_portable_frames():
         eq(frames[0], frames[1])
     finally:
         frame.select(True)
+
+
+def test_state_counts_in_viper_match_the_portable_counts():
+    _viper()
+    rng = Lcg(11)
+    rig = _treating(64)
+    sw = rig.hub.swarm
+    try:
+        for trial in range(10):
+            for i in range(sw.n):
+                sw.state[i] = rng.getrandbits(8) % 7
+            got = []
+            for viper in (True, False):
+                frame.select(viper)
+                out = bytearray(7)
+                sw.counts(out)
+                got.append(list(out))
+            eq(got[0], got[1], "trial %d" % trial)
+            eq(sum(got[0]), sw.n)
+    finally:
+        frame.select(True)
