@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from nanohub.host.client import Hub
+from nanohub.host.errors import LinkTimeout
 from nanohub.host.pace import Pacer
 from nanohub.protocol import schema
 
@@ -56,6 +57,7 @@ class Filler:
         import threading
         self.hub, self.interval, self.meter = hub, interval, meter
         self.stop = threading.Event()
+        self.held = threading.Event()     # set: no requests (between trials)
         self.sent = 0
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -80,7 +82,8 @@ class Filler:
             with self.meter.lock:
                 self._at, self._got = len(self.meter.frames), 0
         while not self.stop.is_set():
-            if self.meter is not None and self.sent - self._replies() >= self.OUTSTANDING:
+            if self.held.is_set() or (self.meter is not None and
+                                      self.sent - self._replies() >= self.OUTSTANDING):
                 self.stop.wait(0.005)
                 continue
             try:
@@ -163,8 +166,7 @@ def _run(trials, store=None):
                             t_line = meter.sent_up("ESTOP", t0)
                             if t_line is not None:
                                 split.append(((t_line - t0) * 1000.0, (t_dis - t_line) * 1000.0))
-                        hub.ack_alarms(0)
-                        hub.reset_estop()
+                        _between(hub, filler)
                     sat = _saturation(meter, t_sat0, time.monotonic())
                 finally:
                     filler.close()
@@ -174,6 +176,26 @@ def _run(trials, store=None):
             "bad": bad, "trials": trials, "sat": sat, "periodic": periodic,
             "interval": interval, "base": base, "alive": alive, "log_tail": log_tail,
             "gaps": _gaps(periodic.pop("times"))}
+
+
+def _between(hub, filler, tries=3):
+    """ALARM_ACK and ESTOP_RESET between trials (not measured), with the
+    filler held so they do not queue behind its requests; tried again after a
+    pause if the hub's answer does not come (a loaded machine can starve the
+    emulated hub for seconds)."""
+    filler.held.set()
+    try:
+        for k in range(tries):
+            try:
+                hub.ack_alarms(0)
+                hub.reset_estop()
+                return
+            except LinkTimeout:
+                if k == tries - 1:
+                    raise
+                time.sleep(1.0)
+    finally:
+        filler.held.clear()
 
 
 def _gaps(times):

@@ -204,12 +204,43 @@ def _parts(text):
     return machine, res, short, how, [(t, "\n".join(b).strip("\n")) for t, b in secs]
 
 
+def _cells(line):
+    key, _, val = line[2:].partition(" | ")
+    return key.strip(), val.rstrip(" |").strip()
+
+
+_RUNS = ("run", "earlier run", "previous run (rows not updated)")
+
+
+def _machine(old, new):
+    """The new run's machine lines; where the rows not updated were measured
+    otherwise, the old value follows in brackets; every earlier run's
+    command line is kept."""
+    o = dict(_cells(l) for l in old)
+    out, runs = [], []
+    for line in new:
+        key, val = _cells(line)
+        if key in _RUNS:
+            continue
+        was = o.get(key, "").split(" (rows not updated: ")[0]
+        if was and was != val:
+            val += " (rows not updated: %s)" % was
+        out.append("| %s | %s |" % (key, val))
+    n = dict(_cells(l) for l in new)
+    out.append("| run | %s |" % n.get("run", ""))
+    for line in [l for l in new if _cells(l)[0] != "run"] + old:
+        key, val = _cells(line)
+        if key in _RUNS and val not in runs and val != n.get("run"):
+            runs.append(val)
+    out += ["| earlier run | %s |" % v for v in runs]
+    return out
+
+
 def merged(old_text, new_text, groups):
     """``new_text`` (a document of some rows) merged into ``old_text`` (the
     previous whole run): the rows of the benches in ``groups`` (row numbers
     without suffix) and their sections come from the new run, the rest stays
-    as it was. The machine table is the new run's; its ``run`` line says
-    which rows were updated and keeps the previous run's line."""
+    as it was. The machine table is the new run's (see ``_machine``)."""
     om, ores, oshort, ohow, osecs = _parts(old_text)
     nm, nres, nshort, nhow, nsecs = _parts(new_text)
 
@@ -217,11 +248,7 @@ def merged(old_text, new_text, groups):
         out = {k: v for k, v in old.items() if _group(k) not in groups}
         out.update(new)
         return [out[k] for k in sorted(out, key=lambda n: (int(_group(n) or 0), n))]
-    prev = [l for l in om if l.startswith("| run |") or l.startswith("| previous run")]
-    machine = [l for l in nm if not l.startswith("| previous run")]
-    for l in prev[:1]:
-        machine.append("| previous run (rows not updated) | " + l.split("|", 2)[2].strip(" |")
-                       + " |" if l.startswith("| run |") else l)
+    machine = _machine(om, nm)
     out = ["# Benchmarks", "",
            "Written by `make bench` (`python -m bench`); rows can be brought up to date "
            "alone (`python -m bench --only ROWS --update`): the machine table says which. Do "
