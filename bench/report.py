@@ -222,6 +222,7 @@ def _machine(old, new):
         key, val = _cells(line)
         if key in _RUNS:
             continue
+        val = val.split(" (rows not updated: ")[0]
         was = o.get(key, "").split(" (rows not updated: ")[0]
         if was and was != val:
             val += " (rows not updated: %s)" % was
