@@ -212,22 +212,34 @@ def _cells(line):
 _RUNS = ("run", "earlier run", "previous run (rows not updated)")
 
 
+def _values(val):
+    """A machine cell as [its value, then the earlier runs' values]."""
+    for mark in (" (earlier runs: ", " (rows not updated: "):
+        if mark in val:
+            base, rest = val.split(mark, 1)
+            return [base] + [v for v in rest[:-1].split("; ") if v]
+    return [val]
+
+
 def _machine(old, new):
-    """The new run's machine lines; where the rows not updated were measured
-    otherwise, the old value follows in brackets; every earlier run's
-    command line is kept."""
+    """The new run's machine lines; where earlier runs whose rows are kept
+    were measured otherwise, their values follow in brackets; every earlier
+    run's command line is kept."""
     o = dict(_cells(l) for l in old)
+    n = dict(_cells(l) for l in new)
     out, runs = [], []
     for line in new:
         key, val = _cells(line)
         if key in _RUNS:
             continue
-        val = val.split(" (rows not updated: ")[0]
-        was = o.get(key, "").split(" (rows not updated: ")[0]
-        if was and was != val:
-            val += " (rows not updated: %s)" % was
-        out.append("| %s | %s |" % (key, val))
-    n = dict(_cells(l) for l in new)
+        vals = _values(val)
+        for v in _values(o.get(key, "")):
+            if v and v not in vals:
+                vals.append(v)
+        text = vals[0]
+        if len(vals) > 1:
+            text += " (earlier runs: %s)" % "; ".join(vals[1:])
+        out.append("| %s | %s |" % (key, text))
     out.append("| run | %s |" % n.get("run", ""))
     for line in [l for l in new if _cells(l)[0] != "run"] + old:
         key, val = _cells(line)
