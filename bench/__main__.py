@@ -4,6 +4,8 @@
     python -m bench --quick          # tiny sizes, a smoke run (writes nothing by default)
     python -m bench --only 1,2,5     # some rows
     python -m bench --out FILE       # write the Markdown elsewhere ('-' for none)
+    python -m bench --only 5,11 --update   # bring those rows of docs/benchmarks.md up
+                                           # to date, keeping the others
 """
 import argparse
 import sys
@@ -42,11 +44,17 @@ def main(argv=None):
     ap.add_argument("--only", help="comma-separated row numbers (1..17)")
     ap.add_argument("--out", help="Markdown output (default docs/benchmarks.md; '-' for none; "
                                   "--quick and --only write nothing unless given)")
+    ap.add_argument("--update", action="store_true",
+                    help="with --only: merge the rows run into docs/benchmarks.md (or --out), "
+                         "keeping the other rows and sections of the previous run")
     args = ap.parse_args(argv)
+    if args.update and not args.only:
+        ap.error("--update needs --only (a whole run rewrites the document anyway)")
     only = set(args.only.split(",")) if args.only else None
     out = args.out
     if out is None:
-        out = "-" if (args.quick or only) else str(ROOT / "docs" / "benchmarks.md")
+        out = "-" if ((args.quick or only) and not args.update) \
+            else str(ROOT / "docs" / "benchmarks.md")
     t0 = time.monotonic()
     rows, data = [], {}
     for nums, module, what in BENCHES:
@@ -77,6 +85,16 @@ def main(argv=None):
         info = report.machine()
         argv_shown = ["python -m bench"] + (sys.argv[1:] if argv is None else list(argv))
         text = report.markdown(rows, info, sections(data), elapsed, argv_shown)
+        if args.update:
+            groups = set()
+            for nums, module, _ in BENCHES:
+                if only & set(nums.split(",")):
+                    groups.update(nums.split(","))
+            try:
+                with open(out) as f:
+                    text = report.merged(f.read(), text, groups)
+            except FileNotFoundError:
+                pass
         with open(out, "w") as f:
             f.write(text)
         print("wrote %s" % out)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from nanohub.host.client import Hub
 from nanohub.host.emulate.pace import Pacer
+from nanohub.host.errors import LinkTimeout
 from nanohub.protocol import schema
 
 from .emu import BenchHub, isolated_home
@@ -41,12 +42,22 @@ HOLD = 0.98               # 4b: 25 Hz held within about one frame over PERIODIC_
 
 
 class Filler:
-    """Asks for BOT_STATES often enough to keep the hub-to-host line busy."""
+    """Asks for BOT_STATES often enough to keep the hub-to-host line busy.
 
-    def __init__(self, hub, interval):
+    Closed loop: at most ``OUTSTANDING`` requests wait for their reply (seen
+    on the line by ``meter``). An open-loop rate set from a noisy measure of
+    the hub's own telemetry can ask for more than the line carries; the
+    surplus then queues in socket buffers, and every later frame, a stop's
+    ACK included, waits behind a backlog that only grows.
+    """
+
+    OUTSTANDING = 2
+
+    def __init__(self, hub, interval, meter=None):
         import threading
-        self.hub, self.interval = hub, interval
+        self.hub, self.interval, self.meter = hub, interval, meter
         self.stop = threading.Event()
+        self.held = threading.Event()     # set: no requests (between trials)
         self.sent = 0
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -55,17 +66,33 @@ class Filler:
             self.thread.start()
         return self
 
+    def _replies(self):
+        """Replies to requests seen on the line so far (counted once each)."""
+        m = self.meter
+        with m.lock:
+            new = m.frames[self._at:]
+        self._at += len(new)
+        self._got += sum(1 for f in new if f[1] == "BOT_STATES" and f[2] & schema.F_REPLY)
+        return self._got
+
     def _run(self):
         what = schema.enum_value("REQ", "BOTS")
         nxt = time.monotonic()
+        if self.meter is not None:
+            with self.meter.lock:
+                self._at, self._got = len(self.meter.frames), 0
         while not self.stop.is_set():
+            if self.held.is_set() or (self.meter is not None and
+                                      self.sent - self._replies() >= self.OUTSTANDING):
+                self.stop.wait(0.005)
+                continue
             try:
                 _, w = self.hub.build("REQUEST", {"what": what})
                 self.hub.send_raw(w)
                 self.sent += 1
             except Exception:       # noqa: BLE001 - the link closing ends the filler
                 return
-            nxt += self.interval
+            nxt = max(nxt + self.interval, time.monotonic() - self.interval)
             self.stop.wait(max(0.0, nxt - time.monotonic()))
 
     def close(self):
@@ -115,7 +142,7 @@ def _run(trials, store=None):
                 bw = wirebench.bot_states_wire(BOTS)[1]
                 spare = TARGET_BUSY * LINE - base
                 interval = bw / spare if spare > bw / 2.0 else 0.0
-                filler = Filler(hub, interval).start()
+                filler = Filler(hub, interval, meter).start()
                 time.sleep(1.5)
                 t_sat0 = time.monotonic()
                 lat, conf, host_ms, busy, split, bad = [], [], [], [], [], 0
@@ -139,8 +166,7 @@ def _run(trials, store=None):
                             t_line = meter.sent_up("ESTOP", t0)
                             if t_line is not None:
                                 split.append(((t_line - t0) * 1000.0, (t_dis - t_line) * 1000.0))
-                        hub.ack_alarms(0)
-                        hub.reset_estop()
+                        _between(hub, filler)
                     sat = _saturation(meter, t_sat0, time.monotonic())
                 finally:
                     filler.close()
@@ -150,6 +176,26 @@ def _run(trials, store=None):
             "bad": bad, "trials": trials, "sat": sat, "periodic": periodic,
             "interval": interval, "base": base, "alive": alive, "log_tail": log_tail,
             "gaps": _gaps(periodic.pop("times"))}
+
+
+def _between(hub, filler, tries=3):
+    """ALARM_ACK and ESTOP_RESET between trials (not measured), with the
+    filler held so they do not queue behind its requests; tried again after a
+    pause if the hub's answer does not come (a loaded machine can starve the
+    emulated hub for seconds)."""
+    filler.held.set()
+    try:
+        for k in range(tries):
+            try:
+                hub.ack_alarms(0)
+                hub.reset_estop()
+                return
+            except LinkTimeout:
+                if k == tries - 1:
+                    raise
+                time.sleep(1.0)
+    finally:
+        filler.held.clear()
 
 
 def _gaps(times):

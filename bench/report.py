@@ -164,3 +164,123 @@ def markdown(rows, info, sections, elapsed_s, argv):
 def stderr(msg):
     sys.stderr.write(msg + "\n")
     sys.stderr.flush()
+
+
+def _group(num):
+    """The row number without its letter suffix: '11b' -> '11'."""
+    return "".join(ch for ch in str(num) if ch.isdigit())
+
+
+def _parts(text):
+    """The document's parts: machine lines, result rows, short and how bullets
+    (each keyed by row number), and detail sections (keyed by title)."""
+    res, short, how, secs, machine = {}, {}, {}, [], []
+    part = None
+    cur = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            part = line[3:].strip()
+            if part not in ("Results", "Where a goal falls short", "How each figure is measured"):
+                cur = [part, []]
+                secs.append(cur)
+            else:
+                cur = None
+            continue
+        if part is None:
+            if line.startswith("| ") and not line.startswith("| machine") and \
+                    not line.startswith("|---"):
+                machine.append(line)
+            continue
+        if part == "Results":
+            if line.startswith("| ") and not line.startswith("| # ") and \
+                    not line.startswith("|---"):
+                res[line[2:].split(" |", 1)[0].strip()] = line
+        elif part in ("Where a goal falls short", "How each figure is measured"):
+            if line.startswith("- **"):
+                num = line[4:].split(" ", 1)[0]
+                (short if part.startswith("Where") else how)[num] = line
+        elif cur is not None:
+            cur[1].append(line)
+    return machine, res, short, how, [(t, "\n".join(b).strip("\n")) for t, b in secs]
+
+
+def _cells(line):
+    key, _, val = line[2:].partition(" | ")
+    return key.strip(), val.rstrip(" |").strip()
+
+
+_RUNS = ("run", "earlier run", "previous run (rows not updated)")
+
+
+def _values(val):
+    """A machine cell as [its value, then the earlier runs' values]."""
+    for mark in (" (earlier runs: ", " (rows not updated: "):
+        if mark in val:
+            base, rest = val.split(mark, 1)
+            return [base] + [v for v in rest[:-1].split("; ") if v]
+    return [val]
+
+
+def _machine(old, new):
+    """The new run's machine lines; where earlier runs whose rows are kept
+    were measured otherwise, their values follow in brackets; every earlier
+    run's command line is kept."""
+    o = dict(_cells(l) for l in old)
+    n = dict(_cells(l) for l in new)
+    out, runs = [], []
+    for line in new:
+        key, val = _cells(line)
+        if key in _RUNS:
+            continue
+        vals = _values(val)
+        for v in _values(o.get(key, "")):
+            if v and v not in vals:
+                vals.append(v)
+        text = vals[0]
+        if len(vals) > 1:
+            text += " (earlier runs: %s)" % "; ".join(vals[1:])
+        out.append("| %s | %s |" % (key, text))
+    out.append("| run | %s |" % n.get("run", ""))
+    for line in [l for l in new if _cells(l)[0] != "run"] + old:
+        key, val = _cells(line)
+        if key in _RUNS and val not in runs and val != n.get("run"):
+            runs.append(val)
+    out += ["| earlier run | %s |" % v for v in runs]
+    return out
+
+
+def merged(old_text, new_text, groups):
+    """``new_text`` (a document of some rows) merged into ``old_text`` (the
+    previous whole run): the rows of the benches in ``groups`` (row numbers
+    without suffix) and their sections come from the new run, the rest stays
+    as it was. The machine table is the new run's (see ``_machine``)."""
+    om, ores, oshort, ohow, osecs = _parts(old_text)
+    nm, nres, nshort, nhow, nsecs = _parts(new_text)
+
+    def pick(old, new):
+        out = {k: v for k, v in old.items() if _group(k) not in groups}
+        out.update(new)
+        return [out[k] for k in sorted(out, key=lambda n: (int(_group(n) or 0), n))]
+    machine = _machine(om, nm)
+    out = ["# Benchmarks", "",
+           "Written by `make bench` (`python -m bench`); rows can be brought up to date "
+           "alone (`python -m bench --only ROWS --update`): the machine table says which. Do "
+           "not edit by hand; change `bench/` and run it again. Issue 7 sets the goals of "
+           "rows 1-10, issue 15 those of rows 11-15 (the firmware on a microcontroller).", "",
+           "| machine | |", "|---|---|"] + machine
+    out += ["", "## Results", "", "| # | what | figure | goal | result |", "|---|---|---|---|---|"]
+    out += pick(ores, nres)
+    short = pick(oshort, nshort)
+    if short:
+        out += ["", "## Where a goal falls short", ""] + short
+    out += ["", "## How each figure is measured", ""] + pick(ohow, nhow)
+    titles = [t for t, _ in nsecs]
+    secs = dict(osecs)
+    secs.update(dict(nsecs))
+    order = [t for t, _ in osecs] + [t for t in titles if t not in dict(osecs)]
+    if "Method notes" in order:                 # always last
+        order.remove("Method notes")
+        order.append("Method notes")
+    for t in order:
+        out += ["", "## " + t, "", secs[t]]
+    return "\n".join(out) + "\n"

@@ -90,13 +90,14 @@ def _instructions(d):
              "per tick (row 11's method), millions; milliseconds estimated at CPI 1.5 "
              "(Cortex-M0 ~= 1.0x the count, M3/M4 0.75x). `longest stretch` is the longest "
              "part of a tick between two reads of the host link: what an ESTOP can wait.", "",
-             "| bots | ticks | mean | p99 | max | longest stretch | host reads per tick | %s |"
-             % " | ".join("%s mean / p99 ms" % name for name, _, _ in CHIPS),
-             "|---|---|---|---|---|---|---|%s" % ("---|" * len(CHIPS))]
+             "| bots | ticks | mean | median | p99 | max | longest stretch | host reads per tick "
+             "| %s |" % " | ".join("%s mean / p99 ms" % name for name, _, _ in CHIPS),
+             "|---|---|---|---|---|---|---|---|%s" % ("---|" * len(CHIPS))]
     for n in sorted(d):
         r = d[n]
-        lines.append("| %d | %d | %.2f | %.2f | %.2f | %.2f | %.1f | %s |" % (
-            n, r["ticks"], r["mean"] / 1e6, r["p99"] / 1e6, r["max"] / 1e6, r["wait"] / 1e6,
+        lines.append("| %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.1f | %s |" % (
+            n, r["ticks"], r["mean"] / 1e6, r.get("median", 0) / 1e6, r["p99"] / 1e6,
+            r["max"] / 1e6, r["wait"] / 1e6,
             r["polls_per_tick"], " | ".join("%.1f / %.1f" % (ms(r["mean"], f, hz),
                                                             ms(r["p99"], f, hz))
                                             for _, f, hz in CHIPS)))

@@ -50,12 +50,18 @@ class FlashRefused(NanohubError):
 def board_facts(module):
     """What ``firmware/boards/<module>.py`` says of itself: (its ``STORE``, the
     hub's directory on the device; the other board modules it needs, in load
-    order). Read from the source: board modules import MicroPython-only ones."""
+    order; the ``arch`` its Board class declares for mpy-cross ``-march``, or
+    None). Read from the source: board modules import MicroPython-only ones."""
     from . import vm
     boards = vm.firmware_dir() / "boards"
     tree = ast.parse((boards / (module + ".py")).read_text())
-    store = None
+    store = arch = None
     needs = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name) and node.targets[0].id == "arch"
+                and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+            arch = node.value.value
     for node in tree.body:
         if (isinstance(node, ast.Assign) and len(node.targets) == 1
                 and isinstance(node.targets[0], ast.Name) and node.targets[0].id == "STORE"):
@@ -67,7 +73,7 @@ def board_facts(module):
                 for dep in board_facts(name)[1] + (name,):
                     if dep not in needs:
                         needs.append(dep)
-    return store, tuple(needs)
+    return store, tuple(needs), arch
 
 
 @dataclass(frozen=True)
@@ -212,8 +218,25 @@ class Build:
     def __exit__(self, *exc):
         self.close()
 
+    def native(self, target):
+        """The modules that need a native emitter (viper), compiled for the
+        board's architecture (its ``arch`` attribute), or none: without them
+        the firmware runs its portable loops."""
+        from . import vm
+        arch = board_facts(target.module)[2]
+        if not arch:
+            return []
+        out = self.root / (".native-" + arch)     # inside the build, out of its tree
+        try:
+            vm.compile_tree(vm.firmware_dir(), out, march=arch)
+        except (vm.VMNotFound, vm.CompileError, FileNotFoundError, RuntimeError) as e:
+            raise UsageError("cannot build the firmware for %s: %s" % (arch, e)) from None
+        return [("hub/" + p.name, p.read_bytes()) for p in sorted((out / "hub").glob("*.mpy"))
+                if not (self.root / "hub" / p.name).exists()]
+
     def plan(self, target, hub_id=None, bots=BOTS):
         files = [("hub/" + p.name, p.read_bytes()) for p in sorted((self.root / "hub").glob("*.mpy"))]
+        files += self.native(target)
         for name in ("__init__",) + target.needs + (target.module,):
             files.append(("boards/%s.mpy" % name, (self.root / "boards" / (name + ".mpy")).read_bytes()))
         files.append(("board.py", board_py(target)))

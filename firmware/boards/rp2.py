@@ -24,4 +24,5 @@ WIRING = {
 
 class Board(McuBoard):
     name = "rp2"
+    arch = "armv6m"          # mpy-cross -march: viper code runs native here
     wiring = WIRING

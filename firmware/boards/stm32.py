@@ -25,4 +25,5 @@ WIRING = {
 
 class Board(McuBoard):
     name = "stm32"
+    arch = "armv7emsp"          # mpy-cross -march: viper code runs native here
     wiring = WIRING

@@ -22,6 +22,9 @@ _NONE = const(255)
 _HOLD_RETRY_MS = const(100)
 _DEPLOY_RETRY_MS = const(500)  # a bot still docked this long after its DEPLOY did not hear it
 _GRACE_RETRIES = const(3)     # resent stops that restart the runaway grace
+_REFRESH_MS = const(1000)     # bus_send looks at every bot at least this often
+_POLL_BOTS = const(7)         # ... and reads the host link every 8 bots (from the tick)
+_REC = wire.BOT_CMDS_REC_SIZE
 _CMD_BUDGET = const(10)       # keyless command records per second, then summarized
 
 
@@ -498,6 +501,7 @@ def _queue(sw, i, op, rate):
     sw.cmd_op[i] = op
     sw.cmd_rate[i] = rate
     sw.sent_op[i] = 255                      # force a send on the next pass
+    sw.send_all = 1
 
 
 def hold(hub, bot):
@@ -507,6 +511,8 @@ def hold(hub, bot):
         if (bot == wire.ADDR_ALL or bot == i) and sw.cmd_rate[i]:
             sw.cmd_rate[i] = 0
             n += 1
+    if n:
+        _touch(sw)
     return n
 
 
@@ -514,6 +520,7 @@ def hold_all(hub):
     sw = hub.swarm
     for i in range(sw.n):
         sw.cmd_rate[i] = 0
+    _touch(sw)
 
 
 def recall(hub, bot):
@@ -548,6 +555,7 @@ def disable_all(hub, now):
     for i in range(sw.n):
         sw.cmd_op[i] = wire.OP_DISABLE
         sw.cmd_rate[i] = 0
+    _touch(sw)
     tx = hub.btx
     o = tx.begin(wire.M_BOT_CMDS, -1, wire.ADDR_ALL)
     r = tx.raw
@@ -575,68 +583,155 @@ def disable_pending(hub, now):
     for i in range(sw.n):
         if pend[i >> 3] & (1 << (i & 7)):
             sw.sent_op[i] = 255
+    _touch(sw)
     bus_send(hub, now)
 
 
-def bus_send(hub, now):
-    """Send what changed and renew leases, batched into BOT_CMDS frames."""
+def _touch(sw):
+    """A bot's command, state or target changed: the next ``bus_send`` looks at every bot."""
+    sw.send_all = 1
+
+
+def bus_send(hub, now, poll=False):
+    """Send what changed and renew leases, batched into BOT_CMDS frames.
+
+    Looks at every bot only when something a send depends on may have
+    changed: a command, a bot's state or target (``swarm.send_all``, set by
+    whoever writes them), the hub's state or the lease parameter, a report
+    while a bot waits on one (``send_all == 2``), or the earliest time a
+    retry or a lease renewal falls due (``swarm.send_due``; at most
+    ``_REFRESH_MS`` away). Otherwise the tick costs a few comparisons.
+
+    With ``poll`` (the tick's call, never one made inside a host command)
+    the host link is read every ``_POLL_BOTS`` bots, once the frame built
+    so far has gone out: an emergency stop waits for a few bots' worth.
+    """
     sw = hub.swarm
     lease = hub.params.get(P.P_LEASE_MS)
+    hst = hub.state
+    key = (lease << 4) | hst
+    if sw.send_all != 1 and key == sw.send_key and ticks_diff(now, sw.send_due) < 0:
+        return
+    sw.send_key = key
+    sw.send_all = 0                     # taken: a command run meanwhile sets it again
     renew = lease >> 2
+    estop = hst == wire.HUB_ESTOP
     tx = hub.btx
     o0 = 0
     cnt = 0
     r = tx.raw
-    for i in range(sw.n):
-        op = sw.cmd_op[i]
-        rate = sw.cmd_rate[i]
-        st = sw.state[i]
-        send = sw.sent_op[i] == 255
-        age = ticks_diff(now, sw.sent_at[i])
-        if op == wire.OP_DISABLE:
-            if st == wire.BOT_QUARANTINED or hub.state == wire.HUB_ESTOP:
-                if sw.said[i] != wire.BOT_DISABLED and age >= _HOLD_RETRY_MS:
-                    send = True
-        elif op == wire.OP_DEPLOY or op == wire.OP_DOSE or op == wire.OP_HOLD:
-            if st == wire.BOT_DEPLOYED or st == wire.BOT_ACTIVE:
-                if rate:
-                    op = wire.OP_DOSE
-                    if rate != sw.sent_rate[i] or age >= renew:
+    due = _REFRESH_MS
+    wait = 0
+    cmd_op = sw.cmd_op
+    cmd_rate = sw.cmd_rate
+    state = sw.state
+    sent_op = sw.sent_op
+    sent_at = sw.sent_at
+    sent_rate = sw.sent_rate
+    said = sw.said
+    target = sw.target
+    dec_at = sw.dec_at
+    dec_n = sw.dec_n
+    n = sw.n
+    # the wire constants the loop compares with, in locals (looked up once)
+    OP_DISABLE = wire.OP_DISABLE
+    OP_DEPLOY = wire.OP_DEPLOY
+    OP_DOSE = wire.OP_DOSE
+    OP_HOLD = wire.OP_HOLD
+    BOT_QUARANTINED = wire.BOT_QUARANTINED
+    BOT_DISABLED = wire.BOT_DISABLED
+    BOT_DEPLOYED = wire.BOT_DEPLOYED
+    BOT_ACTIVE = wire.BOT_ACTIVE
+    BOT_DOCKED = wire.BOT_DOCKED
+    most = wire.BOT_CMDS_MAX
+    for i in range(n):
+        if poll and i & _POLL_BOTS == _POLL_BOTS and i + 1 < n:
+            if cnt:
+                r[o0 - 1] = cnt
+                hub.send_bus(tx.finish(1 + cnt * _REC))
+                cnt = 0
+            hub._poll_host(now)
+            estop = hub.state == wire.HUB_ESTOP
+        op = cmd_op[i]
+        rate = cmd_rate[i]
+        st = state[i]
+        send = sent_op[i] == 255
+        age = ticks_diff(now, sent_at[i])
+        left = 0x3FFFFFFF               # ms until this bot's retry or renewal
+        if op == OP_DISABLE:
+            if st == BOT_QUARANTINED or estop:
+                left = _HOLD_RETRY_MS - age
+                if left <= 0:
+                    if said[i] != BOT_DISABLED:
                         send = True
-                elif sw.sent_rate[i] or (sw.activity[i] and age >= _HOLD_RETRY_MS):
-                    op = wire.OP_HOLD
+                    else:
+                        wait = 1        # a report may say it is not disabled after all
+        elif op == OP_DEPLOY or op == OP_DOSE or op == OP_HOLD:
+            if st == BOT_DEPLOYED or st == BOT_ACTIVE:
+                if rate:
+                    op = OP_DOSE
+                    left = renew - age
+                    if rate != sent_rate[i] or left <= 0:
+                        send = True
+                elif sent_rate[i]:
+                    op = OP_HOLD
                     send = True
-            elif op == wire.OP_DEPLOY and st == wire.BOT_DOCKED and sw.target[i] != _NONE:
+                else:
+                    left = _HOLD_RETRY_MS - age
+                    if left <= 0:
+                        if sw.activity[i]:
+                            op = OP_HOLD
+                            send = True
+                        else:
+                            wait = 1    # a report of output would call for a HOLD
+            elif op == OP_DEPLOY and st == BOT_DOCKED and target[i] != _NONE:
                 # the DEPLOY was lost on the bus: the bot still says it is docked
-                if sw.said[i] == wire.BOT_DOCKED and age >= _DEPLOY_RETRY_MS:
-                    send = True
+                left = _DEPLOY_RETRY_MS - age
+                if left <= 0:
+                    if said[i] == BOT_DOCKED:
+                        send = True
+                    else:
+                        wait = 1
         if not send:
+            if 0 < left < due:
+                due = left
             continue
         if cnt == 0:
             o0 = tx.begin(wire.M_BOT_CMDS, -1, wire.ADDR_ALL) + 1
-        o = o0 + cnt * wire.BOT_CMDS_REC_SIZE
+        o = o0 + cnt * _REC
         r[o] = i
         r[o + 1] = op
-        r[o + 2] = sw.target[i]
-        r[o + 3] = rate if op == wire.OP_DOSE else 0
-        ls = lease if op == wire.OP_DOSE else 0
-        r[o + 4] = ls & 0xFF
-        r[o + 5] = ls >> 8
-        new = rate if op == wire.OP_DOSE else 0
-        if new < sw.sent_rate[i]:
-            sw.dec_at[i] = now               # output may lag: runaway grace
-            sw.dec_n[i] = 0
-        elif new == 0 and sw.dec_n[i] < _GRACE_RETRIES:
-            sw.dec_at[i] = now               # a resent stop (the first may be lost)
-            sw.dec_n[i] += 1
-        sw.sent_op[i] = op
-        sw.sent_rate[i] = new
-        sw.sent_at[i] = now
+        r[o + 2] = target[i]
+        if op == OP_DOSE:
+            new = rate
+            r[o + 3] = rate
+            r[o + 4] = lease & 0xFF
+            r[o + 5] = lease >> 8
+        else:
+            new = 0
+            r[o + 3] = r[o + 4] = r[o + 5] = 0
+        if new < sent_rate[i]:
+            dec_at[i] = now                  # output may lag: runaway grace
+            dec_n[i] = 0
+        elif new == 0 and dec_n[i] < _GRACE_RETRIES:
+            dec_at[i] = now                  # a resent stop (the first may be lost)
+            dec_n[i] += 1
+        sent_op[i] = op
+        sent_rate[i] = new
+        sent_at[i] = now
+        # sent now: due again after its renewal or retry
+        nxt = renew if op == OP_DOSE else (
+            _HOLD_RETRY_MS if op == OP_DISABLE or op == OP_HOLD else _DEPLOY_RETRY_MS)
+        if nxt < due:
+            due = nxt
         cnt += 1
-        if cnt == wire.BOT_CMDS_MAX:
+        if cnt == most:
             r[o0 - 1] = cnt
-            hub.send_bus(tx.finish(1 + cnt * wire.BOT_CMDS_REC_SIZE))
+            hub.send_bus(tx.finish(1 + cnt * _REC))
             cnt = 0
     if cnt:
         r[o0 - 1] = cnt
-        hub.send_bus(tx.finish(1 + cnt * wire.BOT_CMDS_REC_SIZE))
+        hub.send_bus(tx.finish(1 + cnt * _REC))
+    if wait and not sw.send_all:
+        sw.send_all = 2
+    sw.send_due = ticks_add(now, due if due > 0 else 1)

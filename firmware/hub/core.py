@@ -251,13 +251,17 @@ class Hub:
         self._poll_host(now)                # the bus (reports) may have taken a while
         control.account(self, now, dt)
         safety.run(self, now)
+        self._poll_host(now)
         control.run(self, now, dt)
         self._poll_host(now)
         self.apply(safety.conditions(self, now))
         control.limit(self, now)
-        self.swarm.changed = 0
+        sw = self.swarm
+        if sw.changed:
+            sw.send_all = 1                 # a state or target moved: bus_send looks at all
+        sw.changed = 0
         self._poll_host(now)
-        commands.bus_send(self, now)
+        commands.bus_send(self, now, True)
         self.estop_progress(now)
         self._poll_host(now)
         telemetry.run(self, now)
@@ -284,6 +288,11 @@ class Hub:
             self.hello = False
             self.req_hw = -1
         buf = self.iobuf
+        into = buf
+        if self.swarm.mid:
+            # called from inside a bus read (Swarm.ingest, between reports):
+            # the back half of the buffer holds bus bytes not yet consumed
+            into = frame.split(buf, _IO // 2)[1]
         rx = self.hrx
         sc = self.stops
         act = self._stop_act
@@ -308,7 +317,7 @@ class Hub:
                 if not flooded:
                     self.parse_left = left
                     return                              # the rest waits for the next tick
-            n = board.host_read(buf)
+            n = board.host_read(into)
             if n <= 0:
                 self.flooded = False
                 self.backlog_at = -1
@@ -328,6 +337,7 @@ class Hub:
                         sw = self.swarm
                         sw.changed = 1          # a command may have moved or held bots
                         sw.dirty = 1
+                        sw.send_all = 1
         self.parse_left = left
 
     def _stop_found(self, seq, source, crc):
@@ -336,18 +346,29 @@ class Hub:
     def _poll_bus(self, now):
         board = self.board
         buf = self.iobuf
+        base = _IO // 2
+        into = frame.split(buf, base)[2]    # the back half: see _poll_host
         rx = self.brx
+        sw = self.swarm
         held = self.bus_held
-        for _ in range(_READS):
-            n = board.bus_read(buf)
+        for k in range(2 * _READS):
+            if k:
+                # a read's reports cost up to ~0.3 M instructions: read the host
+                # link between reads (and between reports: Swarm.ingest), so an
+                # emergency stop waits for a few reports' worth at most
+                self._poll_host(now)
+            n = board.bus_read(into)
             if n <= 0:
                 self.bus_held = -1
                 return
-            i = 0
+            i = base
+            n += base
+            sw.mid = 1
             while i < n:
                 i = rx.feed(buf, i, n)
                 if rx.ready:
                     self._bus_frame(now)
+            sw.mid = 0
         # more than one poll reads: what is left may date from this poll on
         # (dose accounting counts the provisional dose of its reports from here)
         self.bus_held = held if held >= 0 else now

@@ -87,16 +87,20 @@ def report(hub, sw, plan, i, b, o, prev, t0, now):
     """
     c = b[o + _RD] | (b[o + _RD + 1] << 8)
     site = sw.site[i]
-    k0 = sw.pk[i]
+    pk = sw.pk
+    k0 = pk[i]
     k = plan.slot[site] if site != _NONE else k0
     # the provisional dose so far, in udu (rounded up): replaced below
-    r0 = sw.prate[i]
+    prate = sw.prate
+    pt = sw.pt
+    r0 = prate[i]
     pd = sw.pdose[i]
-    live = r0 * ticks_diff(now, sw.pt[i]) if r0 else 0
+    live = r0 * ticks_diff(now, pt[i]) if r0 else 0
     restart = -1
     ok = sw.ctr_ok
+    ctr = sw.ctr
     if ok[i]:
-        d = (c - sw.ctr[i]) & 0xFFFF
+        d = (c - ctr[i]) & 0xFFFF
         if d:
             e = ticks_diff(now, prev) + _SLACK_MS  # at most 1 udu per ms (100 %)
             if d <= e:
@@ -111,11 +115,13 @@ def report(hub, sw, plan, i, b, o, prev, t0, now):
                 if k != _NONE:
                     plan.dconf[k] += d
     ok[i] = 1                                      # (the first report is the baseline)
-    sw.ctr[i] = c
+    ctr[i] = c
     # the new rate bound, from the report and the hub's commands
     r = 0
-    if sw.said[i] != _DISABLED:
-        r = sw.activity[i]
+    said = sw.said[i]
+    if said != _DISABLED:
+        a = sw.activity[i]
+        r = a
         x = sw.cmd_rate[i]
         if x > r:
             r = x
@@ -124,7 +130,7 @@ def report(hub, sw, plan, i, b, o, prev, t0, now):
             r = x
         if r:
             r += _MARGIN
-        if r < r0 and (t0 != now or (sw.said[i] == _ACTIVE and not sw.activity[i])):
+        if r < r0 and (t0 != now or (said == _ACTIVE and not a)):
             # a report that waited unread predates commands sent since; one that
             # is active yet reads 0 is ramping up: keep the bound they may follow
             r = r0
@@ -133,17 +139,22 @@ def report(hub, sw, plan, i, b, o, prev, t0, now):
         sw.pfine_total += live2 - live
         sw.pset_total -= pd
         sw.prs_total += r - r0
-        if k0 != _NONE:
-            plan.pfine[k0] -= live
-            plan.pset[k0] -= pd
-            plan.prs[k0] -= r0
-        if k != _NONE:
-            plan.pfine[k] += live2
-            plan.prs[k] += r
+        if k0 != k:
+            if k0 != _NONE:
+                plan.pfine[k0] -= live
+                plan.pset[k0] -= pd
+                plan.prs[k0] -= r0
+            if k != _NONE:
+                plan.pfine[k] += live2
+                plan.prs[k] += r
+        elif k != _NONE:                           # the same site: one update each
+            plan.pfine[k] += live2 - live
+            plan.pset[k] -= pd
+            plan.prs[k] += r - r0
         sw.pdose[i] = 0
-        sw.prate[i] = r
-    sw.pt[i] = t0
-    sw.pk[i] = k
+        prate[i] = r
+    pt[i] = t0
+    pk[i] = k
     return restart
 
 

@@ -54,12 +54,30 @@ class Views:
         return v
 
 
+_SPLITS = []
+
+
+def split(buf, at):
+    """``(buf, memoryview(buf)[:at], memoryview(buf)[at:])``, made the first
+    time and kept: two links can share one read buffer without allocating
+    (a board fills a view; the bytes are then read from ``buf``)."""
+    for s in _SPLITS:
+        if s[0] is buf and len(s[1]) == at:
+            return s
+    mv = memoryview(buf)
+    s = (buf, mv[:at], mv[at:])
+    _SPLITS.append(s)
+    return s
+
+
 _RESIDUE = const(0x2144DF1C)    # crc32 over a frame and its CRC: below 2**30
 # The byte loops in use, set by ``select``: COBS decode, COBS encode, CRC put,
-# CRC check, and the port's C CRC-32 (binascii). A None CRC slot means the C
-# CRC does that job. One list, not five globals: every new name is a qstr,
+# CRC check, the port's C CRC-32 (binascii), and four per-bot table loops
+# (``Swarm.ingest``'s field copy, ``control.gather``, ``telemetry.bot_states``'s
+# records, ``Swarm.counts``). A None CRC slot means the C CRC does that job; a None table loop,
+# the portable code in its module. One list, not five globals: every new name is a qstr,
 # and loaded from .mpy a handful more grow the qstr pool by a 7 KB step.
-_IMPL = [None, None, None, None, None]
+_IMPL = [None, None, None, None, None, None, None, None, None]
 
 
 def select(viper=True):
@@ -82,10 +100,14 @@ def select(viper=True):
         impl[1] = v.cobs_encode
         impl[2] = v.put
         impl[3] = v.check
+        impl[5] = v.reports
+        impl[6] = v.gather
+        impl[7] = v.states
+        impl[8] = v.counts
         return True
     impl[0] = feed
     impl[1] = cobs_encode
-    impl[2] = impl[3] = None
+    impl[2] = impl[3] = impl[5] = impl[6] = impl[7] = impl[8] = None
     if c is None or sys.maxsize <= 0xFFFFFFFF:
         # a CRC-32 value would be boxed (32-bit) or there is no C CRC: write
         # it in 16-bit halves (hub.crc, tables of 1 KB)

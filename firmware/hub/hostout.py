@@ -12,9 +12,11 @@ once:
   reply) goes out only straight away; while anything waits it is dropped,
   counted: the next one carries fresher numbers anyway.
 - Everything else (ACKs, replies, alarms, ESTOP reports) waits in a small
-  queue of whole frames. When the queue is full the oldest waiting frame
-  is dropped, counted, and the episode is audited once (EV_HOST_DROP) when
-  the host reads again.
+  queue of whole frames. When the queue is full the oldest waiting
+  telemetry reply is dropped (the host can ask again), else the oldest
+  waiting frame: a flood of requests never pushes out an ACK, an alarm or
+  an ESTOP report while a reply could go instead. Drops are counted, and
+  the episode is audited once (EV_HOST_DROP) when the host reads again.
 - A host that has said nothing for ``_QUIET_MS`` gets at most ``_BUDGET``
   more bytes: a console nobody reads (a pseudo-terminal between ser2net
   clients) holds a few frames for the next reader, not minutes of stale
@@ -184,13 +186,31 @@ class HostOut:
         self.count += 1
 
     def _drop_oldest(self, now):
-        """Drop the oldest whole frame that has not started on the wire."""
+        """Drop one whole frame that has not started on the wire: the oldest
+        telemetry (HUB_STATUS, BOT_STATES, SITE_READINGS, replies included:
+        the host can ask again) if any waits, else the oldest frame. A flood
+        of requests for telemetry must not push out the ACK of a stop."""
         h = self.head
-        if self.off:                        # the head is half out: keep it, drop the next
+        sl = self.slot
+        sn = self.slot_n
+        start = 1 if self.off else 0        # the head half out: keep it
+        j = start
+        while j < self.count:
+            m = sl[(h + j) % _SLOTS][4]     # the message id: the fifth COBS byte
+            if m == wire.M_BOT_STATES or m == wire.M_SITE_READINGS or m == wire.M_HUB_STATUS:
+                break
+            j += 1
+        if j == self.count:
+            j = start
+        while j > start:                    # move it to the front, order kept
+            a = (h + j) % _SLOTS
+            b = (h + j - 1) % _SLOTS
+            sl[a], sl[b] = sl[b], sl[a]
+            sn[a], sn[b] = sn[b], sn[a]
+            j -= 1
+        if self.off:                        # keep the head, drop the next
             k = (h + 1) % _SLOTS
-            sl = self.slot
             sl[h], sl[k] = sl[k], sl[h]
-            sn = self.slot_n
             sn[h], sn[k] = sn[k], sn[h]
             self.head = k
             self.count -= 1

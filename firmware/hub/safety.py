@@ -20,6 +20,7 @@ _NONE = const(255)
 _SENS_STALE_MS = const(1000)
 _BUS_WINDOW_MS = const(1000)
 _SWEEP_MAX_MS = const(1000)     # silent bots' provisional dose is folded at least this often
+_POLL_EVERY = const(15)
 _QUAR = wire.BOT_QUARANTINED
 _DISABLED = wire.BOT_DISABLED
 _DOCKED = wire.BOT_DOCKED
@@ -88,6 +89,10 @@ def _sweep(hub, now):
     heard = sw.heard
     ever = sw.heard_ever
     for i in range(sw.n):
+        if i & _POLL_EVERY == _POLL_EVERY:
+            # the host link every 16 bots (the sweep runs from the tick only):
+            # an emergency stop waits for a few bots' worth, not the swarm's
+            hub._poll_host(now)
         if not ever[i]:
             continue
         silent = ticks_diff(now, heard[i])

@@ -8,11 +8,13 @@ buffer by offset, without unpacking into objects.
 from array import array
 
 from hub import dose as _dose
+from hub import frame as _frame
 from hub import wire
 from hub.compat import const, ticks_diff
 
 _NONE = const(255)
 _R = const(5)            # wire.HEADER_SIZE: payload offset of a frame
+_EVERY = const(3)        # the host link is read every 4 reports of a frame
 
 
 class Swarm:
@@ -57,6 +59,10 @@ class Swarm:
         # work only when something changed (control, safety)
         self.dirty = 1                     # readings or membership changed
         self.changed = 1                   # a hub-view state or target changed
+        self.send_all = 1                  # hub/commands.bus_send: 1 look at every bot,
+        self.send_due = 0                  # 2 do so on the next report; else at send_due
+        self.send_key = -1                 # (ms); lease and hub state of the last look
+        self.mid = 0                       # a bus read is being consumed (hub core)
         self.sweep_at = 0                  # next silent-bot sweep (hub/safety.py), ms
         self.rmargin = 0                   # runaway margin and heat limit (set by the
         self.heatq = 0                     # safety rules each tick) screen reports
@@ -73,10 +79,25 @@ class Swarm:
         """Apply a BOT_REPORTS frame whose payload starts at buf[5]: each
         report's fields, its dose, then ``check(hub, i, now)`` (the safety
         rules a report can trip). All per-bot work happens here, once per
-        report, not once per tick."""
+        report, not once per tick: written flat, with the tables in locals,
+        because it is the hub's hottest loop."""
         first = buf[_R]
         count = buf[_R + 1]
-        size = wire.BOT_REPORTS_REC_SIZE
+        # the record layout (hub.wire) in locals: a hot loop must not look
+        # it up in another module for every field
+        _SIZE = wire.BOT_REPORTS_REC_SIZE
+        _STATE = wire.R_BOT_REPORTS_STATE
+        _SITE = wire.R_BOT_REPORTS_SITE
+        _ACT = wire.R_BOT_REPORTS_ACTIVITY
+        _BATT = wire.R_BOT_REPORTS_BATTERY
+        _HEALTH = wire.R_BOT_REPORTS_HEALTH
+        _TEMP = wire.R_BOT_REPORTS_TEMP
+        _PH = wire.R_BOT_REPORTS_PH
+        _DEPTH = wire.R_BOT_REPORTS_DEPTH
+        _BACT = wire.R_BOT_REPORTS_BACTERIA
+        _LOST = wire.BOT_LOST
+        _QUAR = wire.BOT_QUARANTINED
+        _DISABLED = wire.BOT_DISABLED
         off = _R + wire.BOT_REPORTS_SIZE
         n = self.n
         i = first
@@ -90,57 +111,77 @@ class Swarm:
         sent = self.sent_rate
         temp = self.temp
         run = self.runaway
-        while count > 0 and off + size <= pend:
+        said_a = self.said
+        site_a = self.site
+        state_a = self.state
+        heard = self.heard
+        ever = self.heard_ever
+        battery = self.battery
+        health = self.health
+        ph = self.ph
+        depth = self.depth
+        bact = self.bacteria
+        target = self.target
+        seen = 0
+        fields = _frame._IMPL[5]
+        if fields is not None:      # the fields of every record at once, in viper
+            fields(self, buf, off, count, first, pend)
+        while count > 0 and off + _SIZE <= pend:
             if i < n:
-                prev = self.heard[i]
-                if self._one(i, buf, off, now):
-                    c = report(hub, self, plan, i, buf, off, prev, t0, now)
+                o = off
+                said = buf[o + _STATE]
+                if said <= _LOST:   # else no such state: a garbled report is not a sign of life
+                    prev = heard[i]
+                    site = buf[o + _SITE]
+                    if fields is None:
+                        said_a[i] = said
+                        site_a[i] = site
+                        act[i] = buf[o + _ACT]
+                        battery[i] = buf[o + _BATT]
+                        health[i] = buf[o + _HEALTH]
+                        t = buf[o + _TEMP] | (buf[o + _TEMP + 1] << 8)
+                        temp[i] = t - 65536 if t > 32767 else t
+                        ph[i] = buf[o + _PH] | (buf[o + _PH + 1] << 8)
+                        depth[i] = buf[o + _DEPTH] | (buf[o + _DEPTH + 1] << 8)
+                        bact[i] = buf[o + _BACT] | (buf[o + _BACT + 1] << 8)
+                    heard[i] = now
+                    ever[i] = 1
+                    seen += 1
+                    st = state_a[i]
+                    if st == _QUAR or st == _DISABLED:
+                        # the hub's verdict stands; but a bot whose kill is confirmed and
+                        # that names no site has been retrieved from the mouth by hand
+                        if said == _DISABLED and site == _NONE and target[i] != _NONE:
+                            target[i] = _NONE
+                            self.changed = 1
+                    else:
+                        if said == _DISABLED:
+                            st = _DISABLED
+                        elif said != _QUAR and said != _LOST:
+                            st = said
+                        if st != state_a[i]:
+                            if state_a[i] == _LOST:
+                                self.sweep_at = now     # back: the sweep clears the alarm at once
+                            state_a[i] = st
+                            self.changed = 1
+                    c = report(hub, self, plan, i, buf, o, prev, t0, now)
                     if c >= 0:
                         hub.record(wire.EV_DOSE_RESTART, i, 0, c)
                     # the safety rules only for a report that could trip one
                     if act[i] > sent[i] + margin or temp[i] >= heat or run[i]:
                         check(hub, i, now)
             i += 1
-            off += size
+            off += _SIZE
             count -= 1
+            if count & _EVERY == 0 and self.mid:
+                # the host link between reports: an emergency stop waits for
+                # a few reports, not a frame of them (a host command run here
+                # is one that arrived between two shorter report frames)
+                hub._poll_host(now)
+        self.reports += seen
         self.dirty = 1
-
-    def _one(self, i, b, o, now):
-        said = b[o + wire.R_BOT_REPORTS_STATE]
-        if said > wire.BOT_LOST:
-            return False    # no such state: a garbled report is not a sign of life
-        self.said[i] = said
-        self.site[i] = b[o + wire.R_BOT_REPORTS_SITE]
-        self.activity[i] = b[o + wire.R_BOT_REPORTS_ACTIVITY]
-        self.battery[i] = b[o + wire.R_BOT_REPORTS_BATTERY]
-        self.health[i] = b[o + wire.R_BOT_REPORTS_HEALTH]
-        t = b[o + wire.R_BOT_REPORTS_TEMP] | (b[o + wire.R_BOT_REPORTS_TEMP + 1] << 8)
-        self.temp[i] = t - 65536 if t > 32767 else t
-        self.ph[i] = b[o + wire.R_BOT_REPORTS_PH] | (b[o + wire.R_BOT_REPORTS_PH + 1] << 8)
-        self.depth[i] = b[o + wire.R_BOT_REPORTS_DEPTH] | (b[o + wire.R_BOT_REPORTS_DEPTH + 1] << 8)
-        self.bacteria[i] = b[o + wire.R_BOT_REPORTS_BACTERIA] | (b[o + wire.R_BOT_REPORTS_BACTERIA + 1] << 8)
-        self.heard[i] = now
-        self.heard_ever[i] = 1
-        self.reports += 1
-        st = self.state[i]
-        if st == wire.BOT_QUARANTINED or st == wire.BOT_DISABLED:
-            # the hub's verdict stands; but a bot whose kill is confirmed and
-            # that names no site has been retrieved from the mouth by hand
-            if said == wire.BOT_DISABLED and self.site[i] == _NONE \
-                    and self.target[i] != _NONE:
-                self.target[i] = _NONE
-                self.changed = 1
-            return True
-        if said == wire.BOT_DISABLED:
-            st = wire.BOT_DISABLED
-        elif said != wire.BOT_QUARANTINED and said != wire.BOT_LOST:
-            st = said
-        if st != self.state[i]:
-            if self.state[i] == wire.BOT_LOST:
-                self.sweep_at = now         # back: the sweep clears the alarm at once
-            self.state[i] = st
-            self.changed = 1
-        return True
+        if self.send_all:
+            self.send_all = 1              # a bot waited on a report to be sent
 
     def silent_ms(self, i, now):
         if not self.heard_ever[i]:
@@ -149,6 +190,10 @@ class Swarm:
 
     def counts(self, out):
         """Bots by hub-view state into ``out`` (a bytearray of 7)."""
+        fast = _frame._IMPL[8]
+        if fast is not None:        # the same loop in viper (hub.viperbytes.counts)
+            fast(self.state, self.n, out)
+            return
         for s in range(7):
             out[s] = 0
         st = self.state

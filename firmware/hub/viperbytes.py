@@ -1,13 +1,18 @@
-"""The frame layer's byte loops in ``@micropython.viper``: machine words, no boxing.
+"""The hub's byte loops in ``@micropython.viper``: machine words, no boxing.
+
+The frame layer's COBS and CRC, and the per-bot table loops of the report
+ingest, the controller's gather and the BOT_STATES frame.
 
 Importing this module fails on ports without a native emitter (SyntaxError
 from source, ValueError for a .mpy of another architecture); ``hub.frame``
 then runs the portable loops, which these must match byte for byte (the
-golden-vector tests run both). Every function works in place on buffers the
+golden-vector tests run both; tests/mp/test_tick_bench.py the table loops). Every function works in place on buffers the
 caller owns and returns small ints only: a CRC-32 never exists as an object.
 """
 import micropython
 from array import array
+
+from hub import wire
 
 # Rx decoder state (Rx.state), an array("i") shared with hub.frame
 # 0 bytes decoded, 1 bytes left in the COBS block, 2 a zero is due before
@@ -162,3 +167,154 @@ def check(buf, n: int) -> bool:
     c = c ^ uint(0xFFFFFFFF)
     return (p[e] == int(c & 0xFF) and p[e + 1] == int((c >> 8) & 0xFF)
             and p[e + 2] == int((c >> 16) & 0xFF) and p[e + 3] == int((c >> 24) & 0xFF))
+
+
+@micropython.viper
+def reports(sw, buf, off: int, count: int, i: int, pend: int) -> int:
+    """Copy the fields of a BOT_REPORTS frame's records (from ``buf[off]``,
+    the first for bot ``i``) into the swarm's tables: state said, site,
+    activity, battery, health, temperature, pH, depth, bacteria. Records of
+    bots past the swarm and of no known state are left out (a garbled report
+    is not a sign of life): ``Swarm.ingest`` checks the same and does the
+    rest. The portable twin is the field copy in ``Swarm.ingest``."""
+    b = ptr8(buf)
+    said = ptr8(sw.said)
+    site = ptr8(sw.site)
+    act = ptr8(sw.activity)
+    batt = ptr8(sw.battery)
+    health = ptr8(sw.health)
+    temp = ptr16(sw.temp)       # int16 bits: the table reads them back signed
+    ph = ptr16(sw.ph)
+    depth = ptr16(sw.depth)
+    bact = ptr16(sw.bacteria)
+    n = int(sw.n)
+    size = int(wire.BOT_REPORTS_REC_SIZE)
+    lost = int(wire.BOT_LOST)
+    o_st = int(wire.R_BOT_REPORTS_STATE)
+    o_si = int(wire.R_BOT_REPORTS_SITE)
+    o_ac = int(wire.R_BOT_REPORTS_ACTIVITY)
+    o_ba = int(wire.R_BOT_REPORTS_BATTERY)
+    o_he = int(wire.R_BOT_REPORTS_HEALTH)
+    o_te = int(wire.R_BOT_REPORTS_TEMP)
+    o_ph = int(wire.R_BOT_REPORTS_PH)
+    o_de = int(wire.R_BOT_REPORTS_DEPTH)
+    o_bc = int(wire.R_BOT_REPORTS_BACTERIA)
+    done = 0
+    while count > 0 and off + size <= pend:
+        s = b[off + o_st]
+        if i < n and s <= lost:
+            said[i] = s
+            site[i] = b[off + o_si]
+            act[i] = b[off + o_ac]
+            batt[i] = b[off + o_ba]
+            health[i] = b[off + o_he]
+            temp[i] = b[off + o_te] | (b[off + o_te + 1] << 8)
+            ph[i] = b[off + o_ph] | (b[off + o_ph + 1] << 8)
+            depth[i] = b[off + o_de] | (b[off + o_de + 1] << 8)
+            bact[i] = b[off + o_bc] | (b[off + o_bc + 1] << 8)
+            done += 1
+        i += 1
+        off += size
+        count -= 1
+    return done
+
+
+@micropython.viper
+def gather(plan, sw):
+    """``control.gather`` in viper (its portable twin): each plan site's
+    freshest conservative readings and usable bots, one pass over the bots."""
+    fresh = ptr8(plan.fresh)
+    nb = ptr8(plan.nb)
+    slot = ptr8(plan.slot)
+    pdepth = ptr16(plan.depth)
+    ptemp = ptr16(plan.temp)      # int16 bits
+    pph = ptr16(plan.ph)
+    pbact = ptr16(plan.bact)
+    target = ptr8(sw.target)
+    site = ptr8(sw.site)
+    state = ptr8(sw.state)
+    heard = ptr8(sw.heard_ever)
+    sdepth = ptr16(sw.depth)
+    stemp = ptr16(sw.temp)
+    sph = ptr16(sw.ph)
+    sbact = ptr16(sw.bacteria)
+    deployed = int(wire.BOT_DEPLOYED)
+    active = int(wire.BOT_ACTIVE)
+    quar = int(wire.BOT_QUARANTINED)
+    lost = int(wire.BOT_LOST)
+    np = int(plan.n)
+    k = 0
+    while k < np:
+        fresh[k] = 0
+        nb[k] = 0
+        k += 1
+    n = int(sw.n)
+    i = 0
+    while i < n:
+        t = target[i]
+        k = 255
+        if t != 255:
+            k = slot[t]
+        if k != 255:
+            s = state[i]
+            if s == deployed or s == active:
+                nb[k] += 1
+            if site[i] == t and s != quar and s != lost and heard[i]:
+                d = sdepth[i]
+                tp = stemp[i]
+                if tp > 32767:
+                    tp -= 65536
+                if not fresh[k]:
+                    pdepth[k] = d
+                    ptemp[k] = tp
+                else:
+                    if d < pdepth[k]:
+                        pdepth[k] = d
+                    cur = ptemp[k]
+                    if cur > 32767:
+                        cur -= 65536
+                    if tp > cur:
+                        ptemp[k] = tp
+                fresh[k] += 1
+                pph[k] = sph[i]
+                pbact[k] = sbact[i]
+        i += 1
+
+
+@micropython.viper
+def states(sw, raw, o: int, first: int, count: int):
+    """A BOT_STATES frame's records (state, site, activity, battery, health
+    of bots ``first`` on) into ``raw`` from offset ``o``."""
+    r = ptr8(raw)
+    state = ptr8(sw.state)
+    site = ptr8(sw.site)
+    act = ptr8(sw.activity)
+    batt = ptr8(sw.battery)
+    health = ptr8(sw.health)
+    size = int(wire.BOT_STATES_REC_SIZE)
+    i = first
+    end = first + count
+    while i < end:
+        r[o] = state[i]
+        r[o + 1] = site[i]
+        r[o + 2] = act[i]
+        r[o + 3] = batt[i]
+        r[o + 4] = health[i]
+        o += size
+        i += 1
+
+
+@micropython.viper
+def counts(state, n: int, out):
+    """Bots by state (``Swarm.counts``, its portable twin): ``out[s]`` is how
+    many of ``state[:n]`` are ``s`` (``out`` a bytearray of 7)."""
+    st = ptr8(state)
+    o = ptr8(out)
+    k = 0
+    while k < 7:
+        o[k] = 0
+        k += 1
+    i = 0
+    while i < n:
+        o[st[i]] += 1
+        i += 1

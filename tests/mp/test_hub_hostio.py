@@ -203,3 +203,18 @@ class _OnTime(_StallingBoard):
     def wdt_feed(self):
         Board.wdt_feed(self)
         self.ticks += 1
+
+
+def test_a_flood_of_telemetry_requests_drops_replies_not_the_ack_of_a_command():
+    rig = _treating()
+    rig.board.room = 0
+    req = _alarm_acks(rig, 1)[0]
+    for _ in range(SLOTS + 3):
+        rig.send(wire.M_REQUEST, struct.pack(wire.REQUEST_FMT, wire.REQ_BOTS))
+    rig.run(500)
+    eq(rig.hub.out.lost, 4)                     # 1 ACK + 11 replies in 8 slots
+    n = len(rig.ack_log)
+    rig.board.room = None
+    rig.run(200)
+    eq([a[0] for a in rig.ack_log[n:] if a[0] == req], [req])   # the ACK outlived them
+    eq(rig.host_bad, 0)
