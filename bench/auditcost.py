@@ -11,11 +11,12 @@ import sys
 import tempfile
 
 from .firmware import run_mp
+from nanohub.host.simport import HEAP
 
 
 def run(n=200):
     with tempfile.TemporaryDirectory(prefix="nanohub-auditcost-") as tmp:
-        return run_mp("auditcost.py", [tmp + "/store", n], heap="256k")
+        return run_mp("auditcost.py", [tmp + "/store", n], heap=HEAP)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from .link import LinkMeter
 from .report import Row
 from .timing import percentile
 from . import wire as wirebench
+from nanohub.host.simport import HEAP
 
 BAUD = 115200
 LINE = BAUD / 10.0
@@ -128,7 +129,7 @@ def _tmpfs():
 def _run(trials, store=None):
     meter = LinkMeter()
     rng = random.Random(7)
-    with BenchHub(bots=BOTS, scenario="nominal", seed=1, heap="256k", store=store) as emu:
+    with BenchHub(bots=BOTS, scenario="nominal", seed=1, heap=HEAP, store=store) as emu:
         watch = emu.watch
         with Pacer("127.0.0.1:%d" % emu.host_port, baud=BAUD, tap=meter) as line:
             key = emu.key_path.read_bytes()

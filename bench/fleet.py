@@ -35,6 +35,7 @@ from nanohub.host.fleet.ops import Target, estop_all
 from .emu import BenchHub, isolated_home
 from .report import Row
 from .timing import percentile
+from nanohub.host.simport import HEAP
 
 FAULTS_AT = 3.0          # seconds after each gateway starts
 
@@ -138,7 +139,7 @@ def run(quick=False, hubs=None, bots=None, trials=None):
             emus = []
             for i in range(hubs):
                 emus.append(stack.enter_context(BenchHub(bots=bots, scenario=str(scen),
-                                                         seed=i + 1, heap="256k")))
+                                                         seed=i + 1, heap=HEAP)))
             time.sleep(FAULTS_AT + 2.0)          # the last hub's faults are on too
             one = _trials(emus[:1], trials, "1 hub")
             many = _trials(emus, trials, "%d hubs" % hubs)

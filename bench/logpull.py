@@ -19,6 +19,7 @@ from .emu import BenchHub, isolated_home
 from .firmware import run_mp
 from .link import LinkMeter
 from .report import ROOT, Row
+from nanohub.host.simport import HEAP
 
 BAUD = 115200
 LINE = BAUD / 10.0
@@ -57,7 +58,7 @@ def run(quick=False):
     rows = []
     with isolated_home(), _tmpdir() as tmp:
         store = Path(tmp) / "hub"
-        fill = run_mp("fill_log.py", [store, fill_n], heap="256k",
+        fill = run_mp("fill_log.py", [store, fill_n], heap=HEAP,
                       path=[ROOT / "firmware", ROOT / "bench" / "mp"])
         meter = LinkMeter()
         with BenchHub(bots=64, scenario="nominal", seed=1, store=store, tap=False) as emu:

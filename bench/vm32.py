@@ -13,6 +13,7 @@ from . import wasm
 from .emu import compile_firmware
 from .firmware import run_mp
 from .report import ROOT, Row
+from nanohub.host.simport import HEAP
 
 GOAL_HEAP_KB, GOAL_OBJECTS_KB, GOAL_SESSION_KB = 64, 12, 32
 
@@ -65,7 +66,7 @@ def run(quick=False):
         session = tmp + "/session.txt"
         rec = run_mp("sessionrec.py", [session, 64], heap="8m")
         rep = wasm.run_json(ROOT / "bench" / "mp" / "replay.py", [session, 64],
-                            path=[mpy_dir, ROOT / "bench" / "mp"], files=[session], heap="256k",
+                            path=[mpy_dir, ROOT / "bench" / "mp"], files=[session], heap=HEAP,
                             timeout=1800)
     fs, fm = heap_figures(src), heap_figures(mpy)
     ok = _kb(fs["total"]) <= GOAL_HEAP_KB and _kb(fs["hub"]) <= GOAL_OBJECTS_KB

@@ -38,6 +38,7 @@ from hub import core  # noqa: E402  (fuzz.props puts firmware/ on the path)
 from nanohub.host.emulate.operator import Operator  # noqa: E402
 from nanohub.protocol import auditlog, codec, schema  # noqa: E402
 from soak.run import vm_rss_kb  # noqa: E402
+from nanohub.host.simport import HEAP
 
 ENERGY = [schema.MSG[n] for n in sorted(schema.AUTH_REQUIRED)]
 # one burst and its sync read: what the hub parses in one tick
@@ -187,7 +188,7 @@ class Receiver(threading.Thread):
                     self.frames.append(item)
 
 
-def run_stream(seconds=5.0, seed=1, heap="256k", home=None, max_bytes=None):
+def run_stream(seconds=5.0, seed=1, heap=HEAP, home=None, max_bytes=None):
     """Stream into a fresh emulated hub; returns (figures, violations)."""
     from nanohub.host.client import Hub
     from nanohub.host.emulate.hub import EmulatedHub

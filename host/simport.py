@@ -29,6 +29,11 @@ def speed(text):
     return number(float, text, 0, 1e6, ("speed", "give a factor above 0, such as 1"))
 
 
+HEAP = "320k"
+"""The emulated hub's MicroPython heap (``-X heapsize``) unless told otherwise:
+the hub loaded from source compiles each module as it imports it, and that
+needs more than the hub's running state (a flashed board loads .mpy)."""
+
 # name -> (type, metavar, what it is); the order of --help and of sim:KEY=VALUE
 EMULATED = {
     "scenario": (str, "NAME", "simulator scenario, a name (nominal, runaway, "

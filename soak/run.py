@@ -46,6 +46,7 @@ Invariants checked every round (violations are counted, goal 0):
   and its chain verifies; the segments on the medium verify too;
 - the hub boots SAFE (never treating) every round.
 """
+from nanohub.host.simport import HEAP
 import argparse
 import json
 import os
@@ -587,7 +588,7 @@ def main(argv=None):
     ap.add_argument("--corrupt", type=float, default=0.01)
     ap.add_argument("--duplicate", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--heap", default="256k")
+    ap.add_argument("--heap", default=HEAP)
     ap.add_argument("--json", help="also write the figures here")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (store, traces)")
     a = ap.parse_args(argv)

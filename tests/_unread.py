@@ -34,6 +34,7 @@ import tty
 from pathlib import Path
 
 from _waiting import wait_for
+from nanohub.host.simport import HEAP
 
 ROOT = Path(__file__).resolve().parent.parent
 BOTS = 16
@@ -222,7 +223,7 @@ def run(seconds, work, out, firmware=None):
         fw = Path(firmware) if firmware else vm.firmware_dir()
         argv, env = vm.vm_command(
             [fw / "main.py", "--board", "unix_tty", "--bus", "127.0.0.1:%d" % bus,
-             "--store", store, "--bots", BOTS, "--hub-id", HUB_ID], heap="256k", path=[fw])
+             "--store", store, "--bots", BOTS, "--hub-id", HUB_ID], heap=HEAP, path=[fw])
         hub_proc = subprocess.Popen(argv, env=env, cwd=work, stdin=slave, stdout=slave,
                                     stderr=log, start_new_session=True, preexec_fn=_realtime)
         procs.append(hub_proc)

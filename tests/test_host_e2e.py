@@ -26,6 +26,7 @@ from nanohub.host import vm
 from nanohub.host.client import Hub
 from nanohub.host.emulate.hub import EmulatedHub, free_port
 from nanohub.protocol import auditlog, model
+from nanohub.host.simport import HEAP
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAN = ROOT / "docs" / "plan-example.toml"
@@ -355,7 +356,7 @@ def test_a_hub_built_from_another_schema_is_a_protocol_mismatch(home, tmp_path):
     port = free_port()
     argv, env = vm.vm_command([fw / "main.py", "--board", "unix", "--host",
                                "127.0.0.1:%d" % port, "--store", tmp_path / "store",
-                               "--bots", "2"], heap="256k", path=[fw])
+                               "--bots", "2"], heap=HEAP, path=[fw])
     log = open(tmp_path / "hub.log", "wb")
     hub = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=log, stderr=log)
     log.close()

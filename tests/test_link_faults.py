@@ -177,7 +177,7 @@ def _estimate(p_corrupt, p_loss, seed=1, bots=32):
     seen = []
     for _ in range(600):
         rig.tick_once()
-        seen.append(rig.hub.bus_loss_now)
+        seen.append(rig.hub.bus.loss_now)
     return sum(seen[100:]) / len(seen[100:])
 
 

@@ -13,12 +13,13 @@ from nanohub.host import vm
 from nanohub.host.client import Hub
 from nanohub.host.emulate.hub import free_port
 from nanohub.protocol import schema
+from nanohub.host.simport import HEAP
 
 
 def _start(store, port, *extra):
     argv, env = vm.vm_command([str(vm.firmware_dir() / "main.py"), "--board", "unix",
                                "--host", "127.0.0.1:%d" % port, "--store", str(store),
-                               "--bots", "4", *extra], heap="256k")
+                               "--bots", "4", *extra], heap=HEAP)
     return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 

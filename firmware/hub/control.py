@@ -160,7 +160,7 @@ def limit(hub, now):
     moved = sw.changed or not plan.live
     for k in range(plan.n):
         r = plan.rate[k] * hub.scale // 100
-        r = r * hub.sens_factor // 100
+        r = r * hub.patient.factor // 100
         if plan.fresh[k] and plan.temp[k] >= heat_thr:
             r = r // 2
         if plan.dose[k] >= plan.site_cap:

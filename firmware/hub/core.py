@@ -286,7 +286,7 @@ class Hub:
         if s != self.session:
             self.session = s
             self.hello = False
-            self.req_hw = -1
+            self.acks.new_session()
         buf = self.iobuf
         into = buf
         if self.swarm.mid:
@@ -350,7 +350,7 @@ class Hub:
         into = frame.split(buf, base)[2]    # the back half: see _poll_host
         rx = self.brx
         sw = self.swarm
-        held = self.bus_held
+        held = self.bus.held
         for k in range(2 * _READS):
             if k:
                 # a read's reports cost up to ~0.3 M instructions: read the host
@@ -359,7 +359,7 @@ class Hub:
                 self._poll_host(now)
             n = board.bus_read(into)
             if n <= 0:
-                self.bus_held = -1
+                self.bus.held = -1
                 return
             i = base
             n += base
@@ -371,7 +371,7 @@ class Hub:
             sw.mid = 0
         # more than one poll reads: what is left may date from this poll on
         # (dose accounting counts the provisional dose of its reports from here)
-        self.bus_held = held if held >= 0 else now
+        self.bus.held = held if held >= 0 else now
 
     def _bus_frame(self, now):
         rx = self.brx
@@ -417,107 +417,3 @@ class Hub:
 
     def send_bus(self, n):
         self.board.bus_write(self.btx.out, n)
-
-    # ------------------------------------------------- component fields --
-    # The modules of the tick (safety, control, telemetry, swarm, the link
-    # polls) read these under their former hub names; the data lives in the
-    # components above.
-    @property
-    def req_hw(self):
-        return self.acks.hw
-
-    @req_hw.setter
-    def req_hw(self, v):
-        self.acks.hw = v
-
-    @property
-    def ack_seq(self):
-        return self.acks.seq
-
-    @property
-    def estop_done(self):
-        return self.estop.done
-
-    @property
-    def sens(self):
-        return self.patient.sens
-
-    @property
-    def sens_at(self):
-        return self.patient.at
-
-    @property
-    def sens_heard(self):
-        return self.patient.heard
-
-    @property
-    def adverse(self):
-        return self.patient.adverse
-
-    @adverse.setter
-    def adverse(self, v):
-        self.patient.adverse = v
-
-    @property
-    def sens_factor(self):
-        return self.patient.factor
-
-    @sens_factor.setter
-    def sens_factor(self, v):
-        self.patient.factor = v
-
-    @property
-    def bus_ok(self):
-        return self.bus.ok
-
-    @bus_ok.setter
-    def bus_ok(self, v):
-        self.bus.ok = v
-
-    @property
-    def bus_lost(self):
-        return self.bus.lost
-
-    @bus_lost.setter
-    def bus_lost(self, v):
-        self.bus.lost = v
-
-    @property
-    def bus_bad(self):
-        return self.bus.bad
-
-    @bus_bad.setter
-    def bus_bad(self, v):
-        self.bus.bad = v
-
-    @property
-    def bus_window(self):
-        return self.bus.window
-
-    @bus_window.setter
-    def bus_window(self, v):
-        self.bus.window = v
-
-    @property
-    def bus_link(self):
-        return self.bus.link
-
-    @bus_link.setter
-    def bus_link(self, v):
-        self.bus.link = v
-
-    @property
-    def bus_loss_now(self):
-        return self.bus.loss_now
-
-    @bus_loss_now.setter
-    def bus_loss_now(self, v):
-        self.bus.loss_now = v
-
-    @property
-    def bus_held(self):
-        return self.bus.held
-
-    @bus_held.setter
-    def bus_held(self, v):
-        self.bus.held = v

@@ -158,31 +158,31 @@ def _sensitivity(hub, now):
     pr = hub.params
     thr = pr.get(P.P_SENS_THROTTLE)
     pause = pr.get(P.P_SENS_PAUSE)
-    s = hub.sens
-    if not hub.sens_heard or ticks_diff(now, hub.sens_at) > _SENS_STALE_MS:
-        hub.sens_factor = 0
+    s = hub.patient.sens
+    if not hub.patient.heard or ticks_diff(now, hub.patient.at) > _SENS_STALE_MS:
+        hub.patient.factor = 0
         return
     if s >= pause:
-        hub.sens_factor = 0
+        hub.patient.factor = 0
     elif s >= thr:
-        hub.sens_factor = (pause - s) * 100 // (pause - thr)
+        hub.patient.factor = (pause - s) * 100 // (pause - thr)
         if hub.alarms.raise_(wire.ALARM_SENS_THROTTLE, now, value=s):
             hub.record(wire.EV_ALARM, wire.ALARM_SENS_THROTTLE, 0, s)
     else:
-        hub.sens_factor = 100
+        hub.patient.factor = 100
         hub.alarms.clear(wire.ALARM_SENS_THROTTLE)
 
 
 def _bus(hub, now):
     """Frame loss on the bot bus over a sliding one-second window."""
-    if ticks_diff(now, hub.bus_window) < _BUS_WINDOW_MS:
+    if ticks_diff(now, hub.bus.window) < _BUS_WINDOW_MS:
         return
-    ok, lost = hub.bus_ok, hub.bus_lost + hub.bus_bad
-    hub.bus_ok = hub.bus_lost = hub.bus_bad = 0
-    hub.bus_window = now
+    ok, lost = hub.bus.ok, hub.bus.lost + hub.bus.bad
+    hub.bus.ok = hub.bus.lost = hub.bus.bad = 0
+    hub.bus.window = now
     total = ok + lost
-    hub.bus_link = 100 if total == 0 else ok * 100 // total
-    hub.bus_loss_now = lost * 100 // total if total >= 5 else 0
+    hub.bus.link = 100 if total == 0 else ok * 100 // total
+    hub.bus.loss_now = lost * 100 // total if total >= 5 else 0
 
 
 def _count(sw):
@@ -214,21 +214,21 @@ def conditions(hub, now):
     st = hub.state
     if mouth and bad * 100 >= pr.get(P.P_SYSTEMIC_PCT) * mouth:
         c |= supervisor.C_SYSTEMIC
-    if mouth and hub.bus_loss_now >= pr.get(P.P_BUS_LOSS_PCT):
+    if mouth and hub.bus.loss_now >= pr.get(P.P_BUS_LOSS_PCT):
         c |= supervisor.C_BUS_LOSS
-        if hub.alarms.raise_(wire.ALARM_BUS_LOSS, now, value=hub.bus_loss_now):
-            hub.record(wire.EV_ALARM, wire.ALARM_BUS_LOSS, 0, hub.bus_loss_now)
+        if hub.alarms.raise_(wire.ALARM_BUS_LOSS, now, value=hub.bus.loss_now):
+            hub.record(wire.EV_ALARM, wire.ALARM_BUS_LOSS, 0, hub.bus.loss_now)
     if st == wire.HUB_TREATING or st == wire.HUB_PAUSED:
         silent = ticks_diff(now, hub.host_heard)
         if silent > pr.get(P.P_HB_RECALL_MS):
             c |= supervisor.C_LINK_RECALL
         elif silent > pr.get(P.P_HB_PAUSE_MS) and st == wire.HUB_TREATING:
             c |= supervisor.C_LINK_LOST
-    if st == wire.HUB_TREATING and hub.sens_heard and hub.sens >= pr.get(P.P_SENS_PAUSE):
+    if st == wire.HUB_TREATING and hub.patient.heard and hub.patient.sens >= pr.get(P.P_SENS_PAUSE):
         c |= supervisor.C_SENS_PAUSE
-        if not hub.adverse:
-            hub.adverse = True
-            hub.record(wire.EV_ADVERSE, 1, 0, hub.sens)
+        if not hub.patient.adverse:
+            hub.patient.adverse = True
+            hub.record(wire.EV_ADVERSE, 1, 0, hub.patient.sens)
     if st == wire.HUB_ARMED and ticks_diff(now, hub.armed_at) > pr.get(P.P_CHECK_TTL_MS):
         c |= supervisor.C_CHECKS_STALE
     return c

@@ -104,7 +104,7 @@ class Swarm:
         plan = hub.plan
         _dose.accrue(self, plan, now)
         report = _dose.report
-        t0 = hub.bus_held if hub.bus_held >= 0 else now
+        t0 = hub.bus.held if hub.bus.held >= 0 else now
         margin = self.rmargin
         heat = self.heatq
         act = self.activity

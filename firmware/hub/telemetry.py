@@ -47,14 +47,14 @@ def status(hub, seq=-1):
     tx = hub.htx
     o = tx.begin(wire.M_HUB_STATUS, seq, 0, wire.F_REPLY if seq >= 0 else 0)
     bad = checks.failing(hub, hub.now) if hub.state == wire.HUB_SAFE else 0
-    sens = hub.sens if hub.sens < 0xFFFF else 0xFFFF
+    sens = hub.patient.sens if hub.patient.sens < 0xFFFF else 0xFFFF
     wr = hub.out.wr_us                      # this status's own writes go in the next one
     hub.out.wr_us = 0
     struct.pack_into(wire.HUB_STATUS_FMT, tx.raw, o, hub.state, hub.reason & 0xFF,
                      hub.now & 0x3FFFFFFF, sw.n, c[0], c[1], c[2], c[3], c[4], c[5], c[6],
                      hub.alarms.count(), hub.alarms.unacked_high(),
                      hub.dose_total & 0x3FFFFFFF, hub.plan.session_cap & 0x3FFFFFFF, sens,
-                     hub.scale, hub.bus_link, _rx_bad(hub) & 0xFFFF, bad,
+                     hub.scale, hub.bus.link, _rx_bad(hub) & 0xFFFF, bad,
                      hub.late if hub.late < 0xFFFF else 0xFFFF, hub.late_n, wr, hub.out.lost,
                      hub.log.next_index, hub.log.head_chain)
     if _send(hub, tx.finish(wire.HUB_STATUS_SIZE)):
@@ -134,7 +134,7 @@ def estop_report(hub, left, seq=-1):
     o = tx.begin(wire.M_ESTOP_REPORT, seq, 0, 0)
     n = hub.swarm.n
     r = tx.raw
-    r[o] = 1 if hub.estop_done else 0
+    r[o] = 1 if hub.estop.done else 0
     r[o + 1] = n
     r[o + 2] = n - left
     r[o + 3] = left

@@ -4,6 +4,7 @@ import os
 
 from .options import (DEFAULT_SCENARIO, FROM_SCENARIO, add_emulated_hub,
                       add_record_option)
+from ..simport import HEAP
 
 
 def setup_demo(p):
@@ -13,7 +14,7 @@ def setup_demo(p):
                      "log pulled and verified, summary. About a minute.")
     p.epilog = "example: nanohub demo\n         nanohub demo --scenario runaway --seed 3 --json"
     add_emulated_hub(p, scenario=DEFAULT_SCENARIO, seed=FROM_SCENARIO, bots=FROM_SCENARIO,
-                     heap="256k")
+                     heap=HEAP)
     p.add_argument("--out", metavar="DIR", help="where the recorded session and its report go "
                    "(default: a new nanohub-demo-YYYYmmdd-HHMMSS directory here)")
     add_record_option(p)
@@ -37,7 +38,7 @@ def setup_study(p):
                      "with 95 % confidence intervals.")
     p.epilog = "example: nanohub study --scenario presentation-night --runs 20 --seed 1"
     add_emulated_hub(p, help={"seed": "first seed; run i uses seed+i"}, scenario=DEFAULT_SCENARIO,
-                     seed=1, bots=FROM_SCENARIO, heap="256k")
+                     seed=1, bots=FROM_SCENARIO, heap=HEAP)
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--workers", type=int, default=None,
                    help="sessions at once (default: 8 per core; sessions are mostly idle); "

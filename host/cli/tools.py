@@ -3,6 +3,7 @@ import sys
 import time
 
 from .options import add_emulated_hub
+from ..simport import HEAP
 
 # USB vendor ids of boards that usually run MicroPython
 VENDORS = {
@@ -192,7 +193,7 @@ def provision(ctx, args):
 # ------------------------------------------------------------------- sim --
 
 def setup_sim(p):
-    add_emulated_hub(p, scenario="nominal", seed=1, bots=16, heap="256k", speed=1.0)
+    add_emulated_hub(p, scenario="nominal", seed=1, bots=16, heap=HEAP, speed=1.0)
     p.add_argument("--store", metavar="DIR",
                    help="keep the hub's storage (key, params, log) in DIR (default: temporary)")
     p.add_argument("--hub-id", metavar="ID", help="hub id to assign (default: random 0x51xxxxxx)")

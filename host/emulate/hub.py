@@ -29,6 +29,7 @@ from pathlib import Path
 
 from .. import keys
 from ..errors import LinkError, UsageError
+from ..simport import HEAP
 
 START_TIMEOUT = 20.0
 _PR_SET_PDEATHSIG = 1
@@ -101,7 +102,7 @@ def _tail(path, lines=15):
 class EmulatedHub:
     """Firmware on the MicroPython VM and the swarm gateway, as one context manager."""
 
-    def __init__(self, bots=16, scenario="nominal", seed=1, heap="256k", speed=1.0, firmware=None,
+    def __init__(self, bots=16, scenario="nominal", seed=1, heap=HEAP, speed=1.0, firmware=None,
                  store=None, hub_id=None, gateway=True, trace=None, start_timeout=START_TIMEOUT,
                  pty=False):
         if not 1 <= int(bots) <= 255:

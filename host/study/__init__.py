@@ -24,6 +24,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from .run import merge, one_run, run_figures  # noqa: F401  (the run unit, also as study.one_run)
+from ..simport import HEAP
 
 # two-sided 95 % Student t quantiles for small samples
 _T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26,
@@ -51,7 +52,7 @@ def ci(values):
     return m, _t95(len(vals) - 1) * statistics.stdev(vals) / math.sqrt(len(vals))
 
 
-def run_study(scenario, runs, seed0=1, workers=None, bots=None, heap="256k", progress=None,
+def run_study(scenario, runs, seed0=1, workers=None, bots=None, heap=HEAP, progress=None,
               record_dir=None, scheduler=None):
     """Every run, in seed order; ``scheduler`` ('local' or tcp://...) runs them on Dask."""
     if scheduler:

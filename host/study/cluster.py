@@ -20,12 +20,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from ..simport import HEAP
 
 LOCAL_WORKERS = 2           # worker processes of ``--scheduler local``
 SESSIONS_PER_CORE = 8       # as the process pool: sessions are mostly idle
 
 
-def cluster_run(scenario, seed, bots=None, heap="256k", record=False):
+def cluster_run(scenario, seed, bots=None, heap=HEAP, record=False):
     """One run on a worker, in a Python process of its own; with ``record``, the
     session database comes back as bytes.
 
@@ -101,7 +102,7 @@ def _client(scheduler, workers):
 
 
 def run_cluster(scenario, runs, seed0=1, scheduler="local", workers=None, bots=None,
-                heap="256k", progress=None, record_dir=None):
+                heap=HEAP, progress=None, record_dir=None):
     """Every run on the cluster; results in seed order, a lost run as an error with its seed."""
     from dask.distributed import as_completed
     if os.path.exists(scenario):    # a scenario file: the workers read it by absolute path

@@ -11,12 +11,13 @@ import sys
 
 from ..report.story import DETERMINISTIC, TIMING_DEPENDENT, contain_text, reaction_text
 from .session import outcome
+from ..simport import HEAP
 
 KINDS = {"telemetry": "swarm", "op": "operator", "state": "hub", "alarm": "hub", "estop": "hub",
          "log": "host", "info": "", "refused": "REFUSED"}
 
 
-def run(scenario="presentation-night", seed=None, bots=None, heap="256k", json_out=False,
+def run(scenario="presentation-night", seed=None, bots=None, heap=HEAP, json_out=False,
         stream=sys.stdout, record=None, out=None):
     def show(t, kind, text, data=None):
         if json_out:

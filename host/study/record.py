@@ -30,6 +30,7 @@ from nanohub.protocol import auditlog, model, schema
 from ..report import db as report_db
 from ..errors import NanohubError
 from .tap import tap
+from ..simport import HEAP
 
 HEARTBEATS = ("HEARTBEAT",)
 _LOG_FMT = auditlog.FMT
@@ -348,7 +349,7 @@ def recording(hub, path, source=None, meta=None, pull_log=True, progress=None):
 
 # ----------------------------------------------------- scripted sessions --
 
-def record_session(path, scenario="presentation-night", seed=None, bots=None, heap="256k",
+def record_session(path, scenario="presentation-night", seed=None, bots=None, heap=HEAP,
                    on_event=None, flush_s=0.5, **kw):
     """:func:`run_session`, recorded into ``path`` with the ground truth; returns the Session."""
     from .session import outcome, run_session

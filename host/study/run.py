@@ -7,9 +7,10 @@ import os
 import shutil
 import tempfile
 import time
+from ..simport import HEAP
 
 
-def one_run(scenario, seed, bots=None, heap="256k", record_dir=None):
+def one_run(scenario, seed, bots=None, heap=HEAP, record_dir=None):
     """The run unit: one session, recorded and judged; returns a JSON-able dict.
 
     Every session is recorded (into ``record_dir``, else a scratch directory
@@ -31,7 +32,7 @@ def one_run(scenario, seed, bots=None, heap="256k", record_dir=None):
     return res
 
 
-def run_figures(db, scenario, seed, bots=None, heap="256k"):
+def run_figures(db, scenario, seed, bots=None, heap=HEAP):
     """One recorded session's row: what only the live session knows (the trace's dose
     after DISABLE, the hub's view of its inputs, the pulled log) from
     :func:`nanohub.host.study.session.outcome`, and every figure the report prints from

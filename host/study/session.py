@@ -20,6 +20,7 @@ from ..emulate.hub import EmulatedHub
 from ..errors import NanohubError
 from ..logkeep import LogKeeper
 from ..plan import Plan, PlanSite
+from ..simport import HEAP
 
 HUB = {v: n for n, v, _ in schema.ENUMS["HUB"]}
 ALARM = {v: n for n, v, _ in schema.ENUMS["ALARM"]}
@@ -64,7 +65,7 @@ class Session:
         self.events.append((t, kind, text, data))
 
 
-def run_session(scenario="presentation-night", seed=None, bots=None, heap="256k",
+def run_session(scenario="presentation-night", seed=None, bots=None, heap=HEAP,
                 on_event=None, workdir=None, settle_s=8.0, keep_trace=None, on_frame=None,
                 firmware=None, log_keep=True):
     """Run one scripted session; returns a :class:`Session`.
