@@ -27,7 +27,7 @@ test: $(STAMP)
 	-sh scripts/ensure-chromium.sh
 	-sh scripts/ensure-ser2net.sh
 	-sh scripts/ensure-mpwasm.sh
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 # The tests not marked slow (tests/conftest.py lists them): a few minutes less.
 test-quick: $(STAMP)
