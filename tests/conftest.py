@@ -152,3 +152,13 @@ def presentation_night(tmp_path_factory):
         s = record_session(path, "presentation-night", bots=64, heap="160k",
                            workdir=tmp / "session", firmware=fw)
     return path, s, tmp / "session"
+
+
+@pytest.fixture(scope="module")
+def micropython():
+    """The MicroPython VM's command; skips the test where there is none."""
+    from nanohub.host import vm
+    try:
+        return vm.find_micropython()
+    except vm.VMNotFound as e:
+        pytest.skip(str(e))

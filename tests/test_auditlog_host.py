@@ -60,14 +60,6 @@ HMACS = textwrap.dedent("""
 """)
 
 
-@pytest.fixture(scope="module")
-def micropython():
-    try:
-        return vm.find_micropython()
-    except vm.VMNotFound as e:
-        pytest.skip(str(e))
-
-
 def run_vm(tmp_path, source, *args):
     script = tmp_path / "script.py"
     script.write_text(source)

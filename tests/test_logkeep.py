@@ -69,14 +69,6 @@ do = "recall"
 LOG_FULL = schema.enum_value("ALARM", "LOG_FULL")
 
 
-@pytest.fixture(scope="module")
-def micropython():
-    try:
-        return vm.find_micropython()
-    except vm.VMNotFound as e:
-        pytest.skip(str(e))
-
-
 def nearly_full_store(tmp_path):
     """A hub store whose log holds HELD_SEGS * PER_SEG - ROOM unacknowledged records."""
     store = tmp_path / "work" / "hub"

@@ -465,6 +465,28 @@ class Rig:
         self.last[msg] = d
 
 
+BENCH_SITES = (10, 11, 12, 13)
+
+
+def bench_treating(n, run_ms):
+    """The tick benchmark's steady state (bench/mp/tickbench.py): ``n`` bots
+    over four sites, all treating at 3 %, the rate cap splitting 500 udu/s per
+    site, run for ``run_ms``; the rig, asserted TREATING."""
+    rig = Rig(bots=n)
+    rig.keep_bus_log = False
+    per = n // len(BENCH_SITES)
+    plan = []
+    for k, site in enumerate(BENCH_SITES):
+        rig.lesion(site, 3000)
+        plan.append((site, per + (1 if k < n - per * len(BENCH_SITES) else 0)))
+    rig.udu_per_um = 1000000
+    rig.treating(tuple(plan), target=100, session_cap=2000000, site_cap=200000, rate_cap=500)
+    rig.run(run_ms)
+    if rig.state() != wire.HUB_TREATING:
+        raise AssertionError("the bench's steady state is not treating: state %d" % rig.state())
+    return rig
+
+
 def plan_payload(plan, session_cap=1000000, site_cap=100000, rate_cap=2000, duration=0):
     p = bytearray(wire.TREAT_START_SIZE + len(plan) * wire.TREAT_START_REC_SIZE)
     struct.pack_into(wire.TREAT_START_FMT, p, 0, session_cap, site_cap, rate_cap, duration,

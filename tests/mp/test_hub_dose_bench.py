@@ -5,25 +5,11 @@ hub's dose count is the dose the simulated bots delivered, to one unit per bot
 and never less. (A count truncated per tick saw none of it.)"""
 from mptest import eq, true
 
-from hub import wire
-from hubkit import Rig
-
-SITES = (10, 11, 12, 13)
+from hubkit import bench_treating
 
 
 def _steady(n):
-    rig = Rig(bots=n)
-    rig.keep_bus_log = False
-    per = n // len(SITES)
-    plan = []
-    for k, site in enumerate(SITES):
-        rig.lesion(site, 3000)
-        plan.append((site, per + (1 if k < n - per * len(SITES) else 0)))
-    rig.udu_per_um = 1000000
-    rig.treating(tuple(plan), target=100, session_cap=2000000, site_cap=200000, rate_cap=500)
-    rig.run(3000)
-    eq(rig.state(), wire.HUB_TREATING)
-    return rig
+    return bench_treating(n, 3000)
 
 
 def test_in_the_tick_benchmark_steady_state_the_count_is_the_delivered_dose_to_one_unit_per_bot():

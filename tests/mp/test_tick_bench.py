@@ -7,9 +7,8 @@ inputs, garbled and negative values included. Without a native emitter (the
 from mptest import SkipTest, eq, true
 
 from hub import control, frame, telemetry, wire
-from hubkit import Rig
+from hubkit import BENCH_SITES as SITES, bench_treating
 
-SITES = (10, 11, 12, 13)
 TABLES = ("state", "said", "site", "activity", "battery", "health", "temp", "ph", "depth",
           "bacteria", "heard", "heard_ever", "target", "dose", "ctr", "ctr_ok", "prate", "pt",
           "pdose", "pk", "runaway", "cmd_rate")
@@ -17,18 +16,7 @@ PLAN = ("fresh", "nb", "depth", "temp", "ph", "bact", "dose", "dconf", "pset", "
 
 
 def _treating(n):
-    rig = Rig(bots=n)
-    rig.keep_bus_log = False
-    per = n // len(SITES)
-    plan = []
-    for k, site in enumerate(SITES):
-        rig.lesion(site, 3000)
-        plan.append((site, per + (1 if k < n - per * len(SITES) else 0)))
-    rig.udu_per_um = 1000000
-    rig.treating(tuple(plan), target=100, session_cap=2000000, site_cap=200000, rate_cap=500)
-    rig.run(600)
-    eq(rig.state(), wire.HUB_TREATING)
-    return rig
+    return bench_treating(n, 600)
 
 
 class Lcg:
