@@ -26,6 +26,7 @@ from .firmware import mp_path
 from .report import ROOT, Row
 
 SIZES = (16, 64, 255)
+EXTRA = []
 SKIP = 5                        # first ticks dropped: first calls, caches warming
 CPI = 1.5
 CHIPS = (("RP2040", 1.0, 125e6), ("STM32F4", 0.75, 168e6))
@@ -55,7 +56,7 @@ def count(bots, ticks, path=None, timeout=3600, rig_io=False):
                 "--toggle-collect=filter_iternext", "--dump-after=filter_iternext",
                 "--dump-before=mp_builtin_hash", "--dump-instr=no", "--dump-line=no",
                 *_vm_argv(), "-X", "heapsize=4m",
-                str(ROOT / "bench" / "mp" / "tickcount.py"), str(bots), str(ticks + SKIP)] + (["--rig-io"] if rig_io else [])
+                str(ROOT / "bench" / "mp" / "tickcount.py"), str(bots), str(ticks + SKIP)] + (["--rig-io"] if rig_io else []) + EXTRA
         env = dict(os.environ, MICROPYPATH=os.pathsep.join(
             [str(p) for p in (path or mp_path())] + [".frozen"]), NANOHUB_ROOT=str(ROOT))
         proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,

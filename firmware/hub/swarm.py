@@ -20,6 +20,7 @@ from hub.compat import const, ticks_diff
 _NONE = const(255)
 _R = const(5)            # wire.HEADER_SIZE: payload offset of a frame
 _EVERY = const(3)        # the host link is read every 4 reports of a frame
+_EVERY_V = const(15)     # ... every 16 with the bookkeeping in viper (~1 k instructions each)
 
 
 class Swarm:
@@ -74,7 +75,8 @@ class Swarm:
         self.mouth = 0                     # bots in the mouth, and how many of them
         self.bad = 0                       # are LOST or QUARANTINED (recounted on change)
         self.reports = 0
-        self.io = array("i", [0] * 3)      # what hub.viperbytes.book hands back
+        self.io = array("i", [0] * 4)      # what hub.viperbytes.book hands back
+        self.io[3] = _EVERY_V              # and the host-link cadence it stops at
         for i in range(n):
             self.site[i] = _NONE
             self.target[i] = _NONE
@@ -150,7 +152,7 @@ class Swarm:
                         hub.record(wire.EV_DOSE_RESTART, i - 1, 0, io[1])
                     if why & 1:
                         check(hub, i - 1, now)
-                if count & _EVERY == 0 and self.mid:
+                if count & _EVERY_V == 0 and self.mid:
                     hub._poll_host(now)
             count = 0
         while count > 0 and off + _SIZE <= pend:

@@ -328,7 +328,7 @@ def book(sw, plan, buf, off: int, count: int, i: int, pend: int, now: int, t0: i
     ``hub.dose.report``) for the records from ``buf[off]`` (the first for bot
     ``i``), after ``reports`` copied their fields: the bot heard, the hub-view
     state, the confirmed and provisional dose. Stops after the record that
-    leaves ``count`` a multiple of 4 (the ingest reads the host link there)
+    leaves ``count & io[3]`` 0 (the ingest reads the host link there)
     or one that needs the caller: ``io[2]`` bit 0 the safety rules may trip
     (``check`` for bot i - 1), bit 1 the counter went backwards (``io[1]``
     the counter). ``io[0]`` the records that were a sign of life. Returns
@@ -368,6 +368,7 @@ def book(sw, plan, buf, off: int, count: int, i: int, pend: int, now: int, t0: i
     quar = int(wire.BOT_QUARANTINED)
     disabled = int(wire.BOT_DISABLED)
     active = int(wire.BOT_ACTIVE)
+    every = res[3]
     margin = int(sw.rmargin)
     heat = int(sw.heatq)
     conf_total = int(sw.conf_total)
@@ -484,7 +485,7 @@ def book(sw, plan, buf, off: int, count: int, i: int, pend: int, now: int, t0: i
         off += size
         count -= 1
         done += 1
-        if why or (count & 3) == 0:
+        if why or (count & every) == 0:
             break
     sw.conf_total = conf_total
     sw.pset_total = pset_total
