@@ -615,10 +615,6 @@ def bus_send(hub, now, poll=False):
     sw.send_key = key
     sw.send_all = 0                     # taken: a command run meanwhile sets it again
     renew = lease >> 2
-    # a renewal due within ``early`` goes out with this look: renewals fall
-    # into a few common phases, so most ticks look at no bot (a lease renewed
-    # early only ends earlier)
-    early = renew >> 2
     estop = hst == wire.HUB_ESTOP
     tx = hub.btx
     o0 = 0
@@ -675,7 +671,7 @@ def bus_send(hub, now, poll=False):
                 if rate:
                     op = OP_DOSE
                     left = renew - age
-                    if rate != sent_rate[i] or left <= early:
+                    if rate != sent_rate[i] or left <= 0:
                         send = True
                 elif sent_rate[i]:
                     op = OP_HOLD
