@@ -115,18 +115,18 @@ def run(quick=False):
            "Cortex-M); milliseconds at CPI %.1f: RP2040 125 MHz, STM32F4 168 MHz. p99 is the "
            "value below which 99 %% of the %d ticks fall. The null board's link calls copy in C "
            "(slices) as a board's UART does, not byte by byte in bytecode as in the memory "
-           "tests: the count is the firmware's (`tickcount.py --rig-io` keeps the byte loops). "
+           "tests: the count is the firmware's (`tickcount.py --rig-io` keeps the byte loops); "
+           "the rig's own garbage is collected before each tick, outside the count, and "
+           "collection is off inside it (the firmware's tick allocates nothing). "
            "Viper loops run (the VM has a native emitter, as boards flashed with their `arch` "
            "do)." % (ticks, SKIP, CPI, ticks))
     per = "; ".join("%d bots: mean %.2f M, median %.2f M, p99 %.2f M, max %.2f M" % (
         n, res[n]["mean"] / 1e6, res[n]["median"] / 1e6, res[n]["p99"] / 1e6,
         res[n]["max"] / 1e6) for n in sizes)
-    why_mean = ("%s. One tick in five reads every bot's report (10 Hz): about 26 k "
-                "instructions per report in bytecode (the report's state and dose bookkeeping, "
-                "`hub/swarm.py` and `hub/dose.py`; the field copy is viper), and that tick is "
-                "most of the mean. What would reach it: that bookkeeping in viper too (its "
-                "`array('l')` tables would have to become 32-bit `'i'` so viper addresses them "
-                "alike on every port)." % per)
+    why_mean = ("%s. One tick in five reads every bot's report (10 Hz), and that tick is "
+                "most of the mean: the report's fields and its state and dose bookkeeping run "
+                "in viper (`hub.viperbytes.reports` and `book`), the frame's decoding and the "
+                "host-link reads between reports remain." % per)
     rows = [
         Row("11", "instructions per tick, 64 bots (mean)",
             "%.2f M, median %.2f M (mean: %s)" % (r64["mean"] / 1e6, r64["median"] / 1e6,
@@ -137,11 +137,9 @@ def run(quick=False):
             "%.2f M (%s)" % (r64["p99"] / 1e6, chips(r64["p99"])),
             "<= 1.6 M", r64["p99"] <= GOAL_P99, how="row 11's runs.",
             why="" if r64["p99"] <= GOAL_P99 else "the tick that reads every bot's report "
-            "(one in five) is the p99: ~26 k instructions per report in bytecode. The host link "
-            "is read every 4 reports, so it delays no stop (row 12), but the tick as a whole "
-            "overruns a 20 ms period on an RP2040. What would reach it: the per-report "
-            "bookkeeping in viper (see row 11), or the reports of a frame spread over the "
-            "ticks until the next frame (100 ms): %s." % per),
+            "(one in five) is the p99 (see row 11). The host link is read every 16 reports, "
+            "so it delays no stop (row 12). What would reach it: the reports of a frame "
+            "spread over the ticks until the next frame (100 ms): %s." % per),
         Row("11d", "instructions per tick, 16 bots (mean, p99)",
             "%.2f M, %.2f M (mean: %s)" % (res[16]["mean"] / 1e6, res[16]["p99"] / 1e6,
                                           chips(res[16]["mean"])),
@@ -154,10 +152,9 @@ def run(quick=False):
                                                     chips(r["mean"])),
                         "<= 1.6 M", r["mean"] <= GOAL_255, how="row 11's method.",
                         why="" if r["mean"] <= GOAL_255 else "the report tick grows with "
-                        "the swarm (255 reports at ~26 k each), and so do the per-bot passes "
-                        "that still run on a timer: lease renewals fall due bot by bot, so "
-                        "`commands.bus_send` looks at every bot most ticks, and the silent-bot "
-                        "sweep: %s." % per))
+                        "the swarm, and so do the per-bot passes that still run on a timer "
+                        "(`commands.bus_send`'s look at every bot when renewals fall due, "
+                        "the silent-bot sweep): %s." % per))
     wait = max(res[n]["wait"] for n in sizes)
     others = ", ".join("%.2f M at %d bots" % (res[n]["wait"] / 1e6, n) for n in sizes if n != 64)
     rows.append(Row("12", "worst ESTOP wait inside a tick (instructions)",
@@ -168,7 +165,7 @@ def run(quick=False):
                         "host link (or the tick's start or end), over all ticks of a size "
                         "(largest of all sizes: %.2f M)." % (wait / 1e6),
                     why="" if r64["wait"] <= GOAL_ESTOP else "the host link is read between "
-                    "the tick's stages and inside the long ones (every 4 reports, 16 bots of "
-                    "`bus_send`, 32 bots of the sweep); a stretch longer than the goal is left "
+                    "the tick's stages and inside the long ones (every 16 reports, 8 bots of "
+                    "`bus_send`, 16 bots of the sweep); a stretch longer than the goal is left "
                     "at 64 bots."))
     return rows, res

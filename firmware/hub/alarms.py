@@ -46,6 +46,9 @@ class Alarms:
         self.value = array("l", [0] * _N)
         self.t = array("l", [0] * _N)
         self.changed = 0                    # bit per code with news for the host
+        # kept as states change, so a status frame does not scan the codes
+        self.n_active = 0                   # RAISED or ACKED
+        self.n_high = 0                     # HIGH and RAISED (unacknowledged)
 
     def raise_(self, code, now, bot=255, site=255, value=0):
         """Raise ``code``; True if it was not already active (a new event)."""
@@ -55,6 +58,9 @@ class Alarms:
             self.state[code] = wire.ALST_RAISED
             self.t[code] = now
             self.changed |= 1 << code
+            self.n_active += 1
+            if PRIO[code] == wire.PRIO_HIGH:
+                self.n_high += 1
         self.bot[code] = bot
         self.site[code] = site
         self.value[code] = value
@@ -67,6 +73,7 @@ class Alarms:
             return
         if PRIO[code] == wire.PRIO_HIGH and st == wire.ALST_RAISED:
             return
+        self.n_active -= 1                  # it was RAISED (not HIGH) or ACKED
         self.state[code] = wire.ALST_CLEARED
         self.changed |= 1 << code
 
@@ -80,6 +87,8 @@ class Alarms:
             if (code == 0 or c == code) and self.state[c] == wire.ALST_RAISED:
                 self.state[c] = wire.ALST_ACKED
                 self.changed |= 1 << c
+                if PRIO[c] == wire.PRIO_HIGH:
+                    self.n_high -= 1
                 n += 1
         return n
 
@@ -88,19 +97,24 @@ class Alarms:
         return st == wire.ALST_RAISED or st == wire.ALST_ACKED
 
     def count(self):
-        n = 0
+        """Active alarms (RAISED or ACKED): kept as they change."""
+        return self.n_active
+
+    def unacked_high(self):
+        """HIGH alarms not yet acknowledged: kept as they change."""
+        return self.n_high
+
+    def recount(self):
+        """``count()`` and ``unacked_high()`` by scanning every code (tests
+        check the kept counts against it)."""
+        n = h = 0
         for c in range(1, _N):
             st = self.state[c]
             if st == wire.ALST_RAISED or st == wire.ALST_ACKED:
                 n += 1
-        return n
-
-    def unacked_high(self):
-        n = 0
-        for c in range(1, _N):
-            if self.state[c] == wire.ALST_RAISED and PRIO[c] == wire.PRIO_HIGH:
-                n += 1
-        return n
+            if st == wire.ALST_RAISED and PRIO[c] == wire.PRIO_HIGH:
+                h += 1
+        return n, h
 
     def forget_cleared(self):
         for c in range(1, _N):

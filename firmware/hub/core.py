@@ -35,18 +35,22 @@ _RXBAD_LOG_MS = const(1000)
 
 
 class Plan:
-    """The running treatment plan, in preallocated arrays."""
+    """The running treatment plan, in preallocated arrays.
+
+    The dose tables are 32-bit ``"i"`` on every port (``"l"`` is 64-bit on
+    some): the report bookkeeping in viper (``hub.viperbytes.book``) addresses
+    them as 32-bit words. Their values stay below 2**30."""
 
     def __init__(self):
         self.n = 0
         self.site = bytearray(_MAX_SITES)
         self.target = array("H", [0] * _MAX_SITES)
         self.bots = bytearray(_MAX_SITES)
-        self.dose = array("l", [0] * _MAX_SITES)      # udu per site: confirmed + provisional
-        self.dconf = array("l", [0] * _MAX_SITES)     # confirmed from the bots' counters
-        self.pset = array("l", [0] * _MAX_SITES)      # provisional, folded to udu
-        self.pfine = array("l", [0] * _MAX_SITES)     # provisional, live, pct x ms
-        self.prs = array("l", [0] * _MAX_SITES)       # sum of provisional rates, percent
+        self.dose = array("i", [0] * _MAX_SITES)      # udu per site: confirmed + provisional
+        self.dconf = array("i", [0] * _MAX_SITES)     # confirmed from the bots' counters
+        self.pset = array("i", [0] * _MAX_SITES)      # provisional, folded to udu
+        self.pfine = array("i", [0] * _MAX_SITES)     # provisional, live, pct x ms
+        self.prs = array("i", [0] * _MAX_SITES)       # sum of provisional rates, percent
         self.out = bytearray(_MAX_SITES)              # rate written to the site's bots
         self.live = 0                                 # bots may hold a treating rate
         self.rate = bytearray(_MAX_SITES)             # percent commanded per bot

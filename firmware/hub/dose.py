@@ -8,7 +8,7 @@ nothing, and nothing is truncated. That is the *confirmed* dose.
 Between two reports of a bot (and for as long as a bot is silent and not
 confirmed disabled) the hub adds a *provisional* dose at the bot's rate bound:
 the larger of its last reported activity and the rate the hub commanded since,
-plus ``_MARGIN`` points (reported activity is rounded and noisy). The next
+plus ``MARGIN`` points (reported activity is rounded and noisy). The next
 report replaces it with the confirmed difference. Caps read confirmed plus
 provisional, so stale or missing data can only raise the count.
 
@@ -23,9 +23,10 @@ from hub import wire
 from hub.compat import const, ticks_diff
 
 _NONE = const(255)
-_MARGIN = const(3)          # percent points over the rate bound (report rounding, noise)
-_SLACK_MS = const(1000)     # report arrival jitter allowed when judging a counter step
-_SAT = const(0x10000000)
+# public: the viper twin of ``report`` (hub.viperbytes.book) reads them
+MARGIN = const(3)           # percent points over the rate bound (report rounding, noise)
+SLACK_MS = const(1000)      # report arrival jitter allowed when judging a counter step
+SAT = const(0x10000000)
 _RD = wire.R_BOT_REPORTS_DOSE
 _DISABLED = wire.BOT_DISABLED
 _ACTIVE = wire.BOT_ACTIVE    # counts stop growing here (far above any cap): ints stay small
@@ -64,7 +65,7 @@ def settle(sw, plan, i, now):
     if not live:
         return
     u = (live + 99) // 100
-    if sw.pset_total > _SAT:
+    if sw.pset_total > SAT:
         u = 0                                      # saturated: keep what is counted
     sw.pdose[i] += u
     sw.pfine_total -= live
@@ -84,6 +85,8 @@ def report(hub, sw, plan, i, b, o, prev, t0, now):
     are in the tables, with ``accrue`` done up to ``now``. Returns the
     counter when it went backwards (a restart), else -1. Once per report per
     bot: written flat, without calls, because it is the hub's hottest code.
+    Its viper twin is ``hub.viperbytes.book`` (with the ingest's bookkeeping):
+    change both alike.
     """
     c = b[o + _RD] | (b[o + _RD + 1] << 8)
     site = sw.site[i]
@@ -102,14 +105,14 @@ def report(hub, sw, plan, i, b, o, prev, t0, now):
     if ok[i]:
         d = (c - ctr[i]) & 0xFFFF
         if d:
-            e = ticks_diff(now, prev) + _SLACK_MS  # at most 1 udu per ms (100 %)
+            e = ticks_diff(now, prev) + SLACK_MS  # at most 1 udu per ms (100 %)
             if d <= e:
                 if e >= 65536:
                     d += ((e - d) >> 16) << 16     # it may have wrapped: count the most
             else:
                 d = pd + (live + 99) // 100 + c    # restarted: keep what was counted
                 restart = c
-            if sw.conf_total < _SAT:
+            if sw.conf_total < SAT:
                 sw.dose[i] += d
                 sw.conf_total += d
                 if k != _NONE:
@@ -129,7 +132,7 @@ def report(hub, sw, plan, i, b, o, prev, t0, now):
         if x > r:
             r = x
         if r:
-            r += _MARGIN
+            r += MARGIN
         if r < r0 and (t0 != now or (said == _ACTIVE and not a)):
             # a report that waited unread predates commands sent since; one that
             # is active yet reads 0 is ramping up: keep the bound they may follow
@@ -160,7 +163,7 @@ def report(hub, sw, plan, i, b, o, prev, t0, now):
 
 def raise_to(sw, plan, i, rate, now):
     """The hub commands bot i ``rate`` %: its provisional rate never stays below."""
-    r = rate + _MARGIN
+    r = rate + MARGIN
     if r > sw.prate[i]:
         settle(sw, plan, i, now)
         sw.prs_total += r - sw.prate[i]

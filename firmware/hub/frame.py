@@ -77,7 +77,7 @@ _RESIDUE = const(0x2144DF1C)    # crc32 over a frame and its CRC: below 2**30
 # records, ``Swarm.counts``). A None CRC slot means the C CRC does that job; a None table loop,
 # the portable code in its module. One list, not five globals: every new name is a qstr,
 # and loaded from .mpy a handful more grow the qstr pool by a 7 KB step.
-_IMPL = [None, None, None, None, None, None, None, None, None]
+_IMPL = [None, None, None, None, None, None, None, None, None, None]
 
 
 def select(viper=True):
@@ -104,10 +104,11 @@ def select(viper=True):
         impl[6] = v.gather
         impl[7] = v.states
         impl[8] = v.counts
+        impl[9] = v.book
         return True
     impl[0] = feed
     impl[1] = cobs_encode
-    impl[2] = impl[3] = impl[5] = impl[6] = impl[7] = impl[8] = None
+    impl[2] = impl[3] = impl[5] = impl[6] = impl[7] = impl[8] = impl[9] = None
     if c is None or sys.maxsize <= 0xFFFFFFFF:
         # a CRC-32 value would be boxed (32-bit) or there is no C CRC: write
         # it in 16-bit halves (hub.crc, tables of 1 KB)

@@ -4,6 +4,11 @@
 about itself: a bot the hub quarantined stays QUARANTINED whatever it reports,
 a bot not heard from is LOST. Reports are read straight out of the receive
 buffer by offset, without unpacking into objects.
+
+The tables of times and doses are 32-bit ``"i"`` arrays on every port
+(``"l"`` is 64-bit on some): the viper report bookkeeping
+(``hub.viperbytes.book``) addresses them as 32-bit words. Times are ticks
+(below 2**30), doses saturate far below 2**30.
 """
 from array import array
 
@@ -15,6 +20,7 @@ from hub.compat import const, ticks_diff
 _NONE = const(255)
 _R = const(5)            # wire.HEADER_SIZE: payload offset of a frame
 _EVERY = const(3)        # the host link is read every 4 reports of a frame
+_EVERY_V = const(15)     # ... every 16 with the bookkeeping in viper (~1 k instructions each)
 
 
 class Swarm:
@@ -30,26 +36,26 @@ class Swarm:
         self.ph = array("H", [0] * n)
         self.depth = array("H", [0] * n)
         self.bacteria = array("H", [0] * n)
-        self.heard = array("l", [0] * n)   # ms of the last report
+        self.heard = array("i", [0] * n)   # ms of the last report
         self.heard_ever = bytearray(n)
         self.cmd_op = bytearray(n)         # last operation sent
         self.cmd_rate = bytearray(n)       # rate the hub wants now
         self.sent_rate = bytearray(n)      # rate last sent
         self.sent_op = bytearray(n)
-        self.sent_at = array("l", [0] * n)
-        self.dec_at = array("l", [0] * n)  # when the command last went down
+        self.sent_at = array("i", [0] * n)
+        self.dec_at = array("i", [0] * n)  # when the command last went down
         self.dec_n = bytearray(n)          # retries of that decrease that reset the grace
         self.target = bytearray(n)         # site the bot was sent to
         self.runaway = bytearray(n)        # consecutive ticks over command
         self.cause = bytearray(n)          # why the hub quarantined it (ALARM_*)
         # dose accounting (hub/dose.py): confirmed from the bots' counters, plus
         # a provisional part between reports
-        self.dose = array("l", [0] * n)    # udu confirmed this treatment
+        self.dose = array("i", [0] * n)    # udu confirmed this treatment
         self.ctr = array("H", [0] * n)     # the bot's counter at its last report
         self.ctr_ok = bytearray(n)         # a counter has been heard
         self.prate = bytearray(n)          # provisional rate, percent (with margin)
-        self.pt = array("l", [0] * n)      # provisional accrues from this time, ms
-        self.pdose = array("l", [0] * n)   # provisional udu already folded
+        self.pt = array("i", [0] * n)      # provisional accrues from this time, ms
+        self.pdose = array("i", [0] * n)   # provisional udu already folded
         self.pk = bytearray(n)             # plan index the bot's dose counts for
         self.conf_total = 0
         self.pset_total = 0
@@ -69,6 +75,8 @@ class Swarm:
         self.mouth = 0                     # bots in the mouth, and how many of them
         self.bad = 0                       # are LOST or QUARANTINED (recounted on change)
         self.reports = 0
+        self.io = array("i", [0] * 4)      # what hub.viperbytes.book hands back
+        self.io[3] = _EVERY_V              # and the host-link cadence it stops at
         for i in range(n):
             self.site[i] = _NONE
             self.target[i] = _NONE
@@ -126,6 +134,27 @@ class Swarm:
         fields = _frame._IMPL[5]
         if fields is not None:      # the fields of every record at once, in viper
             fields(self, buf, off, count, first, pend)
+        book = _frame._IMPL[9]
+        if book is not None:
+            # the bookkeeping below (and hub.dose.report) in viper, up to the
+            # next host-link read or a record that needs the safety rules or
+            # a restart record (hub.viperbytes.book)
+            io = self.io
+            while count > 0 and off + _SIZE <= pend:
+                k = book(self, plan, buf, off, count, i, pend, now, t0, io)
+                i += k
+                off += k * _SIZE
+                count -= k
+                seen += io[0]
+                why = io[2]
+                if why:
+                    if why & 2:
+                        hub.record(wire.EV_DOSE_RESTART, i - 1, 0, io[1])
+                    if why & 1:
+                        check(hub, i - 1, now)
+                if count & _EVERY_V == 0 and self.mid:
+                    hub._poll_host(now)
+            count = 0
         while count > 0 and off + _SIZE <= pend:
             if i < n:
                 o = off

@@ -12,6 +12,7 @@ caller owns and returns small ints only: a CRC-32 never exists as an object.
 import micropython
 from array import array
 
+from hub import dose as _dose
 from hub import wire
 
 # Rx decoder state (Rx.state), an array("i") shared with hub.frame
@@ -318,3 +319,183 @@ def counts(state, n: int, out):
     while i < n:
         o[st[i]] += 1
         i += 1
+
+
+@micropython.viper
+def book(sw, plan, buf, off: int, count: int, i: int, pend: int, now: int, t0: int,
+         io) -> int:
+    """The per-report bookkeeping of ``Swarm.ingest`` (its portable twin, with
+    ``hub.dose.report``) for the records from ``buf[off]`` (the first for bot
+    ``i``), after ``reports`` copied their fields: the bot heard, the hub-view
+    state, the confirmed and provisional dose. Stops after the record that
+    leaves ``count & io[3]`` 0 (the ingest reads the host link there)
+    or one that needs the caller: ``io[2]`` bit 0 the safety rules may trip
+    (``check`` for bot i - 1), bit 1 the counter went backwards (``io[1]``
+    the counter). ``io[0]`` the records that were a sign of life. Returns
+    the records consumed. The swarm's totals are read and written back on
+    every call, so the caller sees them current."""
+    b = ptr8(buf)
+    state = ptr8(sw.state)
+    said_a = ptr8(sw.said)
+    site_a = ptr8(sw.site)
+    target = ptr8(sw.target)
+    heard = ptr32(sw.heard)
+    ever = ptr8(sw.heard_ever)
+    act = ptr8(sw.activity)
+    sent = ptr8(sw.sent_rate)
+    cmd = ptr8(sw.cmd_rate)
+    temp = ptr16(sw.temp)       # int16 bits
+    run = ptr8(sw.runaway)
+    dose = ptr32(sw.dose)
+    ctr = ptr16(sw.ctr)
+    ok = ptr8(sw.ctr_ok)
+    prate = ptr8(sw.prate)
+    pt = ptr32(sw.pt)
+    pdose = ptr32(sw.pdose)
+    pk = ptr8(sw.pk)
+    slot = ptr8(plan.slot)
+    dconf = ptr32(plan.dconf)
+    pset = ptr32(plan.pset)
+    pfine = ptr32(plan.pfine)
+    prs = ptr32(plan.prs)
+    res = ptr32(io)
+    n = int(sw.n)
+    size = int(wire.BOT_REPORTS_REC_SIZE)
+    o_st = int(wire.R_BOT_REPORTS_STATE)
+    o_si = int(wire.R_BOT_REPORTS_SITE)
+    o_do = int(wire.R_BOT_REPORTS_DOSE)
+    lost = int(wire.BOT_LOST)
+    quar = int(wire.BOT_QUARANTINED)
+    disabled = int(wire.BOT_DISABLED)
+    active = int(wire.BOT_ACTIVE)
+    every = res[3]
+    margin = int(sw.rmargin)
+    heat = int(sw.heatq)
+    conf_total = int(sw.conf_total)
+    pset_total = int(sw.pset_total)
+    pfine_total = int(sw.pfine_total)
+    prs_total = int(sw.prs_total)
+    sat = int(_dose.SAT)
+    slack = int(_dose.SLACK_MS)
+    rmarg = int(_dose.MARGIN)
+    half = 0x20000000           # ticks_diff: ticks wrap at 2**30
+    mask = 0x3FFFFFFF
+    seen = 0
+    changed = 0
+    back = 0
+    why = 0
+    restart = 0
+    done = 0
+    while count > 0 and off + size <= pend:
+        said = b[off + o_st]
+        if i < n and said <= lost:      # else no such state: not a sign of life
+            prev = heard[i]
+            site = b[off + o_si]
+            heard[i] = now
+            ever[i] = 1
+            seen += 1
+            st = state[i]
+            if st == quar or st == disabled:
+                if said == disabled and site == 255 and target[i] != 255:
+                    target[i] = 255
+                    changed = 1
+            else:
+                if said == disabled:
+                    st = disabled
+                elif said != quar and said != lost:
+                    st = said
+                if st != state[i]:
+                    if state[i] == lost:
+                        back = 1
+                    state[i] = st
+                    changed = 1
+            # hub.dose.report
+            c = b[off + o_do] | (b[off + o_do + 1] << 8)
+            k0 = pk[i]
+            k = k0
+            if site != 255:
+                k = slot[site]
+            r0 = prate[i]
+            pd = pdose[i]
+            live = 0
+            if r0:
+                live = r0 * (((now - pt[i] + half) & mask) - half)
+            if ok[i]:
+                d = (c - ctr[i]) & 0xFFFF
+                if d:
+                    e = (((now - prev + half) & mask) - half) + slack
+                    if d <= e:
+                        if e >= 65536:
+                            d += ((e - d) >> 16) << 16
+                    else:
+                        d = pd + (live + 99) // 100 + c
+                        restart = c
+                        why |= 2
+                    if conf_total < sat:
+                        dose[i] = dose[i] + d
+                        conf_total += d
+                        if k != 255:
+                            dconf[k] = dconf[k] + d
+            ok[i] = 1
+            ctr[i] = c
+            r = 0
+            if said != disabled:
+                a = act[i]
+                r = a
+                x = cmd[i]
+                if x > r:
+                    r = x
+                x = sent[i]
+                if x > r:
+                    r = x
+                if r:
+                    r += rmarg
+                if r < r0 and (t0 != now or (said == active and not a)):
+                    r = r0
+            if r0 or pd or r:
+                live2 = 0
+                if r:
+                    live2 = r * (((now - t0 + half) & mask) - half)
+                pfine_total += live2 - live
+                pset_total -= pd
+                prs_total += r - r0
+                if k0 != k:
+                    if k0 != 255:
+                        pfine[k0] = pfine[k0] - live
+                        pset[k0] = pset[k0] - pd
+                        prs[k0] = prs[k0] - r0
+                    if k != 255:
+                        pfine[k] = pfine[k] + live2
+                        prs[k] = prs[k] + r
+                elif k != 255:
+                    pfine[k] = pfine[k] + live2 - live
+                    pset[k] = pset[k] - pd
+                    prs[k] = prs[k] + r - r0
+                pdose[i] = 0
+                prate[i] = r
+            pt[i] = t0
+            pk[i] = k
+            # the safety rules only for a report that could trip one
+            tp = temp[i]
+            if tp > 32767:
+                tp -= 65536
+            if act[i] > sent[i] + margin or tp >= heat or run[i]:
+                why |= 1
+        i += 1
+        off += size
+        count -= 1
+        done += 1
+        if why or (count & every) == 0:
+            break
+    sw.conf_total = conf_total
+    sw.pset_total = pset_total
+    sw.pfine_total = pfine_total
+    sw.prs_total = prs_total
+    if changed:
+        sw.changed = 1
+    if back:
+        sw.sweep_at = now       # a LOST bot is back: the sweep clears the alarm at once
+    res[0] = seen
+    res[1] = restart
+    res[2] = why
+    return done

@@ -48,6 +48,18 @@ def _snapshot(hub):
     return out
 
 
+def _checker(seen):
+    def check(hub, i, now):
+        seen.append(("check", i, now, hub.swarm.conf_total, hub.swarm.pfine_total))
+    return check
+
+
+def _recorder(seen):
+    def record(event, a=0, b=0, c=0):
+        seen.append(("record", event, a, b, c))
+    return record
+
+
 def _reports_frame(rng, first, count, n):
     """A BOT_REPORTS payload in a frame buffer: random fields, some garbled states."""
     size = wire.BOT_REPORTS_REC_SIZE
@@ -72,6 +84,7 @@ def _reports_frame(rng, first, count, n):
 def test_report_ingest_in_viper_matches_the_portable_ingest():
     _viper()
     rng = Lcg(5)
+    checked = 0
     try:
         for trial in range(3):
             a = _treating(40)
@@ -82,12 +95,17 @@ def test_report_ingest_in_viper_matches_the_portable_ingest():
                 first = rng.getrandbits(5)
                 buf, pend = _reports_frame(rng, first, count, 40)   # past the swarm too
                 now = a.hub.now + 20 * (k + 1)
-                for hub, viper in ((a.hub, True), (b.hub, False)):
+                calls = ([], [])
+                for hub, viper, seen in ((a.hub, True, calls[0]), (b.hub, False, calls[1])):
                     frame.select(viper)
-                    hub.swarm.ingest(hub, buf, pend, now, lambda h, i, t: None)
+                    hub.record = _recorder(seen)
+                    hub.swarm.ingest(hub, buf, pend, now, _checker(seen))
                 eq(_snapshot(a.hub), _snapshot(b.hub), "trial %d frame %d" % (trial, k))
+                eq(calls[0], calls[1], "trial %d frame %d: checks and records" % (trial, k))
+                checked += len(calls[0])
     finally:
         frame.select(True)
+    true(checked > 0, "some reports called for the safety rules or a restart record")
 
 
 def test_gather_in_viper_matches_the_portable_gather():
