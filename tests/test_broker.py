@@ -156,27 +156,16 @@ def test_a_retried_command_runs_once_signed_or_not(emu, broker):
         assert (first.status, first.reason) == (again.status, again.reason) == ("DONE", "NONE")
 
 
-FLOOD = """
-import os, socket, sys, time
-from nanohub.protocol import codec, schema
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.connect(sys.argv[1])
-junk = os.urandom(300).replace(b"\\0", b"\\1") + b"\\0"
-burst = b"".join(codec.encode("ALARM_ACK", {"code": 0}, seq=i) for i in range(50)) + junk
-print("flooding", flush=True)
-try:
-    while True:
-        s.sendall(burst)
-except OSError:
-    pass
-"""
+# the bench's flooding client: unsigned commands and junk as fast as the socket takes them
+FLOOD = [sys.executable, "-m", "bench.broker", "--flood-into"]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_estop_from_a_second_client_is_confirmed_within_half_a_second_while_another_floods(
         own_emu):
     with Broker(own_emu.url, "flood") as broker, Hub.open(broker.unix_url) as op:
         op.command("DEPLOY", {"site": 40, "count": 4})
-        flooder = subprocess.Popen([sys.executable, "-c", FLOOD, broker.socket_path],
+        flooder = subprocess.Popen(FLOOD + [broker.socket_path], cwd=ROOT,
                                    stdout=subprocess.PIPE, text=True)
         try:
             assert flooder.stdout.readline().strip() == "flooding"
