@@ -226,6 +226,12 @@ def _finish(ctx, args, out, res):
     text = "recorded %.1f s into %s (%s): %s" % (
         obj["duration_s"], out, obj["ended"],
         ", ".join("%d %s" % (v, k.replace("_", " ")) for k, v in counts.items()))
+    wal = Path(str(out) + "-wal")
+    if wal.exists() and wal.stat().st_size:
+        obj["journal"] = str(wal)
+        text += ("\nnote: another process had %s open as the recording ended: the last rows are in "
+                 "%s beside it (keep the two together); SQLite folds them into one file when it "
+                 "is next opened alone" % (out, wal.name))
     if args.report:
         from ..report import render
         path, _ = render([out], args.report)

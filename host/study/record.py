@@ -20,6 +20,7 @@ including the simulator's ground truth. Schema: :mod:`nanohub.host.report.db`.
 import json
 import os
 import platform
+import sqlite3
 import threading
 import time
 from contextlib import contextmanager
@@ -73,6 +74,7 @@ class Recorder:
         self.batches = 0
         self.error = None
         self.closed = False
+        self.wal_kept = None            # why the journal could not be folded at close, if so
         self.hub_info = None
         self.ended = None           # set to say why the recording ended (else the caller's)
         started = time.time()
@@ -288,12 +290,26 @@ class Recorder:
                 "link_stats": json.dumps(link_stats or {}, default=str),
                 "audit_verify": json.dumps(verify)})
             with self._dblock:
-                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                self.db.execute("PRAGMA journal_mode = DELETE")
+                self._fold_journal()
         finally:
             self.db.close()
         if self.error is not None:
             raise RecordError("recording to %s failed: %s" % (self.path, self.error))
+
+    def _fold_journal(self):
+        """Fold the WAL journal back into the one file. While another process reads
+        the database (a report being written, ``sqlite3`` at a prompt) SQLite keeps
+        it in WAL mode: every row is committed and, checkpointed, in the database
+        file, and the switch back happens at the next lone open; ``self.wal_kept``
+        says so instead of failing the recording."""
+        try:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.db.execute("PRAGMA journal_mode = DELETE")
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise
+            self.wal_kept = ("another process has %s open: the recording is complete, left in "
+                             "WAL mode until it is next opened alone" % self.path)
 
     def __enter__(self):
         return self
