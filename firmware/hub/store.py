@@ -20,9 +20,14 @@ write and never read.
 """
 import os
 
+try:
+    from errno import ENOENT as _ENOENT
+except ImportError:  # pragma: no cover - ports without errno
+    _ENOENT = 2
+_ENOENT_WASM = 44   # the WebAssembly port's filesystem raises Emscripten's ENOENT
+
 _TMP = ".tmp"
 _NEW = ".new"
-_ENOENT = 2
 
 
 def _sync(f):
@@ -34,7 +39,7 @@ def _sync(f):
 
 
 def _missing(e):
-    return e.args and e.args[0] == _ENOENT
+    return e.args and (e.args[0] == _ENOENT or e.args[0] == _ENOENT_WASM)
 
 
 def _exists(path):
