@@ -58,8 +58,22 @@ def chain_of(prev, head):
     return h.digest()[:_ANCHOR]
 
 
+def _chain_into(prev, head, out, at):
+    """chain_of(prev, head) written into out[at:at + 8] (one slice fewer)."""
+    h = sha256(prev)
+    h.update(head)
+    d = h.digest()
+    for k in range(_ANCHOR):
+        out[at + k] = d[k]
+
+
 def _clamp(v, lo, hi):
     return lo if v < lo else hi if v > hi else v
+
+
+def _u32(v):
+    # v & _U32 without a big-int temporary for the usual small value
+    return v if 0 <= v < 0x40000000 else v & _U32
 
 
 class AuditLog:
@@ -79,6 +93,9 @@ class AuditLog:
         self._segs = []          # first index of each segment, ascending
         self._last_n = 0         # records in the last segment
         self._rec = bytearray(wire.LOG_SIZE)
+        self._head = memoryview(self._rec)[:wire.LOG_CHAIN]     # what the chain covers
+        self._seg_first = -1     # the last segment's first index and its file name,
+        self._seg_name = None    # made once per segment, not once per append
         self.dropped_first = -1  # the last rotation removed records from here
         self.dropped_n = 0
         self.since_ckpt = 0      # records appended since the last checkpoint (or boot)
@@ -147,6 +164,13 @@ class AuditLog:
         return dropped
 
     # ----------------------------------------------------------- appending --
+    def _last_name(self):
+        first = self._segs[-1]
+        if first != self._seg_first:
+            self._seg_name = seg_name(first)
+            self._seg_first = first
+        return self._seg_name
+
     def _held(self):
         # the oldest segment holds a record the host has not acknowledged
         return self.hold and len(self._segs) > 1 and self.acked < self._segs[1]
@@ -189,20 +213,21 @@ class AuditLog:
             self._rotate()
         index = self.next_index
         r = self._rec
-        struct.pack_into(wire.LOG_FMT, r, 0, index & _U32, t_ms & _U32,
+        struct.pack_into(wire.LOG_FMT, r, 0, _u32(index), _u32(t_ms),
                          _clamp(event, 0, 0xFF), _clamp(a, 0, 0xFF),
                          _clamp(b, 0, 0xFFFF), _clamp(c, _I32_MIN, _I32_MAX), _ZERO)
-        d = chain_of(self.head_chain, memoryview(r)[:wire.LOG_CHAIN])
-        r[wire.LOG_CHAIN:] = d
+        _chain_into(self.head_chain, self._head, r, wire.LOG_CHAIN)
         try:
-            self.store.append(seg_name(self._segs[-1]), r)
+            self.store.append(self._last_name(), r)
         except OSError:
             try:  # resynchronise with whatever reached the medium
                 self._load_tail()
             except OSError:
                 pass
             raise
-        self.head_chain[:] = d
+        hc = self.head_chain
+        for k in range(_ANCHOR):
+            hc[k] = r[wire.LOG_CHAIN + k]
         self.next_index = index + 1
         self._last_n += 1
         self.since_ckpt = 0 if event == wire.EV_CHECKPOINT else self.since_ckpt + 1
