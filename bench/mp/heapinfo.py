@@ -33,6 +33,11 @@ def _import(name):
     return True
 
 
+class _Host:
+    """What a HostOut reads of its hub when it is built alone."""
+    board = htx = None
+
+
 def _component(name):
     def make():
         from boards.null import Board, MemStore
@@ -47,6 +52,21 @@ def _component(name):
             return core.Plan()
         if name == "alarms":
             return alarms.Alarms()
+        if name == "hostout":
+            from hub.hostout import HostOut
+            return HostOut(_Host())
+        if name == "acks":
+            from hub.acks import Acks
+            return Acks()
+        if name == "audit":
+            from hub.audit import AuditLog
+            return AuditLog(MemStore(), hold=True)
+        if name == "params":
+            from hub.params import Params
+            return Params(MemStore())
+        if name == "stops":
+            from hub.stopscan import StopScan
+            return StopScan()
         store = MemStore()
         store.write_atomic("hub.key", bytes(32))
         return core.Hub(Board(store), n, 1)
@@ -65,6 +85,11 @@ STEPS = [("module " + m, (lambda m=m: _import(m)), True) for m in MODULES] + [
     ("one frame Tx", _component("tx"), False),
     ("plan", _component("plan"), False),
     ("alarms", _component("alarms"), False),
+    ("host output queue", _component("hostout"), False),
+    ("ACK cache", _component("acks"), False),
+    ("audit log", _component("audit"), False),
+    ("params", _component("params"), False),
+    ("stop scan", _component("stops"), False),
     ("whole Hub (%d bots)" % n, _component("hub"), True),
     ("boot", _boot, True),
 ]
