@@ -6,8 +6,9 @@
 Each figure is gc.mem_alloc() after a step minus before it, both read on a
 collected heap: the code each firmware module loads (and what it pulls in
 first), then each long-lived object the Hub builds, measured alone and let go
-(so the Hub's own copy is the only one left), then the whole Hub (on the null
-board: no sockets) and its boot. The steps run one per ``wasm_step`` call: on
+(so the Hub's own copy is the only one left), then the null board (no
+sockets) with its in-RAM store, then the whole Hub on it and its boot (what
+the boot writes to that store counts in the boot). The steps run one per ``wasm_step`` call: on
 the WebAssembly port a collection only happens once control is back in
 JavaScript, so each reading there is taken at the start of the next call.
 """
@@ -67,9 +68,11 @@ def _component(name):
         if name == "stops":
             from hub.stopscan import StopScan
             return StopScan()
-        store = MemStore()
-        store.write_atomic("hub.key", bytes(32))
-        return core.Hub(Board(store), n, 1)
+        if name == "board":
+            store = MemStore()
+            store.write_atomic("hub.key", bytes(32))
+            return Board(store)
+        return core.Hub(held["board"], n, 1)
     return make
 
 
@@ -90,6 +93,7 @@ STEPS = [("module " + m, (lambda m=m: _import(m)), True) for m in MODULES] + [
     ("audit log", _component("audit"), False),
     ("params", _component("params"), False),
     ("stop scan", _component("stops"), False),
+    ("board", _component("board"), True),  # the null board and its store: not the hub's
     ("whole Hub (%d bots)" % n, _component("hub"), True),
     ("boot", _boot, True),
 ]

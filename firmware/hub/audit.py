@@ -99,7 +99,6 @@ class AuditLog:
         self.dropped_first = -1  # the last rotation removed records from here
         self.dropped_n = 0
         self.since_ckpt = 0      # records appended since the last checkpoint (or boot)
-        self._buf = bytearray(wire.LOG_SIZE * _CHUNK)
         self._anc = bytearray(_ANCHOR)
 
     # ------------------------------------------------------------- opening --
@@ -280,7 +279,9 @@ class AuditLog:
             return False, first, 0, None
         chain = bytes(a)
         n = (size - _ANCHOR) // wire.LOG_SIZE
-        buf, mv, pos = self._buf, memoryview(self._buf), 0
+        # made per check (at boot, or after a failed write), not kept
+        buf = bytearray(wire.LOG_SIZE * _CHUNK)
+        mv, pos = memoryview(buf), 0
         while pos < n:
             k = min(_CHUNK, n - pos)
             got = self.store.read_at(name, _ANCHOR + pos * wire.LOG_SIZE,
