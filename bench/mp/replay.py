@@ -82,7 +82,8 @@ board.host_write = _host_write
 board.bus_write = _bus_write
 hub = Hub(board, bots)
 hub.boot(0)
-out = {"bots": bots, "calls": 0, "peak": 0, "peak_call": 0, "after_boot": 0, "call_max": 0}
+out = {"bots": bots, "calls": 0, "peak": 0, "peak_call": 0, "after_boot": 0, "call_max": 0,
+       "call_max_at": 0}
 
 
 def _feed():
@@ -131,6 +132,7 @@ def wasm_step():
         out["live_max"] = now - src[4]
     if used - now + src[4] > out["call_max"]:
         out["call_max"] = used - now + src[4]
+        out["call_max_at"] = out["calls"]
     if used > out["peak"]:
         out["peak"] = used
         out["peak_call"] = out["calls"]
