@@ -58,22 +58,8 @@ def chain_of(prev, head):
     return h.digest()[:_ANCHOR]
 
 
-def _chain_into(prev, head, out, at):
-    """chain_of(prev, head) written into out[at:at + 8] (one slice fewer)."""
-    h = sha256(prev)
-    h.update(head)
-    d = h.digest()
-    for k in range(_ANCHOR):
-        out[at + k] = d[k]
-
-
 def _clamp(v, lo, hi):
     return lo if v < lo else hi if v > hi else v
-
-
-def _u32(v):
-    # v & _U32 without a big-int temporary for the usual small value
-    return v if 0 <= v < 0x40000000 else v & _U32
 
 
 class AuditLog:
@@ -92,8 +78,12 @@ class AuditLog:
         self.tail_bad = -1       # first bad index found there, or -1
         self._segs = []          # first index of each segment, ascending
         self._last_n = 0         # records in the last segment
-        self._rec = bytearray(wire.LOG_SIZE)
-        self._head = memoryview(self._rec)[:wire.LOG_CHAIN]     # what the chain covers
+        # the record, then room for the whole digest its chain is cut from
+        # (written in place: no slice of it is made); views of its parts
+        r = self._rec = bytearray(wire.LOG_CHAIN + 32)
+        self._head = memoryview(r)[:wire.LOG_CHAIN]                 # what the chain covers
+        self._whole = memoryview(r)[:wire.LOG_SIZE]                 # what is stored
+        self._link = memoryview(r)[wire.LOG_CHAIN:wire.LOG_SIZE]    # its chain
         self._seg_first = -1     # the last segment's first index and its file name,
         self._seg_name = None    # made once per segment, not once per append
         self.dropped_first = -1  # the last rotation removed records from here
@@ -212,21 +202,23 @@ class AuditLog:
             self._rotate()
         index = self.next_index
         r = self._rec
-        struct.pack_into(wire.LOG_FMT, r, 0, _u32(index), _u32(t_ms),
+        # & _U32 would make a big-int temporary on a 32-bit port: only when needed
+        struct.pack_into(wire.LOG_FMT, r, 0, index if index < 0x40000000 else index & _U32,
+                         t_ms if 0 <= t_ms < 0x40000000 else t_ms & _U32,
                          _clamp(event, 0, 0xFF), _clamp(a, 0, 0xFF),
                          _clamp(b, 0, 0xFFFF), _clamp(c, _I32_MIN, _I32_MAX), _ZERO)
-        _chain_into(self.head_chain, self._head, r, wire.LOG_CHAIN)
+        h = sha256(self.head_chain)         # chain_of, without its slice
+        h.update(self._head)
+        r[wire.LOG_CHAIN:] = h.digest()
         try:
-            self.store.append(self._last_name(), r)
+            self.store.append(self._last_name(), self._whole)
         except OSError:
             try:  # resynchronise with whatever reached the medium
                 self._load_tail()
             except OSError:
                 pass
             raise
-        hc = self.head_chain
-        for k in range(_ANCHOR):
-            hc[k] = r[wire.LOG_CHAIN + k]
+        self.head_chain[:] = self._link
         self.next_index = index + 1
         self._last_n += 1
         self.since_ckpt = 0 if event == wire.EV_CHECKPOINT else self.since_ckpt + 1
