@@ -33,6 +33,25 @@ def _kb(b):
     return b / 1024.0
 
 
+# heapinfo's figures that are a part of the Hub measured alone (how many it holds)
+PARTS = (("swarm tables (64 bots)", "swarm tables", 1), ("plan", "plan", 1),
+         ("one frame Rx", "frame receivers", 2), ("one frame Tx", "frame builder (both links)", 1),
+         ("host output queue", "host output queue", 1), ("audit log", "audit log", 1),
+         ("alarms", "alarms", 1), ("ACK cache", "ACK cache", 1), ("params", "params", 1),
+         ("stop scan", "stop scan", 1))
+
+
+def _parts(info, bots=64):
+    """The Hub's parts, largest first, and the rest (its fields, the link read buffer...)."""
+    hub = info["whole Hub (%d bots)" % bots] + info.get("boot", 0)
+    got = [(info[k] * k_n, name, k_n) for k, name, k_n in PARTS if k in info]
+    got.sort(key=lambda g: -g[0])
+    rest = hub - sum(g[0] for g in got)
+    return ", ".join("%s %.1f KB" % (name + (" x%d" % k_n if k_n > 1 else ""), _kb(b))
+                     for b, name, k_n in got) + ", the rest %.1f KB (the Hub's own fields, " \
+        "link read buffer, heartbeat copy, state, estop, patient, bus health, boot)" % _kb(rest)
+
+
 def heap_figures(info, bots=64):
     total = info["total after boot"] - info.get("start", 0)
     code = info["code: firmware modules"]
@@ -80,12 +99,19 @@ def run(quick=False):
                     how="`bench/mp/heapinfo.py` on the 32-bit VM: gc.mem_alloc() on a collected "
                         "heap before and after each step, one step per return to JavaScript: "
                         "each firmware module's import, each of the Hub's parts built alone and "
-                        "let go, then the Hub (null board) and its boot. Code from source (as "
-                        "the goal states) and from `.mpy` (mpy-cross; the viper module is left "
-                        "out, this port has no native emitter).",
-                    why="" if ok else "the code is most of it: largest modules from source %s. "
-                    "Frozen into a board's flash, code leaves the heap." % ", ".join(
-                        "%s %.1f KB" % (k, _kb(v)) for k, v in mods),
+                        "let go, then the null board with its in-RAM store (%.1f KB, the "
+                        "board's, not counted as the hub's), the Hub on it and its boot (what "
+                        "the boot writes into that store counts). Hub: %s. Code from source "
+                        "(as the goal states) and from `.mpy` (mpy-cross; the viper module is "
+                        "left out, this port has no native emitter)." % (
+                            _kb(src.get("board", 0)), _parts(src)),
+                    why="" if ok else "%s%s" % (
+                        "" if _kb(fs["hub"]) <= GOAL_OBJECTS_KB else
+                        "the hub's objects: %s; " % _parts(src),
+                        "" if _kb(fs["total"]) <= GOAL_HEAP_KB else
+                        "the code is most of it: largest modules from source %s. Frozen into "
+                        "a board's flash, code leaves the heap." % ", ".join(
+                            "%s %.1f KB" % (k, _kb(v)) for k, v in mods)),
                     data={"source": src, "mpy": mpy}))
     code = fm["code"]
     peak = rep["peak"]
@@ -102,11 +128,19 @@ def run(quick=False):
                         "stop confirmed, the whole audit log read) recorded on the unix VM as "
                         "the bytes the hub read per call, then replayed (`bench/mp/replay.py`) "
                         "into the hub alone, loaded from .mpy on the 32-bit VM with its store on "
-                        "files: %d calls, one per return to JavaScript (this port collects only "
-                        "then; its heap grows on demand, so no size can be imposed), "
-                        "gc.mem_alloc() at the end of each call; the largest is the figure "
-                        "(fragmentation not counted; the replay's own few hundred bytes are). "
-                        "Ended in ESTOP: %s." % (rep["calls"], rep["estop"]),
+                        "files: %d calls, each in two returns to JavaScript (this port collects "
+                        "only then; its heap grows on demand, so no size can be imposed): one "
+                        "reads the call's recorded bytes, the next makes the call on the heap "
+                        "collected since; gc.mem_alloc() at its end, less those bytes (what a "
+                        "board's UART driver holds; measured as they are allocated), the "
+                        "largest is the figure (fragmentation not counted; the replay's own "
+                        "code and globals are). Live heap after boot %.1f KB, at most %.1f KB on "
+                        "entry to a call; the largest call allocated %.1f KB (call %d). Ended in "
+                        "ESTOP: %s." % (rep["calls"], _kb(rep["after_boot"] - code),
+                                        _kb(rep.get("live_max", 0) - code),
+                                        _kb(rep.get("call_max", 0)),
+                                        rep.get("call_max_at", 0),
+                                        rep["estop"]),
                     why="" if ok else "the hub's objects and its largest call's transient "
                     "allocations exceed the goal; see row 14's parts.",
                     data={"replay": rep, "record": rec}))

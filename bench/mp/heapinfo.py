@@ -6,8 +6,9 @@
 Each figure is gc.mem_alloc() after a step minus before it, both read on a
 collected heap: the code each firmware module loads (and what it pulls in
 first), then each long-lived object the Hub builds, measured alone and let go
-(so the Hub's own copy is the only one left), then the whole Hub (on the null
-board: no sockets) and its boot. The steps run one per ``wasm_step`` call: on
+(so the Hub's own copy is the only one left), then the null board (no
+sockets) with its in-RAM store, then the whole Hub on it and its boot (what
+the boot writes to that store counts in the boot). The steps run one per ``wasm_step`` call: on
 the WebAssembly port a collection only happens once control is back in
 JavaScript, so each reading there is taken at the start of the next call.
 """
@@ -33,6 +34,11 @@ def _import(name):
     return True
 
 
+class _Host:
+    """What a HostOut reads of its hub when it is built alone."""
+    board = htx = None
+
+
 def _component(name):
     def make():
         from boards.null import Board, MemStore
@@ -47,9 +53,26 @@ def _component(name):
             return core.Plan()
         if name == "alarms":
             return alarms.Alarms()
-        store = MemStore()
-        store.write_atomic("hub.key", bytes(32))
-        return core.Hub(Board(store), n, 1)
+        if name == "hostout":
+            from hub.hostout import HostOut
+            return HostOut(_Host())
+        if name == "acks":
+            from hub.acks import Acks
+            return Acks()
+        if name == "audit":
+            from hub.audit import AuditLog
+            return AuditLog(MemStore(), hold=True)
+        if name == "params":
+            from hub.params import Params
+            return Params(MemStore())
+        if name == "stops":
+            from hub.stopscan import StopScan
+            return StopScan()
+        if name == "board":
+            store = MemStore()
+            store.write_atomic("hub.key", bytes(32))
+            return Board(store)
+        return core.Hub(held["board"], n, 1)
     return make
 
 
@@ -65,6 +88,12 @@ STEPS = [("module " + m, (lambda m=m: _import(m)), True) for m in MODULES] + [
     ("one frame Tx", _component("tx"), False),
     ("plan", _component("plan"), False),
     ("alarms", _component("alarms"), False),
+    ("host output queue", _component("hostout"), False),
+    ("ACK cache", _component("acks"), False),
+    ("audit log", _component("audit"), False),
+    ("params", _component("params"), False),
+    ("stop scan", _component("stops"), False),
+    ("board", _component("board"), True),  # the null board and its store: not the hub's
     ("whole Hub (%d bots)" % n, _component("hub"), True),
     ("boot", _boot, True),
 ]

@@ -7,9 +7,11 @@ The rig (tests/mp/hubkit.py) plays host, gateway and swarm around the real
 Hub: rates at their highest, consent, nine bots deployed to three lesions,
 arm, treat 3 s, status, bots, sites and every parameter read, stop, recall,
 an emergency stop confirmed bot by bot, the whole audit log read. Each call
-into the hub (a tick or a poll between ticks) is one line of OUT: kind, clock,
-then the bytes it read from the host link and from the bus, in hex. Replaying
-it (``replay.py``) runs the same hub through the same session alone.
+into the hub (a tick or a poll between ticks) is one record of OUT (binary,
+after the store's 32-byte key): ``REC`` (kind ``t`` or ``p``, clock, the
+counts of bytes it read from the host link and from the bus), then those
+bytes. Replaying it (``replay.py``) runs the same hub through the same
+session alone.
 """
 import struct
 import sys
@@ -18,12 +20,13 @@ from hub import wire
 from hubkit import Rig
 
 SITES = ((10, 3), (11, 3), (12, 3))
+REC = "<BIHH"                           # kind, clock, host bytes, bus bytes
 
 out_path = sys.argv[1]
 bots = int(sys.argv[2]) if len(sys.argv) > 2 else 64
 rig = Rig(bots=bots, hello=False)
-out = open(out_path, "w")
-out.write("k %s\n" % rig.key.hex())    # the store's key: signed commands must verify
+out = open(out_path, "wb")
+out.write(rig.key)                      # the store's key: signed commands must verify
 got = [bytearray(), bytearray()]
 board = rig.board
 hub = rig.hub
@@ -46,7 +49,9 @@ board.host_read, board.bus_read = host_read, bus_read
 
 
 def _line(kind, now):
-    out.write("%s %d %s %s\n" % (kind, now, got[0].hex() or "-", got[1].hex() or "-"))
+    out.write(struct.pack(REC, ord(kind), now, len(got[0]), len(got[1])))
+    out.write(got[0])
+    out.write(got[1])
     got[0][:] = b""
     got[1][:] = b""
 

@@ -78,11 +78,17 @@ class AuditLog:
         self.tail_bad = -1       # first bad index found there, or -1
         self._segs = []          # first index of each segment, ascending
         self._last_n = 0         # records in the last segment
-        self._rec = bytearray(wire.LOG_SIZE)
+        # the record, then room for the whole digest its chain is cut from
+        # (written in place: no slice of it is made); views of its parts
+        r = self._rec = bytearray(wire.LOG_CHAIN + 32)
+        self._head = memoryview(r)[:wire.LOG_CHAIN]                 # what the chain covers
+        self._whole = memoryview(r)[:wire.LOG_SIZE]                 # what is stored
+        self._link = memoryview(r)[wire.LOG_CHAIN:wire.LOG_SIZE]    # its chain
+        self._seg_first = -1     # the last segment's first index and its file name,
+        self._seg_name = None    # made once per segment, not once per append
         self.dropped_first = -1  # the last rotation removed records from here
         self.dropped_n = 0
         self.since_ckpt = 0      # records appended since the last checkpoint (or boot)
-        self._buf = bytearray(wire.LOG_SIZE * _CHUNK)
         self._anc = bytearray(_ANCHOR)
 
     # ------------------------------------------------------------- opening --
@@ -147,6 +153,13 @@ class AuditLog:
         return dropped
 
     # ----------------------------------------------------------- appending --
+    def _last_name(self):
+        first = self._segs[-1]
+        if first != self._seg_first:
+            self._seg_name = seg_name(first)
+            self._seg_first = first
+        return self._seg_name
+
     def _held(self):
         # the oldest segment holds a record the host has not acknowledged
         return self.hold and len(self._segs) > 1 and self.acked < self._segs[1]
@@ -189,20 +202,23 @@ class AuditLog:
             self._rotate()
         index = self.next_index
         r = self._rec
-        struct.pack_into(wire.LOG_FMT, r, 0, index & _U32, t_ms & _U32,
+        # & _U32 would make a big-int temporary on a 32-bit port: only when needed
+        struct.pack_into(wire.LOG_FMT, r, 0, index if index < 0x40000000 else index & _U32,
+                         t_ms if 0 <= t_ms < 0x40000000 else t_ms & _U32,
                          _clamp(event, 0, 0xFF), _clamp(a, 0, 0xFF),
                          _clamp(b, 0, 0xFFFF), _clamp(c, _I32_MIN, _I32_MAX), _ZERO)
-        d = chain_of(self.head_chain, memoryview(r)[:wire.LOG_CHAIN])
-        r[wire.LOG_CHAIN:] = d
+        h = sha256(self.head_chain)         # chain_of, without its slice
+        h.update(self._head)
+        r[wire.LOG_CHAIN:] = h.digest()
         try:
-            self.store.append(seg_name(self._segs[-1]), r)
+            self.store.append(self._last_name(), self._whole)
         except OSError:
             try:  # resynchronise with whatever reached the medium
                 self._load_tail()
             except OSError:
                 pass
             raise
-        self.head_chain[:] = d
+        self.head_chain[:] = self._link
         self.next_index = index + 1
         self._last_n += 1
         self.since_ckpt = 0 if event == wire.EV_CHECKPOINT else self.since_ckpt + 1
@@ -255,7 +271,9 @@ class AuditLog:
             return False, first, 0, None
         chain = bytes(a)
         n = (size - _ANCHOR) // wire.LOG_SIZE
-        buf, mv, pos = self._buf, memoryview(self._buf), 0
+        # made per check (at boot, or after a failed write), not kept
+        buf = bytearray(wire.LOG_SIZE * _CHUNK)
+        mv, pos = memoryview(buf), 0
         while pos < n:
             k = min(_CHUNK, n - pos)
             got = self.store.read_at(name, _ANCHOR + pos * wire.LOG_SIZE,

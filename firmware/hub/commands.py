@@ -190,6 +190,8 @@ def _signed_heartbeat(hub, rx, now):
     n = rx.tag_at() + wire.TAG_SIZE
     src = rx.buf
     dst = hub.hb_buf
+    if n > len(dst):
+        return                  # longer than a heartbeat: not one
     for i in range(n):
         dst[i] = src[i]
     hub.hb_len = n

@@ -96,7 +96,10 @@ class Hub:
         self.htx = frame.Tx()
         self.out = HostOut(self)
         self.brx = frame.Rx()
-        self.btx = frame.Tx()
+        # one set of transmit buffers for both links: a bus frame is built and
+        # written in one go (bus_send writes what it built before reading the
+        # host link), and so is a host frame (sent, or copied into the queue)
+        self.btx = frame.Tx(self.htx)
         self.iobuf = bytearray(_IO)
         self.stops = StopScan()
         self._stop_act = self._stop_found
@@ -119,7 +122,8 @@ class Hub:
         self.host_ever = False
         self.link_heard = 0         # anyone: any valid frame
         self.hb_expires = -1        # expiry of the last signed heartbeat taken
-        self.hb_buf = bytearray(wire.MAX_FRAME)   # a signed heartbeat awaiting its check
+        # a signed heartbeat awaiting its check: header, payload, counter, expiry, tag
+        self.hb_buf = bytearray(wire.HEADER_SIZE + wire.HEARTBEAT_SIZE + wire.AUTH_SIZE)
         self.hb_views = frame.Views(self.hb_buf)
         self.hb_len = 0
         self.hb_at = 0

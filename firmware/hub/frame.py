@@ -262,12 +262,19 @@ class Tx:
     ``begin`` writes the header into ``raw`` and returns the payload offset;
     the caller packs the payload into ``raw``; ``finish`` appends the auth
     block and CRC and COBS-encodes into ``out``, returning the wire length.
+
+    ``Tx(other)`` builds in ``other``'s buffers with its own sequence
+    numbers: for a second link whose frames are each built and written out
+    before the other link's next one begins.
     """
 
-    def __init__(self):
-        self.raw = bytearray(wire.MAX_FRAME)
-        self.out = bytearray(wire.MAX_WIRE)
-        self.views = Views(self.raw)
+    def __init__(self, share=None):
+        if share is None:
+            self.raw = bytearray(wire.MAX_FRAME)
+            self.out = bytearray(wire.MAX_WIRE)
+            self.views = Views(self.raw)
+        else:
+            self.raw, self.out, self.views = share.raw, share.out, share.views
         self.seq = 0
 
     def begin(self, msg, seq=-1, addr=0, flags=0):

@@ -12,11 +12,14 @@ once:
   reply) goes out only straight away; while anything waits it is dropped,
   counted: the next one carries fresher numbers anyway.
 - Everything else (ACKs, replies, alarms, ESTOP reports) waits in a small
-  queue of whole frames. When the queue is full the oldest waiting
-  telemetry reply is dropped (the host can ask again), else the oldest
-  waiting frame: a flood of requests never pushes out an ACK, an alarm or
-  an ESTOP report while a reply could go instead. Drops are counted, and
-  the episode is audited once (EV_HOST_DROP) when the host reads again.
+  queue of whole frames: up to ``_SLOTS`` frames, kept one after the other
+  in a pool of two of the largest frames (an ACK takes a few dozen bytes of
+  it, not a whole frame's slot). When the queue is full (in frames or in
+  bytes) the oldest waiting telemetry reply is dropped (the host can ask
+  again), else the oldest waiting frame: a flood of requests never pushes
+  out an ACK, an alarm or an ESTOP report while a reply could go instead.
+  Drops are counted, and the episode is audited once (EV_HOST_DROP) when
+  the host reads again.
 - A host that has said nothing for ``_QUIET_MS`` gets at most ``_BUDGET``
   more bytes: a console nobody reads (a pseudo-terminal between ser2net
   clients) holds a few frames for the next reader, not minutes of stale
@@ -29,9 +32,9 @@ from array import array
 
 from hub import wire
 from hub.compat import const, ticks_diff, ticks_us
-from hub.frame import Views
 
 _SLOTS = const(8)          # frames waiting for the host
+_POOL = 2 * wire.MAX_WIRE  # their bytes: a frame half out and the largest next to it
 _QUIET_MS = const(1000)    # the host heartbeats at 4 Hz: silent this long, it may be gone
 _BUDGET = const(1024)      # bytes a silent host may still be given
 _EPISODE_MS = const(1000)  # shorter hiccups with nothing but telemetry lost are not audited
@@ -49,11 +52,12 @@ class HostOut:
     def __init__(self, hub):
         self.hub = hub
         self.board = hub.board
-        self.src = Views(hub.htx.out)
-        self.slot = [bytearray(wire.MAX_WIRE) for _ in range(_SLOTS)]
+        self.pool = bytearray(_POOL)
+        self.slot_at = array("H", [0] * _SLOTS)   # where each waiting frame starts
         self.slot_n = array("H", [0] * _SLOTS)
         self.head = 0
         self.count = 0
+        self.used = 0              # pool bytes the waiting frames take, from slot_at[head]
         self.off = 0               # bytes of the head frame already written
         self.session = -1
         self.heard = 0             # hub.link_heard when last looked at
@@ -143,13 +147,14 @@ class HostOut:
         while self.count:
             k = self.head
             n = self.slot_n[k]
-            self.off += self._write(self.slot[k], self.off, n - self.off, now)
+            self.off += self._write(self.pool, self.slot_at[k] + self.off, n - self.off, now)
             if self.off < n:
                 return
             self._pop()
         self._settle(now)
 
     def _pop(self):
+        self.used -= self.slot_n[self.head]
         self.head = (self.head + 1) % _SLOTS
         self.count -= 1
         self.off = 0
@@ -176,14 +181,33 @@ class HostOut:
             return False
         if self.count == _SLOTS:
             self._drop_oldest(now)
+        while self.used + n > _POOL:
+            self._drop_oldest(now)          # the head frame alone always leaves room
         self._queue(n)
         return True
 
     def _queue(self, n):
-        k = (self.head + self.count) % _SLOTS
-        self.slot[k][0:n] = self.src.view(n)
+        """Copy ``hub.htx.out[:n]`` behind the waiting frames (byte by byte:
+        slicing would allocate), the waiting frames moved to the pool's start
+        first if it does not fit after them."""
+        at = self.slot_at
+        h = self.head
+        start = at[h] if self.count else 0
+        if start + self.used + n > _POOL:
+            _move(self.pool, 0, start, self.used)
+            for j in range(self.count):
+                at[(h + j) % _SLOTS] -= start
+            start = 0
+        end = start + self.used
+        src = self.hub.htx.out
+        dst = self.pool
+        for i in range(n):
+            dst[end + i] = src[i]
+        k = (h + self.count) % _SLOTS
+        at[k] = end
         self.slot_n[k] = n
         self.count += 1
+        self.used += n
 
     def _drop_oldest(self, now):
         """Drop one whole frame that has not started on the wire: the oldest
@@ -191,32 +215,40 @@ class HostOut:
         the host can ask again) if any waits, else the oldest frame. A flood
         of requests for telemetry must not push out the ACK of a stop."""
         h = self.head
-        sl = self.slot
+        at = self.slot_at
         sn = self.slot_n
+        pool = self.pool
         start = 1 if self.off else 0        # the head half out: keep it
         j = start
         while j < self.count:
-            m = sl[(h + j) % _SLOTS][4]     # the message id: the fifth COBS byte
+            m = pool[at[(h + j) % _SLOTS] + 4]  # the message id: the fifth COBS byte
             if m == wire.M_BOT_STATES or m == wire.M_SITE_READINGS or m == wire.M_HUB_STATUS:
                 break
             j += 1
         if j == self.count:
             j = start
-        while j > start:                    # move it to the front, order kept
-            a = (h + j) % _SLOTS
-            b = (h + j - 1) % _SLOTS
-            sl[a], sl[b] = sl[b], sl[a]
-            sn[a], sn[b] = sn[b], sn[a]
-            j -= 1
-        if self.off:                        # keep the head, drop the next
-            k = (h + 1) % _SLOTS
-            sl[h], sl[k] = sl[k], sl[h]
-            sn[h], sn[k] = sn[k], sn[h]
-            self.head = k
-            self.count -= 1
-        else:
+        if j == 0:
             self._pop()
+        else:                               # close the gap, order kept
+            a = (h + j) % _SLOTS
+            gone = sn[a]
+            tail = at[h] + self.used - at[a] - gone
+            _move(pool, at[a], at[a] + gone, tail)
+            while j + 1 < self.count:
+                a = (h + j) % _SLOTS
+                b = (h + j + 1) % _SLOTS
+                at[a] = at[b] - gone
+                sn[a] = sn[b]
+                j += 1
+            self.count -= 1
+            self.used -= gone
         self._begin(now)
         if self.lost < _SAT:
             self.lost += 1
         self.ep_lost += 1
+
+
+def _move(buf, dst, src, n):
+    """buf[dst:dst + n] = buf[src:src + n] for dst <= src, without a copy."""
+    for i in range(n):
+        buf[dst + i] = buf[src + i]

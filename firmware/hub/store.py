@@ -20,21 +20,30 @@ write and never read.
 """
 import os
 
+try:
+    from errno import ENOENT as _ENOENT
+except ImportError:  # pragma: no cover - ports without errno
+    _ENOENT = 2
+_ENOENT_WASM = 44   # the WebAssembly port's filesystem raises Emscripten's ENOENT
+
 _TMP = ".tmp"
 _NEW = ".new"
-_ENOENT = 2
+
+
+_fsync = getattr(os, "fsync", None)    # CPython; MicroPython commits on close
 
 
 def _sync(f):
     f.flush()
-    try:
-        os.fsync(f.fileno())  # CPython; MicroPython commits on close
-    except (AttributeError, OSError):
-        pass
+    if _fsync is not None:
+        try:
+            _fsync(f.fileno())
+        except OSError:
+            pass
 
 
 def _missing(e):
-    return e.args and e.args[0] == _ENOENT
+    return e.args and (e.args[0] == _ENOENT or e.args[0] == _ENOENT_WASM)
 
 
 def _exists(path):
@@ -86,11 +95,36 @@ class Store:
                 except OSError:
                     pass  # exists (or cannot be made: stat below says so)
         os.stat(root)
+        # the last name's path, and whether it is known whole since the last
+        # change to the store: the audit log appends to one file over and
+        # over, and each path or recovery check would allocate
+        self._name = None
+        self._full = None
+        self._whole = False
 
     def _path(self, name):
+        if name == self._name:
+            return self._full
         if not name or "/" in name or name.endswith(_TMP) or name.endswith(_NEW):
             raise ValueError("bad store name")
-        return self.root + "/" + name
+        path = self.root + "/" + name
+        self._name = name
+        self._full = path
+        self._whole = False
+        return path
+
+    def _recover(self, path):
+        # as _recover(path), skipped while nothing changed since it last ran
+        if path is self._full:
+            if self._whole:
+                return
+            _recover(path)
+            self._whole = True
+            return
+        _recover(path)
+
+    def _changing(self):
+        self._whole = False     # a replace or removal cut short may leave a .new
 
     def read(self, name):
         """The file's bytes, or None if it does not exist."""
@@ -111,7 +145,7 @@ class Store:
     def read_at(self, name, offset, buf):
         """Read into buf (bytearray or memoryview) from offset; return the count."""
         path = self._path(name)
-        _recover(path)
+        self._recover(path)
         with open(path, "rb") as f:
             f.seek(offset)
             n = f.readinto(buf)
@@ -119,6 +153,7 @@ class Store:
 
     def write_atomic(self, name, data):
         path = self._path(name)
+        self._changing()
         with open(path + _TMP, "wb") as f:
             f.write(data)
             _sync(f)
@@ -127,7 +162,7 @@ class Store:
     def append(self, name, data):
         """Append and sync; a power cut may leave a torn tail (callers check)."""
         path = self._path(name)
-        _recover(path)
+        self._recover(path)
         with open(path, "ab") as f:
             f.write(data)
             _sync(f)
@@ -136,6 +171,7 @@ class Store:
         """Cut the file to size bytes, atomically (copy, then replace)."""
         path = self._path(name)
         _recover(path)
+        self._changing()
         mv = memoryview(bytearray(256))
         with open(path, "rb") as src:
             with open(path + _TMP, "wb") as dst:
@@ -163,6 +199,7 @@ class Store:
     def remove(self, name):
         """Remove the file (and any half-finished replace); True if it existed."""
         path = self._path(name)
+        self._changing()
         found = False
         for p in (path + _NEW, path, path + _TMP):
             try:

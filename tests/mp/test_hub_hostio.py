@@ -218,3 +218,21 @@ def test_a_flood_of_telemetry_requests_drops_replies_not_the_ack_of_a_command():
     rig.run(200)
     eq([a[0] for a in rig.ack_log[n:] if a[0] == req], [req])   # the ACK outlived them
     eq(rig.host_bad, 0)
+
+
+def test_large_replies_fill_the_pool_in_bytes_and_still_never_push_out_an_ack():
+    rig = Rig(bots=64)
+    rig.board.room = 0
+    req = _alarm_acks(rig, 1)[0]
+    for _ in range(5):                          # 64-bot BOT_STATES replies: a few fit
+        rig.send(wire.M_REQUEST, struct.pack(wire.REQUEST_FMT, wire.REQ_BOTS))
+    rig.run(200)
+    out = rig.hub.out
+    true(out.count < SLOTS and out.lost > 0, "dropped for bytes: %d waiting, %d lost"
+         % (out.count, out.lost))
+    true(out.used <= len(out.pool), "%d bytes waiting" % out.used)
+    n = len(rig.ack_log)
+    rig.board.room = None
+    rig.run(200)
+    eq([a[0] for a in rig.ack_log[n:] if a[0] == req], [req])   # the ACK outlived them
+    eq(rig.host_bad, 0)                         # every frame whole

@@ -149,6 +149,32 @@ def test_power_cut_at_every_step_leaves_old_or_new():
             true(cut >= 1)
 
 
+def test_appends_after_a_replace_cut_short_in_the_same_store_recover_first():
+    # the store remembers that the file it appends to is whole; a replace of
+    # that file cut short (FAT: removed, its complete copy still a .new) must
+    # make the next append finish the replace before writing
+    cut = 0
+    while True:
+        with TmpStore() as st:
+            st.append("f", b"A")
+            st.append("f", b"B")                # the file is known whole now
+            try:
+                with_os(CutOs(cut, True), st.write_atomic, "f", b"new")
+                finished = True
+            except PowerCut:
+                finished = False
+            st.append("f", b"+")
+            got = st.read("f")
+            true(got in (b"AB+", b"new+"), "cut=%d: got %r" % (cut, got))
+            if finished:
+                eq(got, b"new+")
+            eq(st.names(), ["f"])
+        if finished:
+            break
+        cut += 1
+    true(cut >= 3)
+
+
 def test_power_cut_while_truncating_leaves_old_or_new():
     cut = 0
     while True:
