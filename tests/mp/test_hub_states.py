@@ -165,15 +165,23 @@ def test_treating_doses_only_the_deployed_bots_of_the_plan():
         eq(rig.sw.state[i], wire.BOT_ACTIVE)
 
 
-def test_pause_holds_the_bots_and_resume_continues():
+def _treating_then(command, state):
+    """A rig 500 ms into treating four bots, then ``command`` accepted: the hub
+    goes to ``state`` and 400 ms later no bot delivers."""
     rig = Rig()
     rig.treating(((SITE, 4),))
     rig.run(500)
-    accepted(rig.pause())
-    eq(rig.state(), wire.HUB_PAUSED)
+    accepted(command(rig))
+    eq(rig.state(), state)
     rig.run(400)
     for i in range(4):
-        eq(rig.sw.act[i], 0, "bot %d output while paused" % i)
+        eq(rig.sw.act[i], 0, "bot %d output after the command" % i)
+    return rig
+
+
+def test_pause_holds_the_bots_and_resume_continues():
+    rig = _treating_then(Rig.pause, wire.HUB_PAUSED)
+    for i in range(4):
         eq(rig.sw.state[i], wire.BOT_DEPLOYED)
     refused(rig.pause(), wire.WHY_STATE, wire.HUB_PAUSED)
     accepted(rig.resume())
@@ -193,14 +201,7 @@ def test_pause_and_resume_are_refused_outside_a_treatment():
 
 
 def test_stop_ends_the_treatment_safe_and_needs_new_consent():
-    rig = Rig()
-    rig.treating(((SITE, 4),))
-    rig.run(500)
-    accepted(rig.stop())
-    eq(rig.state(), wire.HUB_SAFE)
-    rig.run(400)
-    for i in range(4):
-        eq(rig.sw.act[i], 0)
+    rig = _treating_then(Rig.stop, wire.HUB_SAFE)
     true(rig.events(wire.EV_TREAT)[-1][3] == 3, "EV_TREAT stop logged")
     refused(rig.arm(), wire.WHY_CHECKS, wire.CHECK_CONSENT)
 
