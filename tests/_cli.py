@@ -44,6 +44,18 @@ def stop(proc):
             pipe.close()
 
 
+def terminate(proc, grace=5):
+    """End a child process with SIGTERM, killing it if it has not ended within
+    ``grace`` seconds (nothing if it has ended already)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(grace)
+
+
 def short_scenario(tmp_path):
     """The nominal scenario cut to 4 s, 8 bots, only the consent step: a quick real session."""
     text = (ROOT / "sim" / "scenarios" / "nominal.toml").read_text()
