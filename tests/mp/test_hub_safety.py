@@ -85,9 +85,7 @@ def test_host_link_loss_is_not_armed_outside_a_treatment():
 
 def test_an_armed_hub_without_heartbeats_is_not_paused_or_recalled():
     rig = Rig()
-    rig.lesion(SITE, 300)
-    rig.ready(((SITE, 4),))
-    rig.arm()
+    rig.armed(((SITE, 4),))
     rig.heartbeat = False
     rig.run(3000)
     eq(rig.state(), wire.HUB_ARMED)

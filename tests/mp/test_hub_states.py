@@ -12,9 +12,7 @@ PLAN = ((SITE, 100, 4),)
 
 
 def _armed(rig):
-    rig.lesion(SITE, 300)
-    rig.ready(((SITE, 4),))
-    accepted(rig.arm())
+    rig.armed(((SITE, 4),))
     eq(rig.state(), wire.HUB_ARMED)
 
 
