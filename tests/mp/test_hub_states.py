@@ -362,13 +362,20 @@ def test_every_state_change_is_in_the_audit_log():
     true(ok, "audit log verifies (first bad %d)" % bad)
 
 
-def test_estop_reset_is_refused_while_a_lost_bot_is_still_in_the_mouth():
+def _systemic_estop(ms):
+    """A rig treating four bots, two of them silent for ``ms``: the systemic
+    rule has stopped the swarm."""
     rig = Rig()
     rig.treating(((SITE, 4),))
     rig.sw.set_silent(1)
-    rig.sw.set_silent(2)                 # 2 of 4 silent: the systemic rule stops the swarm
-    rig.run(1500)
+    rig.sw.set_silent(2)
+    rig.run(ms)
     eq(rig.state(), wire.HUB_ESTOP)
+    return rig
+
+
+def test_estop_reset_is_refused_while_a_lost_bot_is_still_in_the_mouth():
+    rig = _systemic_estop(1500)
     accepted(rig.alarm_ack())
     refused(rig.estop_reset(), wire.WHY_CHECKS, wire.CHECK_BOTS)
     eq(rig.state(), wire.HUB_ESTOP)
@@ -378,12 +385,7 @@ def test_a_refused_reset_succeeds_after_recall_and_retrieval_of_the_disabled_bot
     # the operator's recovery (docs/safety.md, "Recovering from an emergency stop"):
     # the refusal names CHECK_BOTS; recall what can move, retrieve by hand the
     # bots the hub disabled, then the reset is accepted and does not re-latch
-    rig = Rig()
-    rig.treating(((SITE, 4),))
-    rig.sw.set_silent(1)
-    rig.sw.set_silent(2)                 # 2 of 4 silent: the systemic rule stops the swarm
-    rig.run(2500)
-    eq(rig.state(), wire.HUB_ESTOP)
+    rig = _systemic_estop(2500)
     rig.sw.clear(1, 4)                   # the radios come back (bots.F_SILENT):
     rig.sw.clear(2, 4)                   # the retried DISABLE reaches them
     rig.run(1000)
