@@ -178,18 +178,36 @@ class Look:
     signal: bool
 
 
-class PoissonMaxSPRT:
+class _Sequential:
+    """What both forms share: the events so far, the looks, the first that signalled."""
+
+    def __init__(self, alpha, M):
+        self.alpha, self.M = alpha, int(M)
+        self.c = 0
+        self.signal_at = None
+        self.looks = []
+
+    def _look(self, llr, cv, within, expected):
+        """Record one look; it signals (the first time only) when there are at
+        least M events, the log-likelihood ratio reaches ``cv`` and the test is
+        still ``within`` its upper limit."""
+        sig = self.signal_at is None and self.c >= self.M and llr >= cv and within
+        if sig:
+            self.signal_at = len(self.looks)
+        self.looks.append(Look(self.c, expected, llr, sig))
+        return sig
+
+
+class PoissonMaxSPRT(_Sequential):
     """Feed (events, expected) increments; ``signal_at`` is the first look that signalled."""
 
     form = "poisson"
 
     def __init__(self, T, alpha=0.05, M=1, cv=None):
-        self.T, self.alpha, self.M = float(T), alpha, int(M)
+        super().__init__(alpha, M)
+        self.T = float(T)
         self.cv = poisson_cv(self.T, alpha, self.M) if cv is None else cv
-        self.c = 0
         self.mu = 0.0
-        self.signal_at = None
-        self.looks = []
 
     @property
     def ended(self):
@@ -198,30 +216,24 @@ class PoissonMaxSPRT:
     def add(self, events, expected):
         self.c += events
         self.mu += expected
-        llr = poisson_llr(self.c, self.mu)
-        sig = self.signal_at is None and self.c >= self.M and llr >= self.cv \
-            and self.mu <= self.T + 1e-12
-        if sig:
-            self.signal_at = len(self.looks)
-        self.looks.append(Look(self.c, self.mu, llr, sig))
-        return sig
+        return self._look(poisson_llr(self.c, self.mu), self.cv, self.mu <= self.T + 1e-12,
+                          self.mu)
 
     def describe(self):
         return {"form": self.form, "alpha": self.alpha, "min_events": self.M,
                 "upper_limit_expected": self.T, "critical_value": round(self.cv, 4)}
 
 
-class BinomialMaxSPRT:
+class BinomialMaxSPRT(_Sequential):
     """Feed (cases, controls) increments; ``z`` controls expected per case under H0."""
 
     form = "binomial"
 
     def __init__(self, N, z, alpha=0.05, M=1):
-        self.N, self.z, self.alpha, self.M = int(N), float(z), alpha, int(M)
+        super().__init__(alpha, M)
+        self.N, self.z = int(N), float(z)
         self.cv, self.attained = binomial_cv(self.N, self.z, alpha, self.M)
-        self.c = self.n = 0
-        self.signal_at = None
-        self.looks = []
+        self.n = 0
 
     @property
     def ended(self):
@@ -230,13 +242,8 @@ class BinomialMaxSPRT:
     def add(self, cases, controls):
         self.c += cases
         self.n += cases + controls
-        llr = binomial_llr(self.c, self.n, self.z)
-        sig = self.signal_at is None and self.c >= self.M and llr >= self.cv - 1e-12 \
-            and self.n <= self.N
-        if sig:
-            self.signal_at = len(self.looks)
-        self.looks.append(Look(self.c, self.n / (1 + self.z), llr, sig))
-        return sig
+        return self._look(binomial_llr(self.c, self.n, self.z), self.cv - 1e-12,
+                          self.n <= self.N, self.n / (1 + self.z))
 
     def describe(self):
         return {"form": self.form, "alpha": self.alpha, "attained_alpha": round(self.attained, 5),
