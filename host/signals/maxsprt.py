@@ -179,13 +179,20 @@ class Look:
 
 
 class _Sequential:
-    """What both forms share: the events so far, the looks, the first that signalled."""
+    """What both forms share: the events so far (``c``), how much of its upper
+    limit the test has spent (``spent`` of ``limit``), the looks and the first
+    that signalled."""
 
-    def __init__(self, alpha, M):
-        self.alpha, self.M = alpha, int(M)
+    def __init__(self, alpha, M, limit):
+        self.alpha, self.M, self.limit = alpha, int(M), limit
         self.c = 0
+        self.spent = 0
         self.signal_at = None
         self.looks = []
+
+    @property
+    def ended(self):
+        return self.signal_at is not None or self.spent >= self.limit
 
     def _look(self, llr, cv, within, expected):
         """Record one look; it signals (the first time only) when there are at
@@ -204,18 +211,16 @@ class PoissonMaxSPRT(_Sequential):
     form = "poisson"
 
     def __init__(self, T, alpha=0.05, M=1, cv=None):
-        super().__init__(alpha, M)
-        self.T = float(T)
+        super().__init__(alpha, M, float(T))
+        self.T = self.limit
         self.cv = poisson_cv(self.T, alpha, self.M) if cv is None else cv
-        self.mu = 0.0
+        self.spent = 0.0
 
-    @property
-    def ended(self):
-        return self.signal_at is not None or self.mu >= self.T
+    mu = property(lambda self: self.spent, doc="events expected so far under H0")
 
     def add(self, events, expected):
         self.c += events
-        self.mu += expected
+        self.spent += expected
         return self._look(poisson_llr(self.c, self.mu), self.cv, self.mu <= self.T + 1e-12,
                           self.mu)
 
@@ -230,18 +235,15 @@ class BinomialMaxSPRT(_Sequential):
     form = "binomial"
 
     def __init__(self, N, z, alpha=0.05, M=1):
-        super().__init__(alpha, M)
-        self.N, self.z = int(N), float(z)
+        super().__init__(alpha, M, int(N))
+        self.N, self.z = self.limit, float(z)
         self.cv, self.attained = binomial_cv(self.N, self.z, alpha, self.M)
-        self.n = 0
 
-    @property
-    def ended(self):
-        return self.signal_at is not None or self.n >= self.N
+    n = property(lambda self: self.spent, doc="cases and controls so far")
 
     def add(self, cases, controls):
         self.c += cases
-        self.n += cases + controls
+        self.spent += cases + controls
         return self._look(binomial_llr(self.c, self.n, self.z), self.cv - 1e-12,
                           self.n <= self.N, self.n / (1 + self.z))
 
