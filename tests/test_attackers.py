@@ -29,8 +29,8 @@ W = props.wire
 UART_BPS = 115200 // 10          # bytes per second of a 115200 Bd UART
 
 
-def connect(hub8, url=None, **kw):
-    return Hub.open(url or hub8.url, key=hub8.key_path.read_bytes(), timeout=2.0, **kw)
+def connect(emu, url=None, **kw):
+    return Hub.open(url or emu.url, key=emu.key_path.read_bytes(), timeout=2.0, **kw)
 
 
 def send(h, name, raw, seq, tries=1, timeout=1.5):

@@ -19,8 +19,8 @@ from nanohub.host.link.broker import Broker
 from nanohub.protocol import codec, schema
 
 
-def _target(hub8):
-    return ("127.0.0.1", int(hub8.url.rsplit(":", 1)[1]))
+def _target(emu):
+    return ("127.0.0.1", int(emu.url.rsplit(":", 1)[1]))
 
 
 @pytest.fixture
