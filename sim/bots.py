@@ -171,6 +171,13 @@ class Swarm:
 
     # ----------------------------------------------------------- commands --
 
+    def _cut(self, bot):
+        """Output off at once (no lag) and the bot stays where it is."""
+        self.rate[bot] = 0
+        self.moving[bot] = 0
+        self.out[bot] = 0
+        self.act[bot] = 0
+
     def command(self, bot, op, site, rate, lease_ms, now_ms):
         """Deliver one bot-bus command. Returns False if the bot did not hear it."""
         if bot < 0 or bot >= self.n or self.flags[bot] & (F_SILENT | F_DEAD):
@@ -183,10 +190,7 @@ class Swarm:
                 return True
             # hardware kill: output cut at once, no lag; latched
             self.state[bot] = DISABLED
-            self.rate[bot] = 0
-            self.moving[bot] = 0
-            self.out[bot] = 0
-            self.act[bot] = 0
+            self._cut(bot)
             return True
         if s == DISABLED:
             return True
@@ -374,10 +378,7 @@ class Swarm:
         if self.site[bot] == NO_SITE and not self.moving[bot]:
             return False
         self.site[bot] = NO_SITE
-        self.moving[bot] = 0
-        self.rate[bot] = 0
-        self.out[bot] = 0
-        self.act[bot] = 0
+        self._cut(bot)
         if self.state[bot] != DISABLED:
             self.state[bot] = DOCKED
         self.due[bot] = 1

@@ -1,6 +1,7 @@
 """The ``nanohub`` command as a user runs it, for the tests."""
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -44,6 +45,18 @@ def stop(proc):
             pipe.close()
 
 
+def terminate(proc, grace=5):
+    """End a child process with SIGTERM, killing it if it has not ended within
+    ``grace`` seconds (nothing if it has ended already)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(grace)
+
+
 def short_scenario(tmp_path):
     """The nominal scenario cut to 4 s, 8 bots, only the consent step: a quick real session."""
     text = (ROOT / "sim" / "scenarios" / "nominal.toml").read_text()
@@ -67,3 +80,18 @@ def serve(server, handle):
             with conn:
                 handle(conn)
     threading.Thread(target=loop, daemon=True).start()
+
+
+def tcp_peer(each):
+    """A TCP server on 127.0.0.1 (the listening socket) that reads each
+    connection to its end, calling ``each(conn, data)`` for every chunk."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def read(conn):
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                return
+            each(conn, data)
+    serve(server, read)
+    return server

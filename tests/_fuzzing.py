@@ -15,6 +15,15 @@ WIRES = props.vector_wires()
 wire = props.wire
 
 
+def replay_corpus(name, at_least, check):
+    """``check(data)`` on every input of the kept corpus ``name``, which must
+    hold at least ``at_least`` of them."""
+    inputs = seed.corpus(name)
+    assert len(inputs) >= at_least, "the %s corpus is missing: python fuzz/seed.py" % name
+    for data in inputs:
+        check(data)
+
+
 @st.composite
 def frames(draw):
     """A frame with a good CRC: any known or unknown id, any length, maybe signed."""

@@ -68,3 +68,18 @@ class PtySim:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         return self.proc.returncode
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """The CLI's environment for one test module (its own home and runtime directory)."""
+    return cli_env(tmp_path_factory.mktemp("links"))
+
+
+@pytest.fixture(scope="module")
+def pty_hub(env):
+    """The hub on a pseudo-terminal for one test module; stopped as a user stops
+    it, it must exit 0."""
+    sim = PtySim(env)
+    yield sim
+    assert sim.close() == 0

@@ -33,6 +33,7 @@ import traceback
 import tty
 from pathlib import Path
 
+from _cli import terminate
 from _waiting import wait_for
 from nanohub.host.simport import HEAP
 
@@ -349,13 +350,7 @@ def run(seconds, work, out, firmware=None):
         result["traceback"] = traceback.format_exc()
     finally:
         for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait(5)
+            terminate(p)
         log.close()
     out.write_text(json.dumps(result, indent=1))
     return result
@@ -442,13 +437,7 @@ class Background:
         return self._tail("children.log") + "\n" + self._tail("harness.log")
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()           # it stops its own children on the way out
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc, grace=15)      # it stops its own children on the way out
         import shutil
         shutil.rmtree(self.work, ignore_errors=True)
 

@@ -132,6 +132,27 @@ def nominal_hub(module_home):
         yield hub
 
 
+def _hub8(seed):
+    from nanohub.host.emulate.hub import EmulatedHub
+    return EmulatedHub(bots=8, scenario="nominal", seed=seed)
+
+
+@pytest.fixture(scope="module")
+def hub8(module_home):
+    """An emulated hub of 8 bots (nominal scenario) shared by a module's tests
+    that leave it usable."""
+    with _hub8(3) as hub:
+        yield hub
+
+
+@pytest.fixture
+def own_hub8(home):
+    """An emulated hub of 8 bots for one test alone: one that latches an
+    emergency stop or floods it."""
+    with _hub8(4) as hub:
+        yield hub
+
+
 @pytest.fixture(scope="session")
 def presentation_night(tmp_path_factory):
     """One presentation night (64 bots), recorded, on the hub as shipped: compiled

@@ -29,19 +29,6 @@ W = props.wire
 UART_BPS = 115200 // 10          # bytes per second of a 115200 Bd UART
 
 
-@pytest.fixture(scope="module")
-def emu(module_home):
-    with EmulatedHub(bots=8, scenario="nominal", seed=3) as e:
-        yield e
-
-
-@pytest.fixture
-def fresh(home):
-    """A hub of its own, for attacks that leave it in ESTOP or flooded."""
-    with EmulatedHub(bots=8, scenario="nominal", seed=4) as e:
-        yield e
-
-
 def connect(emu, url=None, **kw):
     return Hub.open(url or emu.url, key=emu.key_path.read_bytes(), timeout=2.0, **kw)
 
@@ -64,8 +51,8 @@ def records(h, event=None):
     return [r for r in recs if event is None or r["event"] == event]
 
 
-def test_forged_tags_are_refused_logged_and_alarmed(emu):
-    with connect(emu) as h:
+def test_forged_tags_are_refused_logged_and_alarmed(hub8):
+    with connect(hub8) as h:
         state, counter = h.status()["state"], h.refresh_info()["counter"]
         rng = random.Random(1)
         refused = []
@@ -85,8 +72,8 @@ def test_forged_tags_are_refused_logged_and_alarmed(emu):
         assert any(a["code"] == "UNAUTHORIZED" for a in h.alarms())
 
 
-def test_a_replayed_command_runs_once_then_is_refused_as_a_replay(emu):
-    with connect(emu) as h:
+def test_a_replayed_command_runs_once_then_is_refused_as_a_replay(hub8):
+    with connect(hub8) as h:
         seq, wire = h.build("CONSENT", {"patient": 777})
         first = h._transact("CONSENT", seq, wire, 2.0, 2)
         again = h._transact("CONSENT", seq, wire, 2.0, 2)       # a retry: the cached ACK
@@ -99,8 +86,8 @@ def test_a_replayed_command_runs_once_then_is_refused_as_a_replay(emu):
         assert len(ran) == 1
 
 
-def test_reordered_signed_commands_refuse_the_older_counter(emu):
-    with connect(emu) as h:
+def test_reordered_signed_commands_refuse_the_older_counter(hub8):
+    with connect(hub8) as h:
         s1, w1 = h.build("DOSE_SCALE", {"percent": 90})
         s2, w2 = h.build("DOSE_SCALE", {"percent": 80})           # signed after s1
         assert h._transact("DOSE_SCALE", s2, w2, 2.0, 2).status == "DONE"
@@ -108,9 +95,9 @@ def test_reordered_signed_commands_refuse_the_older_counter(emu):
         assert late.rejected and late.reason == "AUTH_REPLAY"
 
 
-def test_an_old_counter_is_refused_even_with_a_good_tag(emu):
-    with connect(emu) as h:
-        key = emu.key_path.read_bytes()
+def test_an_old_counter_is_refused_even_with_a_good_tag(hub8):
+    with connect(hub8) as h:
+        key = hub8.key_path.read_bytes()
         hw = h.refresh_info()["counter"]
         for counter in (hw, hw - 1, 0):
             seq = h._next_req()
@@ -121,9 +108,9 @@ def test_an_old_counter_is_refused_even_with_a_good_tag(emu):
         assert h.refresh_info()["counter"] == hw
 
 
-def test_a_truncated_tag_is_dropped_as_a_bad_frame_and_never_runs(emu):
-    with connect(emu) as h:
-        key = emu.key_path.read_bytes()
+def test_a_truncated_tag_is_dropped_as_a_bad_frame_and_never_runs(hub8):
+    with connect(hub8) as h:
+        key = hub8.key_path.read_bytes()
         bad0 = h.status()["rx_bad"]
         counter = h.refresh_info()["counter"] + 1
         sent = []
@@ -145,8 +132,8 @@ def test_a_truncated_tag_is_dropped_as_a_bad_frame_and_never_runs(emu):
         assert not [r for r in records(h, W.EV_CMD) if r["b"] in sent]
 
 
-def test_a_command_signed_with_another_hubs_key_is_refused(emu):
-    with connect(emu) as h:
+def test_a_command_signed_with_another_hubs_key_is_refused(hub8):
+    with connect(hub8) as h:
         counter = h.refresh_info()["counter"] + 1
         for name, fields in (("ARM", {}), ("PARAM_SET", {"index": 9, "value": 5000}),
                              ("CONSENT", {"patient": 1})):
@@ -158,8 +145,8 @@ def test_a_command_signed_with_another_hubs_key_is_refused(emu):
         assert h.param_get("lease_ms")["value"] == 2000
 
 
-def test_a_schema_mismatched_peer_is_told_so_and_the_host_stops(emu, monkeypatch):
-    with connect(emu) as h:
+def test_a_schema_mismatched_peer_is_told_so_and_the_host_stops(hub8, monkeypatch):
+    with connect(hub8) as h:
         seq = h._next_req()
         hello = props.raw_frame(W.M_HELLO, struct.pack("<IH", model.FINGERPRINT ^ 0xA5A5, 1),
                                 seq=seq)
@@ -172,16 +159,16 @@ def test_a_schema_mismatched_peer_is_told_so_and_the_host_stops(emu, monkeypatch
     # the host library, built from another schema, refuses to go on (exit code 3)
     monkeypatch.setattr(model, "FINGERPRINT", model.FINGERPRINT ^ 0xA5A5)
     with pytest.raises(ProtocolMismatch) as e:
-        connect(emu)
+        connect(hub8)
     assert e.value.exit_code == 3 and "schema" in str(e.value)
 
 
-def test_the_key_never_leaves_the_hub_over_the_protocol(emu):
-    key = emu.key_path.read_bytes()
+def test_the_key_never_leaves_the_hub_over_the_protocol(hub8):
+    key = hub8.key_path.read_bytes()
     seen = bytearray()
-    with FaultProxy(("127.0.0.1", emu.host_port)) as tap:
+    with FaultProxy(("127.0.0.1", hub8.host_port)) as tap:
         tap.taps.append(lambda d, b: seen.extend(b) if d == "down" else None)
-        with connect(emu, tap.url) as h:
+        with connect(hub8, tap.url) as h:
             h.status(), h.bots(), h.sites(), h.alarms(), h.estop_report()
             names = [p["name"].lower() for p in h.params()]
             for what in range(0, 9):
@@ -248,8 +235,8 @@ def _flood(h, rate, stop, rng, sent):
 
 
 @pytest.mark.parametrize("line_rate", [UART_BPS, 10 * UART_BPS])
-def test_an_operator_estop_gets_through_a_line_rate_flood_at_once(fresh, line_rate):
-    with connect(fresh) as h:
+def test_an_operator_estop_gets_through_a_line_rate_flood_at_once(own_hub8, line_rate):
+    with connect(own_hub8) as h:
         h.deploy(40, 3)
         boots = h.info["boots"]
         stop, sent = threading.Event(), [0]
@@ -300,9 +287,9 @@ def test_an_unbounded_flood_does_not_starve_the_control_loop(home):
             assert h2.info["boots"] == boots
 
 
-def test_a_line_rate_flood_of_unsigned_commands_cannot_rotate_the_log_away(fresh):
-    first = Path(fresh.store) / "log.0000000000"
-    with connect(fresh) as h:
+def test_a_line_rate_flood_of_unsigned_commands_cannot_rotate_the_log_away(own_hub8):
+    first = Path(own_hub8.store) / "log.0000000000"
+    with connect(own_hub8) as h:
         h.consent(9)                                 # evidence the attacker wants gone
         hold = b"".join(props.wire_of(props.raw_frame(W.M_HOLD, b"\xff", seq=i))
                         for i in range(2000))
@@ -359,8 +346,8 @@ def test_nanohub_estop_confirms_every_bot_through_a_full_speed_flood_on_the_same
     assert sum(r["c"] for r in drained) > 3_000_000, "the flood is on record"
 
 
-def test_a_deploy_resent_after_100_other_commands_does_not_run_again(emu):
-    with connect(emu) as h:
+def test_a_deploy_resent_after_100_other_commands_does_not_run_again(hub8):
+    with connect(hub8) as h:
         seq, wire = h.build("DEPLOY", {"site": 41, "count": 1})
         first = h._transact("DEPLOY", seq, wire, 2.0, 2)
         for _ in range(100):
@@ -373,10 +360,10 @@ def test_a_deploy_resent_after_100_other_commands_does_not_run_again(emu):
         h.recall()
 
 
-def test_a_key_holder_cannot_burn_the_counter_in_one_command(emu):
-    with connect(emu) as h:
+def test_a_key_holder_cannot_burn_the_counter_in_one_command(hub8):
+    with connect(hub8) as h:
         before = h.refresh_info()["counter"]
-        key = emu.key_path.read_bytes()
+        key = hub8.key_path.read_bytes()
         for counter in (0xFFFFFFFF, before + schema.COUNTER_JUMP_MAX + 1):
             seq = h._next_req()
             wire = codec.encode("DOSE_SCALE", {"percent": 90}, seq=seq, key=key, counter=counter,
@@ -387,14 +374,14 @@ def test_a_key_holder_cannot_burn_the_counter_in_one_command(emu):
         assert h.dose_scale(100).status == "DONE"          # the operator signs on as before
 
 
-def test_a_new_connection_cannot_take_the_link_from_the_operator(emu):
+def test_a_new_connection_cannot_take_the_link_from_the_operator(hub8):
     import socket
-    with connect(emu, url=emu.hub_url) as h:
+    with connect(hub8, url=hub8.hub_url) as h:
         h.status()
         intruders = []
         for _ in range(10):                            # a new connection every 100 ms
             try:
-                s = socket.create_connection(("127.0.0.1", emu.host_port), timeout=0.3)
+                s = socket.create_connection(("127.0.0.1", hub8.host_port), timeout=0.3)
                 s.sendall(b"\0" + codec.encode("HELLO", {"schema": model.FINGERPRINT,
                                                          "host_version": 1}))
             except OSError:
@@ -413,8 +400,8 @@ def test_a_new_connection_cannot_take_the_link_from_the_operator(emu):
         assert h.status()["state"] in ("SAFE", "ESTOP")
 
 
-def test_a_peer_that_moves_the_request_id_mark_does_not_lock_the_operator_out(emu):
-    with connect(emu, url=emu.hub_url) as h:
+def test_a_peer_that_moves_the_request_id_mark_does_not_lock_the_operator_out(hub8):
+    with connect(hub8, url=hub8.hub_url) as h:
         ahead = (h._req + 20000) & 0xFFFF               # a peer on the same link
         w = h._wait_for(lambda f: f.name == "ACK" and f["req"] == ahead)
         with w:

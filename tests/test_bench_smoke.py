@@ -2,7 +2,6 @@
 figures. No timing is asserted: a slow machine must not fail these."""
 import socket
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from _cli import tcp_peer  # noqa: E402
 from bench import report  # noqa: E402
 from nanohub.host.emulate.pace import Pacer  # noqa: E402
 from nanohub.host import vm  # noqa: E402
@@ -36,17 +36,7 @@ def _sane(rows):
 
 
 def test_the_pacing_proxy_relays_every_byte_both_ways_unchanged():
-    srv = socket.create_server(("127.0.0.1", 0))
-
-    def echo():
-        c, _ = srv.accept()
-        with c:
-            while True:
-                d = c.recv(4096)
-                if not d:
-                    return
-                c.sendall(d)
-    threading.Thread(target=echo, daemon=True).start()
+    srv = tcp_peer(lambda conn, d: conn.sendall(d))         # an echo
     seen = []
     data = bytes(range(256)) * 4
     with Pacer("127.0.0.1:%d" % srv.getsockname()[1], baud=921600,

@@ -12,7 +12,6 @@ import pytest
 from _waiting import wait_for
 
 from nanohub.host.client import Hub
-from nanohub.host.emulate.hub import EmulatedHub
 from nanohub.host.errors import LinkError
 from nanohub.host.emulate.faultproxy import FaultProxy
 from nanohub.host.link import local
@@ -20,27 +19,13 @@ from nanohub.host.link.broker import Broker
 from nanohub.protocol import codec, schema
 
 
-@pytest.fixture(scope="module")
-def emu(module_home):
-    """One hub for the tests that leave it usable (none of them stops it)."""
-    with EmulatedHub(bots=8, scenario="nominal", seed=3) as hub:
-        yield hub
-
-
-@pytest.fixture
-def own_emu(module_home):
-    """A hub of its own, for a test that latches an emergency stop."""
-    with EmulatedHub(bots=8, scenario="nominal", seed=3) as hub:
-        yield hub
-
-
 def _target(emu):
     return ("127.0.0.1", int(emu.url.rsplit(":", 1)[1]))
 
 
 @pytest.fixture
-def broker(emu):
-    with Broker(emu.url, "t1") as b:
+def broker(hub8):
+    with Broker(hub8.url, "t1") as b:
         yield b
 
 
@@ -57,7 +42,7 @@ def _acks_seen(hub):
     return seen
 
 
-def test_each_client_sees_only_the_acks_to_its_own_requests(emu, broker):
+def test_each_client_sees_only_the_acks_to_its_own_requests(hub8, broker):
     a = Hub.open(broker.unix_url)
     b = Hub.open("nanohub://t1")
     try:
@@ -90,16 +75,16 @@ def test_each_client_sees_only_the_acks_to_its_own_requests(emu, broker):
 
 
 def test_the_hub_sees_one_rising_stream_of_request_ids_and_signed_frames_unaltered(
-        emu, module_home):
+        hub8, module_home):
     upstream = []
 
     def tap(direction, unit):
         if direction == "up" and unit.strip(b"\0"):
             upstream.append(unit.strip(b"\0"))
-    with FaultProxy(_target(emu)) as px, Broker(px.url, "mono") as b:
+    with FaultProxy(_target(hub8)) as px, Broker(px.url, "mono") as b:
         px.taps.append(tap)
-        a = Hub.open(b.unix_url, key=emu.key_path)
-        c = Hub.open(b.unix_url, key=emu.key_path)
+        a = Hub.open(b.unix_url, key=hub8.key_path)
+        c = Hub.open(b.unix_url, key=hub8.key_path)
         try:
             a._req = c._req = 500                   # both clients use the same ids
             for _ in range(10):
@@ -117,8 +102,8 @@ def test_the_hub_sees_one_rising_stream_of_request_ids_and_signed_frames_unalter
     assert b.stats["refused_duplicate"] > 0     # a's ids fell behind c's renumbered reads
 
 
-def test_loopback_tcp_clients_share_the_hub_too(emu, module_home):
-    with Broker(emu.url, "tcp", tcp=0) as b:
+def test_loopback_tcp_clients_share_the_hub_too(hub8, module_home):
+    with Broker(hub8.url, "tcp", tcp=0) as b:
         assert b.tcp_url.startswith("socket://127.0.0.1:") and b.tcp_url in b.urls()
         with Hub.open(b.tcp_url) as a, Hub.open(b.unix_url) as c:
             assert a.status()["state"] == c.status()["state"] == "SAFE"
@@ -138,8 +123,8 @@ def test_a_client_from_another_schema_is_refused_as_the_hub_would(broker):
     assert reply["result"] == schema.enum_value("HELLO", "SCHEMA")
 
 
-def test_a_retried_command_runs_once_signed_or_not(emu, broker):
-    with Hub.open(broker.unix_url, key=emu.key_path) as hub:
+def test_a_retried_command_runs_once_signed_or_not(hub8, broker):
+    with Hub.open(broker.unix_url, key=hub8.key_path) as hub:
         docked = hub.status()["bots"]["docked"]
         seq, wire = hub.build("DEPLOY", {"site": 40, "count": 1})
         first = hub._transact("DEPLOY", seq, wire)
@@ -167,8 +152,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_estop_from_a_second_client_is_confirmed_within_half_a_second_while_another_floods(
-        own_emu):
-    with Broker(own_emu.url, "flood") as broker, Hub.open(broker.unix_url) as op:
+        own_hub8):
+    with Broker(own_hub8.url, "flood") as broker, Hub.open(broker.unix_url) as op:
         op.command("DEPLOY", {"site": 40, "count": 4})
         flooder = subprocess.Popen(FLOOD + [broker.socket_path], cwd=ROOT,
                                    stdout=subprocess.PIPE, text=True)
@@ -187,8 +172,8 @@ def test_estop_from_a_second_client_is_confirmed_within_half_a_second_while_anot
         assert took < 0.5, "ESTOP took %.3f s behind the flood" % took
 
 
-def test_a_client_may_stop_the_hub_before_any_handshake(own_emu):
-    with Broker(own_emu.url, "early") as broker, \
+def test_a_client_may_stop_the_hub_before_any_handshake(own_hub8):
+    with Broker(own_hub8.url, "early") as broker, \
             socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.connect(broker.socket_path)
         s.sendall(b"\0" + codec.encode("ESTOP", {"source": 2}, seq=7))
@@ -196,7 +181,7 @@ def test_a_client_may_stop_the_hub_before_any_handshake(own_emu):
             wait_for(lambda: other.status()["state"] == "ESTOP", what="the hub to stop")
 
 
-def test_the_broker_heartbeats_only_while_a_client_does(emu, broker):
+def test_the_broker_heartbeats_only_while_a_client_does(hub8, broker):
     with Hub.open(broker.unix_url, heartbeat=False) as quiet:
         time.sleep(0.4)                         # a window with a silent client: nothing goes out
         assert broker.stats["heartbeats"] == 0              # a silent client keeps nothing alive
@@ -210,8 +195,8 @@ def test_the_broker_heartbeats_only_while_a_client_does(emu, broker):
         assert quiet.status()["state"] == "SAFE"
 
 
-def test_a_dropped_hub_link_is_reopened_and_the_clients_are_told(emu, module_home):
-    with FaultProxy(_target(emu)) as px, Broker(px.url, "t2") as b:
+def test_a_dropped_hub_link_is_reopened_and_the_clients_are_told(hub8, module_home):
+    with FaultProxy(_target(hub8)) as px, Broker(px.url, "t2") as b:
         with Hub.open("nanohub://t2") as hub:
             notices = []
             hub.on_notice = lambda code, text: notices.append(local.NOTICES[code])
@@ -222,8 +207,8 @@ def test_a_dropped_hub_link_is_reopened_and_the_clients_are_told(emu, module_hom
             assert b.stats["reconnects"] == 1 and hub.error is None
 
 
-def test_a_hub_that_stays_away_ends_its_clients_with_lost_the_link(emu, module_home):
-    px = FaultProxy(_target(emu)).start()
+def test_a_hub_that_stays_away_ends_its_clients_with_lost_the_link(hub8, module_home):
+    px = FaultProxy(_target(hub8)).start()
     try:
         with Broker(px.url, "t3", give_up=0.5) as b, Hub.open(b.unix_url) as hub:
             hub.on_notice = None
@@ -235,9 +220,9 @@ def test_a_hub_that_stays_away_ends_its_clients_with_lost_the_link(emu, module_h
         px.close()
 
 
-def test_a_direct_opener_of_a_served_port_is_told_who_holds_it(emu, module_home):
-    with Broker(emu.url, "chair1"):
-        proc = subprocess.run([sys.executable, "-m", "nanohub.host.cli", "--port", emu.url,
+def test_a_direct_opener_of_a_served_port_is_told_who_holds_it(hub8, module_home):
+    with Broker(hub8.url, "chair1"):
+        proc = subprocess.run([sys.executable, "-m", "nanohub.host.cli", "--port", hub8.url,
                                "status"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 3
     assert proc.stderr.strip() == ("nanohub: port busy: held by nanohub serve (pid %d); use "
@@ -265,9 +250,9 @@ def _status_rate(hubs, seconds):
     return {h: counts[h] / seconds for h in hubs}
 
 
-def test_each_client_gets_telemetry_at_its_own_rate_and_the_hub_the_highest(own_emu, home):
-    with Broker(own_emu.url, "rates") as b:
-        slow = Hub.open(b.unix_url, key=own_emu.key_path)   # signs: passes byte for byte
+def test_each_client_gets_telemetry_at_its_own_rate_and_the_hub_the_highest(own_hub8, home):
+    with Broker(own_hub8.url, "rates") as b:
+        slow = Hub.open(b.unix_url, key=own_hub8.key_path)   # signs: passes byte for byte
         fast = Hub.open(b.unix_url)                          # unsigned: rewritten
         plain = Hub.open(b.unix_url)                         # never sets rates: the hub's
         try:

@@ -204,18 +204,28 @@ def test_the_hub_never_counts_less_dose_than_the_bots_delivered_and_at_most_one_
 def test_with_every_report_heard_the_count_is_the_delivered_dose_to_one_unit_per_bot():
     rig = _run(64, 7, 0.0, 0.0, 0.0, 0.0, 0, [TARGET + 40], [3, 50, 100, 9], 150)
     hub = rig.hub
-    while rig.now % hubkit.REPORT_MS:        # to the tick that read every bot's report
-        rig.step()
+    _to_report_tick(rig)
     truth = sum(rig.sw.dose[i] for i in range(rig.n))
     assert truth > 0
     assert truth <= hub.dose_total <= truth + rig.n
 
 
+def _treating(n, seed, ms):
+    """A rig of ``n`` bots (no loss, no jitter) treating for ``ms``."""
+    rig = DoseRig(n, random.Random(seed))
+    _treat(rig, n, [TARGET + 50])
+    rig.run(ms)
+    return rig
+
+
+def _to_report_tick(rig):
+    """Step to the tick that read every bot's report."""
+    while rig.now % hubkit.REPORT_MS:
+        rig.step()
+
+
 def test_a_silent_bot_keeps_counting_until_it_reports_again_then_the_count_is_exact():
-    rng = random.Random(3)
-    rig = DoseRig(8, rng)
-    _treat(rig, 8, [TARGET + 50])
-    rig.run(500)
+    rig = _treating(8, 3, 500)
     sw = rig.hub.swarm
     rig.sw.set_silent(2)
     rig.run(300)                              # silent, still delivering (lease), not yet LOST
@@ -228,13 +238,9 @@ def test_a_silent_bot_keeps_counting_until_it_reports_again_then_the_count_is_ex
 
 
 def test_a_bot_whose_counter_restarts_loses_nothing_it_had_counted():
-    rng = random.Random(5)
-    rig = DoseRig(4, rng)
-    _treat(rig, 4, [TARGET + 50])
-    rig.run(1000)
+    rig = _treating(4, 5, 1000)
     sw = rig.hub.swarm
-    while rig.now % hubkit.REPORT_MS:
-        rig.step()
+    _to_report_tick(rig)
     before = sw.dose[1]
     assert before > 0
     rig.sw.restart(1)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from _cli import terminate
 from _waiting import wait_for
 
 from nanohub.host import flash, keys, vm
@@ -102,13 +103,8 @@ class PtyVM:
     def close(self):
         pids = self._children()
         for proc in (self.proc, self.child):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
+            if proc is not None:
+                terminate(proc)
         for pid in pids:                    # the VM socat started, by its id
             try:
                 os.kill(pid, signal.SIGKILL)

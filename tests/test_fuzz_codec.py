@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from _examples import thorough
-from _fuzzing import props, seed, streams
+from _fuzzing import props, replay_corpus, streams
 from nanohub.protocol import codec, model
 
 FAST = thorough(250)
@@ -43,10 +43,7 @@ def test_any_message_decodes_to_what_was_encoded(m, data):
 
 
 def test_every_input_of_the_kept_corpus_still_passes():
-    inputs = seed.corpus("codec")
-    assert len(inputs) >= 50, "the codec corpus is missing: python fuzz/seed.py"
-    for data in inputs:
-        props.codec_input(data)
+    replay_corpus("codec", 50, props.codec_input)
 
 
 def test_a_signed_frame_verifies_only_under_its_key():

@@ -25,7 +25,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from _examples import thorough
-from _fuzzing import props, seed, wire
+from _fuzzing import props, replay_corpus, wire
 
 FAST = thorough(120)
 
@@ -43,10 +43,7 @@ def test_any_session_from_any_state_keeps_every_dispatch_property(start, data):
 
 
 def test_every_input_of_the_kept_corpus_still_passes():
-    inputs = seed.corpus("dispatch")
-    assert len(inputs) >= 20, "the dispatch corpus is missing: python fuzz/seed.py"
-    for data in inputs:
-        props.run_actions(data)
+    replay_corpus("dispatch", 20, props.run_actions)
 
 
 def test_the_rig_reaches_each_starting_state():

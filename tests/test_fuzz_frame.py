@@ -9,7 +9,7 @@ property coverage-guided (atheris, ``fuzz/fuzz_rx.py``) for longer.
 from hypothesis import given
 
 from _examples import thorough
-from _fuzzing import cuts, props, seed, streams, wire
+from _fuzzing import cuts, props, replay_corpus, streams, wire
 
 FAST = thorough(250)
 
@@ -27,10 +27,7 @@ def test_a_good_crc_over_any_bytes_is_judged_like_the_host_codec(data):
 
 
 def test_every_input_of_the_kept_corpus_still_passes():
-    inputs = seed.corpus("rx")
-    assert len(inputs) >= 50, "the rx corpus is missing: python fuzz/seed.py"
-    for data in inputs:
-        props.rx_input(data)
+    replay_corpus("rx", 50, props.rx_input)
 
 
 def test_a_byte_at_a_time_gives_the_same_frames_as_one_read():

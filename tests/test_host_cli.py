@@ -104,24 +104,23 @@ def test_global_options_may_follow_the_verb_and_its_action():
     assert json.loads(proc.stdout)["ok"] is False
 
 
-def test_a_silent_peer_times_out():
-    server = Server()
+def _against(answer, verb):
+    """``nanohub VERB`` (0.5 s timeout) against a Server(answer): the finished process."""
+    server = Server(answer)
     try:
-        proc = nanohub("--port", "socket://127.0.0.1:%d" % server.port, "--timeout", "0.5",
-                       "status")
+        return nanohub("--port", "socket://127.0.0.1:%d" % server.port, "--timeout", "0.5", verb)
     finally:
         server.close()
+
+
+def test_a_silent_peer_times_out():
+    proc = _against(None, "status")
     assert proc.returncode == 3
     assert "no answer" in one_line(proc)
 
 
 def test_a_micropython_repl_is_not_a_nanohub():
-    server = Server(b"\r\nMicroPython v1.22.0 on 2024-01-01; linux\r\n>>> ")
-    try:
-        proc = nanohub("--port", "socket://127.0.0.1:%d" % server.port, "--timeout", "0.5",
-                       "info")
-    finally:
-        server.close()
+    proc = _against(b"\r\nMicroPython v1.22.0 on 2024-01-01; linux\r\n>>> ", "info")
     assert proc.returncode == 3
     assert "MicroPython REPL answered" in one_line(proc)
     assert "nanohub flash" in proc.stderr

@@ -259,14 +259,23 @@ def test_the_local_counter_wins_when_it_is_ahead_of_the_hub():
     assert port.sent("ARM")[0].counter == 101
 
 
+def answering_in_turn(*answers):
+    """A command's behaviour for hub_script: the n-th frame gets ``answers[n]``
+    (None: silence; else ack's status and reason), frames past the last the last
+    answer; and the list of the frames it got."""
+    got = []
+
+    def answer(port, f):
+        got.append(f)
+        what = answers[min(len(got), len(answers)) - 1]
+        if what is not None:
+            ack(port, f, *what)
+    return answer, got
+
+
 def test_a_retried_signed_command_keeps_its_counter_and_tag():
     keys.save_key(HUB_ID, KEY)
-    tries = []
-
-    def arm(port, f):
-        tries.append(f)
-        if len(tries) == 2:
-            ack(port, f)
+    arm, tries = answering_in_turn(None, ("DONE",))     # the first try goes unanswered
     hub, port = connect(hub_script(ARM=arm), timeout=0.6)
     with hub:
         hub.arm()
@@ -275,14 +284,7 @@ def test_a_retried_signed_command_keeps_its_counter_and_tag():
 
 def test_a_replayed_counter_resynchronises_with_the_hub_and_signs_anew():
     keys.save_key(HUB_ID, KEY)
-    arms = []
-
-    def arm(port, f):
-        arms.append(f)
-        if len(arms) == 1:
-            ack(port, f, "REJECTED", "AUTH_REPLAY")
-        else:
-            ack(port, f)
+    arm, arms = answering_in_turn(("REJECTED", "AUTH_REPLAY"), ("DONE",))
 
     def request(port, f):
         if f["what"] == E["REQ"]["INFO"]:

@@ -54,40 +54,27 @@ def test_an_out_of_range_value_names_file_line_and_range():
     assert message.startswith("p.toml:14:")
 
 
-def test_a_missing_cap_is_reported():
-    bad(GOOD.replace("rate_cap = 2000\n", ""), "rate_cap is missing")
-
-
-def test_a_site_cap_above_the_session_cap_is_refused():
-    bad(GOOD.replace("site_cap = 100000", "site_cap = 400000"), "above session_cap")
-
-
-def test_an_unknown_field_is_refused_as_a_likely_typo():
-    bad(GOOD.replace("bots = 3", "bot = 3"), "unknown site #1 field 'bot'")
-
-
-def test_an_unknown_surface_lists_the_allowed_ones():
-    bad(GOOD.replace('"occlusal"', '"palatal"'), "occlusal, mesial, distal, buccal, lingual")
-
-
-def test_tooth_and_site_must_agree():
-    bad(GOOD.replace("tooth = 3\n", "tooth = 3\nsite = 11\n"), "tooth 3 occlusal is site 10")
-
-
-def test_repeated_sites_are_refused():
-    bad(GOOD.replace("site = 148", "site = 10"), "repeats site 10")
-
-
-def test_a_plan_without_sites_is_refused():
-    bad(GOOD.split("[[site]]")[0], "no \\[\\[site\\]\\] entry")
-
-
-def test_booleans_are_not_numbers():
-    bad(GOOD.replace("duration_s = 40", "duration_s = true"), "must be an integer")
-
-
-def test_broken_toml_is_reported_with_its_position():
-    bad("session_cap = = 3", "not valid TOML")
+@pytest.mark.parametrize("text, reason", [
+    pytest.param(GOOD.replace("rate_cap = 2000\n", ""), "rate_cap is missing",
+                 id="a-missing-cap"),
+    pytest.param(GOOD.replace("site_cap = 100000", "site_cap = 400000"), "above session_cap",
+                 id="a-site-cap-above-the-session-cap"),
+    pytest.param(GOOD.replace("bots = 3", "bot = 3"), "unknown site #1 field 'bot'",
+                 id="an-unknown-field-a-likely-typo"),
+    pytest.param(GOOD.replace('"occlusal"', '"palatal"'),
+                 "occlusal, mesial, distal, buccal, lingual",
+                 id="an-unknown-surface-the-allowed-ones-listed"),
+    pytest.param(GOOD.replace("tooth = 3\n", "tooth = 3\nsite = 11\n"),
+                 "tooth 3 occlusal is site 10", id="a-tooth-and-a-site-that-disagree"),
+    pytest.param(GOOD.replace("site = 148", "site = 10"), "repeats site 10",
+                 id="a-repeated-site"),
+    pytest.param(GOOD.split("[[site]]")[0], "no \\[\\[site\\]\\] entry", id="no-sites"),
+    pytest.param(GOOD.replace("duration_s = 40", "duration_s = true"), "must be an integer",
+                 id="a-boolean-for-a-number"),
+    pytest.param("session_cap = = 3", "not valid TOML", id="broken-TOML"),
+])
+def test_a_bad_plan_is_refused_saying_why(text, reason):
+    bad(text, reason)
 
 
 def test_a_missing_file_is_a_plan_error(tmp_path):

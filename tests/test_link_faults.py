@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from _fuzzing import ROOT  # noqa: F401  (repo on sys.path)
+from _cli import tcp_peer
 from _waiting import wait_for
 from nanohub.host.emulate.faultproxy import Faults, FaultProxy
 from nanohub.host.emulate.hub import EmulatedHub
@@ -39,18 +40,8 @@ def segments_on_disk(store):
 
 def test_the_faultproxy_injects_each_fault_at_its_rate():
     import socket
-    import threading
-    srv = socket.create_server(("127.0.0.1", 0))
     got = bytearray()
-
-    def echo():
-        c, _ = srv.accept()
-        while True:
-            d = c.recv(65536)
-            if not d:
-                return
-            got.extend(d)
-    threading.Thread(target=echo, daemon=True).start()
+    srv = tcp_peer(lambda conn, d: got.extend(d))
     f = Faults(loss=0.1, corrupt=0.1, duplicate=0.1, reorder=0.1)
     with FaultProxy(srv.getsockname(), up=f, seed=5) as px:
         s = socket.create_connection(("127.0.0.1", px.port))

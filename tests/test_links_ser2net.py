@@ -14,25 +14,17 @@ from nanohub.host.link.port import open_port
 from nanohub.host.link.ptyport import PtyRelay
 from nanohub.host.link.ser2net import Ser2net, config_text
 
-from _links import PtySim, cli, cli_env, needs_ser2net, needs_vm, one_line
+from _links import env, pty_hub  # noqa: F401  (fixtures)
+from _links import cli, needs_ser2net, needs_vm, one_line
 
 pytestmark = [needs_vm, needs_ser2net]
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    return cli_env(tmp_path_factory.mktemp("links-ser2net"))
-
-
-@pytest.fixture(scope="module")
-def served(env):
+def served(pty_hub):
     """The hub on a PTY, and ser2net serving that PTY on two loopback ports."""
-    sim = PtySim(env)
-    try:
-        with Ser2net(sim.path) as s2n:
-            yield sim, s2n
-    finally:
-        sim.close()
+    with Ser2net(pty_hub.path) as s2n:
+        yield pty_hub, s2n
 
 
 @pytest.fixture(params=["rfc2217", "raw"])

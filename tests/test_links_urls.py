@@ -15,19 +15,8 @@ from nanohub.host.errors import LinkError, UsageError
 from nanohub.host.link import port as port_mod
 from nanohub.host.link.port import open_port, port_options
 
-from _links import PtySim, cli, cli_env, needs_vm, one_line
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    return cli_env(tmp_path_factory.mktemp("links-urls"))
-
-
-@pytest.fixture(scope="module")
-def pty_hub(env):
-    sim = PtySim(env)
-    yield sim
-    assert sim.close() == 0
+from _links import env, pty_hub  # noqa: F401  (fixtures)
+from _links import PtySim, cli, needs_vm, one_line
 
 
 # ------------------------------------------------------ options per kind --

@@ -391,13 +391,17 @@ def run_cycles(emu, cycles, seed, figures=None):
     return fig
 
 
+def keyed_hub(store, bots, seed):
+    """An emulated hub (nominal scenario) keeping its storage in ``store``, its key KEY."""
+    from nanohub.host.emulate.hub import EmulatedHub
+    store.mkdir(exist_ok=True)
+    (store / "hub.key").write_bytes(KEY)
+    return EmulatedHub(bots=bots, scenario="nominal", seed=seed, store=store, hub_id=props.HUB_ID)
+
+
 @pytest.mark.vm
 def test_sigkill_at_random_points_never_corrupts_and_never_resumes(tmp_path, home):
-    from nanohub.host.emulate.hub import EmulatedHub
-    store = tmp_path / "hub"
-    store.mkdir()
-    (store / "hub.key").write_bytes(KEY)
-    with EmulatedHub(bots=4, scenario="nominal", seed=2, store=store, hub_id=props.HUB_ID) as emu:
+    with keyed_hub(tmp_path / "hub", bots=4, seed=2) as emu:
         fig = run_cycles(emu, cycles=int(os.environ.get("POWERCUT_CYCLES", 10)), seed=11)
     assert fig["cycles"] >= 10
     assert fig["torn_tails"] >= 1                    # the torn-tail path ran on the VM
@@ -406,11 +410,7 @@ def test_sigkill_at_random_points_never_corrupts_and_never_resumes(tmp_path, hom
 
 @pytest.mark.vm
 def test_a_hub_killed_while_treating_boots_safe_and_the_bots_stop(tmp_path, home):
-    from nanohub.host.emulate.hub import EmulatedHub
-    store = tmp_path / "hub"
-    store.mkdir()
-    (store / "hub.key").write_bytes(KEY)
-    with EmulatedHub(bots=6, scenario="nominal", seed=3, store=store, hub_id=props.HUB_ID) as emu:
+    with keyed_hub(tmp_path / "hub", bots=6, seed=3) as emu:
         rig = Rig(emu)
         with rig.connect() as h:
             h.consent(7)
@@ -446,9 +446,6 @@ def test_a_hub_killed_while_treating_boots_safe_and_the_bots_stop(tmp_path, home
 if __name__ == "__main__":      # python tests/test_powercut.py CYCLES: a longer SIGKILL run
     sys.path.insert(0, str(ROOT))
     import tempfile
-    from nanohub.host.emulate.hub import EmulatedHub
     os.environ["NANOHUB_HOME"] = tempfile.mkdtemp()
-    d = Path(tempfile.mkdtemp())
-    (d / "hub.key").write_bytes(KEY)
-    with EmulatedHub(bots=4, scenario="nominal", seed=2, store=d, hub_id=props.HUB_ID) as e:
+    with keyed_hub(Path(tempfile.mkdtemp()), bots=4, seed=2) as e:
         print(run_cycles(e, int(sys.argv[1]) if len(sys.argv) > 1 else 50, seed=int(time.time())))

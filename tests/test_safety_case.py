@@ -32,18 +32,23 @@ REQUIRED = {
 }
 
 
-def rows():
+def _table(columns):
+    """The rows of the table in DOC whose header row is ``columns``, as dicts
+    (``_cells``: how many cells the row really has)."""
     lines = DOC.read_text(encoding="utf-8").splitlines()
-    start = next(i for i, l in enumerate(lines) if l.startswith("| ID |"))
-    header = [c.strip() for c in lines[start].strip("|").split("|")]
-    assert header == COLUMNS
+    start = next(i for i, l in enumerate(lines) if l.startswith("| %s |" % columns[0]))
+    assert [c.strip() for c in lines[start].strip("|").split("|")] == columns
     out = []
     for line in lines[start + 2:]:
         if not line.startswith("|"):
             break
         cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
-        out.append(dict(zip(COLUMNS, cells)) | {"_cells": len(cells)})
+        out.append(dict(zip(columns, cells)) | {"_cells": len(cells)})
     return out
+
+
+def rows():
+    return _table(COLUMNS)
 
 
 def test_every_row_is_complete_and_has_a_test():
@@ -120,16 +125,7 @@ THREATS_REQUIRED = {
 
 
 def threats():
-    lines = DOC.read_text(encoding="utf-8").splitlines()
-    start = next(i for i, l in enumerate(lines) if l.startswith("| Threat |"))
-    assert [c.strip() for c in lines[start].strip("|").split("|")] == THREAT_COLUMNS
-    out = []
-    for line in lines[start + 2:]:
-        if not line.startswith("|"):
-            break
-        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
-        out.append(dict(zip(THREAT_COLUMNS, cells)) | {"_cells": len(cells)})
-    return out
+    return _table(THREAT_COLUMNS)
 
 
 def test_every_threat_row_is_complete_and_names_existing_tests():

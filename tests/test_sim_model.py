@@ -1,5 +1,7 @@
 """The simulator model on CPython: mouth, bots, patient, world, scenarios, trace."""
 import re
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -9,6 +11,9 @@ from nanohub.sim.patient import Patient
 from nanohub.sim.scenario import ScenarioError, from_dict
 from nanohub.sim.bots import NO_SITE
 from nanohub.sim.world import NO_BUS_FAULTS, Baseline, Trace, World
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "mp"))
+from textbook import xorshift32  # noqa: E402  (shared with the VM's bot tests)
 
 DEEP = mouth.parse_site("30/buccal")       # lower right first molar, lesion into dentine
 SHALLOW = mouth.parse_site("3/occlusal")   # upper right first molar, enamel lesion
@@ -90,9 +95,7 @@ def test_xorshift32_is_the_textbook_generator():
     rng = bots.Xorshift32(99)
     x = rng.state()
     for _ in range(1000):
-        x ^= (x << 13) & 0xFFFFFFFF
-        x ^= x >> 17
-        x ^= (x << 5) & 0xFFFFFFFF
+        x = xorshift32(x)
         assert rng.next() == x >> 16
     assert all(0 <= rng.below(701) < 701 for _ in range(1000))
     assert all(-5 <= rng.spread(5) <= 5 for _ in range(1000))
@@ -111,11 +114,18 @@ def test_deploy_takes_a_travel_time_then_the_bot_is_deployed_at_the_site():
     assert w.report(0)[:3] == (wire.BOT_DEPLOYED, DEEP, 0)
 
 
-def test_a_dose_lease_that_is_not_renewed_stops_delivery_by_itself():
+def dosing(rate, lease_ms):
+    """A world whose bot 0, deployed at DEEP, was just told to dose at ``rate``
+    percent for ``lease_ms``: (the world, when it was told)."""
     w = World(make())
     deployed(w)
     start = w.t
-    w.command(0, wire.OP_DOSE, 0, 60, 800)
+    w.command(0, wire.OP_DOSE, 0, rate, lease_ms)
+    return w, start
+
+
+def test_a_dose_lease_that_is_not_renewed_stops_delivery_by_itself():
+    w, start = dosing(60, 800)
     w.step(start + 400)
     assert w.swarm.state[0] == wire.BOT_ACTIVE
     assert 55 <= w.report(0)[2] <= 65
@@ -127,10 +137,7 @@ def test_a_dose_lease_that_is_not_renewed_stops_delivery_by_itself():
 
 
 def test_output_follows_the_command_with_a_short_lag():
-    w = World(make())
-    deployed(w)
-    t0 = w.t
-    w.command(0, wire.OP_DOSE, 0, 100, 5000)
+    w, t0 = dosing(100, 5000)
     w.step(t0 + 40)
     assert 0 < w.swarm.act[0] < 6000
     w.step(t0 + 500)
@@ -138,9 +145,7 @@ def test_output_follows_the_command_with_a_short_lag():
 
 
 def test_hold_stops_delivery_and_recall_docks_the_bot():
-    w = World(make())
-    deployed(w)
-    w.command(0, wire.OP_DOSE, 0, 80, 5000)
+    w, _ = dosing(80, 5000)
     w.step(w.t + 500)
     w.command(0, wire.OP_HOLD)
     w.step(w.t + 600)
@@ -152,9 +157,7 @@ def test_hold_stops_delivery_and_recall_docks_the_bot():
 
 
 def test_disable_latches_whatever_comes_after():
-    w = World(make())
-    deployed(w)
-    w.command(0, wire.OP_DOSE, 0, 80, 5000)
+    w, _ = dosing(80, 5000)
     w.step(w.t + 300)
     w.command(0, wire.OP_DISABLE)
     assert w.swarm.act[0] == 0                     # the kill path has no lag

@@ -9,7 +9,6 @@ site-packages through a .pth file, so the test needs no network.
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from _cli import one_line, serve
+from _cli import one_line, tcp_peer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,16 +133,10 @@ def test_flash_dry_run_compiles_the_shipped_firmware(installed):
 
 def test_info_on_a_bare_repl_without_mpremote_is_a_link_error_in_one_line(installed):
     """Without the mcu extra (mpremote absent), a MicroPython REPL is still exit 3."""
-    server = socket.create_server(("127.0.0.1", 0))
-
-    def bare_repl(conn):
-        while True:
-            data = conn.recv(4096)
-            if not data:
-                return
-            if b"\x03" in data:
-                conn.sendall(b"\r\nMicroPython v1.22.0 on 2024-01-01; linux\r\n>>> ")
-    serve(server, bare_repl)
+    def bare_repl(conn, data):
+        if b"\x03" in data:
+            conn.sendall(b"\r\nMicroPython v1.22.0 on 2024-01-01; linux\r\n>>> ")
+    server = tcp_peer(bare_repl)
     bin_dir, env, work = installed
     code = ("import sys; sys.modules['mpremote'] = None\n"       # as if not installed
             "from nanohub.host.cli import main; sys.exit(main(sys.argv[1:]))")

@@ -1,7 +1,7 @@
 """``nanohub flash``: put the firmware on a MicroPython board and start it."""
 import sys
 
-from .options import bots
+from .options import add_hub_id, bots
 
 BOARDS = ("auto", "rp2", "stm32", "unix", "all")
 
@@ -13,9 +13,8 @@ def setup_flash(p):
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan (files, sizes, bytecode, memory needed) and write "
                         "nothing; without a port --board is required")
-    p.add_argument("--hub-id", metavar="ID",
-                   help="hub id for a new hub (default: random 0x4exxxxxx; a board that has "
-                        "booted the hub keeps its id)")
+    add_hub_id(p, "hub id for a new hub (default: random 0x4exxxxxx; a board that has booted "
+                  "the hub keeps its id)")
     p.add_argument("--bots", type=bots, default=16, metavar="N",
                    help="swarm size the hub serves, 1..255 (default 16)")
     p.add_argument("--wait", type=float, default=0.0, metavar="S",
@@ -43,10 +42,9 @@ def run_flash(ctx, args):
     import os
 
     from .. import flash
-    from .tools import _hub_id
     from ..errors import UsageError
     from ..views import info_dict
-    hub_id = _hub_id(args.hub_id) if args.hub_id is not None else None
+    hub_id = args.hub_id
     if not 1 <= args.bots <= 255:
         raise UsageError("--bots must be 1..255, got %d" % args.bots)
     url = args.port

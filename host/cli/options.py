@@ -6,7 +6,9 @@
   ``demo``, ``study`` and ``record --scenario`` (:func:`add_emulated_hub`), and
   the same names, with the same checks, in ``--port sim:bots=8,seed=3``
   (declared in :mod:`nanohub.host.simport`, which the emulated hub reads too);
-- ``--record FILE`` on the verbs that talk to a hub (:func:`add_record_option`).
+- ``--record FILE`` on the verbs that talk to a hub (:func:`add_record_option`);
+- ``--hub-id ID`` on ``flash``, ``sim``, ``key init`` and ``key provision``
+  (:func:`add_hub_id`), read and checked while the command line is parsed.
 
 Stdlib only: every verb's parser is built on each start.
 """
@@ -66,6 +68,26 @@ def add_emulated_hub(parser, when=None, help=None, **defaults):
         group.add_argument("--" + name, type=kind, metavar=metavar,
                            default=None if default is FROM_SCENARIO else default,
                            help=text.replace("%", "%%"))
+
+
+def hub_id(text):
+    """A hub id as nanohub info shows it (0x1234abcd; bare hex too): 32 bits."""
+    try:
+        value = int(text, 0)
+    except ValueError:
+        try:
+            value = int(text, 16)
+        except ValueError:
+            value = -1
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise argparse.ArgumentTypeError("bad hub id %r: give it as 0x1234abcd (nanohub info "
+                                         "shows it)" % text)
+    return value
+
+
+def add_hub_id(parser, help):
+    """``--hub-id ID`` (an int, or None if not given); ``help`` says what the id is for."""
+    parser.add_argument("--hub-id", metavar="ID", type=hub_id, help=help)
 
 
 def add_record_option(p):

@@ -2,7 +2,7 @@
 import sys
 import time
 
-from .options import add_emulated_hub
+from .options import add_emulated_hub, add_hub_id
 from ..simport import HEAP
 
 # USB vendor ids of boards that usually run MicroPython
@@ -80,15 +80,13 @@ def setup_key(p):
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     i = sub.add_parser("init", help="create a random 32-byte hub key")
     i.add_argument("--out", "-o", metavar="FILE", help="key file to write (default: hub.key)")
-    i.add_argument("--hub-id", metavar="ID",
-                   help="also install it in the key store for this hub id (e.g. 0x1234abcd)")
+    add_hub_id(i, "also install it in the key store for this hub id (e.g. 0x1234abcd)")
     i.add_argument("--force", action="store_true", help="overwrite an existing key file")
     pv = sub.add_parser("provision", help="write a key (--key FILE) to a board at its "
                                           "MicroPython REPL, over mpremote")
     pv.add_argument("--dest", default="hub.key",
                     help="file on the board the firmware reads the key from (default hub.key)")
-    pv.add_argument("--hub-id", metavar="ID",
-                    help="also install the key in the host key store for this hub id")
+    add_hub_id(pv, "also install the key in the host key store for this hub id")
     p.epilog = ("examples:\n  nanohub key init --out hub.key\n"
                 "  nanohub key init --out hub.key --hub-id 0x1234abcd\n"
                 "  nanohub --port /dev/ttyACM0 --key hub.key key provision --hub-id 0x1234abcd\n"
@@ -100,20 +98,6 @@ def setup_key(p):
                 "mode 0600, with the command counter beside them.")
 
 
-def _hub_id(text):
-    from ..errors import UsageError
-    try:
-        value = int(text, 0)
-    except ValueError:
-        try:
-            value = int(text, 16)
-        except ValueError:
-            value = -1
-    if not 0 <= value <= 0xFFFFFFFF:
-        raise UsageError("bad hub id %r: give it as 0x1234abcd (nanohub info shows it)" % text)
-    return value
-
-
 def run_key(ctx, args):
     from .. import keys
     from ..errors import UsageError
@@ -121,7 +105,7 @@ def run_key(ctx, args):
         return provision(ctx, args)
     import os
     path = args.out or "hub.key"
-    hub_id = _hub_id(args.hub_id) if args.hub_id is not None else None   # before writing
+    hub_id = args.hub_id
     if os.path.exists(path) and not args.force:
         raise UsageError("%s exists: refusing to overwrite a key (add --force, or choose "
                          "--out FILE)" % path)
@@ -184,7 +168,7 @@ def provision(ctx, args):
     out = {"port": url, "dest": dest, "sha256": digest}
     text = "key written to %s on %s and read back (sha256 %s...)" % (dest, url, digest[:16])
     if args.hub_id is not None:
-        hub_id = _hub_id(args.hub_id)
+        hub_id = args.hub_id
         out.update(hub_id="0x%08x" % hub_id, stored=str(keys.save_key(hub_id, key)))
         text += "\ninstalled for hub 0x%08x in %s" % (hub_id, out["stored"])
     ctx.emit(out, text)
@@ -196,7 +180,7 @@ def setup_sim(p):
     add_emulated_hub(p, scenario="nominal", seed=1, bots=16, heap=HEAP, speed=1.0)
     p.add_argument("--store", metavar="DIR",
                    help="keep the hub's storage (key, params, log) in DIR (default: temporary)")
-    p.add_argument("--hub-id", metavar="ID", help="hub id to assign (default: random 0x51xxxxxx)")
+    add_hub_id(p, "hub id to assign (default: random 0x51xxxxxx)")
     p.add_argument("--pty", action="store_true",
                    help="run the hub on a pseudo-terminal (the unix_tty board) and print its "
                         "path, for ser2net, socat, minicom or mpremote")
@@ -224,7 +208,7 @@ def run_sim(ctx, args):
 
     from ..emulate.hub import EmulatedHub
     from ..errors import LinkError
-    hub_id = _hub_id(args.hub_id) if args.hub_id is not None else None
+    hub_id = args.hub_id
     from ..link import registry
     emu = ctx.stack.enter_context(EmulatedHub(
         bots=args.bots, scenario=args.scenario, seed=args.seed, heap=args.heap,

@@ -178,65 +178,74 @@ class Look:
     signal: bool
 
 
-class PoissonMaxSPRT:
-    """Feed (events, expected) increments; ``signal_at`` is the first look that signalled."""
+class _Sequential:
+    """What both forms share: the events so far (``c``), how much of its upper
+    limit the test has spent (``spent`` of ``limit``), the looks and the first
+    that signalled."""
 
-    form = "poisson"
-
-    def __init__(self, T, alpha=0.05, M=1, cv=None):
-        self.T, self.alpha, self.M = float(T), alpha, int(M)
-        self.cv = poisson_cv(self.T, alpha, self.M) if cv is None else cv
+    def __init__(self, alpha, M, limit):
+        self.alpha, self.M, self.limit = alpha, int(M), limit
         self.c = 0
-        self.mu = 0.0
+        self.spent = 0
         self.signal_at = None
         self.looks = []
 
     @property
     def ended(self):
-        return self.signal_at is not None or self.mu >= self.T
+        return self.signal_at is not None or self.spent >= self.limit
+
+    def _look(self, llr, cv, within, expected):
+        """Record one look; it signals (the first time only) when there are at
+        least M events, the log-likelihood ratio reaches ``cv`` and the test is
+        still ``within`` its upper limit."""
+        sig = self.signal_at is None and self.c >= self.M and llr >= cv and within
+        if sig:
+            self.signal_at = len(self.looks)
+        self.looks.append(Look(self.c, expected, llr, sig))
+        return sig
+
+
+class PoissonMaxSPRT(_Sequential):
+    """Feed (events, expected) increments; ``signal_at`` is the first look that signalled."""
+
+    form = "poisson"
+
+    def __init__(self, T, alpha=0.05, M=1, cv=None):
+        super().__init__(alpha, M, float(T))
+        self.T = self.limit
+        self.cv = poisson_cv(self.T, alpha, self.M) if cv is None else cv
+        self.spent = 0.0
+
+    mu = property(lambda self: self.spent, doc="events expected so far under H0")
 
     def add(self, events, expected):
         self.c += events
-        self.mu += expected
-        llr = poisson_llr(self.c, self.mu)
-        sig = self.signal_at is None and self.c >= self.M and llr >= self.cv \
-            and self.mu <= self.T + 1e-12
-        if sig:
-            self.signal_at = len(self.looks)
-        self.looks.append(Look(self.c, self.mu, llr, sig))
-        return sig
+        self.spent += expected
+        return self._look(poisson_llr(self.c, self.mu), self.cv, self.mu <= self.T + 1e-12,
+                          self.mu)
 
     def describe(self):
         return {"form": self.form, "alpha": self.alpha, "min_events": self.M,
                 "upper_limit_expected": self.T, "critical_value": round(self.cv, 4)}
 
 
-class BinomialMaxSPRT:
+class BinomialMaxSPRT(_Sequential):
     """Feed (cases, controls) increments; ``z`` controls expected per case under H0."""
 
     form = "binomial"
 
     def __init__(self, N, z, alpha=0.05, M=1):
-        self.N, self.z, self.alpha, self.M = int(N), float(z), alpha, int(M)
+        super().__init__(alpha, M, int(N))
+        self.N, self.z = self.limit, float(z)
         self.cv, self.attained = binomial_cv(self.N, self.z, alpha, self.M)
-        self.c = self.n = 0
-        self.signal_at = None
-        self.looks = []
 
-    @property
-    def ended(self):
-        return self.signal_at is not None or self.n >= self.N
+    n = property(lambda self: self.spent, doc="cases and controls so far")
 
     def add(self, cases, controls):
         self.c += cases
-        self.n += cases + controls
-        llr = binomial_llr(self.c, self.n, self.z)
-        sig = self.signal_at is None and self.c >= self.M and llr >= self.cv - 1e-12 \
-            and self.n <= self.N
-        if sig:
-            self.signal_at = len(self.looks)
-        self.looks.append(Look(self.c, self.n / (1 + self.z), llr, sig))
-        return sig
+        self.spent += cases + controls
+        return self._look(binomial_llr(self.c, self.n, self.z), self.cv - 1e-12,
+                          self.n <= self.N, self.n / (1 + self.z))
 
     def describe(self):
         return {"form": self.form, "alpha": self.alpha, "attained_alpha": round(self.attained, 5),

@@ -11,6 +11,7 @@ import os
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nanohub.protocol import auditlog, schema
@@ -40,26 +41,26 @@ def _plan(scenario, args):
                 name=scenario.name)
 
 
+@dataclass(eq=False)
 class Session:
     """What happened, as the host saw it (events) and as the sim knew it (trace)."""
 
-    def __init__(self, scenario, seed):
-        self.scenario = scenario
-        self.seed = seed
-        self.events = []          # (t_s, kind, text, data)
-        self.states = []          # (t_s, state, reason)
-        self.alarms = []          # (t_s, code name, prio, state)
-        self.statuses = []        # (t_s, HUB_STATUS fields)
-        self.sites = {}           # site -> [(t_s, depth, dose, temp)]
-        self.bot_states = []      # (t_s, first bot, ((state, site, activity), ...))
-        self.estop = None
-        self.log = None
-        self.log_result = None
-        self.trace = None
-        self.error = None
-        self.t_estop = None
-        self.t_operator_estop = None
-        self.last_line = 0.0
+    scenario: object
+    seed: int | None
+    events: list = field(default_factory=list)      # (t_s, kind, text, data)
+    states: list = field(default_factory=list)      # (t_s, state, reason)
+    alarms: list = field(default_factory=list)      # (t_s, code name, prio, state)
+    statuses: list = field(default_factory=list)    # (t_s, HUB_STATUS fields)
+    sites: dict = field(default_factory=dict)       # site -> [(t_s, depth, dose, temp)]
+    bot_states: list = field(default_factory=list)  # (t_s, first bot, ((state, site, activity), ...))
+    estop: dict | None = None                       # how the emergency stop went
+    log: bytes | None = None                        # the audit log pulled at the end
+    log_result: object = None                       # auditlog.verify of it
+    trace: object = None                            # the simulator's trace
+    error: str | None = None
+    t_estop: float | None = None
+    t_operator_estop: float | None = None
+    last_line: float = 0.0
 
     def add(self, t, kind, text, data=None):
         self.events.append((t, kind, text, data))

@@ -297,12 +297,16 @@ class Rig:
         self.run_until(deployed, 2000, "bots deployed")
         self.run(REPORT_MS)                  # fresh reports from where they stand
 
-    def treating(self, sites=((10, 4),), target=100, depth=300, **kw):
-        """From SAFE to TREATING: lesions, consent, deploy, arm, start."""
+    def armed(self, sites=((10, 4),), depth=300):
+        """From SAFE to ARMED: lesions, consent, deploy, arm."""
         for site, _ in sites:
             self.lesion(site, depth)
         self.ready(sites)
         _done(self.arm(), "ARM")
+
+    def treating(self, sites=((10, 4),), target=100, depth=300, **kw):
+        """From SAFE to TREATING: lesions, consent, deploy, arm, start."""
+        self.armed(sites, depth)
         plan = tuple((site, target, count) for site, count in sites)
         _done(self.start(plan, **kw), "TREAT_START")
         return plan

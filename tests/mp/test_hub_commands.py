@@ -20,10 +20,6 @@ def _in_mouth(rig):
     return len([i for i in range(sw.n) if sw.in_mouth(i)])
 
 
-def _deploy_frame(rig, site, count, req=None):
-    return rig.frame(wire.M_DEPLOY, struct.pack(wire.DEPLOY_FMT, site, count), req=req)
-
-
 # ------------------------------------------------------------ exactly once --
 
 def test_every_command_gets_exactly_one_ack_echoing_its_request_id():
@@ -35,12 +31,19 @@ def test_every_command_gets_exactly_one_ack_echoing_its_request_id():
     eq([a[1] for a in rig.ack_log], [wire.M_HOLD, wire.M_TREAT_PAUSE, wire.M_ALARM_ACK])
 
 
-def test_a_resent_identical_command_gets_the_cached_ack_and_runs_once():
+def _deployed_once(count):
+    """A rig that took one DEPLOY of ``count`` bots: (the rig, its request id,
+    the frame, to send again)."""
     rig = Rig()
     rig.run(200)
-    req, data = _deploy_frame(rig, SITE, 2)
+    req, data = rig.frame(wire.M_DEPLOY, struct.pack(wire.DEPLOY_FMT, SITE, count))
     rig.send_raw(data)
     rig.poll()
+    return rig, req, data
+
+
+def test_a_resent_identical_command_gets_the_cached_ack_and_runs_once():
+    rig, req, data = _deployed_once(2)
     first = rig.acks[req]
     eq(first, (wire.ACKS_DONE, wire.WHY_NONE, 2))
     log_at = rig.log_next()
@@ -70,9 +73,7 @@ def test_a_resent_signed_command_is_not_refused_as_a_replay():
 
 def test_a_retried_treatment_start_does_not_restart_the_dose_count():
     rig = Rig()
-    rig.lesion(SITE, 300)
-    rig.ready(((SITE, 4),))
-    rig.arm()
+    rig.armed(((SITE, 4),))
     req, data = rig.frame(wire.M_TREAT_START, _plan())
     rig.send_raw(data)
     rig.run(1000)
@@ -97,11 +98,7 @@ def test_the_same_request_id_with_different_bytes_is_refused_as_a_duplicate():
 
 
 def test_the_ack_cache_survives_other_commands_in_between():
-    rig = Rig()
-    rig.run(200)
-    req, data = _deploy_frame(rig, SITE, 1)
-    rig.send_raw(data)
-    rig.poll()
+    rig, req, data = _deployed_once(1)
     for _ in range(10):
         rig.cmd(wire.M_HOLD, b"\xff")
     rig.send_raw(data)

@@ -12,9 +12,7 @@ PLAN = ((SITE, 100, 4),)
 
 
 def _armed(rig):
-    rig.lesion(SITE, 300)
-    rig.ready(((SITE, 4),))
-    accepted(rig.arm())
+    rig.armed(((SITE, 4),))
     eq(rig.state(), wire.HUB_ARMED)
 
 
@@ -165,15 +163,23 @@ def test_treating_doses_only_the_deployed_bots_of_the_plan():
         eq(rig.sw.state[i], wire.BOT_ACTIVE)
 
 
-def test_pause_holds_the_bots_and_resume_continues():
+def _treating_then(command, state):
+    """A rig 500 ms into treating four bots, then ``command`` accepted: the hub
+    goes to ``state`` and 400 ms later no bot delivers."""
     rig = Rig()
     rig.treating(((SITE, 4),))
     rig.run(500)
-    accepted(rig.pause())
-    eq(rig.state(), wire.HUB_PAUSED)
+    accepted(command(rig))
+    eq(rig.state(), state)
     rig.run(400)
     for i in range(4):
-        eq(rig.sw.act[i], 0, "bot %d output while paused" % i)
+        eq(rig.sw.act[i], 0, "bot %d output after the command" % i)
+    return rig
+
+
+def test_pause_holds_the_bots_and_resume_continues():
+    rig = _treating_then(Rig.pause, wire.HUB_PAUSED)
+    for i in range(4):
         eq(rig.sw.state[i], wire.BOT_DEPLOYED)
     refused(rig.pause(), wire.WHY_STATE, wire.HUB_PAUSED)
     accepted(rig.resume())
@@ -193,14 +199,7 @@ def test_pause_and_resume_are_refused_outside_a_treatment():
 
 
 def test_stop_ends_the_treatment_safe_and_needs_new_consent():
-    rig = Rig()
-    rig.treating(((SITE, 4),))
-    rig.run(500)
-    accepted(rig.stop())
-    eq(rig.state(), wire.HUB_SAFE)
-    rig.run(400)
-    for i in range(4):
-        eq(rig.sw.act[i], 0)
+    rig = _treating_then(Rig.stop, wire.HUB_SAFE)
     true(rig.events(wire.EV_TREAT)[-1][3] == 3, "EV_TREAT stop logged")
     refused(rig.arm(), wire.WHY_CHECKS, wire.CHECK_CONSENT)
 
@@ -363,13 +362,20 @@ def test_every_state_change_is_in_the_audit_log():
     true(ok, "audit log verifies (first bad %d)" % bad)
 
 
-def test_estop_reset_is_refused_while_a_lost_bot_is_still_in_the_mouth():
+def _systemic_estop(ms):
+    """A rig treating four bots, two of them silent for ``ms``: the systemic
+    rule has stopped the swarm."""
     rig = Rig()
     rig.treating(((SITE, 4),))
     rig.sw.set_silent(1)
-    rig.sw.set_silent(2)                 # 2 of 4 silent: the systemic rule stops the swarm
-    rig.run(1500)
+    rig.sw.set_silent(2)
+    rig.run(ms)
     eq(rig.state(), wire.HUB_ESTOP)
+    return rig
+
+
+def test_estop_reset_is_refused_while_a_lost_bot_is_still_in_the_mouth():
+    rig = _systemic_estop(1500)
     accepted(rig.alarm_ack())
     refused(rig.estop_reset(), wire.WHY_CHECKS, wire.CHECK_BOTS)
     eq(rig.state(), wire.HUB_ESTOP)
@@ -379,12 +385,7 @@ def test_a_refused_reset_succeeds_after_recall_and_retrieval_of_the_disabled_bot
     # the operator's recovery (docs/safety.md, "Recovering from an emergency stop"):
     # the refusal names CHECK_BOTS; recall what can move, retrieve by hand the
     # bots the hub disabled, then the reset is accepted and does not re-latch
-    rig = Rig()
-    rig.treating(((SITE, 4),))
-    rig.sw.set_silent(1)
-    rig.sw.set_silent(2)                 # 2 of 4 silent: the systemic rule stops the swarm
-    rig.run(2500)
-    eq(rig.state(), wire.HUB_ESTOP)
+    rig = _systemic_estop(2500)
     rig.sw.clear(1, 4)                   # the radios come back (bots.F_SILENT):
     rig.sw.clear(2, 4)                   # the retried DISABLE reaches them
     rig.run(1000)

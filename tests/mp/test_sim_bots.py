@@ -7,6 +7,7 @@ import gc
 import sys
 
 from mptest import eq, true
+from textbook import xorshift32
 
 try:
     import bots
@@ -35,9 +36,7 @@ def test_xorshift32_matches_the_32_bit_reference():
     rng = bots.Xorshift32(12345)
     x = rng.state()
     for _ in range(100):
-        x ^= (x << 13) & 0xFFFFFFFF
-        x ^= x >> 17
-        x ^= (x << 5) & 0xFFFFFFFF
+        x = xorshift32(x)
         eq(rng.next(), x >> 16)
     eq(rng.state(), x)
 

@@ -108,74 +108,81 @@ def test_report_ingest_in_viper_matches_the_portable_ingest():
     true(checked > 0, "some reports called for the safety rules or a restart record")
 
 
-def test_gather_in_viper_matches_the_portable_gather():
+def _seeded(seed):
+    """(a seeded generator, a rig treating 64 bots), the viper loops selected."""
     _viper()
-    rng = Lcg(9)
-    rig = _treating(64)
-    hub = rig.hub
-    sw = hub.swarm
+    return Lcg(seed), _treating(64)
+
+
+def _viper_then_portable(run):
+    """[run() with the viper loops, run() with their portable twins]; viper is
+    selected again after, whatever happens."""
+    got = []
     try:
-        for trial in range(20):
-            for i in range(sw.n):
-                sw.state[i] = rng.choice((wire.BOT_DOCKED, wire.BOT_DEPLOYED, wire.BOT_ACTIVE,
-                                          wire.BOT_LOST, wire.BOT_QUARANTINED))
-                sw.target[i] = rng.choice(SITES + (255, 99))
-                sw.site[i] = rng.choice((sw.target[i], 255, 11))
-                sw.heard_ever[i] = rng.getrandbits(3) != 0
-                sw.depth[i] = rng.getrandbits(16)
-                sw.temp[i] = rng.getrandbits(16) - 32768
-                sw.ph[i] = rng.getrandbits(16)
-                sw.bacteria[i] = rng.getrandbits(16)
-            got = []
-            for viper in (True, False):
-                frame.select(viper)
-                control.gather(hub)
-                got.append([list(getattr(hub.plan, t))[:hub.plan.n] for t in PLAN[:6]])
-            eq(got[0], got[1], "trial %d" % trial)
-            true(any(got[0][0]), "some site has fresh readings")
+        for viper in (True, False):
+            frame.select(viper)
+            got.append(run())
     finally:
         frame.select(True)
+    return got
+
+
+def test_gather_in_viper_matches_the_portable_gather():
+    rng, rig = _seeded(9)
+    hub = rig.hub
+    sw = hub.swarm
+
+    def gather():
+        control.gather(hub)
+        return [list(getattr(hub.plan, t))[:hub.plan.n] for t in PLAN[:6]]
+
+    for trial in range(20):
+        for i in range(sw.n):
+            sw.state[i] = rng.choice((wire.BOT_DOCKED, wire.BOT_DEPLOYED, wire.BOT_ACTIVE,
+                                      wire.BOT_LOST, wire.BOT_QUARANTINED))
+            sw.target[i] = rng.choice(SITES + (255, 99))
+            sw.site[i] = rng.choice((sw.target[i], 255, 11))
+            sw.heard_ever[i] = rng.getrandbits(3) != 0
+            sw.depth[i] = rng.getrandbits(16)
+            sw.temp[i] = rng.getrandbits(16) - 32768
+            sw.ph[i] = rng.getrandbits(16)
+            sw.bacteria[i] = rng.getrandbits(16)
+        got = _viper_then_portable(gather)
+        eq(got[0], got[1], "trial %d" % trial)
+        true(any(got[0][0]), "some site has fresh readings")
 
 
 def test_bot_states_in_viper_match_the_portable_frames():
-    _viper()
-    rng = Lcg(3)
-    rig = _treating(64)
+    rng, rig = _seeded(3)
     hub = rig.hub
     sw = hub.swarm
-    try:
-        for i in range(sw.n):
-            sw.battery[i] = rng.getrandbits(8)
-            sw.health[i] = rng.getrandbits(8)
-        frames = []
-        for viper in (True, False):
-            frame.select(viper)
-            rig.board.host_out[:] = b""
-            hub.htx.seq = 100
-            telemetry.bot_states(hub, 7)
-            frames.append(bytes(rig.board.host_out))
-        true(len(frames[0]) > sw.n * wire.BOT_STATES_REC_SIZE, "the frames went out")
-        eq(frames[0], frames[1])
-    finally:
-        frame.select(True)
+    for i in range(sw.n):
+        sw.battery[i] = rng.getrandbits(8)
+        sw.health[i] = rng.getrandbits(8)
+
+    def bot_states():
+        rig.board.host_out[:] = b""
+        hub.htx.seq = 100
+        telemetry.bot_states(hub, 7)
+        return bytes(rig.board.host_out)
+
+    frames = _viper_then_portable(bot_states)
+    true(len(frames[0]) > sw.n * wire.BOT_STATES_REC_SIZE, "the frames went out")
+    eq(frames[0], frames[1])
 
 
 def test_state_counts_in_viper_match_the_portable_counts():
-    _viper()
-    rng = Lcg(11)
-    rig = _treating(64)
+    rng, rig = _seeded(11)
     sw = rig.hub.swarm
-    try:
-        for trial in range(10):
-            for i in range(sw.n):
-                sw.state[i] = rng.getrandbits(8) % 7
-            got = []
-            for viper in (True, False):
-                frame.select(viper)
-                out = bytearray(7)
-                sw.counts(out)
-                got.append(list(out))
-            eq(got[0], got[1], "trial %d" % trial)
-            eq(sum(got[0]), sw.n)
-    finally:
-        frame.select(True)
+
+    def counts():
+        out = bytearray(7)
+        sw.counts(out)
+        return list(out)
+
+    for trial in range(10):
+        for i in range(sw.n):
+            sw.state[i] = rng.getrandbits(8) % 7
+        got = _viper_then_portable(counts)
+        eq(got[0], got[1], "trial %d" % trial)
+        eq(sum(got[0]), sw.n)
