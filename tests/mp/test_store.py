@@ -120,75 +120,70 @@ def test_complete_copy_is_recovered_when_the_file_is_missing():
         eq(sorted(os.listdir(st.root)), ["p"])
 
 
+def every_cut(fat, setup, op, check):
+    """Run ``op(st)`` on a fresh store (``setup(st)`` first), the power cut before
+    its first rename/remove, then before the second, ... until it completes;
+    ``check(st, cut, finished)`` after each run. Returns the runs cut short."""
+    cut = 0
+    while True:
+        with TmpStore() as st:
+            setup(st)
+            try:
+                with_os(CutOs(cut, fat), op, st)
+                finished = True
+            except PowerCut:
+                finished = False
+            check(st, cut, finished)
+        if finished:
+            return cut
+        cut += 1
+
+
 def test_power_cut_at_every_step_leaves_old_or_new():
     for fat in (False, True):
         for first_write in (False, True):
-            cut = 0
-            while True:
-                with TmpStore() as st:
-                    if not first_write:
-                        st.write_atomic("f", b"old")
-                    old = None if first_write else b"old"
-                    fake = CutOs(cut, fat)
-                    try:
-                        with_os(fake, st.write_atomic, "f", b"new contents")
-                        finished = True
-                    except PowerCut:
-                        finished = False
-                    got = Store(st.root).read("f")
-                    what = "fat=%s first=%s cut=%d" % (fat, first_write, cut)
-                    true(got in (old, b"new contents"), what + ": got %r" % (got,))
-                    if finished:
-                        eq(got, b"new contents", what)
-                    # and the next write always works
-                    Store(st.root).write_atomic("f", b"next")
-                    eq(Store(st.root).read("f"), b"next", what)
+            old = None if first_write else b"old"
+
+            def setup(st):
+                if not first_write:
+                    st.write_atomic("f", b"old")
+
+            def check(st, cut, finished):
+                got = Store(st.root).read("f")
+                what = "fat=%s first=%s cut=%d" % (fat, first_write, cut)
+                true(got in (old, b"new contents"), what + ": got %r" % (got,))
                 if finished:
-                    break
-                cut += 1
-            true(cut >= 1)
+                    eq(got, b"new contents", what)
+                # and the next write always works
+                Store(st.root).write_atomic("f", b"next")
+                eq(Store(st.root).read("f"), b"next", what)
+            true(every_cut(fat, setup, lambda st: st.write_atomic("f", b"new contents"),
+                           check) >= 1)
 
 
 def test_appends_after_a_replace_cut_short_in_the_same_store_recover_first():
     # the store remembers that the file it appends to is whole; a replace of
     # that file cut short (FAT: removed, its complete copy still a .new) must
     # make the next append finish the replace before writing
-    cut = 0
-    while True:
-        with TmpStore() as st:
-            st.append("f", b"A")
-            st.append("f", b"B")                # the file is known whole now
-            try:
-                with_os(CutOs(cut, True), st.write_atomic, "f", b"new")
-                finished = True
-            except PowerCut:
-                finished = False
-            st.append("f", b"+")
-            got = st.read("f")
-            true(got in (b"AB+", b"new+"), "cut=%d: got %r" % (cut, got))
-            if finished:
-                eq(got, b"new+")
-            eq(st.names(), ["f"])
+    def setup(st):
+        st.append("f", b"A")
+        st.append("f", b"B")                    # the file is known whole now
+
+    def check(st, cut, finished):
+        st.append("f", b"+")
+        got = st.read("f")
+        true(got in (b"AB+", b"new+"), "cut=%d: got %r" % (cut, got))
         if finished:
-            break
-        cut += 1
-    true(cut >= 3)
+            eq(got, b"new+")
+        eq(st.names(), ["f"])
+    true(every_cut(True, setup, lambda st: st.write_atomic("f", b"new"), check) >= 3)
 
 
 def test_power_cut_while_truncating_leaves_old_or_new():
-    cut = 0
-    while True:
-        with TmpStore() as st:
-            st.write_atomic("log", bytes(50))
-            try:
-                with_os(CutOs(cut, True), st.truncate, "log", 20)
-                finished = True
-            except PowerCut:
-                finished = False
-            true(Store(st.root).size("log") in (20, 50))
-        if finished:
-            break
-        cut += 1
+    def check(st, cut, finished):
+        true(Store(st.root).size("log") in (20, 50), "cut=%d" % cut)
+    every_cut(True, lambda st: st.write_atomic("log", bytes(50)),
+              lambda st: st.truncate("log", 20), check)
 
 
 def test_fat_fallback_replaces_existing_files():
