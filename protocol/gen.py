@@ -7,6 +7,8 @@ Outputs (all carry a "generated, do not edit" header):
   firmware/hub/wire.py       constants and struct formats for MicroPython (the
                              simulator imports it too: one module for both)
   firmware/hub/paramtab.py   the parameter table for MicroPython
+  firmware/hub/loops.py      the portable twins of hub/viperbytes.py's loops
+                             (protocol/genloops.py)
   docs/protocol.md           every message and field, readable
   docs/parameters.md         parameters, capacities, site geometry, plan limits
 
@@ -22,7 +24,7 @@ import re
 import sys
 from pathlib import Path
 
-from . import facts, model, rules, schema
+from . import facts, genloops, model, rules, schema
 
 ROOT = Path(__file__).resolve().parent.parent
 # records the firmware reads field by field: offsets emitted
@@ -236,7 +238,7 @@ def _doc_mirror(text):
 def mirror_files():
     """Hand-written files that quote schema values: firmware sources and documents."""
     fw = sorted(p for p in (ROOT / "firmware").rglob("*.py")
-                if p.name not in ("wire.py", "paramtab.py"))
+                if p.name not in ("wire.py", "paramtab.py", "loops.py"))
     docs = sorted(p for p in (ROOT / "docs").glob("*.md")
                   if p.name not in ("protocol.md", "parameters.md"))
     return [(p, _fw_mirror) for p in fw] + [(p, _doc_mirror) for p in docs + [ROOT / "README.md"]]
@@ -431,6 +433,8 @@ def outputs():
         ROOT / "tests" / "mp" / "wire_names.py": names_module(),
         ROOT / "docs" / "protocol.md": protocol_doc(),
         ROOT / "firmware" / "hub" / "paramtab.py": paramtab_module(),
+        ROOT / "firmware" / "hub" / "loops.py": genloops.loops_module(
+            HEADER.replace("protocol/schema.py", "firmware/hub/viperbytes.py")),
         ROOT / "docs" / "parameters.md": parameters_doc(),
     }
 

@@ -44,12 +44,12 @@ def _tables():
     return lo_t, hi_t
 
 
-# put and check each run the loop inline: returning the two halves would
-# allocate a tuple per frame.
+_REG = array("H", bytes(4))     # the register's two halves after ``_run``
 
 
-def put(buf, n):
-    """Write the CRC-32 of ``buf[:n]`` little-endian into ``buf[n:n + 4]``."""
+def _run(buf, n):
+    # the CRC-32 of buf[:n] into _REG (low half, high half): two halves
+    # returned would be a tuple per frame
     tl, th = _LO or _tables()[0], _HI
     lo = hi = 0xFFFF
     i = 0
@@ -58,8 +58,14 @@ def put(buf, n):
         lo = ((lo >> 8) | ((hi & 0xFF) << 8)) ^ tl[k]
         hi = (hi >> 8) ^ th[k]
         i += 1
-    lo ^= 0xFFFF
-    hi ^= 0xFFFF
+    _REG[0] = lo ^ 0xFFFF
+    _REG[1] = hi ^ 0xFFFF
+
+
+def put(buf, n):
+    """Write the CRC-32 of ``buf[:n]`` little-endian into ``buf[n:n + 4]``."""
+    _run(buf, n)
+    lo, hi = _REG[0], _REG[1]
     buf[n] = lo & 0xFF
     buf[n + 1] = lo >> 8
     buf[n + 2] = hi & 0xFF
@@ -68,16 +74,9 @@ def put(buf, n):
 
 def check(buf, n):
     """Whether ``buf[:n]`` ends in the CRC-32 of what precedes it."""
-    tl, th = _LO or _tables()[0], _HI
-    lo = hi = 0xFFFF
-    i = 0
-    while i < n:
-        k = (lo ^ buf[i]) & 0xFF
-        lo = ((lo >> 8) | ((hi & 0xFF) << 8)) ^ tl[k]
-        hi = (hi >> 8) ^ th[k]
-        i += 1
     # over the data and its CRC the register ends at the residue
-    return lo ^ 0xFFFF == RESIDUE & 0xFFFF and hi ^ 0xFFFF == RESIDUE >> 16
+    _run(buf, n)
+    return _REG[0] == RESIDUE & 0xFFFF and _REG[1] == RESIDUE >> 16
 
 
 def crc32(data, crc=0):

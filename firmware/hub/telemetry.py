@@ -75,7 +75,7 @@ def bot_states(hub, seq=-1):
     tx = hub.htx
     first = 0
     size = wire.BOT_STATES_REC_SIZE
-    fast = frame._IMPL[7]
+    records = frame._IMPL[7]
     while first < sw.n:
         count = sw.n - first
         if count > wire.BOT_STATES_MAX:
@@ -85,21 +85,7 @@ def bot_states(hub, seq=-1):
         r[o] = first
         r[o + 1] = count
         o += 2
-        if fast is not None:    # the same loop in viper (hub.viperbytes.states)
-            fast(sw, r, o, first, count)
-        else:
-            state = sw.state
-            site = sw.site
-            act = sw.activity
-            batt = sw.battery
-            health = sw.health
-            for i in range(first, first + count):
-                r[o] = state[i]
-                r[o + 1] = site[i]
-                r[o + 2] = act[i]
-                r[o + 3] = batt[i]
-                r[o + 4] = health[i]
-                o += size
+        records(sw, r, o, first, count)    # hub.viperbytes.states
         _send(hub, tx.finish(2 + count * size))
         first += count
 
