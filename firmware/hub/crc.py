@@ -1,8 +1,8 @@
 """CRC-32 (IEEE 802.3, as zlib) in portable Python, in 16-bit halves.
 
 On a 32-bit port a small int holds 31 bits: any CRC-32 value of 2**30 or more
-is a heap object. ``put`` and ``check`` keep the register as two 16-bit halves
-looked up in two 16-bit tables, so they allocate nothing on any port; they are
+is a heap object. ``crc`` keeps the register as two 16-bit halves
+looked up in two 16-bit tables, so it allocates nothing on any port: it is
 what the frame layer uses where ``@micropython.viper`` is missing (the viper
 path in ``hub.viperbytes`` does the same in machine words). ``crc32`` returns
 the value as one int, for ports without ``binascii.crc32`` (cold paths:
@@ -13,9 +13,11 @@ emitter run it on the tick.
 """
 from array import array
 
+from hub.compat import const
+
 # crc32(data + le32(crc32(data))) for any data: a valid frame's CRC covers
 # itself to this constant (below 2**30, a small int everywhere)
-RESIDUE = 0x2144DF1C
+_RESIDUE = const(0x2144DF1C)
 POLY = 0xEDB88320
 
 _LO = None
@@ -44,12 +46,11 @@ def _tables():
     return lo_t, hi_t
 
 
-_REG = array("H", bytes(4))     # the register's two halves after ``_run``
-
-
-def _run(buf, n):
-    # the CRC-32 of buf[:n] into _REG (low half, high half): two halves
-    # returned would be a tuple per frame
+def crc(buf, n, put):
+    """The CRC-32 of ``buf[:n]``: with ``put`` written little-endian into
+    ``buf[n:n + 4]`` (returns 1), else whether ``buf[:n]`` ends in the CRC
+    of what precedes it (over data and its CRC the register ends at the
+    residue). One loop for both: two halves returned would be a tuple."""
     tl, th = _LO or _tables()[0], _HI
     lo = hi = 0xFFFF
     i = 0
@@ -58,25 +59,15 @@ def _run(buf, n):
         lo = ((lo >> 8) | ((hi & 0xFF) << 8)) ^ tl[k]
         hi = (hi >> 8) ^ th[k]
         i += 1
-    _REG[0] = lo ^ 0xFFFF
-    _REG[1] = hi ^ 0xFFFF
-
-
-def put(buf, n):
-    """Write the CRC-32 of ``buf[:n]`` little-endian into ``buf[n:n + 4]``."""
-    _run(buf, n)
-    lo, hi = _REG[0], _REG[1]
+    lo ^= 0xFFFF
+    hi ^= 0xFFFF
+    if not put:
+        return lo == _RESIDUE & 0xFFFF and hi == _RESIDUE >> 16
     buf[n] = lo & 0xFF
     buf[n + 1] = lo >> 8
     buf[n + 2] = hi & 0xFF
     buf[n + 3] = hi >> 8
-
-
-def check(buf, n):
-    """Whether ``buf[:n]`` ends in the CRC-32 of what precedes it."""
-    # over the data and its CRC the register ends at the residue
-    _run(buf, n)
-    return _REG[0] == RESIDUE & 0xFFFF and _REG[1] == RESIDUE >> 16
+    return 1
 
 
 def crc32(data, crc=0):

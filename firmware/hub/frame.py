@@ -10,9 +10,10 @@ The byte loops (COBS both ways, the CRC) run in ``@micropython.viper``
 (``hub.loops``, generated from the viper source; the CRC in ``hub.crc``);
 ``select`` switches between them (tests run both). Neither path
 makes an int of 2**30 or more on a 32-bit port, which would box it: a frame's
-CRC is checked as bytes in viper, or as ``binascii.crc32`` over the frame with
-its CRC (a constant residue, a small int), and written byte by byte (in viper,
-or in 16-bit halves by ``hub.crc``; a 64-bit port keeps the C CRC's value).
+CRC is checked over the frame with its CRC (a constant residue, a small int:
+in viper, in 16-bit halves by ``hub.crc``, or by ``binascii.crc32``), and
+written byte by byte (in viper, or by ``hub.crc``; a 64-bit port keeps the C
+CRC's value).
 """
 import struct
 import sys
@@ -106,17 +107,16 @@ def select(viper=True):
     impl[7] = v.states
     impl[8] = v.counts
     if v is viperbytes:
-        impl[2] = v.put
-        impl[3] = v.check
+        impl[2] = impl[3] = v.crc
         return True
     impl[2] = impl[3] = None
     if c is None or sys.maxsize <= 0xFFFFFFFF:
         # a CRC-32 value would be boxed (32-bit) or there is no C CRC: write
         # it in 16-bit halves (hub.crc, tables of 1 KB)
         from hub import crc
-        impl[2] = crc.put
+        impl[2] = crc.crc
         if c is None:
-            impl[3] = crc.check
+            impl[3] = crc.crc
     return False
 
 
@@ -182,7 +182,7 @@ class Rx:
             return wire.ERR_SHORT
         impl = _IMPL
         if impl[3] is not None:
-            ok = impl[3](buf, n)
+            ok = impl[3](buf, n, 0)
         else:   # over the frame and its CRC: the residue (a small int) or not
             ok = impl[4](self.views.view(n)) == _RESIDUE
         if not ok:
@@ -299,7 +299,7 @@ class Tx:
             n += wire.TAG_SIZE
         impl = _IMPL
         if impl[2] is not None:
-            impl[2](raw, n)
+            impl[2](raw, n, 1)
         else:
             struct.pack_into("<I", raw, n, impl[4](self.views.view(n)))
         n += wire.CRC_SIZE

@@ -210,7 +210,7 @@ def book(sw, plan, buf, off, count, i, pend, now, t0,
     health = sw.health
     sent = sw.sent_rate
     cmd = sw.cmd_rate
-    temp = sw.temp       # int16 bits: the table reads them back signed
+    temp = sw.temp       # int16 bits
     ph = sw.ph
     depth = sw.depth
     bact = sw.bacteria
@@ -272,7 +272,10 @@ def book(sw, plan, buf, off, count, i, pend, now, t0,
             act[i] = b[off + o_ac]
             batt[i] = b[off + o_ba]
             health[i] = b[off + o_he]
-            temp[i] = b[off + o_te] | (b[off + o_te + 1] << 8)
+            tp = b[off + o_te] | (b[off + o_te + 1] << 8)
+            if tp > 32767:              # signed: the bytecode build stores it in an "h" array
+                tp -= 65536
+            temp[i] = tp
             ph[i] = b[off + o_ph] | (b[off + o_ph + 1] << 8)
             depth[i] = b[off + o_de] | (b[off + o_de + 1] << 8)
             bact[i] = b[off + o_bc] | (b[off + o_bc + 1] << 8)

@@ -134,13 +134,13 @@ def cobs_encode(src, n: int, dst) -> int:
     return o + 1
 
 
-# put and check each run the CRC loop inline: a call between viper functions
-# goes through objects, and a CRC-32 returned that way would be boxed.
-
-
 @micropython.viper
-def put(buf, n: int):
-    """Write the CRC-32 of ``buf[:n]`` little-endian into ``buf[n:n + 4]``."""
+def crc(buf, n: int, put: int) -> int:
+    """The CRC-32 of ``buf[:n]``: with ``put`` written little-endian into
+    ``buf[n:n + 4]`` (returns 1), else whether ``buf[:n]`` ends in the CRC
+    of what precedes it (over data and its CRC the register ends at the
+    residue). One function for both: a call between viper functions goes
+    through objects, and a CRC-32 returned that way would be boxed."""
     p = ptr8(buf)
     t = ptr32(TABLE)
     c = uint(0xFFFFFFFF)
@@ -149,28 +149,13 @@ def put(buf, n: int):
         c = uint(t[(c ^ p[i]) & 0xFF]) ^ (c >> 8)
         i += 1
     c = c ^ uint(0xFFFFFFFF)
+    if not put:
+        return int(c == uint(0x2144DF1C))
     p[n] = c & 0xFF
     p[n + 1] = (c >> 8) & 0xFF
     p[n + 2] = (c >> 16) & 0xFF
     p[n + 3] = (c >> 24) & 0xFF
-
-
-@micropython.viper
-def check(buf, n: int) -> bool:
-    """Whether ``buf[:n]`` ends in the CRC-32 of what precedes it."""
-    if n < 4:
-        return False
-    p = ptr8(buf)
-    t = ptr32(TABLE)
-    e = n - 4
-    c = uint(0xFFFFFFFF)
-    i = 0
-    while i < e:
-        c = uint(t[(c ^ p[i]) & 0xFF]) ^ (c >> 8)
-        i += 1
-    c = c ^ uint(0xFFFFFFFF)
-    return (p[e] == int(c & 0xFF) and p[e + 1] == int((c >> 8) & 0xFF)
-            and p[e + 2] == int((c >> 16) & 0xFF) and p[e + 3] == int((c >> 24) & 0xFF))
+    return 1
 
 
 @micropython.viper
@@ -301,7 +286,7 @@ def book(sw, plan, buf, off: int, count: int, i: int, pend: int, now: int, t0: i
     health = ptr8(sw.health)
     sent = ptr8(sw.sent_rate)
     cmd = ptr8(sw.cmd_rate)
-    temp = ptr16(sw.temp)       # int16 bits: the table reads them back signed
+    temp = ptr16(sw.temp)       # int16 bits
     ph = ptr16(sw.ph)
     depth = ptr16(sw.depth)
     bact = ptr16(sw.bacteria)
@@ -363,7 +348,10 @@ def book(sw, plan, buf, off: int, count: int, i: int, pend: int, now: int, t0: i
             act[i] = b[off + o_ac]
             batt[i] = b[off + o_ba]
             health[i] = b[off + o_he]
-            temp[i] = b[off + o_te] | (b[off + o_te + 1] << 8)
+            tp = b[off + o_te] | (b[off + o_te + 1] << 8)
+            if tp > 32767:              # signed: the bytecode build stores it in an "h" array
+                tp -= 65536
+            temp[i] = tp
             ph[i] = b[off + o_ph] | (b[off + o_ph + 1] << 8)
             depth[i] = b[off + o_de] | (b[off + o_de + 1] << 8)
             bact[i] = b[off + o_bc] | (b[off + o_bc + 1] << 8)
