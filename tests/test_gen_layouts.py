@@ -14,7 +14,8 @@ def test_a_layout_name_dropped_while_in_use_is_caught(monkeypatch):
 
 def test_unused_layout_names_are_left_to_msgs():
     values = gen.wire_values()
-    assert "ARM" + "_FMT" not in values and "KEY_ROTATE" + "_SIZE" not in values   # (not named whole: the scan would count this file)
+    # (not named whole: the scan would count this file as a use)
+    assert "ARM" + "_FMT" not in values and "KEY_ROTATE" + "_SIZE" not in values
     from nanohub.protocol import model
     rotate = next(m for m in model.MESSAGES if m.name == "KEY_ROTATE")
     assert values["MSGS"][rotate.id][1:3] == (rotate.fmt, rotate.size)
