@@ -18,7 +18,8 @@ from hub.compat import const
 # crc32(data + le32(crc32(data))) for any data: a valid frame's CRC covers
 # itself to this constant (below 2**30, a small int everywhere)
 _RESIDUE = const(0x2144DF1C)
-POLY = 0xEDB88320
+_POLY_LO = const(0x8320)        # the polynomial 0xEDB88320 in halves: a small int each
+_POLY_HI = const(0xEDB8)
 
 _LO = None
 _HI = None
@@ -30,7 +31,6 @@ def _tables():
     global _LO, _HI
     lo_t = array("H", bytes(512))
     hi_t = array("H", bytes(512))
-    plo, phi = POLY & 0xFFFF, POLY >> 16
     for i in range(256):
         lo, hi = i, 0
         for _ in range(8):
@@ -38,8 +38,8 @@ def _tables():
             lo = (lo >> 1) | ((hi & 1) << 15)
             hi >>= 1
             if odd:
-                lo ^= plo
-                hi ^= phi
+                lo ^= _POLY_LO
+                hi ^= _POLY_HI
         lo_t[i] = lo
         hi_t[i] = hi
     _LO, _HI = lo_t, hi_t

@@ -9,7 +9,7 @@ from mptest import eq, true
 from hub import hmac, wire
 from hub import params as P
 from hub.compat import crc32
-from hub.frame import cobs_encode
+from hub.loops import cobs_encode
 from hubkit import KEY, OTHER_KEY, Rig, accepted, plan_payload, refused
 
 SITE = 10
