@@ -267,7 +267,9 @@ class World:
         while i < n:
             i = rx.feed(data, i, n)
             if rx.ready and not rx.err and rx.msg == wire.M_BOT_CMDS:
-                for bot, op, site, rate, lease in rx.records():
+                info = wire.MSGS[rx.msg]
+                tail = bytes(rx.buf[wire.HEADER_SIZE + info[2]:rx.pend])
+                for bot, op, site, rate, lease in struct.iter_unpack(info[3], tail):
                     cmds.append((bot, op, rate))
                     bots = range(self.sw.n) if bot == wire.ADDR_ALL else (bot,)
                     for b in bots:

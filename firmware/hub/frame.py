@@ -238,24 +238,6 @@ class Rx:
     def tag_at(self):
         return self.pend + 8
 
-    def fields(self):
-        """The payload's fixed fields as a tuple (allocates: cold path)."""
-        return struct.unpack_from(wire.MSGS[self.msg][1], self.buf, _HDR)
-
-    def records(self):
-        """Tail records as a list of tuples (allocates: tests and cold path)."""
-        info = wire.MSGS[self.msg]
-        rsize = info[4]
-        if not rsize:
-            return []
-        fmt = info[3]
-        out = []
-        off = _HDR + info[2]
-        while off < self.pend:
-            out.append(struct.unpack_from(fmt, self.buf, off))
-            off += rsize
-        return out
-
 
 class Tx:
     """Frame builder: header, payload via ``pack_into``, auth, CRC, COBS.

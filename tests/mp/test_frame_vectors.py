@@ -11,6 +11,7 @@ import struct
 from array import array
 
 from hub import frame, wire
+from hubkit import fields, records
 from hub.hmac import tag as hmac_tag
 from mptest import SkipTest, eq
 from wire_names import ERR, M, NAMES
@@ -73,11 +74,11 @@ def test_every_valid_vector_decodes_to_its_fields():
         eq(rx.msg, M[v["msg"]], v["name"])
         eq((rx.seq, rx.addr, rx.flags), (v["seq"], v["addr"], v["flags"]), v["name"])
         names = NAMES[rx.msg][0]
-        got = rx.fields()
+        got = fields(rx)
         for k, name in enumerate(names):
             eq(got[k], _value(v["fields"][name]), v["name"] + "." + name)
         rnames = NAMES[rx.msg][1]
-        recs = rx.records()
+        recs = records(rx)
         eq(len(recs), len(v["records"]), v["name"])
         for r, want in zip(recs, v["records"]):
             for k, name in enumerate(rnames):
