@@ -116,13 +116,15 @@ def wire_module():
                 out.append("R_%s_%s = const(%d)  # record offset, %s"
                            % (m.name, f.name.upper(), f.offset, f.code))
         out.append("")
-    out.append("# id: (name, fmt, size, rec_fmt, rec_size, flags); field names are in wire_names")
+    # no names: they would be strings in every board's RAM (tests and tools
+    # have them in wire_names)
+    out.append("# id: (fmt, size, rec_fmt, rec_size, flags); names are in wire_names")
     out.append("MSGS = {")
     for m in model.MESSAGES:
         rec = m.tail if isinstance(m.tail, model.Record) else None
-        out.append("    0x%02x: (%r, %r, %d, %r, %d, %d)," % (
-            m.id, m.name, m.fmt, m.size, rec.fmt if rec else None,
-            rec.size if rec else 0, _flags(m)))
+        out.append("    0x%02x: (%r, %d, %r, %d, %d),  # %s" % (
+            m.id, m.fmt, m.size, rec.fmt if rec else None,
+            rec.size if rec else 0, _flags(m), m.name))
     out.append("}")
     log = model.RECORDS["LogRecord"]
     out += ["", "# audit-log record layout",

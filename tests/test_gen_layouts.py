@@ -18,4 +18,4 @@ def test_unused_layout_names_are_left_to_msgs():
     assert "ARM" + "_FMT" not in values and "KEY_ROTATE" + "_SIZE" not in values
     from nanohub.protocol import model
     rotate = next(m for m in model.MESSAGES if m.name == "KEY_ROTATE")
-    assert values["MSGS"][rotate.id][1:3] == (rotate.fmt, rotate.size)
+    assert values["MSGS"][rotate.id][0:2] == (rotate.fmt, rotate.size)

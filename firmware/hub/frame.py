@@ -213,15 +213,15 @@ class Rx:
         self.pend = e
         plen = e - _HDR
         self.plen = plen
-        size = info[2]
+        size = info[1]
         if plen < size:
             return wire.ERR_LENGTH
-        rsize = info[4]
+        rsize = info[3]
         if rsize:
             count = buf[_HDR + size - 1]
             if plen != size + count * rsize:
                 return wire.ERR_LENGTH
-        elif not info[5] & wire.MF_BYTES and plen != size:
+        elif not info[4] & wire.MF_BYTES and plen != size:
             return wire.ERR_LENGTH
         if msg == wire.M_HELLO or msg == wire.M_BUS_HELLO:
             s = _HDR

@@ -314,44 +314,44 @@ PATIENT_SIZE = const(3)
 
 M_BUS_HELLO = const(0x63)
 
-# id: (name, fmt, size, rec_fmt, rec_size, flags); field names are in wire_names
+# id: (fmt, size, rec_fmt, rec_size, flags); names are in wire_names
 MSGS = {
-    0x01: ('HELLO', '<IH', 6, None, 0, 0),
-    0x02: ('HELLO_REPLY', '<BIBBB8sIHBBHBBIBIH', 39, None, 0, 0),
-    0x03: ('HEARTBEAT', '<I', 4, None, 0, 0),
-    0x10: ('ACK', '<HBBBi', 9, None, 0, 0),
-    0x20: ('ARM', '<', 0, None, 0, 5),
-    0x21: ('DISARM', '<', 0, None, 0, 4),
-    0x22: ('TREAT_START', '<IIHHB', 13, '<BHB', 4, 5),
-    0x23: ('TREAT_PAUSE', '<', 0, None, 0, 4),
-    0x24: ('TREAT_RESUME', '<', 0, None, 0, 5),
-    0x25: ('TREAT_STOP', '<', 0, None, 0, 4),
-    0x26: ('DOSE_SCALE', '<B', 1, None, 0, 5),
-    0x27: ('DEPLOY', '<BB', 2, None, 0, 4),
-    0x28: ('RECALL', '<B', 1, None, 0, 4),
-    0x29: ('HOLD', '<B', 1, None, 0, 4),
-    0x2a: ('ESTOP', '<B', 1, None, 0, 4),
-    0x2b: ('ESTOP_RESET', '<', 0, None, 0, 5),
-    0x2c: ('ALARM_ACK', '<B', 1, None, 0, 4),
-    0x2d: ('CONSENT', '<I', 4, None, 0, 5),
-    0x2e: ('KEY_ROTATE', '<32s', 32, None, 0, 5),
-    0x2f: ('PARAM_GET', '<B', 1, None, 0, 0),
-    0x30: ('PARAM_SET', '<Bi', 5, None, 0, 5),
-    0x31: ('PARAM_VALUE', '<BBiiii16s6s', 40, None, 0, 0),
-    0x32: ('LOG_READ', '<IB', 5, None, 0, 0),
-    0x33: ('LOG_CHUNK', '<IIIB', 13, '<IIBBHi8s', 24, 0),
-    0x34: ('REQUEST', '<B', 1, None, 0, 0),
-    0x35: ('TELEM_RATE', '<BBB', 3, None, 0, 4),
-    0x36: ('LOG_ACK', '<I', 4, None, 0, 5),
-    0x40: ('HUB_STATUS', '<BBIBBBBBBBBBBIIHBBHHHHHHI8s', 52, None, 0, 0),
-    0x41: ('BOT_STATES', '<BB', 2, '<BBBBB', 5, 0),
-    0x42: ('SITE_READINGS', '<B', 1, '<BHHhHI', 13, 0),
-    0x43: ('ALARM', '<BBBBBiI', 13, None, 0, 0),
-    0x44: ('ESTOP_REPORT', '<BBBB32s', 36, None, 0, 0),
-    0x60: ('BOT_CMDS', '<B', 1, '<BBBBH', 6, 0),
-    0x61: ('BOT_REPORTS', '<BB', 2, '<BBBBBhHHHH', 15, 0),
-    0x62: ('PATIENT', '<HB', 3, None, 0, 0),
-    0x63: ('BUS_HELLO', '<IB', 5, None, 0, 0),
+    0x01: ('<IH', 6, None, 0, 0),  # HELLO
+    0x02: ('<BIBBB8sIHBBHBBIBIH', 39, None, 0, 0),  # HELLO_REPLY
+    0x03: ('<I', 4, None, 0, 0),  # HEARTBEAT
+    0x10: ('<HBBBi', 9, None, 0, 0),  # ACK
+    0x20: ('<', 0, None, 0, 5),  # ARM
+    0x21: ('<', 0, None, 0, 4),  # DISARM
+    0x22: ('<IIHHB', 13, '<BHB', 4, 5),  # TREAT_START
+    0x23: ('<', 0, None, 0, 4),  # TREAT_PAUSE
+    0x24: ('<', 0, None, 0, 5),  # TREAT_RESUME
+    0x25: ('<', 0, None, 0, 4),  # TREAT_STOP
+    0x26: ('<B', 1, None, 0, 5),  # DOSE_SCALE
+    0x27: ('<BB', 2, None, 0, 4),  # DEPLOY
+    0x28: ('<B', 1, None, 0, 4),  # RECALL
+    0x29: ('<B', 1, None, 0, 4),  # HOLD
+    0x2a: ('<B', 1, None, 0, 4),  # ESTOP
+    0x2b: ('<', 0, None, 0, 5),  # ESTOP_RESET
+    0x2c: ('<B', 1, None, 0, 4),  # ALARM_ACK
+    0x2d: ('<I', 4, None, 0, 5),  # CONSENT
+    0x2e: ('<32s', 32, None, 0, 5),  # KEY_ROTATE
+    0x2f: ('<B', 1, None, 0, 0),  # PARAM_GET
+    0x30: ('<Bi', 5, None, 0, 5),  # PARAM_SET
+    0x31: ('<BBiiii16s6s', 40, None, 0, 0),  # PARAM_VALUE
+    0x32: ('<IB', 5, None, 0, 0),  # LOG_READ
+    0x33: ('<IIIB', 13, '<IIBBHi8s', 24, 0),  # LOG_CHUNK
+    0x34: ('<B', 1, None, 0, 0),  # REQUEST
+    0x35: ('<BBB', 3, None, 0, 4),  # TELEM_RATE
+    0x36: ('<I', 4, None, 0, 5),  # LOG_ACK
+    0x40: ('<BBIBBBBBBBBBBIIHBBHHHHHHI8s', 52, None, 0, 0),  # HUB_STATUS
+    0x41: ('<BB', 2, '<BBBBB', 5, 0),  # BOT_STATES
+    0x42: ('<B', 1, '<BHHhHI', 13, 0),  # SITE_READINGS
+    0x43: ('<BBBBBiI', 13, None, 0, 0),  # ALARM
+    0x44: ('<BBBB32s', 36, None, 0, 0),  # ESTOP_REPORT
+    0x60: ('<B', 1, '<BBBBH', 6, 0),  # BOT_CMDS
+    0x61: ('<BB', 2, '<BBBBBhHHHH', 15, 0),  # BOT_REPORTS
+    0x62: ('<HB', 3, None, 0, 0),  # PATIENT
+    0x63: ('<IB', 5, None, 0, 0),  # BUS_HELLO
 }
 
 # audit-log record layout

@@ -194,7 +194,7 @@ class Rig:
             req = self.req
         if sign is None:
             # the operator's host signs what needs it, and what is stronger signed
-            sign = bool(wire.MSGS[msg][5] & wire.MF_AUTH) or counter is not None \
+            sign = bool(wire.MSGS[msg][4] & wire.MF_AUTH) or counter is not None \
                 or tag is not None or key is not None \
                 or msg == wire.M_ALARM_ACK or msg == wire.M_TELEM_RATE
         tx = self.htx
@@ -449,7 +449,7 @@ class Rig:
         info = wire.MSGS[msg]
         d = dict(zip(NAMES[msg][0], fields(rx)))
         d["seq"] = rx.seq
-        if info[4]:
+        if info[3]:
             d["records"] = records(rx)
         if msg == wire.M_ACK:
             self.acks[d["req"]] = (d["status"], d["reason"], d["detail"])
@@ -500,18 +500,18 @@ def plan_payload(plan, session_cap=1000000, site_cap=100000, rate_cap=2000, dura
 
 def fields(rx):
     """The payload's fixed fields of the frame in ``rx`` as a tuple."""
-    return struct.unpack_from(wire.MSGS[rx.msg][1], rx.buf, wire.HEADER_SIZE)
+    return struct.unpack_from(wire.MSGS[rx.msg][0], rx.buf, wire.HEADER_SIZE)
 
 
 def records(rx):
     """The tail records of the frame in ``rx`` as a list of tuples."""
     info = wire.MSGS[rx.msg]
     out = []
-    if info[4]:
-        off = wire.HEADER_SIZE + info[2]
+    if info[3]:
+        off = wire.HEADER_SIZE + info[1]
         while off < rx.pend:
-            out.append(struct.unpack_from(info[3], rx.buf, off))
-            off += info[4]
+            out.append(struct.unpack_from(info[2], rx.buf, off))
+            off += info[3]
     return out
 
 

@@ -27,7 +27,7 @@ from wire_names import NAMES  # noqa: E402
 
 
 def fields(rx):
-    return struct.unpack_from(wire.MSGS[rx.msg][1], rx.buf, wire.HEADER_SIZE)
+    return struct.unpack_from(wire.MSGS[rx.msg][0], rx.buf, wire.HEADER_SIZE)
 
 
 BOARD_MODULES = ("boards.console", "boards.tcpbus", "boards.rp2", "boards.stm32", "boards.unix_tty")

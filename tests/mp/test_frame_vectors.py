@@ -96,11 +96,11 @@ def test_every_valid_vector_encodes_to_the_same_bytes():
         info = wire.MSGS[msg]
         off = tx.begin(msg, v["seq"], v["addr"], v["flags"] & ~wire.F_AUTH)
         vals = [_value(v["fields"][n]) for n in NAMES[msg][0]]
-        struct.pack_into(info[1], tx.raw, off, *vals)
-        plen = info[2]
+        struct.pack_into(info[0], tx.raw, off, *vals)
+        plen = info[1]
         for r in v["records"]:
-            struct.pack_into(info[3], tx.raw, off + plen, *[_value(r[n]) for n in NAMES[msg][1]])
-            plen += info[4]
+            struct.pack_into(info[2], tx.raw, off + plen, *[_value(r[n]) for n in NAMES[msg][1]])
+            plen += info[3]
         tagger = None
         if v["tag"]:
             def tagger(view, out, at):
