@@ -16,7 +16,7 @@ import json
 import sys
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 64
-MODULES = ("hub.compat", "hub.wire", "hub.crc", "hub.viperbytes", "hub.hmac", "hub.loops", "hub.frame",
+MODULES = ("hub.compat", "hub.wire", "hub.crc", "hub.viperbytes", "hub.hmac", "hub.frame",
            "hub.store", "hub.params", "hub.state", "hub.audit", "hub.alarms", "hub.swarm",
            "hub.supervisor", "hub.checks", "hub.telemetry", "hub.control", "hub.safety",
            "hub.commands", "hub.version", "hub.core", "boards.base", "boards.null")
