@@ -125,7 +125,7 @@ def run(quick=False):
         res[n]["max"] / 1e6) for n in sizes)
     why_mean = ("%s. One tick in five reads every bot's report (10 Hz), and that tick is "
                 "most of the mean: the report's fields and its state and dose bookkeeping run "
-                "in viper (`hub.viperbytes.reports` and `book`), the frame's decoding and the "
+                "in viper (`hub.viperbytes.book`), the frame's decoding and the "
                 "host-link reads between reports remain." % per)
     rows = [
         Row("11", "instructions per tick, 64 bots (mean)",

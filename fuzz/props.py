@@ -233,7 +233,7 @@ class Reader:
 
 
 MSG_IDS = sorted(wire.MSGS)
-COMMAND_IDS = [m for m in MSG_IDS if wire.MSGS[m][5] & wire.MF_COMMAND]
+COMMAND_IDS = [m for m in MSG_IDS if wire.MSGS[m][4] & wire.MF_COMMAND]
 READ_IDS = [wire.M_REQUEST, wire.M_PARAM_GET, wire.M_LOG_READ]
 SITE = 10                            # the lesion the world puts in the mouth
 
@@ -267,7 +267,9 @@ class World:
         while i < n:
             i = rx.feed(data, i, n)
             if rx.ready and not rx.err and rx.msg == wire.M_BOT_CMDS:
-                for bot, op, site, rate, lease in rx.records():
+                info = wire.MSGS[rx.msg]
+                tail = bytes(rx.buf[wire.HEADER_SIZE + info[1]:rx.pend])
+                for bot, op, site, rate, lease in struct.iter_unpack(info[2], tail):
                     cmds.append((bot, op, rate))
                     bots = range(self.sw.n) if bot == wire.ADDR_ALL else (bot,)
                     for b in bots:
@@ -393,7 +395,7 @@ class DispatchRig:
         key = tag = None
         counter = 0
         tag_len = wire.TAG_SIZE
-        if info[5] & wire.MF_AUTH and mode != 5 or mode in (1, 2, 3, 4):
+        if info[4] & wire.MF_AUTH and mode != 5 or mode in (1, 2, 3, 4):
             key = self.key or KEY
             counter = self.sign_counter()
             if mode == 1:
@@ -531,7 +533,7 @@ class DispatchRig:
         expect_acks = []
         for c, v in valid:
             msg, seq = v[1], v[2]
-            if not wire.MSGS[msg][5] & wire.MF_COMMAND:
+            if not wire.MSGS[msg][4] & wire.MF_COMMAND:
                 continue
             self.stats["commands"] += 1
             raw = cobs.decode(c)
@@ -559,7 +561,7 @@ class DispatchRig:
                 self.stats["refused"] += 1
             else:
                 self.stats["executed"] += 1
-            if wire.MSGS[msg][5] & wire.MF_AUTH:
+            if wire.MSGS[msg][4] & wire.MF_AUTH:
                 signed_ok = self._tag_ok(v, c)
                 if not signed_ok:
                     need(a["status"] == wire.ACKS_REJECTED and a["reason"] in (
@@ -624,7 +626,7 @@ def _msg_of(chunk):
 def _payload_for(msg, r):
     """A payload of the right length for ``msg`` with fuzz-chosen contents."""
     info = wire.MSGS[msg]
-    size, rsize = info[2], info[4]
+    size, rsize = info[1], info[3]
     if msg == wire.M_TREAT_START:
         count = r.u8() % 5
         fixed = bytearray(struct.pack(wire.TREAT_START_FMT, r.u16() * 16, r.u16() * 8,
@@ -679,7 +681,7 @@ def run_actions(data, start=None):
             rig.command(msg, _payload_for(msg, r), mode=r.u8() % 8)
         elif op == 4:                                  # a read
             msg = READ_IDS[r.u8() % len(READ_IDS)]
-            rig.command(msg, r.take(wire.MSGS[msg][2]), mode=5)
+            rig.command(msg, r.take(wire.MSGS[msg][1]), mode=5)
         elif op == 5:                                  # the last bytes again
             rig.send(rig.last_wire)
         elif op == 6:                                  # the last frame, one bit flipped

@@ -108,14 +108,14 @@ class Generator:
                                     seq=self._seq()))
         elif k == 6:
             msg = r.choice(READS)
-            size = wire.MSGS[msg][2]
+            size = wire.MSGS[msg][1]
             payload = bytes(r.randrange(256) for _ in range(size))
             if msg == wire.M_REQUEST:
                 payload = bytes((r.randrange(1, 7),))
             out = wire_of(raw_frame(msg, payload, seq=self._seq()))
         elif k in (7, 8, 9):
             msg = r.choice(ENERGY)
-            payload = bytes(r.randrange(256) for _ in range(wire.MSGS[msg][2]))
+            payload = bytes(r.randrange(256) for _ in range(wire.MSGS[msg][1]))
             if msg == wire.M_TREAT_START:
                 payload = payload[:-1] + b"\0"
             how = r.randrange(4)
@@ -134,7 +134,7 @@ class Generator:
             out = wire_of(raw)
         elif k == 10:
             msg = r.choice(HARMLESS)
-            payload = bytes((255,)) if wire.MSGS[msg][2] else b""
+            payload = bytes((255,)) if wire.MSGS[msg][1] else b""
             out = wire_of(raw_frame(msg, payload, seq=self._seq()))
         else:
             out = wire_of(raw_frame(wire.M_HEARTBEAT, struct.pack("<I", r.getrandbits(32)),
@@ -319,7 +319,7 @@ def _run(gen, store, seconds, heap, max_bytes, violations, need, Hub, EmulatedHu
     for f in rx.frames:
         if f.name == "ACK":
             acks.setdefault((f["req"], f["cmd"]), []).append(f)
-    cmds = [v for v in valid if wire.MSGS[v[1]][5] & wire.MF_COMMAND]
+    cmds = [v for v in valid if wire.MSGS[v[1]][4] & wire.MF_COMMAND]
     expect = {}
     for v in cmds:
         expect[(v[2], v[1])] = expect.get((v[2], v[1]), 0) + 1

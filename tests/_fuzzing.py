@@ -31,11 +31,11 @@ def frames(draw):
     payload = draw(st.binary(max_size=40) | st.binary(min_size=470, max_size=520))
     info = wire.MSGS.get(msg)
     if info is not None and draw(st.booleans()):
-        payload = draw(st.binary(min_size=info[2], max_size=info[2]))
-        if info[4]:
+        payload = draw(st.binary(min_size=info[1], max_size=info[1]))
+        if info[3]:
             count = draw(st.integers(0, 5))
             payload = payload[:-1] + bytes((count,)) + draw(
-                st.binary(min_size=count * info[4], max_size=count * info[4]))
+                st.binary(min_size=count * info[3], max_size=count * info[3]))
     flags = draw(st.integers(0, 15))
     key = draw(st.sampled_from((None, props.KEY, props.OTHER_KEY)))
     return props.raw_frame(msg, payload, seq=draw(st.integers(0, 0xFFFF)), flags=flags, key=key,

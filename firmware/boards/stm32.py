@@ -10,13 +10,12 @@ from boards.console import McuBoard
 
 STORE = "/flash/nanohub"  # the hub's files (nanohub flash writes hub.key here)
 
+# no "bus_tx"/"bus_rx" (the UART's fixed pins) and no "bus_txbuf" (the stm32
+# port's UART has none)
 WIRING = {
     "bus_uart": 2,        # USART2: PA2 TX, PA3 RX (STM32F4DISC, Nucleo-F4, pyboard X3/X4)
-    "bus_tx": None,
-    "bus_rx": None,
     "bus_baud": 460800,
     "bus_rxbuf": 2048,
-    "bus_txbuf": None,    # not supported by the stm32 port's UART
     "led": "LED_GREEN",
     "wdt_ms": 2000,
     "store": STORE,

@@ -62,7 +62,7 @@ def host_frame(hub, now):
     if msg == wire.M_ESTOP and rx.flags == 0 and rx.plen == 1:
         return          # the stop search found this very frame first and answered it
     info = wire.MSGS[msg]
-    if not info[5] & wire.MF_COMMAND:
+    if not info[4] & wire.MF_COMMAND:
         return                              # telemetry from a confused peer
     acks = hub.acks
     crc = _frame_crc(rx)
@@ -139,7 +139,7 @@ def _over_budget(hub, msg, info, status):
     a flood cannot rotate the audit log away in seconds (and a rotation that
     does drop records says so: EV_LOG_DROP).
     """
-    if msg == wire.M_ESTOP or info[5] & wire.MF_AUTH:
+    if msg == wire.M_ESTOP or info[4] & wire.MF_AUTH:
         return False
     if hub.cmd_logged < _CMD_BUDGET:
         hub.cmd_logged += 1
@@ -433,7 +433,7 @@ OPTIONAL = const(2)
 
 
 def _schema_signing(msg):
-    return SIGNED if wire.MSGS[msg][5] & wire.MF_AUTH else UNSIGNED
+    return SIGNED if wire.MSGS[msg][4] & wire.MF_AUTH else UNSIGNED
 
 
 def _row(msg, handler, states=0, trigger=0, optional=False):

@@ -37,52 +37,7 @@ def gather(hub):
     safety sweep has not marked it LOST (it does so the tick its silence
     passes ``bot_lost_ms``, before this runs).
     """
-    plan = hub.plan
-    sw = hub.swarm
-    fast = frame._IMPL[6]
-    if fast is not None:        # the same loop in viper (hub.viperbytes.gather)
-        fast(plan, sw)
-        return
-    n = plan.n
-    depth = plan.depth
-    temp = plan.temp
-    fresh = plan.fresh
-    nb = plan.nb
-    for k in range(n):
-        fresh[k] = 0
-        nb[k] = 0
-    slot = plan.slot
-    target = sw.target
-    site = sw.site
-    state = sw.state
-    heard = sw.heard_ever
-    sdepth = sw.depth
-    stemp = sw.temp
-    for i in range(sw.n):
-        t = target[i]
-        if t == _NONE:
-            continue
-        k = slot[t]
-        if k == 255:
-            continue
-        s = state[i]
-        if s == wire.BOT_DEPLOYED or s == wire.BOT_ACTIVE:
-            nb[k] += 1
-        if site[i] != t or s == wire.BOT_QUARANTINED or s == wire.BOT_LOST or not heard[i]:
-            continue
-        d = sdepth[i]
-        tp = stemp[i]
-        if not fresh[k]:
-            depth[k] = d
-            temp[k] = tp
-        else:
-            if d < depth[k]:
-                depth[k] = d
-            if tp > temp[k]:
-                temp[k] = tp
-        fresh[k] += 1
-        plan.ph[k] = sw.ph[i]
-        plan.bact[k] = sw.bacteria[i]
+    frame._IMPL[6](hub.plan, hub.swarm)    # hub.viperbytes.gather
 
 
 def run(hub, now, dt):

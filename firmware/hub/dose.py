@@ -18,18 +18,18 @@ no per-bot work: ``accrue`` adds (sum of rates) x dt. A bot's live part is
 folded into whole udu (``settle``) whenever its rate changes and at least
 once a second while it is silent (the safety sweep), which keeps every sum below 2**30
 (counts saturate at 2**28 udu, far above the largest cap).
+
+What a report changes is counted inside the report ingest's loop, with the
+report's other fields (``hub.viperbytes.book``; ``hub.loops.book`` is the
+same source as bytecode).
 """
-from hub import wire
 from hub.compat import const, ticks_diff
 
 _NONE = const(255)
-# public: the viper twin of ``report`` (hub.viperbytes.book) reads them
+# public: the per-report count (hub.viperbytes.book, hub.loops.book) reads them
 MARGIN = const(3)           # percent points over the rate bound (report rounding, noise)
 SLACK_MS = const(1000)      # report arrival jitter allowed when judging a counter step
-SAT = const(0x10000000)
-_RD = wire.R_BOT_REPORTS_DOSE
-_DISABLED = wire.BOT_DISABLED
-_ACTIVE = wire.BOT_ACTIVE    # counts stop growing here (far above any cap): ints stay small
+SAT = const(0x10000000)     # counts stop growing here (far above any cap): ints stay small
 
 
 def accrue(sw, plan, now):
@@ -74,91 +74,6 @@ def settle(sw, plan, i, now):
     if k != _NONE:
         plan.pfine[k] -= live
         plan.pset[k] += u
-
-
-def report(hub, sw, plan, i, b, o, prev, t0, now):
-    """Bot i's report (record at b[o]) arrived; ``prev`` is when the last one did.
-
-    ``t0`` is the earliest time the report may date from (``now`` unless the
-    bus had more than one poll could read: then the time of that poll): the
-    new provisional dose runs from there. Called after the report's fields
-    are in the tables, with ``accrue`` done up to ``now``. Returns the
-    counter when it went backwards (a restart), else -1. Once per report per
-    bot: written flat, without calls, because it is the hub's hottest code.
-    Its viper twin is ``hub.viperbytes.book`` (with the ingest's bookkeeping):
-    change both alike.
-    """
-    c = b[o + _RD] | (b[o + _RD + 1] << 8)
-    site = sw.site[i]
-    pk = sw.pk
-    k0 = pk[i]
-    k = plan.slot[site] if site != _NONE else k0
-    # the provisional dose so far, in udu (rounded up): replaced below
-    prate = sw.prate
-    pt = sw.pt
-    r0 = prate[i]
-    pd = sw.pdose[i]
-    live = r0 * ticks_diff(now, pt[i]) if r0 else 0
-    restart = -1
-    ok = sw.ctr_ok
-    ctr = sw.ctr
-    if ok[i]:
-        d = (c - ctr[i]) & 0xFFFF
-        if d:
-            e = ticks_diff(now, prev) + SLACK_MS  # at most 1 udu per ms (100 %)
-            if d <= e:
-                if e >= 65536:
-                    d += ((e - d) >> 16) << 16     # it may have wrapped: count the most
-            else:
-                d = pd + (live + 99) // 100 + c    # restarted: keep what was counted
-                restart = c
-            if sw.conf_total < SAT:
-                sw.dose[i] += d
-                sw.conf_total += d
-                if k != _NONE:
-                    plan.dconf[k] += d
-    ok[i] = 1                                      # (the first report is the baseline)
-    ctr[i] = c
-    # the new rate bound, from the report and the hub's commands
-    r = 0
-    said = sw.said[i]
-    if said != _DISABLED:
-        a = sw.activity[i]
-        r = a
-        x = sw.cmd_rate[i]
-        if x > r:
-            r = x
-        x = sw.sent_rate[i]
-        if x > r:
-            r = x
-        if r:
-            r += MARGIN
-        if r < r0 and (t0 != now or (said == _ACTIVE and not a)):
-            # a report that waited unread predates commands sent since; one that
-            # is active yet reads 0 is ramping up: keep the bound they may follow
-            r = r0
-    if r0 or pd or r:
-        live2 = r * ticks_diff(now, t0) if r else 0
-        sw.pfine_total += live2 - live
-        sw.pset_total -= pd
-        sw.prs_total += r - r0
-        if k0 != k:
-            if k0 != _NONE:
-                plan.pfine[k0] -= live
-                plan.pset[k0] -= pd
-                plan.prs[k0] -= r0
-            if k != _NONE:
-                plan.pfine[k] += live2
-                plan.prs[k] += r
-        elif k != _NONE:                           # the same site: one update each
-            plan.pfine[k] += live2 - live
-            plan.pset[k] -= pd
-            plan.prs[k] += r - r0
-        sw.pdose[i] = 0
-        prate[i] = r
-    pt[i] = t0
-    pk[i] = k
-    return restart
 
 
 def raise_to(sw, plan, i, rate, now):

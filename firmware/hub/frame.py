@@ -6,12 +6,14 @@ its delimiter lands and garbage costs only the frame it falls in. Layouts and
 error codes come from the generated ``hub.wire``.
 
 The byte loops (COBS both ways, the CRC) run in ``@micropython.viper``
-(``hub.viperbytes``) where the port has a native emitter, else in the portable
-code below; ``select`` switches between them (tests run both). Neither path
+(``hub.viperbytes``) where the port has a native emitter, else as bytecode
+(``hub.loops``, generated from the viper source; the CRC in ``hub.crc``);
+``select`` switches between them (tests run both). Neither path
 makes an int of 2**30 or more on a 32-bit port, which would box it: a frame's
-CRC is checked as bytes in viper, or as ``binascii.crc32`` over the frame with
-its CRC (a constant residue, a small int), and written byte by byte (in viper,
-or in 16-bit halves by ``hub.crc``; a 64-bit port keeps the C CRC's value).
+CRC is checked over the frame with its CRC (a constant residue, a small int:
+in viper, in 16-bit halves by ``hub.crc``, or by ``binascii.crc32``), and
+written byte by byte (in viper, or by ``hub.crc``; a 64-bit port keeps the C
+CRC's value).
 """
 import struct
 import sys
@@ -71,13 +73,13 @@ def split(buf, at):
 
 
 _RESIDUE = const(0x2144DF1C)    # crc32 over a frame and its CRC: below 2**30
-# The byte loops in use, set by ``select``: COBS decode, COBS encode, CRC put,
+# The loops in use, set by ``select``: COBS decode, COBS encode, CRC put,
 # CRC check, the port's C CRC-32 (binascii), and four per-bot table loops
-# (``Swarm.ingest``'s field copy, ``control.gather``, ``telemetry.bot_states``'s
-# records, ``Swarm.counts``). A None CRC slot means the C CRC does that job; a None table loop,
-# the portable code in its module. One list, not five globals: every new name is a qstr,
+# (``Swarm.ingest``'s per-report work, ``control.gather``,
+# ``telemetry.bot_states``' records, ``Swarm.counts``). A None CRC slot means
+# the C CRC does that job. One list, not nine globals: every new name is a qstr,
 # and loaded from .mpy a handful more grow the qstr pool by a 7 KB step.
-_IMPL = [None, None, None, None, None, None, None, None, None, None]
+_IMPL = [None, None, None, None, None, None, None, None, None]
 
 
 def select(viper=True):
@@ -96,26 +98,25 @@ def select(viper=True):
     impl[4] = c
     if viper and viperbytes is not None:
         v = viperbytes
-        impl[0] = v.feed
-        impl[1] = v.cobs_encode
-        impl[2] = v.put
-        impl[3] = v.check
-        impl[5] = v.reports
-        impl[6] = v.gather
-        impl[7] = v.states
-        impl[8] = v.counts
-        impl[9] = v.book
+    else:                       # imported only where used: a board with viper never loads it
+        from hub import loops as v
+    impl[0] = v.feed
+    impl[1] = v.cobs_encode
+    impl[5] = v.book
+    impl[6] = v.gather
+    impl[7] = v.states
+    impl[8] = v.counts
+    if v is viperbytes:
+        impl[2] = impl[3] = v.crc
         return True
-    impl[0] = feed
-    impl[1] = cobs_encode
-    impl[2] = impl[3] = impl[5] = impl[6] = impl[7] = impl[8] = impl[9] = None
+    impl[2] = impl[3] = None
     if c is None or sys.maxsize <= 0xFFFFFFFF:
         # a CRC-32 value would be boxed (32-bit) or there is no C CRC: write
         # it in 16-bit halves (hub.crc, tables of 1 KB)
         from hub import crc
-        impl[2] = crc.put
+        impl[2] = crc.crc
         if c is None:
-            impl[3] = crc.check
+            impl[3] = crc.crc
     return False
 
 
@@ -181,7 +182,7 @@ class Rx:
             return wire.ERR_SHORT
         impl = _IMPL
         if impl[3] is not None:
-            ok = impl[3](buf, n)
+            ok = impl[3](buf, n, 0)
         else:   # over the frame and its CRC: the residue (a small int) or not
             ok = impl[4](self.views.view(n)) == _RESIDUE
         if not ok:
@@ -212,15 +213,15 @@ class Rx:
         self.pend = e
         plen = e - _HDR
         self.plen = plen
-        size = info[2]
+        size = info[1]
         if plen < size:
             return wire.ERR_LENGTH
-        rsize = info[4]
+        rsize = info[3]
         if rsize:
             count = buf[_HDR + size - 1]
             if plen != size + count * rsize:
                 return wire.ERR_LENGTH
-        elif not info[5] & wire.MF_BYTES and plen != size:
+        elif not info[4] & wire.MF_BYTES and plen != size:
             return wire.ERR_LENGTH
         if msg == wire.M_HELLO or msg == wire.M_BUS_HELLO:
             s = _HDR
@@ -236,24 +237,6 @@ class Rx:
 
     def tag_at(self):
         return self.pend + 8
-
-    def fields(self):
-        """The payload's fixed fields as a tuple (allocates: cold path)."""
-        return struct.unpack_from(wire.MSGS[self.msg][1], self.buf, _HDR)
-
-    def records(self):
-        """Tail records as a list of tuples (allocates: tests and cold path)."""
-        info = wire.MSGS[self.msg]
-        rsize = info[4]
-        if not rsize:
-            return []
-        fmt = info[3]
-        out = []
-        off = _HDR + info[2]
-        while off < self.pend:
-            out.append(struct.unpack_from(fmt, self.buf, off))
-            off += rsize
-        return out
 
 
 class Tx:
@@ -305,86 +288,11 @@ class Tx:
             n += wire.TAG_SIZE
         impl = _IMPL
         if impl[2] is not None:
-            impl[2](raw, n)
+            impl[2](raw, n, 1)
         else:
             struct.pack_into("<I", raw, n, impl[4](self.views.view(n)))
         n += wire.CRC_SIZE
         return impl[1](raw, n, self.out)
-
-
-def feed(data, i, n, buf, state):
-    """COBS-decode ``data[i:n]`` into ``buf`` up to the first delimiter.
-
-    The portable twin of ``viperbytes.feed`` (same state, same return value):
-    the index after what was consumed, or ``-1 - index`` when a delimiter
-    ended a frame.
-    """
-    st = state
-    cnt = st[0]                     # one by one: a 5-tuple unpack allocates
-    left = st[1]
-    zero = st[2]
-    err = st[3]
-    cap = st[4]
-    end = False
-    while i < n:
-        b = data[i]
-        i += 1
-        if b == 0:
-            if cnt or left or err or zero:
-                end = True
-                break
-            continue                # empty frame: a sync delimiter
-        if err:
-            continue                # skip to the next delimiter
-        if left == 0:
-            if zero:
-                if cnt >= cap:
-                    err = st[5]
-                    continue
-                buf[cnt] = 0
-                cnt += 1
-            left = b - 1
-            zero = 1 if b < 0xFF else 0
-        else:
-            if cnt >= cap:
-                err = st[5]
-                continue
-            buf[cnt] = b
-            cnt += 1
-            left -= 1
-    st[0] = cnt
-    st[1] = left
-    st[2] = zero
-    st[3] = err
-    return -1 - i if end else i
-
-
-def cobs_encode(src, n, dst):
-    """COBS-encode ``src[:n]`` into ``dst`` and append the delimiter."""
-    code_at = 0
-    o = 1
-    code = 1
-    i = 0
-    while i < n:
-        b = src[i]
-        i += 1
-        if b == 0:
-            dst[code_at] = code
-            code_at = o
-            o += 1
-            code = 1
-        else:
-            dst[o] = b
-            o += 1
-            code += 1
-            if code == 0xFF and i < n:
-                dst[code_at] = code
-                code_at = o
-                o += 1
-                code = 1
-    dst[code_at] = code
-    dst[o] = 0
-    return o + 1
 
 
 select()

@@ -46,11 +46,11 @@ B_CHECKS = const(0x01)         # a pre-treatment check fails (checks.failing)
 B_RESET_CHECKS = const(0x02)   # a reset check fails (checks.failing_reset)
 B_HIGH_ALARM = const(0x04)     # a HIGH alarm is not acknowledged
 
-# (blocker, refusal reason, what the refusal's detail holds)
+# (blocker, refusal reason); the refusal's detail holds what is failing
 BLOCKERS = (
-    (B_CHECKS, wire.WHY_CHECKS, "failing CHECK_* bits"),
-    (B_RESET_CHECKS, wire.WHY_CHECKS, "failing CHECK_* bits"),
-    (B_HIGH_ALARM, wire.WHY_ALARM, "unacknowledged HIGH alarms"),
+    (B_CHECKS, wire.WHY_CHECKS),            # the failing CHECK_* bits
+    (B_RESET_CHECKS, wire.WHY_CHECKS),      # the failing CHECK_* bits
+    (B_HIGH_ALARM, wire.WHY_ALARM),         # the unacknowledged HIGH alarms
 )
 
 # entry actions, in the order they run (bit order)
@@ -141,7 +141,7 @@ def blocked(hub, blockers, now):
     """The first blocker of ``blockers`` that is set: (reason, detail), or
     (WHY_NONE, 0). Only the named blockers are evaluated (they loop over the
     bots): an operator's request pays for them, the tick never does."""
-    for bit, why, _ in BLOCKERS:
+    for bit, why in BLOCKERS:
         if blockers & bit:
             if bit == B_CHECKS:
                 d = checks.failing(hub, now)

@@ -20,7 +20,8 @@ from hub.compat import const, ticks_diff
 _NONE = const(255)
 _R = const(5)            # wire.HEADER_SIZE: payload offset of a frame
 _EVERY = const(3)        # the host link is read every 4 reports of a frame
-_EVERY_V = const(15)     # ... every 16 with the bookkeeping in viper (~1 k instructions each)
+_EVERY_V = const(15)     # ... every 16 with the loop in viper (~1 k instructions each)
+_SIZE = const(15)        # wire.BOT_REPORTS_REC_SIZE
 
 
 class Swarm:
@@ -75,8 +76,8 @@ class Swarm:
         self.mouth = 0                     # bots in the mouth, and how many of them
         self.bad = 0                       # are LOST or QUARANTINED (recounted on change)
         self.reports = 0
-        self.io = array("i", [0] * 4)      # what hub.viperbytes.book hands back
-        self.io[3] = _EVERY_V              # and the host-link cadence it stops at
+        self.io = array("i", [0] * 4)      # what hub.viperbytes.book hands back, and
+                                           # the host-link cadence it stops at
         for i in range(n):
             self.site[i] = _NONE
             self.target[i] = _NONE
@@ -85,127 +86,37 @@ class Swarm:
 
     def ingest(self, hub, buf, pend, now, check):
         """Apply a BOT_REPORTS frame whose payload starts at buf[5]: each
-        report's fields, its dose, then ``check(hub, i, now)`` (the safety
-        rules a report can trip). All per-bot work happens here, once per
-        report, not once per tick: written flat, with the tables in locals,
-        because it is the hub's hottest loop."""
-        first = buf[_R]
+        report's fields and dose (``hub.viperbytes.book``, or its bytecode
+        build ``hub.loops.book``: the hub's hottest loop), then
+        ``check(hub, i, now)`` for a report that could trip a safety rule.
+        The host link is read between reports: an emergency stop waits for a
+        few reports, not a frame of them (a host command run there is one
+        that arrived between two shorter report frames)."""
         count = buf[_R + 1]
-        # the record layout (hub.wire) in locals: a hot loop must not look
-        # it up in another module for every field
-        _SIZE = wire.BOT_REPORTS_REC_SIZE
-        _STATE = wire.R_BOT_REPORTS_STATE
-        _SITE = wire.R_BOT_REPORTS_SITE
-        _ACT = wire.R_BOT_REPORTS_ACTIVITY
-        _BATT = wire.R_BOT_REPORTS_BATTERY
-        _HEALTH = wire.R_BOT_REPORTS_HEALTH
-        _TEMP = wire.R_BOT_REPORTS_TEMP
-        _PH = wire.R_BOT_REPORTS_PH
-        _DEPTH = wire.R_BOT_REPORTS_DEPTH
-        _BACT = wire.R_BOT_REPORTS_BACTERIA
-        _LOST = wire.BOT_LOST
-        _QUAR = wire.BOT_QUARANTINED
-        _DISABLED = wire.BOT_DISABLED
+        i = buf[_R]
         off = _R + wire.BOT_REPORTS_SIZE
-        n = self.n
-        i = first
         plan = hub.plan
         _dose.accrue(self, plan, now)
-        report = _dose.report
         t0 = hub.bus.held if hub.bus.held >= 0 else now
-        margin = self.rmargin
-        heat = self.heatq
-        act = self.activity
-        sent = self.sent_rate
-        temp = self.temp
-        run = self.runaway
-        said_a = self.said
-        site_a = self.site
-        state_a = self.state
-        heard = self.heard
-        ever = self.heard_ever
-        battery = self.battery
-        health = self.health
-        ph = self.ph
-        depth = self.depth
-        bact = self.bacteria
-        target = self.target
+        book = _frame._IMPL[5]
+        v = _frame.viperbytes
+        every = _EVERY_V if v is not None and book is v.book else _EVERY
+        io = self.io
+        io[3] = every
         seen = 0
-        fields = _frame._IMPL[5]
-        if fields is not None:      # the fields of every record at once, in viper
-            fields(self, buf, off, count, first, pend)
-        book = _frame._IMPL[9]
-        if book is not None:
-            # the bookkeeping below (and hub.dose.report) in viper, up to the
-            # next host-link read or a record that needs the safety rules or
-            # a restart record (hub.viperbytes.book)
-            io = self.io
-            while count > 0 and off + _SIZE <= pend:
-                k = book(self, plan, buf, off, count, i, pend, now, t0, io)
-                i += k
-                off += k * _SIZE
-                count -= k
-                seen += io[0]
-                why = io[2]
-                if why:
-                    if why & 2:
-                        hub.record(wire.EV_DOSE_RESTART, i - 1, 0, io[1])
-                    if why & 1:
-                        check(hub, i - 1, now)
-                if count & _EVERY_V == 0 and self.mid:
-                    hub._poll_host(now)
-            count = 0
         while count > 0 and off + _SIZE <= pend:
-            if i < n:
-                o = off
-                said = buf[o + _STATE]
-                if said <= _LOST:   # else no such state: a garbled report is not a sign of life
-                    prev = heard[i]
-                    site = buf[o + _SITE]
-                    if fields is None:
-                        said_a[i] = said
-                        site_a[i] = site
-                        act[i] = buf[o + _ACT]
-                        battery[i] = buf[o + _BATT]
-                        health[i] = buf[o + _HEALTH]
-                        t = buf[o + _TEMP] | (buf[o + _TEMP + 1] << 8)
-                        temp[i] = t - 65536 if t > 32767 else t
-                        ph[i] = buf[o + _PH] | (buf[o + _PH + 1] << 8)
-                        depth[i] = buf[o + _DEPTH] | (buf[o + _DEPTH + 1] << 8)
-                        bact[i] = buf[o + _BACT] | (buf[o + _BACT + 1] << 8)
-                    heard[i] = now
-                    ever[i] = 1
-                    seen += 1
-                    st = state_a[i]
-                    if st == _QUAR or st == _DISABLED:
-                        # the hub's verdict stands; but a bot whose kill is confirmed and
-                        # that names no site has been retrieved from the mouth by hand
-                        if said == _DISABLED and site == _NONE and target[i] != _NONE:
-                            target[i] = _NONE
-                            self.changed = 1
-                    else:
-                        if said == _DISABLED:
-                            st = _DISABLED
-                        elif said != _QUAR and said != _LOST:
-                            st = said
-                        if st != state_a[i]:
-                            if state_a[i] == _LOST:
-                                self.sweep_at = now     # back: the sweep clears the alarm at once
-                            state_a[i] = st
-                            self.changed = 1
-                    c = report(hub, self, plan, i, buf, o, prev, t0, now)
-                    if c >= 0:
-                        hub.record(wire.EV_DOSE_RESTART, i, 0, c)
-                    # the safety rules only for a report that could trip one
-                    if act[i] > sent[i] + margin or temp[i] >= heat or run[i]:
-                        check(hub, i, now)
-            i += 1
-            off += _SIZE
-            count -= 1
-            if count & _EVERY == 0 and self.mid:
-                # the host link between reports: an emergency stop waits for
-                # a few reports, not a frame of them (a host command run here
-                # is one that arrived between two shorter report frames)
+            k = book(self, plan, buf, off, count, i, pend, now, t0, io)
+            i += k
+            off += k * _SIZE
+            count -= k
+            seen += io[0]
+            why = io[2]
+            if why:
+                if why & 2:
+                    hub.record(wire.EV_DOSE_RESTART, i - 1, 0, io[1])
+                if why & 1:
+                    check(hub, i - 1, now)
+            if count & every == 0 and self.mid:
                 hub._poll_host(now)
         self.reports += seen
         self.dirty = 1
@@ -219,15 +130,7 @@ class Swarm:
 
     def counts(self, out):
         """Bots by hub-view state into ``out`` (a bytearray of 7)."""
-        fast = _frame._IMPL[8]
-        if fast is not None:        # the same loop in viper (hub.viperbytes.counts)
-            fast(self.state, self.n, out)
-            return
-        for s in range(7):
-            out[s] = 0
-        st = self.state
-        for i in range(self.n):
-            out[st[i]] += 1
+        _frame._IMPL[8](self.state, self.n, out)
 
     def in_mouth(self, i):
         """Deployed somewhere (counts for the systemic rule)."""

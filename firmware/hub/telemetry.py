@@ -16,10 +16,6 @@ from hub.compat import const, ticks_add, ticks_diff
 _H = const(5)  # wire.HEADER_SIZE
 
 
-def _send(hub, n):
-    return hub.send_host(n)
-
-
 def hello_reply(hub, seq, result):
     st = hub.state_store
     tx = hub.htx
@@ -30,14 +26,14 @@ def hello_reply(hub, seq, result):
                      hub.state, st.boots & 0xFFFF, st.reset_cause,
                      1 if st.keyed else 0, st.counter, 1 if st.estop else 0,
                      hub.now & wire.HUB_TIME_MASK, hub.params.get(P.P_FRESH_MS))
-    _send(hub, tx.finish(wire.HELLO_REPLY_SIZE))
+    hub.send_host(tx.finish(wire.HELLO_REPLY_SIZE))
 
 
 def ack(hub, req, cmd, status, reason, detail):
     tx = hub.htx
     o = tx.begin(wire.M_ACK, -1, 0, wire.F_REPLY)
     struct.pack_into(wire.ACK_FMT, tx.raw, o, req, cmd, status, reason, detail)
-    _send(hub, tx.finish(wire.ACK_SIZE))
+    hub.send_host(tx.finish(wire.ACK_SIZE))
 
 
 def status(hub, seq=-1):
@@ -57,7 +53,7 @@ def status(hub, seq=-1):
                      hub.scale, hub.bus.link, _rx_bad(hub) & 0xFFFF, bad,
                      hub.late if hub.late < 0xFFFF else 0xFFFF, hub.late_n, wr, hub.out.lost,
                      hub.log.next_index, hub.log.head_chain)
-    if _send(hub, tx.finish(wire.HUB_STATUS_SIZE)):
+    if hub.send_host(tx.finish(wire.HUB_STATUS_SIZE)):
         hub.late = 0                        # reported: measure afresh
     elif wr > hub.out.wr_us:
         hub.out.wr_us = wr                  # not reported: keep it for the next one
@@ -75,7 +71,7 @@ def bot_states(hub, seq=-1):
     tx = hub.htx
     first = 0
     size = wire.BOT_STATES_REC_SIZE
-    fast = frame._IMPL[7]
+    records = frame._IMPL[7]
     while first < sw.n:
         count = sw.n - first
         if count > wire.BOT_STATES_MAX:
@@ -85,22 +81,8 @@ def bot_states(hub, seq=-1):
         r[o] = first
         r[o + 1] = count
         o += 2
-        if fast is not None:    # the same loop in viper (hub.viperbytes.states)
-            fast(sw, r, o, first, count)
-        else:
-            state = sw.state
-            site = sw.site
-            act = sw.activity
-            batt = sw.battery
-            health = sw.health
-            for i in range(first, first + count):
-                r[o] = state[i]
-                r[o + 1] = site[i]
-                r[o + 2] = act[i]
-                r[o + 3] = batt[i]
-                r[o + 4] = health[i]
-                o += size
-        _send(hub, tx.finish(2 + count * size))
+        records(sw, r, o, first, count)    # hub.viperbytes.states
+        hub.send_host(tx.finish(2 + count * size))
         first += count
 
 
@@ -116,7 +98,7 @@ def site_readings(hub, seq=-1):
         struct.pack_into(fmt, tx.raw, o, plan.site[k], plan.ph[k], plan.bact[k],
                          plan.temp[k], plan.depth[k], plan.dose[k] & 0x3FFFFFFF)
         o += wire.SITE_READINGS_REC_SIZE
-    _send(hub, tx.finish(1 + n * wire.SITE_READINGS_REC_SIZE))
+    hub.send_host(tx.finish(1 + n * wire.SITE_READINGS_REC_SIZE))
 
 
 def alarm(hub, code, seq=-1):
@@ -126,7 +108,7 @@ def alarm(hub, code, seq=-1):
     st = al.state[code]
     struct.pack_into(wire.ALARM_FMT, tx.raw, o, code, PRIO[code], st if st < 3 else 2,
                      al.bot[code], al.site[code], al.value[code], al.t[code] & 0x3FFFFFFF)
-    _send(hub, tx.finish(wire.ALARM_SIZE))
+    hub.send_host(tx.finish(wire.ALARM_SIZE))
 
 
 def estop_report(hub, left, seq=-1):
@@ -140,7 +122,7 @@ def estop_report(hub, left, seq=-1):
     r[o + 3] = left
     for k in range(32):
         r[o + 4 + k] = hub.estop_pending[k]
-    _send(hub, tx.finish(wire.ESTOP_REPORT_SIZE))
+    hub.send_host(tx.finish(wire.ESTOP_REPORT_SIZE))
 
 
 def param_value(hub, index, seq):
@@ -153,7 +135,7 @@ def param_value(hub, index, seq):
     o = tx.begin(wire.M_PARAM_VALUE, seq, 0, wire.F_REPLY)
     struct.pack_into(wire.PARAM_VALUE_FMT, tx.raw, o, index, pr.count, value, lo, hi,
                      default, name.encode(), unit.encode())
-    _send(hub, tx.finish(wire.PARAM_VALUE_SIZE))
+    hub.send_host(tx.finish(wire.PARAM_VALUE_SIZE))
 
 
 def log_chunk(hub, start, most, seq):
@@ -169,7 +151,7 @@ def log_chunk(hub, start, most, seq):
     if count == 0:
         got = start if start <= nxt else nxt
     struct.pack_into(wire.LOG_CHUNK_FMT, tx.raw, o, got, first, nxt, count)
-    _send(hub, tx.finish(wire.LOG_CHUNK_SIZE + count * wire.LOG_SIZE))
+    hub.send_host(tx.finish(wire.LOG_CHUNK_SIZE + count * wire.LOG_SIZE))
 
 
 def request(hub, what, seq):

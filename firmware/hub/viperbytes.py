@@ -1,13 +1,16 @@
 """The hub's byte loops in ``@micropython.viper``: machine words, no boxing.
 
 The frame layer's COBS and CRC, and the per-bot table loops of the report
-ingest, the controller's gather and the BOT_STATES frame.
+ingest, the controller's gather, the BOT_STATES frame and the state counts.
 
 Importing this module fails on ports without a native emitter (SyntaxError
 from source, ValueError for a .mpy of another architecture); ``hub.frame``
-then runs the portable loops, which these must match byte for byte (the
-golden-vector tests run both; tests/mp/test_tick_bench.py the table loops). Every function works in place on buffers the
-caller owns and returns small ints only: a CRC-32 never exists as an object.
+then runs ``hub.loops``: these loops as bytecode, generated from this source
+by ``nanohub.protocol.gen`` (the CRC aside: ``hub.crc`` computes it in 16-bit
+halves there). Write a loop so that it reads right both ways: the golden-vector
+tests and tests/mp/test_tick_bench.py run both. Every function works in place
+on buffers the caller owns and returns small ints only: a CRC-32 never exists
+as an object.
 """
 import micropython
 from array import array
@@ -131,13 +134,13 @@ def cobs_encode(src, n: int, dst) -> int:
     return o + 1
 
 
-# put and check each run the CRC loop inline: a call between viper functions
-# goes through objects, and a CRC-32 returned that way would be boxed.
-
-
 @micropython.viper
-def put(buf, n: int):
-    """Write the CRC-32 of ``buf[:n]`` little-endian into ``buf[n:n + 4]``."""
+def crc(buf, n: int, put: int) -> int:
+    """The CRC-32 of ``buf[:n]``: with ``put`` written little-endian into
+    ``buf[n:n + 4]`` (returns 1), else whether ``buf[:n]`` ends in the CRC
+    of what precedes it (over data and its CRC the register ends at the
+    residue). One function for both: a call between viper functions goes
+    through objects, and a CRC-32 returned that way would be boxed."""
     p = ptr8(buf)
     t = ptr32(TABLE)
     c = uint(0xFFFFFFFF)
@@ -146,84 +149,19 @@ def put(buf, n: int):
         c = uint(t[(c ^ p[i]) & 0xFF]) ^ (c >> 8)
         i += 1
     c = c ^ uint(0xFFFFFFFF)
+    if not put:
+        return int(c == uint(0x2144DF1C))
     p[n] = c & 0xFF
     p[n + 1] = (c >> 8) & 0xFF
     p[n + 2] = (c >> 16) & 0xFF
     p[n + 3] = (c >> 24) & 0xFF
-
-
-@micropython.viper
-def check(buf, n: int) -> bool:
-    """Whether ``buf[:n]`` ends in the CRC-32 of what precedes it."""
-    if n < 4:
-        return False
-    p = ptr8(buf)
-    t = ptr32(TABLE)
-    e = n - 4
-    c = uint(0xFFFFFFFF)
-    i = 0
-    while i < e:
-        c = uint(t[(c ^ p[i]) & 0xFF]) ^ (c >> 8)
-        i += 1
-    c = c ^ uint(0xFFFFFFFF)
-    return (p[e] == int(c & 0xFF) and p[e + 1] == int((c >> 8) & 0xFF)
-            and p[e + 2] == int((c >> 16) & 0xFF) and p[e + 3] == int((c >> 24) & 0xFF))
-
-
-@micropython.viper
-def reports(sw, buf, off: int, count: int, i: int, pend: int) -> int:
-    """Copy the fields of a BOT_REPORTS frame's records (from ``buf[off]``,
-    the first for bot ``i``) into the swarm's tables: state said, site,
-    activity, battery, health, temperature, pH, depth, bacteria. Records of
-    bots past the swarm and of no known state are left out (a garbled report
-    is not a sign of life): ``Swarm.ingest`` checks the same and does the
-    rest. The portable twin is the field copy in ``Swarm.ingest``."""
-    b = ptr8(buf)
-    said = ptr8(sw.said)
-    site = ptr8(sw.site)
-    act = ptr8(sw.activity)
-    batt = ptr8(sw.battery)
-    health = ptr8(sw.health)
-    temp = ptr16(sw.temp)       # int16 bits: the table reads them back signed
-    ph = ptr16(sw.ph)
-    depth = ptr16(sw.depth)
-    bact = ptr16(sw.bacteria)
-    n = int(sw.n)
-    size = int(wire.BOT_REPORTS_REC_SIZE)
-    lost = int(wire.BOT_LOST)
-    o_st = int(wire.R_BOT_REPORTS_STATE)
-    o_si = int(wire.R_BOT_REPORTS_SITE)
-    o_ac = int(wire.R_BOT_REPORTS_ACTIVITY)
-    o_ba = int(wire.R_BOT_REPORTS_BATTERY)
-    o_he = int(wire.R_BOT_REPORTS_HEALTH)
-    o_te = int(wire.R_BOT_REPORTS_TEMP)
-    o_ph = int(wire.R_BOT_REPORTS_PH)
-    o_de = int(wire.R_BOT_REPORTS_DEPTH)
-    o_bc = int(wire.R_BOT_REPORTS_BACTERIA)
-    done = 0
-    while count > 0 and off + size <= pend:
-        s = b[off + o_st]
-        if i < n and s <= lost:
-            said[i] = s
-            site[i] = b[off + o_si]
-            act[i] = b[off + o_ac]
-            batt[i] = b[off + o_ba]
-            health[i] = b[off + o_he]
-            temp[i] = b[off + o_te] | (b[off + o_te + 1] << 8)
-            ph[i] = b[off + o_ph] | (b[off + o_ph + 1] << 8)
-            depth[i] = b[off + o_de] | (b[off + o_de + 1] << 8)
-            bact[i] = b[off + o_bc] | (b[off + o_bc + 1] << 8)
-            done += 1
-        i += 1
-        off += size
-        count -= 1
-    return done
+    return 1
 
 
 @micropython.viper
 def gather(plan, sw):
-    """``control.gather`` in viper (its portable twin): each plan site's
-    freshest conservative readings and usable bots, one pass over the bots."""
+    """``control.gather``: each plan site's freshest conservative readings
+    and usable bots, one pass over the bots."""
     fresh = ptr8(plan.fresh)
     nb = ptr8(plan.nb)
     slot = ptr8(plan.slot)
@@ -307,8 +245,8 @@ def states(sw, raw, o: int, first: int, count: int):
 
 @micropython.viper
 def counts(state, n: int, out):
-    """Bots by state (``Swarm.counts``, its portable twin): ``out[s]`` is how
-    many of ``state[:n]`` are ``s`` (``out`` a bytearray of 7)."""
+    """Bots by state (``Swarm.counts``): ``out[s]`` is how many of
+    ``state[:n]`` are ``s`` (``out`` a bytearray of 7)."""
     st = ptr8(state)
     o = ptr8(out)
     k = 0
@@ -324,16 +262,18 @@ def counts(state, n: int, out):
 @micropython.viper
 def book(sw, plan, buf, off: int, count: int, i: int, pend: int, now: int, t0: int,
          io) -> int:
-    """The per-report bookkeeping of ``Swarm.ingest`` (its portable twin, with
-    ``hub.dose.report``) for the records from ``buf[off]`` (the first for bot
-    ``i``), after ``reports`` copied their fields: the bot heard, the hub-view
-    state, the confirmed and provisional dose. Stops after the record that
-    leaves ``count & io[3]`` 0 (the ingest reads the host link there)
-    or one that needs the caller: ``io[2]`` bit 0 the safety rules may trip
-    (``check`` for bot i - 1), bit 1 the counter went backwards (``io[1]``
-    the counter). ``io[0]`` the records that were a sign of life. Returns
-    the records consumed. The swarm's totals are read and written back on
-    every call, so the caller sees them current."""
+    """The per-report work of ``Swarm.ingest`` for the records of a
+    BOT_REPORTS frame from ``buf[off]`` (the first for bot ``i``): the fields
+    (state said, site, activity, battery, health, temperature, pH, depth,
+    bacteria), the bot heard, the hub-view state, the confirmed and
+    provisional dose (``hub.dose``). Records of bots past the swarm and of no
+    known state are left out (a garbled report is not a sign of life). Stops
+    after the record that leaves ``count & io[3]`` 0 (the ingest reads the
+    host link there) or one that needs the caller: ``io[2]`` bit 0 the safety
+    rules may trip (``check`` for bot i - 1), bit 1 the counter went
+    backwards (``io[1]`` the counter). ``io[0]`` the records that were a sign
+    of life. Returns the records consumed. The swarm's totals are read and
+    written back on every call, so the caller sees them current."""
     b = ptr8(buf)
     state = ptr8(sw.state)
     said_a = ptr8(sw.said)
@@ -342,9 +282,14 @@ def book(sw, plan, buf, off: int, count: int, i: int, pend: int, now: int, t0: i
     heard = ptr32(sw.heard)
     ever = ptr8(sw.heard_ever)
     act = ptr8(sw.activity)
+    batt = ptr8(sw.battery)
+    health = ptr8(sw.health)
     sent = ptr8(sw.sent_rate)
     cmd = ptr8(sw.cmd_rate)
     temp = ptr16(sw.temp)       # int16 bits
+    ph = ptr16(sw.ph)
+    depth = ptr16(sw.depth)
+    bact = ptr16(sw.bacteria)
     run = ptr8(sw.runaway)
     dose = ptr32(sw.dose)
     ctr = ptr16(sw.ctr)
@@ -363,6 +308,13 @@ def book(sw, plan, buf, off: int, count: int, i: int, pend: int, now: int, t0: i
     size = int(wire.BOT_REPORTS_REC_SIZE)
     o_st = int(wire.R_BOT_REPORTS_STATE)
     o_si = int(wire.R_BOT_REPORTS_SITE)
+    o_ac = int(wire.R_BOT_REPORTS_ACTIVITY)
+    o_ba = int(wire.R_BOT_REPORTS_BATTERY)
+    o_he = int(wire.R_BOT_REPORTS_HEALTH)
+    o_te = int(wire.R_BOT_REPORTS_TEMP)
+    o_ph = int(wire.R_BOT_REPORTS_PH)
+    o_de = int(wire.R_BOT_REPORTS_DEPTH)
+    o_bc = int(wire.R_BOT_REPORTS_BACTERIA)
     o_do = int(wire.R_BOT_REPORTS_DOSE)
     lost = int(wire.BOT_LOST)
     quar = int(wire.BOT_QUARANTINED)
@@ -391,6 +343,18 @@ def book(sw, plan, buf, off: int, count: int, i: int, pend: int, now: int, t0: i
         if i < n and said <= lost:      # else no such state: not a sign of life
             prev = heard[i]
             site = b[off + o_si]
+            said_a[i] = said
+            site_a[i] = site
+            act[i] = b[off + o_ac]
+            batt[i] = b[off + o_ba]
+            health[i] = b[off + o_he]
+            tp = b[off + o_te] | (b[off + o_te + 1] << 8)
+            if tp > 32767:              # signed: the bytecode build stores it in an "h" array
+                tp -= 65536
+            temp[i] = tp
+            ph[i] = b[off + o_ph] | (b[off + o_ph + 1] << 8)
+            depth[i] = b[off + o_de] | (b[off + o_de + 1] << 8)
+            bact[i] = b[off + o_bc] | (b[off + o_bc + 1] << 8)
             heard[i] = now
             ever[i] = 1
             seen += 1
@@ -409,7 +373,8 @@ def book(sw, plan, buf, off: int, count: int, i: int, pend: int, now: int, t0: i
                         back = 1
                     state[i] = st
                     changed = 1
-            # hub.dose.report
+            # the dose (hub.dose): the counter's step since the last report is
+            # confirmed; the provisional dose so far (rounded up) is replaced
             c = b[off + o_do] | (b[off + o_do + 1] << 8)
             k0 = pk[i]
             k = k0
@@ -423,12 +388,13 @@ def book(sw, plan, buf, off: int, count: int, i: int, pend: int, now: int, t0: i
             if ok[i]:
                 d = (c - ctr[i]) & 0xFFFF
                 if d:
+                    # at most 1 udu per ms (100 %), with the arrival jitter
                     e = (((now - prev + half) & mask) - half) + slack
                     if d <= e:
                         if e >= 65536:
-                            d += ((e - d) >> 16) << 16
+                            d += ((e - d) >> 16) << 16     # it may have wrapped: the most
                     else:
-                        d = pd + (live + 99) // 100 + c
+                        d = pd + (live + 99) // 100 + c    # restarted: keep what was counted
                         restart = c
                         why |= 2
                     if conf_total < sat:
@@ -436,8 +402,9 @@ def book(sw, plan, buf, off: int, count: int, i: int, pend: int, now: int, t0: i
                         conf_total += d
                         if k != 255:
                             dconf[k] = dconf[k] + d
-            ok[i] = 1
+            ok[i] = 1                   # (the first report is the baseline)
             ctr[i] = c
+            # the new rate bound, from the report and the hub's commands
             r = 0
             if said != disabled:
                 a = act[i]
@@ -451,6 +418,8 @@ def book(sw, plan, buf, off: int, count: int, i: int, pend: int, now: int, t0: i
                 if r:
                     r += rmarg
                 if r < r0 and (t0 != now or (said == active and not a)):
+                    # a report that waited unread predates commands sent since; one
+                    # that is active yet reads 0 is ramping up: keep their bound
                     r = r0
             if r0 or pd or r:
                 live2 = 0
@@ -467,7 +436,7 @@ def book(sw, plan, buf, off: int, count: int, i: int, pend: int, now: int, t0: i
                     if k != 255:
                         pfine[k] = pfine[k] + live2
                         prs[k] = prs[k] + r
-                elif k != 255:
+                elif k != 255:          # the same site: one update each
                     pfine[k] = pfine[k] + live2 - live
                     pset[k] = pset[k] - pd
                     prs[k] = prs[k] + r - r0

@@ -183,10 +183,9 @@ RESET_HARD = const(3)  # reset pin or unknown
 HELLO_OK = const(0)  # handshake accepted
 HELLO_SCHEMA = const(1)  # schema fingerprint differs: peers must not talk
 
-# message ids, payload formats and sizes
+# message ids; the payload formats and sizes named in LAYOUT_NAMES
 M_HELLO = const(0x01)
 HELLO_FMT = '<IH'
-HELLO_SIZE = const(6)
 
 M_HELLO_REPLY = const(0x02)
 HELLO_REPLY_FMT = '<BIBBB8sIHBBHBBIBIH'
@@ -194,85 +193,59 @@ HELLO_REPLY_SIZE = const(39)
 
 M_HEARTBEAT = const(0x03)
 HEARTBEAT_FMT = '<I'
-HEARTBEAT_SIZE = const(4)
 
 M_ACK = const(0x10)
 ACK_FMT = '<HBBBi'
 ACK_SIZE = const(9)
 
 M_ARM = const(0x20)
-ARM_FMT = '<'
-ARM_SIZE = const(0)
 
 M_DISARM = const(0x21)
-DISARM_FMT = '<'
-DISARM_SIZE = const(0)
 
 M_TREAT_START = const(0x22)
 TREAT_START_FMT = '<IIHHB'
 TREAT_START_SIZE = const(13)
 TREAT_START_REC_FMT = '<BHB'
 TREAT_START_REC_SIZE = const(4)
-TREAT_START_MAX = const(116)
 R_TREAT_START_SITE = const(0)  # record offset, B
 R_TREAT_START_TARGET = const(1)  # record offset, H
 R_TREAT_START_BOTS = const(3)  # record offset, B
 
 M_TREAT_PAUSE = const(0x23)
-TREAT_PAUSE_FMT = '<'
-TREAT_PAUSE_SIZE = const(0)
 
 M_TREAT_RESUME = const(0x24)
-TREAT_RESUME_FMT = '<'
-TREAT_RESUME_SIZE = const(0)
 
 M_TREAT_STOP = const(0x25)
-TREAT_STOP_FMT = '<'
-TREAT_STOP_SIZE = const(0)
 
 M_DOSE_SCALE = const(0x26)
-DOSE_SCALE_FMT = '<B'
-DOSE_SCALE_SIZE = const(1)
 
 M_DEPLOY = const(0x27)
 DEPLOY_FMT = '<BB'
-DEPLOY_SIZE = const(2)
 
 M_RECALL = const(0x28)
 RECALL_FMT = '<B'
-RECALL_SIZE = const(1)
 
 M_HOLD = const(0x29)
-HOLD_FMT = '<B'
-HOLD_SIZE = const(1)
 
 M_ESTOP = const(0x2a)
 ESTOP_FMT = '<B'
-ESTOP_SIZE = const(1)
 
 M_ESTOP_RESET = const(0x2b)
-ESTOP_RESET_FMT = '<'
-ESTOP_RESET_SIZE = const(0)
 
 M_ALARM_ACK = const(0x2c)
 ALARM_ACK_FMT = '<B'
-ALARM_ACK_SIZE = const(1)
 
 M_CONSENT = const(0x2d)
 CONSENT_FMT = '<I'
 CONSENT_SIZE = const(4)
 
 M_KEY_ROTATE = const(0x2e)
-KEY_ROTATE_FMT = '<32s'
-KEY_ROTATE_SIZE = const(32)
 
 M_PARAM_GET = const(0x2f)
 PARAM_GET_FMT = '<B'
-PARAM_GET_SIZE = const(1)
 
 M_PARAM_SET = const(0x30)
 PARAM_SET_FMT = '<Bi'
-PARAM_SET_SIZE = const(5)
 
 M_PARAM_VALUE = const(0x31)
 PARAM_VALUE_FMT = '<BBiiii16s6s'
@@ -280,57 +253,41 @@ PARAM_VALUE_SIZE = const(40)
 
 M_LOG_READ = const(0x32)
 LOG_READ_FMT = '<IB'
-LOG_READ_SIZE = const(5)
 
 M_LOG_CHUNK = const(0x33)
 LOG_CHUNK_FMT = '<IIIB'
 LOG_CHUNK_SIZE = const(13)
-LOG_CHUNK_REC_FMT = '<IIBBHi8s'
-LOG_CHUNK_REC_SIZE = const(24)
 LOG_CHUNK_MAX = const(19)
 
 M_REQUEST = const(0x34)
 REQUEST_FMT = '<B'
-REQUEST_SIZE = const(1)
 
 M_TELEM_RATE = const(0x35)
 TELEM_RATE_FMT = '<BBB'
-TELEM_RATE_SIZE = const(3)
 
 M_LOG_ACK = const(0x36)
 LOG_ACK_FMT = '<I'
-LOG_ACK_SIZE = const(4)
 
 M_HUB_STATUS = const(0x40)
 HUB_STATUS_FMT = '<BBIBBBBBBBBBBIIHBBHHHHHHI8s'
 HUB_STATUS_SIZE = const(52)
 
 M_BOT_STATES = const(0x41)
-BOT_STATES_FMT = '<BB'
-BOT_STATES_SIZE = const(2)
-BOT_STATES_REC_FMT = '<BBBBB'
 BOT_STATES_REC_SIZE = const(5)
 BOT_STATES_MAX = const(95)
 
 M_SITE_READINGS = const(0x42)
-SITE_READINGS_FMT = '<B'
-SITE_READINGS_SIZE = const(1)
 SITE_READINGS_REC_FMT = '<BHHhHI'
 SITE_READINGS_REC_SIZE = const(13)
-SITE_READINGS_MAX = const(36)
 
 M_ALARM = const(0x43)
 ALARM_FMT = '<BBBBBiI'
 ALARM_SIZE = const(13)
 
 M_ESTOP_REPORT = const(0x44)
-ESTOP_REPORT_FMT = '<BBBB32s'
 ESTOP_REPORT_SIZE = const(36)
 
 M_BOT_CMDS = const(0x60)
-BOT_CMDS_FMT = '<B'
-BOT_CMDS_SIZE = const(1)
-BOT_CMDS_REC_FMT = '<BBBBH'
 BOT_CMDS_REC_SIZE = const(6)
 BOT_CMDS_MAX = const(79)
 
@@ -356,47 +313,45 @@ PATIENT_FMT = '<HB'
 PATIENT_SIZE = const(3)
 
 M_BUS_HELLO = const(0x63)
-BUS_HELLO_FMT = '<IB'
-BUS_HELLO_SIZE = const(5)
 
-# id: (name, fmt, size, rec_fmt, rec_size, flags); field names are in wire_names
+# id: (fmt, size, rec_fmt, rec_size, flags); names are in wire_names
 MSGS = {
-    0x01: ('HELLO', '<IH', 6, None, 0, 0),
-    0x02: ('HELLO_REPLY', '<BIBBB8sIHBBHBBIBIH', 39, None, 0, 0),
-    0x03: ('HEARTBEAT', '<I', 4, None, 0, 0),
-    0x10: ('ACK', '<HBBBi', 9, None, 0, 0),
-    0x20: ('ARM', '<', 0, None, 0, 5),
-    0x21: ('DISARM', '<', 0, None, 0, 4),
-    0x22: ('TREAT_START', '<IIHHB', 13, '<BHB', 4, 5),
-    0x23: ('TREAT_PAUSE', '<', 0, None, 0, 4),
-    0x24: ('TREAT_RESUME', '<', 0, None, 0, 5),
-    0x25: ('TREAT_STOP', '<', 0, None, 0, 4),
-    0x26: ('DOSE_SCALE', '<B', 1, None, 0, 5),
-    0x27: ('DEPLOY', '<BB', 2, None, 0, 4),
-    0x28: ('RECALL', '<B', 1, None, 0, 4),
-    0x29: ('HOLD', '<B', 1, None, 0, 4),
-    0x2a: ('ESTOP', '<B', 1, None, 0, 4),
-    0x2b: ('ESTOP_RESET', '<', 0, None, 0, 5),
-    0x2c: ('ALARM_ACK', '<B', 1, None, 0, 4),
-    0x2d: ('CONSENT', '<I', 4, None, 0, 5),
-    0x2e: ('KEY_ROTATE', '<32s', 32, None, 0, 5),
-    0x2f: ('PARAM_GET', '<B', 1, None, 0, 0),
-    0x30: ('PARAM_SET', '<Bi', 5, None, 0, 5),
-    0x31: ('PARAM_VALUE', '<BBiiii16s6s', 40, None, 0, 0),
-    0x32: ('LOG_READ', '<IB', 5, None, 0, 0),
-    0x33: ('LOG_CHUNK', '<IIIB', 13, '<IIBBHi8s', 24, 0),
-    0x34: ('REQUEST', '<B', 1, None, 0, 0),
-    0x35: ('TELEM_RATE', '<BBB', 3, None, 0, 4),
-    0x36: ('LOG_ACK', '<I', 4, None, 0, 5),
-    0x40: ('HUB_STATUS', '<BBIBBBBBBBBBBIIHBBHHHHHHI8s', 52, None, 0, 0),
-    0x41: ('BOT_STATES', '<BB', 2, '<BBBBB', 5, 0),
-    0x42: ('SITE_READINGS', '<B', 1, '<BHHhHI', 13, 0),
-    0x43: ('ALARM', '<BBBBBiI', 13, None, 0, 0),
-    0x44: ('ESTOP_REPORT', '<BBBB32s', 36, None, 0, 0),
-    0x60: ('BOT_CMDS', '<B', 1, '<BBBBH', 6, 0),
-    0x61: ('BOT_REPORTS', '<BB', 2, '<BBBBBhHHHH', 15, 0),
-    0x62: ('PATIENT', '<HB', 3, None, 0, 0),
-    0x63: ('BUS_HELLO', '<IB', 5, None, 0, 0),
+    0x01: ('<IH', 6, None, 0, 0),  # HELLO
+    0x02: ('<BIBBB8sIHBBHBBIBIH', 39, None, 0, 0),  # HELLO_REPLY
+    0x03: ('<I', 4, None, 0, 0),  # HEARTBEAT
+    0x10: ('<HBBBi', 9, None, 0, 0),  # ACK
+    0x20: ('<', 0, None, 0, 5),  # ARM
+    0x21: ('<', 0, None, 0, 4),  # DISARM
+    0x22: ('<IIHHB', 13, '<BHB', 4, 5),  # TREAT_START
+    0x23: ('<', 0, None, 0, 4),  # TREAT_PAUSE
+    0x24: ('<', 0, None, 0, 5),  # TREAT_RESUME
+    0x25: ('<', 0, None, 0, 4),  # TREAT_STOP
+    0x26: ('<B', 1, None, 0, 5),  # DOSE_SCALE
+    0x27: ('<BB', 2, None, 0, 4),  # DEPLOY
+    0x28: ('<B', 1, None, 0, 4),  # RECALL
+    0x29: ('<B', 1, None, 0, 4),  # HOLD
+    0x2a: ('<B', 1, None, 0, 4),  # ESTOP
+    0x2b: ('<', 0, None, 0, 5),  # ESTOP_RESET
+    0x2c: ('<B', 1, None, 0, 4),  # ALARM_ACK
+    0x2d: ('<I', 4, None, 0, 5),  # CONSENT
+    0x2e: ('<32s', 32, None, 0, 5),  # KEY_ROTATE
+    0x2f: ('<B', 1, None, 0, 0),  # PARAM_GET
+    0x30: ('<Bi', 5, None, 0, 5),  # PARAM_SET
+    0x31: ('<BBiiii16s6s', 40, None, 0, 0),  # PARAM_VALUE
+    0x32: ('<IB', 5, None, 0, 0),  # LOG_READ
+    0x33: ('<IIIB', 13, '<IIBBHi8s', 24, 0),  # LOG_CHUNK
+    0x34: ('<B', 1, None, 0, 0),  # REQUEST
+    0x35: ('<BBB', 3, None, 0, 4),  # TELEM_RATE
+    0x36: ('<I', 4, None, 0, 5),  # LOG_ACK
+    0x40: ('<BBIBBBBBBBBBBIIHBBHHHHHHI8s', 52, None, 0, 0),  # HUB_STATUS
+    0x41: ('<BB', 2, '<BBBBB', 5, 0),  # BOT_STATES
+    0x42: ('<B', 1, '<BHHhHI', 13, 0),  # SITE_READINGS
+    0x43: ('<BBBBBiI', 13, None, 0, 0),  # ALARM
+    0x44: ('<BBBB32s', 36, None, 0, 0),  # ESTOP_REPORT
+    0x60: ('<B', 1, '<BBBBH', 6, 0),  # BOT_CMDS
+    0x61: ('<BB', 2, '<BBBBBhHHHH', 15, 0),  # BOT_REPORTS
+    0x62: ('<HB', 3, None, 0, 0),  # PATIENT
+    0x63: ('<IB', 5, None, 0, 0),  # BUS_HELLO
 }
 
 # audit-log record layout

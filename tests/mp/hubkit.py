@@ -194,7 +194,7 @@ class Rig:
             req = self.req
         if sign is None:
             # the operator's host signs what needs it, and what is stronger signed
-            sign = bool(wire.MSGS[msg][5] & wire.MF_AUTH) or counter is not None \
+            sign = bool(wire.MSGS[msg][4] & wire.MF_AUTH) or counter is not None \
                 or tag is not None or key is not None \
                 or msg == wire.M_ALARM_ACK or msg == wire.M_TELEM_RATE
         tx = self.htx
@@ -451,10 +451,10 @@ class Rig:
     def _got(self, rx):
         msg = rx.msg
         info = wire.MSGS[msg]
-        d = dict(zip(NAMES[msg][0], rx.fields()))
+        d = dict(zip(NAMES[msg][0], fields(rx)))
         d["seq"] = rx.seq
-        if info[4]:
-            d["records"] = rx.records()
+        if info[3]:
+            d["records"] = records(rx)
         if msg == wire.M_ACK:
             self.acks[d["req"]] = (d["status"], d["reason"], d["detail"])
             self.ack_log.append((d["req"], d["cmd"], d["status"], d["reason"], d["detail"]))
@@ -502,13 +502,30 @@ def plan_payload(plan, session_cap=1000000, site_cap=100000, rate_cap=2000, dura
     return bytes(p)
 
 
+def fields(rx):
+    """The payload's fixed fields of the frame in ``rx`` as a tuple."""
+    return struct.unpack_from(wire.MSGS[rx.msg][0], rx.buf, wire.HEADER_SIZE)
+
+
+def records(rx):
+    """The tail records of the frame in ``rx`` as a list of tuples."""
+    info = wire.MSGS[rx.msg]
+    out = []
+    if info[3]:
+        off = wire.HEADER_SIZE + info[1]
+        while off < rx.pend:
+            out.append(struct.unpack_from(info[2], rx.buf, off))
+            off += info[3]
+    return out
+
+
 def _bot_cmds(rx, data):
     out = []
     i, n = 0, len(data)
     while i < n:
         i = rx.feed(data, i, n)
         if rx.ready and not rx.err and rx.msg == wire.M_BOT_CMDS:
-            out.extend(rx.records())
+            out.extend(records(rx))
     return out
 
 

@@ -25,6 +25,11 @@ from hub import frame, wire  # noqa: E402
 from tmpstore import _rmtree, _unique  # noqa: E402
 from wire_names import NAMES  # noqa: E402
 
+
+def fields(rx):
+    return struct.unpack_from(wire.MSGS[rx.msg][0], rx.buf, wire.HEADER_SIZE)
+
+
 BOARD_MODULES = ("boards.console", "boards.tcpbus", "boards.rp2", "boards.stm32", "boards.unix_tty")
 
 
@@ -138,7 +143,7 @@ def _frames(data):
     while i < len(data):
         i = rx.feed(data, i, len(data))
         if rx.ready and not rx.err:
-            out.append((rx.msg, dict(zip(NAMES[rx.msg][0], rx.fields()))))
+            out.append((rx.msg, dict(zip(NAMES[rx.msg][0], fields(rx)))))
     return out
 
 

@@ -9,7 +9,7 @@ from mptest import eq, true
 from hub import hmac, wire
 from hub import params as P
 from hub.compat import crc32
-from hub.frame import cobs_encode
+from hub.loops import cobs_encode
 from hubkit import KEY, OTHER_KEY, Rig, accepted, plan_payload, refused
 
 SITE = 10
@@ -128,7 +128,7 @@ def test_an_unsigned_energy_command_is_refused_logged_and_alarmed():
     rig.ready(((SITE, 4),))
     for msg in (wire.M_ARM, wire.M_TREAT_START, wire.M_TREAT_RESUME, wire.M_DOSE_SCALE,
                 wire.M_CONSENT, wire.M_PARAM_SET, wire.M_KEY_ROTATE, wire.M_ESTOP_RESET):
-        size = wire.MSGS[msg][2]
+        size = wire.MSGS[msg][1]
         payload = _plan() if msg == wire.M_TREAT_START else bytes(size)
         ack = rig.cmd(msg, payload, sign=False)
         refused(ack, wire.WHY_AUTH_MISSING)

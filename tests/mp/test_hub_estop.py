@@ -139,7 +139,7 @@ def test_estop_is_accepted_in_every_state():
 
 def test_estop_needs_no_signature():
     rig = _treating()
-    true(not wire.MSGS[wire.M_ESTOP][5] & wire.MF_AUTH, "ESTOP is not an auth command")
+    true(not wire.MSGS[wire.M_ESTOP][4] & wire.MF_AUTH, "ESTOP is not an auth command")
     ack = rig.estop(sign=False)
     eq(ack[0], wire.ACKS_ACCEPTED)
     eq(rig.state(), wire.HUB_ESTOP)

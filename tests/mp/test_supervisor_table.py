@@ -16,6 +16,9 @@ from mptest import eq, true
 
 from hub import checks, commands, supervisor as S, wire
 from hubkit import PATIENT_ID, Rig
+from wire_names import M
+
+_NAME = dict((v, k) for k, v in M.items())
 
 SITE = 10
 STATES = (wire.HUB_SAFE, wire.HUB_ARMED, wire.HUB_TREATING, wire.HUB_PAUSED, wire.HUB_ESTOP)
@@ -200,11 +203,11 @@ def _set_blocker(hub, bit, now):
 
 
 def test_a_set_blocker_refuses_its_rows_with_the_documented_reason_and_changes_nothing():
-    eq(dict((b, why) for b, why, _ in S.BLOCKERS), REFUSAL)
+    eq(dict(S.BLOCKERS), REFUSAL)
     tried = 0
     for i, row in enumerate(S.TABLE):
         trig, src, to, reason, blockers, act = row
-        for bit, why, _ in S.BLOCKERS:
+        for bit, why in S.BLOCKERS:
             if not blockers & bit:
                 continue
             for old in _sources(src):
@@ -267,18 +270,18 @@ def test_every_trigger_has_a_row_and_the_boot_row_is_the_latched_boot():
 def test_every_command_of_the_schema_has_one_row_signed_as_the_schema_says():
     msgs = [row[0] for row in commands.COMMANDS]
     eq(len(msgs), len(set(msgs)), "one row per command")
-    want = sorted(m for m, info in wire.MSGS.items() if info[5] & wire.MF_COMMAND)
+    want = sorted(m for m, info in wire.MSGS.items() if info[4] & wire.MF_COMMAND)
     eq(sorted(msgs), want)
     for msg, handler, signing, states, trigger in commands.COMMANDS:
-        signed = wire.MSGS[msg][5] & wire.MF_AUTH
+        signed = wire.MSGS[msg][4] & wire.MF_AUTH
         if signed:
-            eq(signing, commands.SIGNED, wire.MSGS[msg][0])
+            eq(signing, commands.SIGNED, _NAME[msg])
         else:
-            true(signing in (commands.UNSIGNED, commands.OPTIONAL), wire.MSGS[msg][0])
-        true(states & S.S_ANY and not states & ~S.S_ANY, "%s: states" % wire.MSGS[msg][0])
+            true(signing in (commands.UNSIGNED, commands.OPTIONAL), _NAME[msg])
+        true(states & S.S_ANY and not states & ~S.S_ANY, "%s: states" % _NAME[msg])
         if trigger:
             eq(states, S.sources(trigger), "%s: a state change's states are its rows'"
-               % wire.MSGS[msg][0])
+               % _NAME[msg])
     optional = sorted(r[0] for r in commands.COMMANDS if r[2] == commands.OPTIONAL)
     eq(optional, sorted([wire.M_ALARM_ACK, wire.M_TELEM_RATE]))
     estop = [r for r in commands.COMMANDS if r[0] == wire.M_ESTOP][0]
@@ -297,7 +300,7 @@ def test_a_command_outside_its_states_is_refused_before_its_handler_runs():
             log0 = rig.log_next()
             res = commands.execute(hub, msg, None, rig.now)   # no frame: the handler never runs
             want = (wire.WHY_ESTOP_LATCHED, 0) if old == wire.HUB_ESTOP else (wire.WHY_STATE, old)
-            eq(res, (wire.ACKS_REJECTED,) + want, "%s in %d" % (wire.MSGS[msg][0], old))
+            eq(res, (wire.ACKS_REJECTED,) + want, "%s in %d" % (_NAME[msg], old))
             eq(hub.state, old)
             eq(rig.log_next(), log0)
             refused += 1
