@@ -193,6 +193,7 @@ HELLO_REPLY_SIZE = const(39)
 
 M_HEARTBEAT = const(0x03)
 HEARTBEAT_FMT = '<I'
+HEARTBEAT_SIZE = const(4)
 
 M_ACK = const(0x10)
 ACK_FMT = '<HBBBi'
