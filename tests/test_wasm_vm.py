@@ -46,7 +46,7 @@ def test_the_vm_is_32_bit_and_boxes_ints_of_2_to_the_30():
 
 def test_the_golden_vectors_pass_on_the_32_bit_vm():
     rc, out, err = wasm.run(ROOT / "tests" / "mp" / "mprun.py", ["test_frame_vectors"],
-                            path=[ROOT / "firmware", ROOT / "tests" / "mp"], heap="2m")
+                            path=[ROOT / "firmware", ROOT / "tests" / "mp", ROOT / "sim"], heap="2m")
     results = [m.groups() for m in map(_RESULT.match, out.splitlines()) if m]
     failed = [r for r in results if r[0] == "FAIL"]
     passed = [r for r in results if r[0] == "PASS"]
