@@ -33,13 +33,28 @@ def rows(table, shape, where):
     return tuple(out)
 
 
+def unique(table, column, where):
+    """``table`` unchanged, once no two of its rows share the cell at ``column``."""
+    seen = set()
+    for row in table:
+        if row[column] in seen:
+            raise ValueError("%s: %s has %r twice" % (PATH.name, where, row[column]))
+        seen.add(row[column])
+    return table
+
+
+def enum(name, table):
+    """One enumeration's rows: names and values each unique within it."""
+    where = "enums." + name
+    return unique(unique(rows(table, ENUM_ROW, where), 0, where), 1, where)
+
+
 with open(PATH, "rb") as _f:
     _DATA = tomllib.load(_f)
 
-ENUMS = {name: rows(table, ENUM_ROW, "enums." + name)
-         for name, table in _DATA["enums"].items()}
+ENUMS = {name: enum(name, table) for name, table in _DATA["enums"].items()}
 """Enumeration name -> ((NAME, value, meaning), ...) in file order."""
-PARAMS = rows(_DATA["params"]["table"], PARAM_ROW, "params.table")
+PARAMS = unique(rows(_DATA["params"]["table"], PARAM_ROW, "params.table"), 1, "params.table")
 """((id, name, unit, default, min, max, meaning), ...) in id order."""
 PARAM_LESS = rows(_DATA["params"]["less"], LESS_ROW, "params.less")
 """((lower, higher), ...): the first parameter's value stays strictly below the second's."""
