@@ -3,12 +3,13 @@
 The wire layout and the enumerations (hub, bot and alarm states, check bits,
 alarm codes, with their meanings) are in :mod:`nanohub.protocol.schema`. This
 module holds the rest: capacities, the site geometry, the limits a treatment
-plan must keep, and the parameter table. The host and the simulator import it;
-the generator (:mod:`nanohub.protocol.gen`) writes what the firmware needs
+plan must keep, and the parameter table (its rows are data, read from
+``tables.toml``). The host and the simulator import it; the generator
+(:mod:`nanohub.protocol.gen`) writes what the firmware needs
 (``firmware/hub/wire.py``, ``firmware/hub/paramtab.py``) and the documents
 (``docs/parameters.md``, the parameter values quoted in ``docs/design-notes.md``).
 """
-from . import model, schema
+from . import model, schema, tables
 
 # ------------------------------------------------------------- capacities --
 
@@ -56,65 +57,16 @@ def site_tooth(site):
 
 
 # ------------------------------------------------------------- parameters --
-# (id, name <= 16 chars, unit <= 6 chars, default, min, max, meaning). Every
-# value is an int (fixed point where needed: permille, centi-degrees C); min
-# and max are the hub's hard bounds. Setting any parameter (PARAM_SET) must be
-# signed. The id is the PARAM_GET/PARAM_SET index: never reuse or renumber one.
+# (id, name <= 16 chars, unit <= 6 chars, default, min, max, meaning), one row
+# per parameter in id order, kept as data with its comments in tables.toml.
+# The id is the PARAM_GET/PARAM_SET index: never reuse or renumber one.
 
-PARAMS = (
-    (0, "tick_hz", "Hz", 50, 10, 100, "control loop rate"),
-    (1, "hb_pause_ms", "ms", 1000, 200, 5000,
-     "host link without a signed heartbeat this long: treatment paused"),
-    (2, "hb_recall_ms", "ms", 30000, 2000, 120000,
-     "host link without a signed heartbeat this long: swarm recalled"),
-    (3, "bot_lost_ms", "ms", 500, 100, 5000, "bot silent this long: marked LOST"),
-    (4, "bot_quar_ms", "ms", 2000, 200, 20000, "bot silent this long: quarantined"),
-    (5, "runaway_ticks", "tick", 1, 1, 10,
-     "reports showing a runaway before the bot is quarantined"),
-    (6, "runaway_margin", "%", 10, 2, 50,
-     "output above the command (percentage points) that counts as a runaway"),
-    (7, "systemic_pct", "%", 20, 5, 50,
-     "share of the bots in the mouth LOST or quarantined (heat aside) that stops everything"),
-    (8, "bus_loss_pct", "%", 30, 5, 90, "bot-bus frame loss over 1 s that raises BUS_LOSS"),
-    (9, "lease_ms", "ms", 2000, 100, 5000,
-     "lifetime of a DOSE command: a bot not renewed stops delivering"),
-    (10, "site_cap", "udu", 200000, 0, 1000000,
-     "hard dose cap per site; a plan's site_cap may not exceed it"),
-    (11, "session_cap", "udu", 2000000, 0, 10000000,
-     "hard dose cap per session; a plan's session_cap may not exceed it"),
-    (12, "rate_cap", "udu/s", 5000, 1, 10000,
-     "hard dose rate per site; a plan's rate_cap may not exceed it"),
-    (13, "sens_throttle", "permil", 600, 300, 900,
-     "sensitivity index (of the limit) at which dosing is throttled"),
-    (14, "sens_pause", "permil", 800, 400, 1000,
-     "sensitivity index at which treatment pauses and an adverse event is recorded"),
-    (15, "heat_throttle", "cdegC", 4100, 3800, 4200,
-     "tissue temperature (C x 100) at which a site's dosing is throttled"),
-    (16, "heat_quar", "cdegC", 4200, 3900, 4300,
-     "tissue temperature (C x 100) at which a site's bots are quarantined"),
-    (17, "wdt_ms", "ms", 2000, 500, 8000,
-     "hardware watchdog timeout, applied at the next boot"),
-    (18, "check_ttl_ms", "ms", 30000, 5000, 300000,
-     "how long an ARMED hub's pre-treatment checks stay valid"),
-    (19, "tlm_status_hz", "Hz", 5, 1, 10,
-     "HUB_STATUS rate at boot (TELEM_RATE changes it within the bounds)"),
-    (20, "tlm_bots_hz", "Hz", 5, 0, 25,
-     "BOT_STATES rate at boot (TELEM_RATE changes it within the bounds)"),
-    (21, "tlm_sites_hz", "Hz", 2, 0, 10,
-     "SITE_READINGS rate at boot (TELEM_RATE changes it within the bounds)"),
-    (22, "runaway_grace", "ms", 700, 100, 3000,
-     "after a bot's command went down, time its output may lag before the runaway rule applies"),
-    (23, "fresh_ms", "ms", 1000, 100, 5000, "a signed frame may expire at most this far ahead"),
-)
+PARAMS = tables.PARAMS
 PARAM_SIGNED = "PARAM_SET" in schema.AUTH_REQUIRED
 """Whether setting a parameter needs a signed frame (every parameter alike)."""
 
-PARAM_LESS = (  # the first parameter's value must stay strictly below the second's
-    ("sens_throttle", "sens_pause"),
-    ("heat_throttle", "heat_quar"),
-    ("hb_pause_ms", "hb_recall_ms"),
-    ("bot_lost_ms", "bot_quar_ms"),
-)
+PARAM_LESS = tables.PARAM_LESS
+"""Pairs of parameters whose first value must stay strictly below the second's (tables.toml)."""
 
 PARAM = {p[1]: p for p in PARAMS}
 PARAM_ID = {p[1]: p[0] for p in PARAMS}

@@ -2,9 +2,10 @@
 
 Everything that crosses a wire is described here with ``construct``: the frame
 layout, every message of the host link and the bot bus, and the enumerations
-their fields carry. The host codec (:mod:`nanohub.protocol.codec`) interprets
-these definitions; the generator (:mod:`nanohub.protocol.gen`) turns them into
-the firmware codec (``firmware/hub/wire.py``) and ``docs/protocol.md``.
+their fields carry (their rows are data, read from ``tables.toml``). The host
+codec (:mod:`nanohub.protocol.codec`) interprets these definitions; the
+generator (:mod:`nanohub.protocol.gen`) turns them into the firmware codec
+(``firmware/hub/wire.py``) and ``docs/protocol.md``.
 
 Frame, before COBS encoding (all integers little-endian)::
 
@@ -24,6 +25,8 @@ from construct import (
     Array, Bytes, Const, GreedyBytes, Int8ul, Int16sl, Int16ul, Int32sl, Int32ul,
     Struct, this,
 )
+
+from . import tables
 
 VERSION = 1
 MAX_PAYLOAD = 480
@@ -62,168 +65,11 @@ MAX_FRAME = HEADER_SIZE + MAX_PAYLOAD + AUTH_SIZE + CRC_SIZE
 MAX_WIRE = MAX_FRAME + MAX_FRAME // 254 + 2
 
 # ------------------------------------------------------------ enumerations --
-# Each enumeration is an ordered table of (NAME, value, meaning). The
-# generator emits them as constants for the firmware; the host imports them.
+# Each enumeration is an ordered table of (NAME, value, meaning), kept as data
+# with its comments in tables.toml. The generator emits them as constants for
+# the firmware; the host imports them.
 
-ENUMS = {
-    "ERR": (  # why a received frame was dropped; shared by both codecs
-        ("OK", 0, "frame accepted"),
-        ("COBS", 1, "COBS encoding invalid"),
-        ("SHORT", 2, "shorter than header + CRC"),
-        ("OVERSIZE", 3, "longer than MAX_FRAME"),
-        ("CRC", 4, "CRC-32 mismatch"),
-        ("VERSION", 5, "unknown protocol version"),
-        ("MSGID", 6, "unknown message id"),
-        ("LENGTH", 7, "payload length does not fit the message"),
-        ("SCHEMA", 8, "peer built from a different schema"),
-    ),
-    "HUB": (  # hub states
-        ("SAFE", 0, "bots held, no energy delivered"),
-        ("ARMED", 1, "authorized, pre-treatment checks passed"),
-        ("TREATING", 2, "closed-loop treatment running"),
-        ("PAUSED", 3, "treatment paused, bots hold"),
-        ("ESTOP", 4, "emergency stop, latched until an authorized reset"),
-    ),
-    "BOT": (  # bot states
-        ("DOCKED", 0, "in the dock, idle"),
-        ("DEPLOYED", 1, "at its site, not delivering"),
-        ("ACTIVE", 2, "at its site, delivering treatment"),
-        ("RETURNING", 3, "travelling back to the dock"),
-        ("QUARANTINED", 4, "disabled by the hub and excluded from dosing"),
-        ("DISABLED", 5, "disabled (emergency stop)"),
-        ("LOST", 6, "not heard from within the silence limit"),
-    ),
-    "OP": (  # bot-bus operations
-        ("NOP", 0, "no operation; a report is requested"),
-        ("DEPLOY", 1, "travel to site"),
-        ("DOSE", 2, "deliver at rate (percent) until the lease expires"),
-        ("HOLD", 3, "stop delivering, stay at site"),
-        ("RECALL", 4, "return to the dock"),
-        ("DISABLE", 5, "stop everything and latch disabled"),
-        ("PING", 6, "report now"),
-    ),
-    "ACKS": (  # ACK status
-        ("ACCEPTED", 0, "accepted, runs in the background"),
-        ("DONE", 1, "executed"),
-        ("REJECTED", 2, "refused; see reason"),
-    ),
-    "WHY": (  # ACK reason codes
-        ("NONE", 0, "no reason"),
-        ("AUTH_MISSING", 1, "command needs an authentication tag"),
-        ("AUTH_BAD", 2, "authentication tag does not verify"),
-        ("AUTH_REPLAY", 3, "counter not above the last one seen"),
-        ("NO_KEY", 4, "hub has no key provisioned"),
-        ("STATE", 5, "not allowed in the current hub state"),
-        ("CHECKS", 6, "pre-treatment checks failed (detail: failing check bits)"),
-        ("BOUNDS", 7, "value out of bounds (detail: the violated bound)"),
-        ("BAD_ARG", 8, "malformed or unknown argument"),
-        ("ESTOP_LATCHED", 9, "emergency stop latched"),
-        ("ALARM", 10, "an unacknowledged HIGH alarm blocks this"),
-        ("NO_BOTS", 11, "no bot available"),
-        ("BUSY", 12, "another operation is running"),
-        ("UNCONFIRMED", 13, "some bots did not confirm (detail: count)"),
-        ("NO_PLAN", 14, "no treatment plan"),
-        ("STORAGE", 15, "persistent storage failed"),
-        ("DUPLICATE", 16, "request id at or below the session's high-water mark: answered "
-                          "before, not run again (detail: the mark)"),
-        ("AUTH_JUMP", 17, "counter more than COUNTER_JUMP_MAX above the last one seen"),
-        ("STALE", 18, "signed frame past its expiry, or expiring further ahead than the "
-                      "fresh_ms parameter allows (detail: hub time)"),
-    ),
-    "CHECK": (  # pre-treatment check bits (a refused ARM names them)
-        ("LINK", 0x01, "host link alive (recent heartbeat)"),
-        ("PARAMS", 0x02, "parameters valid"),
-        ("LOG", 0x04, "audit log writable and verifying"),
-        ("KEY", 0x08, "hub key provisioned"),
-        ("BOTS", 0x10, "every deployed bot reporting and passing self-test"),
-        ("ALARMS", 0x20, "no unacknowledged HIGH alarm or adverse event"),
-        ("CONSENT", 0x40, "patient consent recorded"),
-        ("DEPLOYED", 0x80, "at least one bot deployed"),
-    ),
-    "PRIO": (  # alarm priorities (IEC 60601-1-8)
-        ("LOW", 1, "informational"),
-        ("MEDIUM", 2, "needs attention"),
-        ("HIGH", 3, "latched until acknowledged; blocks arming"),
-    ),
-    "ALARM": (  # alarm codes
-        ("LINK_LOST", 1, "host link silent: treatment paused"),
-        ("LINK_RECALL", 2, "host link silent too long: swarm recalled"),
-        ("BOT_LOST", 3, "bot silent: marked LOST"),
-        ("BOT_QUARANTINE", 4, "bot quarantined"),
-        ("RUNAWAY", 5, "bot active while commanded off or above command"),
-        ("SYSTEMIC", 6, "systemic failure: automatic emergency stop"),
-        ("DOSE_CAP", 7, "dose cap reached: delivery clamped"),
-        ("SENS_THROTTLE", 8, "sensitivity index high: throttled"),
-        ("SENS_PAUSE", 9, "sensitivity limit: paused, adverse event recorded"),
-        ("HEAT_THROTTLE", 10, "tissue temperature high: throttled"),
-        ("HEAT_QUARANTINE", 11, "tissue temperature limit: site quarantined"),
-        ("WATCHDOG", 12, "hub restarted by the watchdog"),
-        ("ESTOP", 13, "emergency stop"),
-        ("BUS_LOSS", 14, "bot-bus frame loss high"),
-        ("UNAUTHORIZED", 15, "unauthorized command rejected"),
-        ("LOG_TORN", 16, "torn audit-log tail dropped at boot"),
-        ("LOG_FULL", 17, "audit log full of records no host has acknowledged: records are "
-                         "counted, not written, until a signed LOG_ACK (pull the log)"),
-    ),
-    "ALST": (  # alarm states
-        ("RAISED", 0, "active, not acknowledged"),
-        ("ACKED", 1, "acknowledged by the operator"),
-        ("CLEARED", 2, "condition gone"),
-    ),
-    "REQ": (  # what a REQUEST asks the hub to send
-        ("STATUS", 1, "one HUB_STATUS"),
-        ("BOTS", 2, "BOT_STATES for every bot"),
-        ("SITES", 3, "SITE_READINGS for every plan site"),
-        ("ALARMS", 4, "one ALARM per active alarm, then HUB_STATUS"),
-        ("ESTOP", 5, "the last ESTOP_REPORT"),
-        ("INFO", 6, "HELLO_REPLY"),
-    ),
-    "EV": (  # audit-log event codes
-        ("BOOT", 1, "hub started (a: reset cause, c: boot count)"),
-        ("STATE", 2, "hub state change (a: new, b: old, c: reason)"),
-        ("CMD", 3, "command executed (a: msg id, b: request id, c: detail)"),
-        ("REJECT", 4, "command rejected (a: msg id, b: request id, c: reason)"),
-        ("ALARM", 5, "alarm raised (a: code, b: bot, c: value)"),
-        ("ALARM_ACK", 6, "alarm acknowledged (a: code)"),
-        ("BOT", 7, "bot state change by the hub (a: bot, b: new state, c: cause)"),
-        ("ADVERSE", 8, "adverse event (a: kind, c: sensitivity permille)"),
-        ("ESTOP", 9, "emergency stop (a: source, c: bots)"),
-        ("ESTOP_DONE", 10, "emergency stop confirmed (b: unconfirmed, c: confirmed)"),
-        ("PARAM", 11, "parameter set (a: index, c: value)"),
-        ("CLAMP", 12, "dose clamped (a: site, b: rule, c: value)"),
-        ("RX_BAD", 13, "bad frames dropped (a: error class, c: count)"),
-        ("TORN", 14, "torn log tail dropped at boot (c: bytes)"),
-        ("KEY", 15, "key provisioned or rotated"),
-        ("CONSENT", 16, "consent recorded (c: keyed pseudonym of the patient id, 31 bits of "
-                        "HMAC-SHA256(key, 'patient' + id u32 LE); 0 on an unkeyed hub)"),
-        ("TREAT", 17, "treatment event (a: 1 start, 2 done, 3 stop)"),
-        ("CMD_FLOOD", 18, "unsigned or refused commands over the record budget in one "
-                          "second, summarized (a: last msg id, c: how many)"),
-        ("HOST_DROP", 19, "the host did not read: frames for it dropped, one record per "
-                          "episode (b: telemetry frames, c: ACKs, alarms and reports)"),
-        ("LOG_DROP", 20, "the oldest segment was rotated away unpulled or not (b: records "
-                         "dropped, c: index of the first); written right after"),
-        ("RX_DRAIN", 21, "host-link bytes read under a flood past the parse budget, searched "
-                         "only for emergency stops and dropped (c: bytes in the last second)"),
-        ("CHECKPOINT", 22, "keyed checkpoint after every LOG_CHECKPOINT_EVERY records (a: 1 keyed, "
-                           "0 hub without a key; c: 31 bits of HMAC-SHA256(key, 'log' + its index "
-                           "u32 LE + the chain before it), 0 without a key)"),
-        ("LOG_LOST", 23, "records not written while the log was full of unacknowledged "
-                         "records (c: how many); written once there is room again"),
-        ("DOSE_RESTART", 24, "a bot's dose counter went backwards: the bot restarted; the "
-                             "hub keeps what it counted and adds the new count (a: bot, c: counter)"),
-    ),
-    "RESET": (  # reset causes
-        ("POWER", 0, "power on"),
-        ("WATCHDOG", 1, "watchdog"),
-        ("SOFT", 2, "soft reset"),
-        ("HARD", 3, "reset pin or unknown"),
-    ),
-    "HELLO": (  # HELLO_REPLY result
-        ("OK", 0, "handshake accepted"),
-        ("SCHEMA", 1, "schema fingerprint differs: peers must not talk"),
-    ),
-}
+ENUMS = tables.ENUMS
 
 
 def enum_value(enum, name):

@@ -81,6 +81,7 @@ def test_the_wheel_ships_the_firmware_and_the_scenarios(wheel):
     assert "nanohub/firmware/boards/unix.py" in names
     assert "nanohub/sim/scenarios/presentation-night.toml" in names
     assert "nanohub/protocol/vectors.json" in names
+    assert "nanohub/protocol/tables.toml" in names          # the enumerations and parameters
 
 
 def test_the_wheel_builds_without_setuptools_warnings(wheel):
