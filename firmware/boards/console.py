@@ -26,7 +26,8 @@ LOST, the hub stays SAFE), ``bus_baud``, ``bus_rxbuf``, ``bus_txbuf``;
 (None: no LED); ``store`` is the absolute directory of the hub's files on the
 board filesystem (the module's ``STORE``, where ``nanohub flash`` writes
 ``hub.key``); ``wdt_ms`` is the watchdog timeout, started at the first feed.
-A board variant changes numbers there, not code.
+A board lists what differs from ``MCU_WIRING``; a variant changes numbers
+there, not code.
 """
 import select
 import sys
@@ -164,6 +165,11 @@ class ConsoleBoard(BaseBoard):
         return self._con.write(buf, off, n)
 
 
+# what a board's WIRING does not say: the bot bus at 460800 Bd into a 2 KB
+# receive buffer, a 2 s watchdog
+MCU_WIRING = {"bus_uart": None, "bus_baud": 460800, "bus_rxbuf": 2048, "wdt_ms": 2000}
+
+
 class McuBoard(ConsoleBoard):
     """A microcontroller board: console host link, UART bot bus, machine.WDT."""
 
@@ -173,7 +179,8 @@ class McuBoard(ConsoleBoard):
     def __init__(self, wiring=None, console=None):
         import machine
         self._m = machine
-        w = wiring if wiring is not None else self.wiring
+        w = dict(MCU_WIRING)
+        w.update(wiring if wiring is not None else self.wiring)
         self.wiring = w
         self._cause = reset_cause(machine)
         ConsoleBoard.__init__(self, w["store"], console if console is not None else Console())
@@ -185,7 +192,7 @@ class McuBoard(ConsoleBoard):
             except (ValueError, TypeError, OSError):
                 self._led = None     # no such pin on this variant: run without
         self._wdt = None
-        self._wdt_ms = w.get("wdt_ms", 2000)
+        self._wdt_ms = w["wdt_ms"]
         self._blink = ticks_ms()
         self._lit = False
         self._wbuf = None
@@ -196,7 +203,7 @@ class McuBoard(ConsoleBoard):
         uid = w.get("bus_uart")
         if uid is None:
             return None
-        kw = {"baudrate": w.get("bus_baud", 115200), "timeout": 0}
+        kw = {"baudrate": w["bus_baud"], "timeout": 0}
         if w.get("bus_rxbuf"):
             kw["rxbuf"] = w["bus_rxbuf"]
         if w.get("bus_txbuf"):

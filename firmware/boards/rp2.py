@@ -13,11 +13,8 @@ WIRING = {
     "bus_uart": 0,
     "bus_tx": 0,          # GP0 (Pico pin 1)
     "bus_rx": 1,          # GP1 (Pico pin 2)
-    "bus_baud": 460800,
-    "bus_rxbuf": 2048,
     "bus_txbuf": 1024,    # IRQ-driven: a bus write never waits for the wire
     "led": "LED",         # Pico and Pico W on-board LED
-    "wdt_ms": 2000,
     "store": STORE,
 }
 

@@ -14,10 +14,7 @@ STORE = "/flash/nanohub"  # the hub's files (nanohub flash writes hub.key here)
 # port's UART has none)
 WIRING = {
     "bus_uart": 2,        # USART2: PA2 TX, PA3 RX (STM32F4DISC, Nucleo-F4, pyboard X3/X4)
-    "bus_baud": 460800,
-    "bus_rxbuf": 2048,
     "led": "LED_GREEN",
-    "wdt_ms": 2000,
     "store": STORE,
 }
 

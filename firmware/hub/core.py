@@ -62,12 +62,9 @@ class Plan:
         self.done = bytearray(_MAX_SITES)
         self.nb = bytearray(_MAX_SITES)               # usable bots at the site
         self.slot = bytearray(b"\xff" * 256)          # site -> plan index, 255 none
-        self.session_cap = 0
-        self.site_cap = 0
-        self.rate_cap = 0
-        self.duration = 0
-        self.started = 0
-        self.treated_ms = 0
+        self.session_cap = self.site_cap = self.rate_cap = 0      # udu, udu, udu/s
+        self.duration = 0                                          # s (0: none)
+        self.started = self.treated_ms = 0                         # ms
 
     def reindex(self):
         """Rebuild the site -> plan index map after the sites changed."""
