@@ -24,6 +24,12 @@ _DEPLOY_RETRY_MS = const(500)  # a bot still docked this long after its DEPLOY d
 _GRACE_RETRIES = const(3)     # resent stops that restart the runaway grace
 _REFRESH_MS = const(1000)     # bus_send looks at every bot at least this often
 _POLL_BOTS = const(7)         # ... and reads the host link every 8 bots (from the tick)
+# Lease renewals (rate unchanged) sent in one tick at most; the rest go in the
+# next ticks. A lease is renewed at a quarter of its life, so a renewal a few
+# ticks late still lands with most of the lease left, and bots deployed
+# together stop renewing together: their renewals spread over the ticks
+# instead of all 64 landing in one (the tick's worst case).
+_RENEW_PER_TICK = const(16)
 _REC = wire.BOT_CMDS_REC_SIZE
 _CMD_BUDGET = const(10)       # keyless command records per second, then summarized
 
@@ -646,6 +652,7 @@ def bus_send(hub, now, poll=False):
     BOT_ACTIVE = wire.BOT_ACTIVE
     BOT_DOCKED = wire.BOT_DOCKED
     most = wire.BOT_CMDS_MAX
+    renewals = 0
     for i in range(n):
         if poll and i & _POLL_BOTS == _POLL_BOTS and i + 1 < n:
             if cnt:
@@ -673,8 +680,14 @@ def bus_send(hub, now, poll=False):
                 if rate:
                     op = OP_DOSE
                     left = renew - age
-                    if rate != sent_rate[i] or left <= 0:
+                    if rate != sent_rate[i]:
                         send = True
+                    elif left <= 0:
+                        if renewals < _RENEW_PER_TICK:
+                            renewals += 1
+                            send = True
+                        else:
+                            left = 1    # the next tick
                 elif sent_rate[i]:
                     op = OP_HOLD
                     send = True

@@ -6,7 +6,7 @@ from mptest import eq, true
 
 from hub import dose, wire
 from hub import params as P
-from hubkit import Rig, plan_payload, refused
+from hubkit import Rig, bench_treating, plan_payload, refused
 
 SITE = 10
 
@@ -207,6 +207,35 @@ def test_bots_stop_delivering_when_the_hub_stops_renewing_the_lease():
     true(rig.now - hung >= lease // 2, "the lease outlived the hub by %d ms" % (rig.now - hung))
     rig.run(500)
     eq((rig.sw.act[0], rig.sw.act[1]), (0, 0))
+
+
+def test_lease_renewals_spread_over_ticks_and_no_lease_lapses():
+    # 64 bots deployed together would all renew in one tick (the tick's worst
+    # case): the hub sends at most 16 renewals a tick (commands._RENEW_PER_TICK)
+    # and the rest in the next ticks, well inside the lease
+    rig = bench_treating(64, 1500)
+    rig.keep_bus_log = True
+    rig.bus_log = []
+    lease = rig.hub.params.get(P.P_LEASE_MS)
+    last = {}                                 # bot -> (t, rate) of its latest DOSE
+    renewals = {}                             # t -> DOSE records that kept the rate
+    worst_gap = 0
+    for _ in range(150):                      # 3 s: six renewal rounds
+        rig.step()
+        for t, bot, op, site, rate, _ in rig.bus_log:
+            if op != wire.OP_DOSE:
+                continue
+            if bot in last:
+                worst_gap = max(worst_gap, t - last[bot][0])
+                if rate == last[bot][1]:
+                    renewals[t] = renewals.get(t, 0) + 1
+            last[bot] = (t, rate)
+        rig.bus_log = []
+    eq(rig.state(), wire.HUB_TREATING)
+    eq(len(last), 64)
+    true(sum(renewals.values()) >= 64 * 5, "renewals: %d" % sum(renewals.values()))
+    true(max(renewals.values()) <= 16, "%d renewals in one tick" % max(renewals.values()))
+    true(worst_gap <= lease // 4 + 4 * 20, "a bot waited %d ms for its renewal" % worst_gap)
 
 
 def test_a_dead_bus_to_the_bots_stops_delivery_by_lease_expiry():
