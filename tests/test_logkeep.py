@@ -15,6 +15,8 @@ import textwrap
 
 import pytest
 
+from _scenario import treatment
+
 from nanohub.host import vm
 from nanohub.host.study.session import run_session
 from nanohub.protocol import auditlog, schema
@@ -35,36 +37,8 @@ FILL = textwrap.dedent("""
     print(json.dumps({"next": log.next_index, "first": log.first_index}))
 """)
 
-SCENARIO = """
-name = "short"
-description = "one site treated for 6 s"
-duration_s = 13
-bots = 16
-seed = 1
-[[lesion]]
-site = "3/occlusal"
-depth_um = 1100
-target_um = 500
-bots = 3
-[[operator]]
-at = 0.5
-do = "consent"
-args = { patient = 4711 }
-[[operator]]
-at = 1.0
-do = "deploy"
-args = { site = "3/occlusal", count = 3 }
-[[operator]]
-at = 3.0
-do = "arm"
-[[operator]]
-at = 4.0
-do = "treat_start"
-args = { duration = 6, session_cap = 300000, site_cap = 100000, rate_cap = 2400 }
-[[operator]]
-at = 11.0
-do = "recall"
-"""
+SCENARIO = treatment("short", "one site treated for 6 s", 13, [("3/occlusal", 1100, 500)],
+                     treat_s=6, last=(11.0, "recall", None))
 
 LOG_FULL = schema.enum_value("ALARM", "LOG_FULL")
 
