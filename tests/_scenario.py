@@ -26,3 +26,25 @@ def treatment(name, description, duration_s, lesions, treat_s, last, faults="", 
         if args is not None:
             out.append("args = %s" % args)
     return "\n".join(out) + "\n" + faults
+
+
+def side_by_side(run, keys):
+    """{key: run(key)} for every key, each run in a thread of its own, all at once
+    (a session's VM and gateway die with its thread, which lives until the
+    session is done). A run that raises fails the caller, with its key."""
+    import threading
+    out, errors = {}, {}
+
+    def one(key):
+        try:
+            out[key] = run(key)
+        except Exception as e:              # reported below, not lost in a thread
+            errors[key] = e
+
+    threads = [threading.Thread(target=one, args=(key,)) for key in keys]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    return out

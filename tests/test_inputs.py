@@ -10,10 +10,11 @@ stay within the bound docs/safety.md gives it.
 """
 import copy
 import re
-import threading
 from pathlib import Path
 
 import pytest
+
+from _scenario import side_by_side
 
 from nanohub.host.study import inputs
 from nanohub.host.study.session import outcome, run_session
@@ -26,22 +27,8 @@ DOSE = ("dose_session", "dose_site", "dose_rate_site")
 OTHERS = tuple(k for k in inputs.ORDER if k not in DOSE)
 @pytest.fixture(scope="module")
 def sessions():
-    """{scenario: Session}, run side by side (each in its own thread: its VM and
-    gateway die with that thread, which lives until the session is done)."""
-    out, errors = {}, {}
-
-    def one(name, seed):
-        try:
-            out[name] = run_session(name, seed=seed)
-        except Exception as e:              # reported below, not lost in a thread
-            errors[name] = e
-
-    threads = [threading.Thread(target=one, args=sc) for sc in SCENARIOS]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    """{scenario: Session}, run side by side."""
+    out = side_by_side(lambda sc: run_session(sc, seed=dict(SCENARIOS)[sc]), dict(SCENARIOS))
     for name, s in out.items():
         assert s.trace is not None, "%s: %s" % (name, s.error)
     return out
