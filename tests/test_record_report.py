@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from _waiting import wait_for
+from _night import BACKGROUND     # noqa: F401 (the session hook starts it)
 
 from nanohub.host.report import db as report_db
 from nanohub.host.study.record import Recorder
