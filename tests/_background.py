@@ -8,8 +8,10 @@ calls ``start`` at once, and the module's fixture takes the result with
 ``get(name, start).result()`` when its tests come. Run alone, the fixture
 starts the run itself and waits for it.
 
-Only for runs that a loaded machine does not disturb: the demo, for one,
-stays in the foreground (beside the attack tests' floods its hub stalled).
+Only for runs that a busy machine does not disturb: not beside a flood of a
+link as fast as the machine goes (beside the attack tests' floods the demo's
+hub stalled), so the tests that flood run after all others (tests/conftest.py,
+``FLOOD_FILES``).
 """
 import os
 import shutil
