@@ -13,10 +13,13 @@ link as fast as the machine goes (beside the attack tests' floods the demo's
 hub stalled), so the tests that flood run after all others (tests/conftest.py,
 ``FLOOD_FILES``).
 """
+import importlib
 import os
+import pickle
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -57,6 +60,13 @@ class Run:
         return (self.returncode, (self.dir / "stdout.txt").read_text(errors="replace"),
                 (self.dir / "stderr.txt").read_text(errors="replace"))
 
+    def value(self):
+        """What the function of a :func:`call` returned, once the run has ended."""
+        rc, out, err = self.result()
+        assert rc == 0, "background run: exit status %s\n%s%s" % (rc, out[-2000:], err[-3000:])
+        with open(self.dir / "value.pickle", "rb") as f:
+            return pickle.load(f)
+
     def _kill(self):
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -72,6 +82,13 @@ class Run:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def call(name, module, function, timeout=300):
+    """A run of ``module.function()`` (a module of tests/) in an interpreter of its
+    own, in the run's directory; :meth:`Run.value` is what it returned."""
+    return Run(name, [sys.executable, str(Path(__file__).resolve()), module, function],
+               timeout=timeout)
+
+
 def get(name, start):
     """The run ``name``, started now by ``start()`` unless it already is."""
     if name not in _RUNS:
@@ -82,3 +99,9 @@ def get(name, start):
 def close_all():
     while _RUNS:
         _RUNS.popitem()[1].close()
+
+
+if __name__ == "__main__":         # the interpreter of a call()
+    value = getattr(importlib.import_module(sys.argv[1]), sys.argv[2])()
+    with open("value.pickle", "wb") as f:
+        pickle.dump(value, f)
