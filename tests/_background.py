@@ -28,14 +28,15 @@ _RUNS = {}
 
 
 class Run:
-    """One command in a scratch directory of its own, with a private nanohub home."""
+    """One command in a scratch directory of its own, with a private nanohub home
+    (``env``: more variables for it; ``setup(directory)`` runs first)."""
 
-    def __init__(self, name, argv, timeout=300, setup=None):
+    def __init__(self, name, argv, timeout=300, setup=None, env=None):
         self.dir = Path(tempfile.mkdtemp(prefix="nanohub-bg-%s-" % name))
         if setup is not None:
             setup(self.dir)
-        env = dict(os.environ, NANOHUB_HOME=str(self.dir / "home"),
-                   NANOHUB_RUNTIME_DIR=str(self.dir / "run"))
+        env = dict(os.environ, **(env or {}))
+        env.update(NANOHUB_HOME=str(self.dir / "home"), NANOHUB_RUNTIME_DIR=str(self.dir / "run"))
         for var in ("NANOHUB_PORT", "NANOHUB_KEY", "NANOHUB_CLINIC"):
             env.pop(var, None)
         self._out = open(self.dir / "stdout.txt", "wb")
