@@ -2,11 +2,13 @@
 
 A scripted session takes a minute of wall clock but little CPU (the hub's VM
 ticks at 50 Hz, the swarm is simulated): it need not hold up the rest of the
-suite. A test module names its run in ``BACKGROUND = (name, start)``; when
-pytest has collected that module's tests the session hook (tests/conftest.py)
-calls ``start`` at once, and the module's fixture takes the result with
-``get(name, start).result()`` when its tests come. Run alone, the fixture
-starts the run itself and waits for it.
+suite. A test module names its run in ``BACKGROUND = (name, start)`` (or its
+runs, in a list of such pairs); when pytest has collected that module's tests
+the session hook (tests/conftest.py) calls ``start`` at once, and the
+module's fixture takes the result with ``get(name, start).result()`` when its
+tests come. Run alone, the fixture starts the run itself and waits for it. A
+run that is CPU work, not real time, may go there too when the suite leaves
+a core idle most of the time (the recorder's synthetic hour).
 
 Only for runs that a busy machine does not disturb: not beside a flood of a
 link as fast as the machine goes (beside the attack tests' floods the demo's

@@ -82,8 +82,8 @@ def pytest_collection_finish(session):
     if _unread.selected(session.items):
         _unread.start()
     for module in {item.module for item in session.items if hasattr(item, "module")}:
-        run = getattr(module, "BACKGROUND", None)
-        if run is not None:
+        runs = getattr(module, "BACKGROUND", [])
+        for run in [runs] if isinstance(runs, tuple) else runs:      # one (name, start) or a list
             _background.get(*run)
 
 
