@@ -38,14 +38,14 @@ def _studies(tmp_path, *argss, timeout=300):
                                "--scenario", "short.toml", *args], cwd=tmp_path, text=True,
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for args in argss]
-    out = []
-    for proc in procs:
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        finally:
+    try:
+        outs = [proc.communicate(timeout=timeout) for proc in procs]
+    finally:
+        for proc in procs:
             proc.kill()
-        out.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
-    return out
+            proc.wait()
+    return [subprocess.CompletedProcess(p.args, p.returncode, out, err)
+            for p, (out, err) in zip(procs, outs)]
 
 
 def _lines(proc):
