@@ -2,19 +2,26 @@
 
 A scripted session takes a minute of wall clock but little CPU (the hub's VM
 ticks at 50 Hz, the swarm is simulated): it need not hold up the rest of the
-suite. A test module names its run in ``BACKGROUND = (name, start)``; when
-pytest has collected that module's tests the session hook (tests/conftest.py)
-calls ``start`` at once, and the module's fixture takes the result with
-``get(name, start).result()`` when its tests come. Run alone, the fixture
-starts the run itself and waits for it.
+suite. A test module names its run in ``BACKGROUND = (name, start)`` (or its
+runs, in a list of such pairs); when pytest has collected that module's tests
+the session hook (tests/conftest.py) calls ``start`` at once, and the
+module's fixture takes the result with ``get(name, start).result()`` when its
+tests come. Run alone, the fixture starts the run itself and waits for it. A
+run that is CPU work, not real time, may go there too when the suite leaves
+a core idle most of the time (the recorder's synthetic hour).
 
-Only for runs that a loaded machine does not disturb: the demo, for one,
-stays in the foreground (beside the attack tests' floods its hub stalled).
+Only for runs that a busy machine does not disturb: not beside a flood of a
+link as fast as the machine goes (beside the attack tests' floods the demo's
+hub stalled), so the tests that flood run after all others (tests/conftest.py,
+``FLOOD_FILES``).
 """
+import importlib
 import os
+import pickle
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,14 +30,15 @@ _RUNS = {}
 
 
 class Run:
-    """One command in a scratch directory of its own, with a private nanohub home."""
+    """One command in a scratch directory of its own, with a private nanohub home
+    (``env``: more variables for it; ``setup(directory)`` runs first)."""
 
-    def __init__(self, name, argv, timeout=300, setup=None):
+    def __init__(self, name, argv, timeout=300, setup=None, env=None):
         self.dir = Path(tempfile.mkdtemp(prefix="nanohub-bg-%s-" % name))
         if setup is not None:
             setup(self.dir)
-        env = dict(os.environ, NANOHUB_HOME=str(self.dir / "home"),
-                   NANOHUB_RUNTIME_DIR=str(self.dir / "run"))
+        env = dict(os.environ, **(env or {}))
+        env.update(NANOHUB_HOME=str(self.dir / "home"), NANOHUB_RUNTIME_DIR=str(self.dir / "run"))
         for var in ("NANOHUB_PORT", "NANOHUB_KEY", "NANOHUB_CLINIC"):
             env.pop(var, None)
         self._out = open(self.dir / "stdout.txt", "wb")
@@ -55,6 +63,13 @@ class Run:
         return (self.returncode, (self.dir / "stdout.txt").read_text(errors="replace"),
                 (self.dir / "stderr.txt").read_text(errors="replace"))
 
+    def value(self):
+        """What the function of a :func:`call` returned, once the run has ended."""
+        rc, out, err = self.result()
+        assert rc == 0, "background run: exit status %s\n%s%s" % (rc, out[-2000:], err[-3000:])
+        with open(self.dir / "value.pickle", "rb") as f:
+            return pickle.load(f)
+
     def _kill(self):
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -70,6 +85,13 @@ class Run:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def call(name, module, function, timeout=300):
+    """A run of ``module.function()`` (a module of tests/) in an interpreter of its
+    own, in the run's directory; :meth:`Run.value` is what it returned."""
+    return Run(name, [sys.executable, str(Path(__file__).resolve()), module, function],
+               timeout=timeout)
+
+
 def get(name, start):
     """The run ``name``, started now by ``start()`` unless it already is."""
     if name not in _RUNS:
@@ -80,3 +102,9 @@ def get(name, start):
 def close_all():
     while _RUNS:
         _RUNS.popitem()[1].close()
+
+
+if __name__ == "__main__":         # the interpreter of a call()
+    value = getattr(importlib.import_module(sys.argv[1]), sys.argv[2])()
+    with open("value.pickle", "wb") as f:
+        pickle.dump(value, f)

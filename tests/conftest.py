@@ -8,7 +8,8 @@ Markers (registered in pyproject.toml):
   the unread console). ``make test-quick`` leaves them out. Whole files get
   it from ``SLOW_FILES``, single tests by ``@pytest.mark.slow``.
 - ``late``: runs after all others; it checks on work started in the
-  background when the session began (see tests/_unread.py).
+  background when the session began (see tests/_unread.py). Before it, the
+  tests that flood a link (``FLOOD_FILES``).
 """
 import functools
 from pathlib import Path
@@ -41,6 +42,10 @@ SLOW_FILES = {      # whole files of emulated sessions, VM stress runs and real 
     "test_powercut", "test_qemu_microbit", "test_readme", "test_record_report",
     "test_study_cluster", "test_study_story", "test_wasm_vm", "test_wheel",
 }
+# Floods of the link (hub or broker) as fast as the machine goes: they run after
+# the other tests, so that no run in the background (tests/_background.py) is
+# beside them (beside the attack tests' floods a session's hub stalled).
+FLOOD_FILES = {"test_attackers", "test_broker"}
 
 
 @functools.lru_cache(maxsize=None)
@@ -65,7 +70,8 @@ def pytest_collection_modifyitems(session, config, items):
             item.add_marker(pytest.mark.slow)
         if item.get_closest_marker("vm") is not None and vm_missing() is not None:
             item.add_marker(pytest.mark.skip(reason=vm_missing()))
-    items.sort(key=lambda item: item.get_closest_marker("late") is not None)   # stable
+    items.sort(key=lambda item: (item.get_closest_marker("late") is not None,   # stable
+                                 Path(str(item.fspath)).stem in FLOOD_FILES))
 
 
 def pytest_collection_finish(session):
@@ -76,8 +82,8 @@ def pytest_collection_finish(session):
     if _unread.selected(session.items):
         _unread.start()
     for module in {item.module for item in session.items if hasattr(item, "module")}:
-        run = getattr(module, "BACKGROUND", None)
-        if run is not None:
+        runs = getattr(module, "BACKGROUND", [])
+        for run in [runs] if isinstance(runs, tuple) else runs:      # one (name, start) or a list
             _background.get(*run)
 
 
@@ -154,25 +160,13 @@ def own_hub8(home):
 
 
 @pytest.fixture(scope="session")
-def presentation_night(tmp_path_factory):
+def presentation_night():
     """One presentation night (64 bots), recorded, on the hub as shipped: compiled
     bytecode in a 160 KB heap. The heap test and the recorder's tests judge the
-    same session (a minute of real time, run once): (db path, Session, workdir)."""
-    import shutil
-    from nanohub.host import vm
-    from nanohub.host.study.record import record_session
-    tmp = tmp_path_factory.mktemp("presentation-night")
-    fw = tmp / "fw"
-    fw.mkdir()
-    vm.compile_tree(vm.firmware_dir(), fw)
-    (fw / "main.mpy").unlink()
-    shutil.copy(vm.firmware_dir() / "main.py", fw / "main.py")
-    with pytest.MonkeyPatch.context() as mp:
-        _isolate(mp, tmp)
-        path = tmp / "presentation-night.db"
-        s = record_session(path, "presentation-night", bots=64, heap="160k",
-                           workdir=tmp / "session", firmware=fw)
-    return path, s, tmp / "session"
+    same session (a minute of real time, run once, in the background from the
+    session's start: tests/_night.py): (db path, Session, workdir)."""
+    import _night
+    return _night.result()
 
 
 @pytest.fixture(scope="module")

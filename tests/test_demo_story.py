@@ -3,7 +3,7 @@ the same alarms, flags, lesion depths and containment, and the report lands
 in a fresh directory of its own, whose path the demo prints.
 
 One real run of ``nanohub demo`` (presentation night, firmware on the
-MicroPython VM, about a minute).
+MicroPython VM, about a minute), started when the test session begins.
 """
 import html
 import re
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import _background
 import _cli
 
 from nanohub.protocol import auditlog
@@ -19,17 +20,24 @@ from nanohub.host.report.story import story
 from nanohub.host.report.summary import rows
 
 
+def _start():
+    return _background.Run("demo", _cli.argv("demo"), timeout=300)
+
+
+BACKGROUND = ("demo", _start)       # a minute of real time, beside the other tests
+
+
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    # Not in the background from the session's start (tests/_background.py): beside
-    # the attack tests' floods its hub stalled and the faults never struck.
-    cwd = tmp_path_factory.mktemp("demo")
-    proc = _cli.nanohub("demo", cwd=cwd, env={"NANOHUB_HOME": str(cwd / "home")}, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    found = re.search(r"Session report: (\S+)", proc.stdout)
-    assert found, proc.stdout[-2000:]
+def demo():
+    run = _background.get(*BACKGROUND)
+    rc, out, err = run.result()
+    assert rc == 0, out[-3000:] + err[-3000:]
+    found = re.search(r"Session report: (\S+)", out)
+    assert found, out[-2000:]
     report = Path(found.group(1))
-    return proc.stdout, report, load(report.with_name("session.db"))
+    if not report.is_absolute():
+        report = run.dir / report
+    return out, report, load(report.with_name("session.db"))
 
 
 def undisturbed(d):

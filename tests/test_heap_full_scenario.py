@@ -7,6 +7,8 @@ simulator's ground truth. The session is the one the recorder's tests read
 """
 import pytest
 
+from _night import BACKGROUND     # noqa: F401 (the session hook starts it)
+
 from nanohub.host.study.session import outcome
 
 pytestmark = pytest.mark.vm

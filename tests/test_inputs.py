@@ -1,6 +1,7 @@
 """Every safety input against the truth: scenario sessions on the emulated hub.
 
-Four scenarios run whole (about a minute each, side by side): presentation
+Four scenarios run whole (about a minute each, side by side, in the background
+from the start of the test session: tests/_background.py): presentation
 night (runaways, silent radios, a degraded bus, a cut host link), sensor
 drift (temperature and depth sensors that wander), a sensitivity spike and
 radios that go silent.
@@ -10,10 +11,12 @@ stay within the bound docs/safety.md gives it.
 """
 import copy
 import re
-import threading
 from pathlib import Path
 
 import pytest
+
+import _background
+from _scenario import side_by_side
 
 from nanohub.host.study import inputs
 from nanohub.host.study.session import outcome, run_session
@@ -24,24 +27,23 @@ SCENARIOS = (("presentation-night", 1), ("sensor-drift", 1), ("sensitivity-spike
              ("silent-bots", 1))
 DOSE = ("dose_session", "dose_site", "dose_rate_site")
 OTHERS = tuple(k for k in inputs.ORDER if k not in DOSE)
+
+
+def run_all():
+    """{scenario: Session}, run side by side."""
+    return side_by_side(lambda sc: run_session(sc, seed=dict(SCENARIOS)[sc]), dict(SCENARIOS))
+
+
+def _start():
+    return _background.call("inputs", "test_inputs", "run_all")
+
+
+BACKGROUND = ("inputs", _start)     # a minute of real time, beside the other tests
+
+
 @pytest.fixture(scope="module")
 def sessions():
-    """{scenario: Session}, run side by side (each in its own thread: its VM and
-    gateway die with that thread, which lives until the session is done)."""
-    out, errors = {}, {}
-
-    def one(name, seed):
-        try:
-            out[name] = run_session(name, seed=seed)
-        except Exception as e:              # reported below, not lost in a thread
-            errors[name] = e
-
-    threads = [threading.Thread(target=one, args=sc) for sc in SCENARIOS]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    out = _background.get(*BACKGROUND).value()
     for name, s in out.items():
         assert s.trace is not None, "%s: %s" % (name, s.error)
     return out

@@ -7,13 +7,16 @@ and acknowledges. Here the hub's store starts with a log written by the
 firmware's own code a few records short of that hold, and one short session
 (firmware on the MicroPython VM, swarm gateway, scripted operator) drives it
 past the capacity: with the session runner keeping the log, the hub never
-latches LOG_FULL and loses nothing; without, it does.
+latches LOG_FULL and loses nothing; without, it does. The two sessions run
+side by side.
 """
 import json
 import subprocess
 import textwrap
 
 import pytest
+
+from _scenario import side_by_side, treatment
 
 from nanohub.host import vm
 from nanohub.host.study.session import run_session
@@ -35,36 +38,8 @@ FILL = textwrap.dedent("""
     print(json.dumps({"next": log.next_index, "first": log.first_index}))
 """)
 
-SCENARIO = """
-name = "short"
-description = "one site treated for 6 s"
-duration_s = 13
-bots = 16
-seed = 1
-[[lesion]]
-site = "3/occlusal"
-depth_um = 1100
-target_um = 500
-bots = 3
-[[operator]]
-at = 0.5
-do = "consent"
-args = { patient = 4711 }
-[[operator]]
-at = 1.0
-do = "deploy"
-args = { site = "3/occlusal", count = 3 }
-[[operator]]
-at = 3.0
-do = "arm"
-[[operator]]
-at = 4.0
-do = "treat_start"
-args = { duration = 6, session_cap = 300000, site_cap = 100000, rate_cap = 2400 }
-[[operator]]
-at = 11.0
-do = "recall"
-"""
+SCENARIO = treatment("short", "one site treated for 6 s", 13, [("3/occlusal", 1100, 500)],
+                     treat_s=6, last=(11.0, "recall", None))
 
 LOG_FULL = schema.enum_value("ALARM", "LOG_FULL")
 
@@ -84,21 +59,31 @@ def nearly_full_store(tmp_path):
     return store.parent, n
 
 
-def session(tmp_path, monkeypatch, log_keep):
-    monkeypatch.chdir(tmp_path)                 # the gateway finds the scenario by its name
-    (tmp_path / "short.toml").write_text(SCENARIO)
+def session(tmp_path, log_keep):
     workdir, n = nearly_full_store(tmp_path)
     s = run_session("short.toml", workdir=workdir, settle_s=1.0, log_keep=log_keep,
                     keep_trace=str(tmp_path / "trace.jsonl.gz"))
     latched = [st for _, st in s.statuses if st["reason"] == LOG_FULL] + \
         [a for a in s.alarms if a[1] == "LOG_FULL"]
     recs = auditlog.parse_records(s.log)
-    return s, n, recs, latched
+    return s, n, recs, latched, workdir / "hub"
 
 
-def test_a_session_runner_pulls_and_acknowledges_so_the_hub_never_fills_its_log(
-        micropython, tmp_path, monkeypatch):
-    s, n, recs, latched = session(tmp_path, monkeypatch, log_keep=True)
+@pytest.fixture(scope="module")
+def sessions(micropython, tmp_path_factory):
+    """The same session with the log kept and without, side by side:
+    {log_keep: (Session, records before it, records pulled, LOG_FULL seen, the
+    hub's store)}."""
+    tmp = tmp_path_factory.mktemp("logkeep")
+    (tmp / "short.toml").write_text(SCENARIO)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp)                       # the gateway finds the scenario by its name
+        return side_by_side(lambda keep: session(tmp / ("kept" if keep else "not-kept"), keep),
+                            (True, False))
+
+
+def test_a_session_runner_pulls_and_acknowledges_so_the_hub_never_fills_its_log(sessions):
+    s, n, recs, latched, store = sessions[True]
     assert s.error is None
     assert not latched, latched
     assert s.log_result.ok, s.log_result
@@ -109,13 +94,12 @@ def test_a_session_runner_pulls_and_acknowledges_so_the_hub_never_fills_its_log(
     assert schema.enum_value("EV", "LOG_DROP") in events    # acknowledged, then rotated
     assert any(e[1] == "log" and "audit log:" in e[2] for e in s.events)
     # what the hub kept on its medium: the first segment went once acknowledged
-    segs = sorted(p.name for p in (tmp_path / "work" / "hub").iterdir()
+    segs = sorted(p.name for p in store.iterdir()
                   if p.name.startswith("log.") and p.name[4:].isdigit())
     assert segs[0] != "log.%010d" % 0
 
 
-def test_without_the_acknowledgements_the_same_session_fills_the_log(
-        micropython, tmp_path, monkeypatch):
-    s, n, recs, latched = session(tmp_path, monkeypatch, log_keep=False)
+def test_without_the_acknowledgements_the_same_session_fills_the_log(sessions):
+    s, n, recs, latched, _ = sessions[False]
     assert latched
     assert len(recs) == HELD_SEGS * PER_SEG          # full: nothing past the hold

@@ -3,7 +3,9 @@ unchanged against an emulated hub, so the README cannot drift from the CLI.
 
 The shell blocks run under ``bash -e`` in a scratch directory that holds the
 checkout's ``docs/`` (the walkthrough names docs/plan-example.toml), with this
-interpreter's ``bin`` first on PATH and a private NANOHUB_HOME.
+interpreter's ``bin`` first on PATH and a private NANOHUB_HOME; the
+walkthrough (a treatment's seconds of real time) in the background from the
+start of the test session (tests/_background.py).
 """
 import json
 import os
@@ -13,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+import _background
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -30,21 +34,38 @@ def block_after(marker, lang="sh"):
     return found.group(1)
 
 
+def _docs(cwd):
+    (cwd / "docs").symlink_to(ROOT / "docs")
+
+
+PATH = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
+
+
 @pytest.fixture
 def scratch(tmp_path):
-    (tmp_path / "docs").symlink_to(ROOT / "docs")
-    env = dict(os.environ, NANOHUB_HOME=str(tmp_path / "home"),
-               PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+    _docs(tmp_path)
+    env = dict(os.environ, NANOHUB_HOME=str(tmp_path / "home"), **PATH)
     env.pop("NANOHUB_PORT", None)
     env.pop("NANOHUB_KEY", None)
     return tmp_path, env
 
 
-def run_sh(script, cwd, env, timeout):
+def bash(script):
     # whatever fails, the emulated hub the script started in the background goes too
-    wrapped = "trap '[ -n \"$SIM\" ] && kill $SIM 2>/dev/null' EXIT\n" + script
-    return subprocess.run(["bash", "-e", "-c", wrapped], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return ["bash", "-e", "-c", "trap '[ -n \"$SIM\" ] && kill $SIM 2>/dev/null' EXIT\n" + script]
+
+
+def run_sh(script, cwd, env, timeout):
+    return subprocess.run(bash(script), cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _walkthrough():
+    return _background.Run("readme", bash(block_after("A treatment, step by step")),
+                           timeout=150, setup=_docs, env=PATH)
+
+
+BACKGROUND = ("readme", _walkthrough)      # a treatment's seconds, beside the other tests
 
 
 def test_the_readme_walkthrough_deploys_to_every_site_of_the_example_plan():
@@ -57,18 +78,18 @@ def test_the_readme_walkthrough_deploys_to_every_site_of_the_example_plan():
     assert sites <= deployed, "the walkthrough does not deploy to %s" % (sites - deployed)
 
 
-def test_the_readme_walkthrough_runs_as_written(scratch):
-    cwd, env = scratch
+def test_the_readme_walkthrough_runs_as_written():
     walk = block_after("A treatment, step by step")
     assert "treat start docs/plan-example.toml" in walk and "nanohub estop" in walk
-    proc = run_sh(walk, cwd, env, timeout=150)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-4000:]
+    run = _background.get(*BACKGROUND)
+    rc, stdout, stderr = run.result()
+    out = stdout + stderr
+    assert rc == 0, out[-4000:]
     assert "refused" not in out, out
-    assert "PAUSED (reason: LINK_LOST)" in proc.stdout      # what the README says to expect
-    assert "EMERGENCY STOP: all 16 bots confirmed disabled" in proc.stdout
-    assert (cwd / "session.log").stat().st_size > 0
-    assert (cwd / "report.html").read_text().startswith("<!DOCTYPE html>")
+    assert "PAUSED (reason: LINK_LOST)" in stdout      # what the README says to expect
+    assert "EMERGENCY STOP: all 16 bots confirmed disabled" in stdout
+    assert (run.dir / "session.log").stat().st_size > 0
+    assert (run.dir / "report.html").read_text().startswith("<!DOCTYPE html>")
 
 
 def test_the_readme_first_commands_run_as_written(scratch):

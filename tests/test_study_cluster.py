@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import _background
+import _cli
 from _cli import short_scenario
 
 
@@ -25,11 +27,25 @@ DETERMINISTIC = ("scenario", "seed", "bots", "error", "log_ok", "adverse_events"
 
 
 def _study(tmp_path, *args, timeout=300):
+    return _studies(tmp_path, args, timeout=timeout)[0]
+
+
+def _studies(tmp_path, *argss, timeout=300):
+    """``nanohub --json study --scenario short.toml ARGS`` for each ARGS, side by side."""
     env = dict(os.environ)
     env.pop("NANOHUB_PORT", None)
-    return subprocess.run([sys.executable, "-m", "nanohub.host.cli", "--json", "study",
-                           "--scenario", "short.toml", *args],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env=env)
+    procs = [subprocess.Popen([sys.executable, "-m", "nanohub.host.cli", "--json", "study",
+                               "--scenario", "short.toml", *args], cwd=tmp_path, text=True,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for args in argss]
+    try:
+        outs = [proc.communicate(timeout=timeout) for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+    return [subprocess.CompletedProcess(p.args, p.returncode, out, err)
+            for p, (out, err) in zip(procs, outs)]
 
 
 def _lines(proc):
@@ -46,10 +62,10 @@ def _fixed(run):
 @pytest.mark.vm
 def test_a_study_on_a_local_dask_cluster_matches_the_process_pool_seed_for_seed(tmp_path):
     short_scenario(tmp_path)
-    pool = _study(tmp_path, "--runs", "3", "--seed", "5", "-o", "pool.jsonl")
+    pool, dask = _studies(tmp_path, ("--runs", "3", "--seed", "5", "-o", "pool.jsonl"),
+                          ("--runs", "3", "--seed", "5", "--scheduler", "local",
+                           "-o", "dask.jsonl", "--record", "rec"))
     assert pool.returncode == 0, pool.stderr
-    dask = _study(tmp_path, "--runs", "3", "--seed", "5", "--scheduler", "local",
-                  "-o", "dask.jsonl", "--record", "rec")
     assert dask.returncode == 0, dask.stderr
 
     # progress streamed one line per finished run, then the summary
@@ -88,15 +104,20 @@ def test_a_failed_run_on_the_cluster_is_reported_with_its_seed(tmp_path):
     assert objs[-1]["summary"]["failed_runs"] == 2
 
 
-def test_an_unreachable_scheduler_is_a_link_error_in_one_line(tmp_path):
-    short_scenario(tmp_path)
-    proc = subprocess.run([sys.executable, "-m", "nanohub.host.cli", "study",
-                           "--scenario", "short.toml", "--runs", "1",
-                           "--scheduler", "tcp://127.0.0.1:1"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 3, proc.stderr
-    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:1" in proc.stderr
-    assert "Traceback" not in proc.stderr
+def _unreachable():
+    return _background.Run("cluster-unreachable", _cli.argv(
+        "study", "--scenario", "short.toml", "--runs", "1", "--scheduler", "tcp://127.0.0.1:1"),
+        timeout=120, setup=short_scenario)
+
+
+BACKGROUND = ("cluster-unreachable", _unreachable)     # seconds of waiting for the scheduler
+
+
+def test_an_unreachable_scheduler_is_a_link_error_in_one_line():
+    rc, out, err = _background.get(*BACKGROUND).result()
+    assert rc == 3, err
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:1" in err
+    assert "Traceback" not in err
 
 
 def test_a_scheduler_that_is_neither_local_nor_an_address_is_a_usage_error(tmp_path):

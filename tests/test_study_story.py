@@ -16,6 +16,7 @@ import pytest
 
 import _background
 import _cli
+from _scenario import treatment
 
 from nanohub.host.study.demo import _summary, _verdict
 from nanohub.host.report.data import load
@@ -25,22 +26,9 @@ from nanohub.host.report.summary import rows
 
 # presentation night, short: two runaways that miss their first two DISABLEs,
 # the operator's emergency stop, then two radios fail after the shutdown
-SHORT = """
-name = "presentation-night-short"
-description = "presentation night cut short"
-duration_s = 14
-bots = 16
-seed = 7
-[[lesion]]
-site = "3/occlusal"
-depth_um = 1100
-target_um = 500
-bots = 3
-[[lesion]]
-site = "14/mesial"
-depth_um = 1300
-target_um = 600
-bots = 3
+SHORT = treatment("presentation-night-short", "presentation night cut short", 14,
+                  [("3/occlusal", 1100, 500), ("14/mesial", 1300, 600)], treat_s=20,
+                  last=(10.0, "estop", "{ source = 0 }"), seed=7, faults="""
 [[fault]]
 id = "runaways"
 at = 7.0
@@ -59,30 +47,7 @@ at = 12.0
 until = 20.0
 kind = "silent"
 targets = 2
-[[operator]]
-at = 0.5
-do = "consent"
-args = { patient = 4711 }
-[[operator]]
-at = 1.0
-do = "deploy"
-args = { site = "3/occlusal", count = 3 }
-[[operator]]
-at = 1.2
-do = "deploy"
-args = { site = "14/mesial", count = 3 }
-[[operator]]
-at = 3.0
-do = "arm"
-[[operator]]
-at = 4.0
-do = "treat_start"
-args = { duration = 20, session_cap = 300000, site_cap = 100000, rate_cap = 2400 }
-[[operator]]
-at = 10.0
-do = "estop"
-args = { source = 0 }
-"""
+""")
 
 
 def _start():
