@@ -627,6 +627,7 @@ def bus_send(hub, now, poll=False):
     tx = hub.btx
     o0 = 0
     cnt = 0
+    renewals = 0                        # sent this tick, at most _RENEW_PER_TICK
     r = tx.raw
     due = _REFRESH_MS
     wait = 0
@@ -652,7 +653,6 @@ def bus_send(hub, now, poll=False):
     BOT_ACTIVE = wire.BOT_ACTIVE
     BOT_DOCKED = wire.BOT_DOCKED
     most = wire.BOT_CMDS_MAX
-    renewals = 0
     for i in range(n):
         if poll and i & _POLL_BOTS == _POLL_BOTS and i + 1 < n:
             if cnt:
