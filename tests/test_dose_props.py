@@ -23,7 +23,7 @@ import random
 import sys
 from pathlib import Path
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from _examples import thorough
@@ -186,6 +186,10 @@ SETTINGS = thorough(20)
 
 
 @SETTINGS
+# a decrease lost on the bus while the bot still ramped up to the rate before
+# (its report read below that rate): the bound must keep the rate before
+@example(n=101, seed=8873, loss=0.3, dup=0.0, repeat=0.0, cmd_loss=0.1, jitter=15,
+         depths=[160, 152], scales=[61, 2], ticks=31)
 @given(n=st.integers(1, 24) | st.integers(1, 255),
        seed=st.integers(0, 1 << 30),
        loss=st.sampled_from((0.0, 0.05, 0.3)),

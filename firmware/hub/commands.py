@@ -640,6 +640,7 @@ def bus_send(hub, now, poll=False):
     said = sw.said
     target = sw.target
     dec_at = sw.dec_at
+    prev_rate = sw.prev_rate
     dec_n = sw.dec_n
     n = sw.n
     # the wire constants the loop compares with, in locals (looked up once)
@@ -726,6 +727,10 @@ def bus_send(hub, now, poll=False):
             new = 0
             r[o + 3] = r[o + 4] = r[o + 5] = 0
         if new < sent_rate[i]:
+            # until the bot hears this it follows the rate it had (a lost
+            # command: up to that command's lease): the dose bound keeps it
+            if sent_rate[i] > prev_rate[i] or ticks_diff(now, dec_at[i]) >= lease:
+                prev_rate[i] = sent_rate[i]
             dec_at[i] = now                  # output may lag: runaway grace
             dec_n[i] = 0
         elif new == 0 and dec_n[i] < _GRACE_RETRIES:

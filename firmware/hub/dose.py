@@ -8,7 +8,10 @@ nothing, and nothing is truncated. That is the *confirmed* dose.
 Between two reports of a bot (and for as long as a bot is silent and not
 confirmed disabled) the hub adds a *provisional* dose at the bot's rate bound:
 the larger of its last reported activity and the rate the hub commanded since,
-plus ``MARGIN`` points (reported activity is rounded and noisy). The next
+plus ``MARGIN`` points (reported activity is rounded and noisy). After the hub
+lowers a bot's rate the bound keeps the rate before for a lease: a bot that
+missed the decrease (a lost command) follows the old rate until that lease
+ends, and a report read while it ramps up shows less than it will deliver. The next
 report replaces it with the confirmed difference. Caps read confirmed plus
 provisional, so stale or missing data can only raise the count.
 

@@ -219,6 +219,8 @@ def book(sw, plan, buf, off, count, i, pend, now, t0,
     ctr = sw.ctr
     ok = sw.ctr_ok
     prate = sw.prate
+    prevr = sw.prev_rate
+    dec = sw.dec_at
     pt = sw.pt
     pdose = sw.pdose
     pk = sw.pk
@@ -254,6 +256,7 @@ def book(sw, plan, buf, off, count, i, pend, now, t0,
     sat = _dose.SAT
     slack = _dose.SLACK_MS
     rmarg = _dose.MARGIN
+    lease = sw.lease
     half = 0x20000000           # ticks_diff: ticks wrap at 2**30
     mask = 0x3FFFFFFF
     seen = 0
@@ -339,6 +342,13 @@ def book(sw, plan, buf, off, count, i, pend, now, t0,
                 x = sent[i]
                 if x > r:
                     r = x
+                x = prevr[i]            # a decrease the bot may not have heard
+                if x:
+                    if (((now - dec[i] + half) & mask) - half) < lease:
+                        if x > r:
+                            r = x
+                    else:
+                        prevr[i] = 0
                 if r:
                     r += rmarg
                 if r < r0 and (t0 != now or (said == active and not a)):

@@ -62,6 +62,7 @@ def run(hub, now):
     v = hub.params._v
     sw.rmargin = v[P.P_RUNAWAY_MARGIN]      # the ingest calls on_report only past these
     sw.heatq = v[P.P_HEAT_QUAR]
+    sw.lease = v[P.P_LEASE_MS]              # how long a missed decrease may go unheard
     if ticks_diff(now, sw.sweep_at) >= 0:
         _sweep(hub, now)
     _heat_throttle_alarm(hub, now)

@@ -55,6 +55,9 @@ class Swarm:
         self.ctr = array("H", [0] * n)     # the bot's counter at its last report
         self.ctr_ok = bytearray(n)         # a counter has been heard
         self.prate = bytearray(n)          # provisional rate, percent (with margin)
+        self.prev_rate = bytearray(n)      # rate sent before the last decrease, live
+                                           # for a lease after it (dec_at): a bot that
+                                           # missed the decrease still follows it
         self.pt = array("i", [0] * n)      # provisional accrues from this time, ms
         self.pdose = array("i", [0] * n)   # provisional udu already folded
         self.pk = bytearray(n)             # plan index the bot's dose counts for
@@ -73,6 +76,7 @@ class Swarm:
         self.sweep_at = 0                  # next silent-bot sweep (hub/safety.py), ms
         self.rmargin = 0                   # runaway margin and heat limit (set by the
         self.heatq = 0                     # safety rules each tick) screen reports
+        self.lease = 0                     # the lease parameter, ms (set with them)
         self.mouth = 0                     # bots in the mouth, and how many of them
         self.bad = 0                       # are LOST or QUARANTINED (recounted on change)
         self.reports = 0

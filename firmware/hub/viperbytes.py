@@ -295,6 +295,8 @@ def book(sw, plan, buf, off: int, count: int, i: int, pend: int, now: int, t0: i
     ctr = ptr16(sw.ctr)
     ok = ptr8(sw.ctr_ok)
     prate = ptr8(sw.prate)
+    prevr = ptr8(sw.prev_rate)
+    dec = ptr32(sw.dec_at)
     pt = ptr32(sw.pt)
     pdose = ptr32(sw.pdose)
     pk = ptr8(sw.pk)
@@ -330,6 +332,7 @@ def book(sw, plan, buf, off: int, count: int, i: int, pend: int, now: int, t0: i
     sat = int(_dose.SAT)
     slack = int(_dose.SLACK_MS)
     rmarg = int(_dose.MARGIN)
+    lease = int(sw.lease)
     half = 0x20000000           # ticks_diff: ticks wrap at 2**30
     mask = 0x3FFFFFFF
     seen = 0
@@ -415,6 +418,13 @@ def book(sw, plan, buf, off: int, count: int, i: int, pend: int, now: int, t0: i
                 x = sent[i]
                 if x > r:
                     r = x
+                x = prevr[i]            # a decrease the bot may not have heard
+                if x:
+                    if (((now - dec[i] + half) & mask) - half) < lease:
+                        if x > r:
+                            r = x
+                    else:
+                        prevr[i] = 0
                 if r:
                     r += rmarg
                 if r < r0 and (t0 != now or (said == active and not a)):
