@@ -349,7 +349,8 @@ def build_text(rel, text):
     """What a firmware file becomes in a build (``rel``: path in the tree)."""
     if rel.replace("\\", "/").endswith("hub/wire.py") or rel == "wire.py":
         return slim_wire()
-    return inline_consts(text)
+    from .fold import fold
+    return fold(rel, inline_consts(text))
 
 
 def _enum_table(name):
