@@ -26,7 +26,7 @@ def _tick(bots, ticks):
 
 def _heap(code_dir, bots=64):
     return wasm.run_json(ROOT / "bench" / "mp" / "heapinfo.py", [bots],
-                         path=[code_dir, ROOT / "bench" / "mp"], heap="1m")
+                         path=[ROOT / "bench" / "mp"], board=code_dir, heap="1m")
 
 
 def _kb(b):
@@ -85,8 +85,8 @@ def run(quick=False):
         session = tmp + "/session.txt"
         rec = run_mp("sessionrec.py", [session, 64], heap="8m")
         rep = wasm.run_json(ROOT / "bench" / "mp" / "replay.py", [session, 64],
-                            path=[mpy_dir, ROOT / "bench" / "mp"], files=[session], heap=HEAP,
-                            timeout=1800)
+                            path=[ROOT / "bench" / "mp"], board=mpy_dir, files=[session],
+                            heap=HEAP, timeout=1800)
     fs, fm = heap_figures(src), heap_figures(mpy)
     ok = _kb(fs["total"]) <= GOAL_HEAP_KB and _kb(fs["hub"]) <= GOAL_OBJECTS_KB
     mods = sorted(src["modules"].items(), key=lambda kv: -kv[1])[:5]

@@ -33,15 +33,19 @@ def missing():
     return None
 
 
-def run(script, args=(), path=(), heap="4m", timeout=600, files=()):
+def run(script, args=(), path=(), heap="4m", timeout=600, files=(), board=None):
     """Run ``script`` with ``args``; (returncode or None on timeout, stdout, stderr).
 
     ``path``: directories on its sys.path and filesystem; ``files``: more files
-    copied onto its filesystem (same absolute paths).
+    copied onto its filesystem (same absolute paths); ``board``: a firmware tree
+    put at the filesystem's root, where a board holds it (module file names,
+    which the VM keeps as interned strings, are then a board's).
     """
     argv = ["node", str(RUNNER), "--heap", heap, "--root", str(ROOT)]
     if path:
         argv += ["--path", ":".join(str(p) for p in path)]
+    if board:
+        argv += ["--board", str(board)]
     for f in files:
         argv += ["--file", str(f)]
     argv += [str(script), *map(str, args)]
@@ -53,9 +57,9 @@ def run(script, args=(), path=(), heap="4m", timeout=600, files=()):
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def run_json(script, args=(), path=(), heap="4m", timeout=600, files=()):
+def run_json(script, args=(), path=(), heap="4m", timeout=600, files=(), board=None):
     """Run ``script`` and return its last JSON line; RuntimeError if it failed."""
-    rc, out, err = run(script, args, path, heap, timeout, files)
+    rc, out, err = run(script, args, path, heap, timeout, files, board)
     lines = [line for line in out.splitlines() if line.startswith("{")]
     if rc != 0 or not lines:
         raise RuntimeError("%s %s on the 32-bit VM failed (%s): %s" % (

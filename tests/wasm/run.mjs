@@ -1,13 +1,16 @@
 // Run a MicroPython script on the 32-bit WebAssembly VM under Node.
 //
-//   node tests/wasm/run.mjs [--heap 256k] [--path DIR:DIR...] [--file FILE]... [--root DIR]
-//                           SCRIPT [ARGS...]
+//   node tests/wasm/run.mjs [--heap 256k] [--path DIR:DIR...] [--board DIR] [--file FILE]...
+//                           [--root DIR] SCRIPT [ARGS...]
 //
 // Loads the official MicroPython WebAssembly port (installed into build/mpwasm
 // by scripts/ensure-mpwasm.sh, or NANOHUB_MPWASM=DIR holding its node_modules)
 // with the given GC heap, copies each --path directory (its .py, .mpy and .json
 // files) and each --file onto the VM's in-memory filesystem at the same absolute
 // path, puts the directories on sys.path, sets sys.argv and runs SCRIPT. Output goes to stdout/stderr.
+// --board DIR copies DIR's tree to the root of the VM's filesystem instead, where
+// `nanohub flash` puts the firmware on a board (hub/core.mpy, ...), and puts "/"
+// on sys.path: module file names are then a board's, not the host's.
 //
 // The VM's garbage collector only takes effect once control is back in
 // JavaScript, so a script may hand the loop to the runner: if it defines
@@ -36,13 +39,14 @@ function size(s) {
     return parseInt(m[1], 10) * ({ "": 1, k: 1024, K: 1024, m: 1 << 20, M: 1 << 20 })[m[2]];
 }
 
-let heap = 256 * 1024, dirs = [], files = [], root = process.env.NANOHUB_ROOT || root0;
+let heap = 256 * 1024, dirs = [], files = [], board = null, root = process.env.NANOHUB_ROOT || root0;
 const argv = process.argv.slice(2);
 while (argv.length && argv[0].startsWith("--")) {
     const opt = argv.shift();
     if (opt === "--heap") heap = size(argv.shift() || "");
     else if (opt === "--path") dirs = (argv.shift() || "").split(":").filter(Boolean);
     else if (opt === "--root") root = argv.shift();
+    else if (opt === "--board") board = path.resolve(argv.shift() || "");
     else if (opt === "--file") files.push(path.resolve(argv.shift() || ""));
     else usage("unknown option " + opt);
 }
@@ -75,20 +79,21 @@ function mkdirs(p) {
     }
 }
 
-function copyTree(src) {
+function copyTree(src, dst = src) {
     for (const ent of fs.readdirSync(src, { withFileTypes: true })) {
         if (ent.name.startsWith(".") || ent.name === "__pycache__" || ent.name === "node_modules") continue;
         const p = path.join(src, ent.name);
-        if (ent.isDirectory()) copyTree(p);
+        if (ent.isDirectory()) copyTree(p, path.join(dst, ent.name));
         else if (/\.(py|mpy|json)$/.test(ent.name)) {
-            mkdirs(src);
-            FS.writeFile(p, fs.readFileSync(p));
+            mkdirs(dst);
+            FS.writeFile(path.join(dst, ent.name), fs.readFileSync(p));
         }
     }
 }
 
 const absDirs = dirs.map((d) => path.resolve(d));
 for (const d of absDirs) copyTree(d);
+if (board) { copyTree(board, "/"); absDirs.push("/"); }
 mkdirs(path.dirname(script));
 FS.writeFile(script, fs.readFileSync(script));
 for (const p of [path.join(root, "protocol/vectors.json"), ...files]) {
