@@ -109,9 +109,14 @@ def run(quick=False):
                         "" if _kb(fs["hub"]) <= GOAL_OBJECTS_KB else
                         "the hub's objects: %s; " % _parts(src),
                         "" if _kb(fs["total"]) <= GOAL_HEAP_KB else
-                        "the code is most of it: largest modules from source %s. Frozen into "
-                        "a board's flash, code leaves the heap." % ", ".join(
-                            "%s %.1f KB" % (k, _kb(v)) for k, v in mods)),
+                        "the code is most of it: %.1f KB as the .mpy files `nanohub flash` "
+                        "writes (their constants folded, `protocol/fold.py`), %.1f KB from "
+                        "source (largest modules %s), against the %.1f KB the goal leaves it "
+                        "beside the hub's objects. Frozen into a board's flash (or in a ROMFS "
+                        "partition), code leaves the heap: row 15." % (
+                            _kb(fm["code"]), _kb(fs["code"]), ", ".join(
+                                "%s %.1f KB" % (k, _kb(v)) for k, v in mods),
+                            GOAL_HEAP_KB - _kb(fm["total"] - fm["code"]))),
                     data={"source": src, "mpy": mpy}))
     code = fm["code"]
     peak = rep["peak"]
