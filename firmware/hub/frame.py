@@ -29,6 +29,7 @@ except (ImportError, SyntaxError, ValueError):  # no native emitter, or another 
 
 _HDR = const(5)         # wire.HEADER_SIZE
 _VIEWS = const(24)      # buffer views kept, one per frame length
+_SPARE = const(3)       # wire.MAX_WIRE - wire.MAX_FRAME: where Tx.raw starts in Tx.out
 
 
 class Views:
@@ -249,12 +250,20 @@ class Tx:
     ``Tx(other)`` builds in ``other``'s buffers with its own sequence
     numbers: for a second link whose frames are each built and written out
     before the other link's next one begins.
+
+    One buffer: ``raw`` is ``out`` past its first ``_SPARE`` bytes, and
+    ``finish`` encodes forward in place. The encoder writes the byte it read
+    at ``raw[i]`` to ``out[i + 1 + e]`` (``e``: the extra code bytes of runs
+    of 254, at most 1 in a frame), never on a byte it has still to read
+    (``out[_SPARE + i]`` on). So after ``finish`` ``raw`` no longer holds the
+    frame: ``out`` does (COBS keeps positions: a byte that is not 0 is at
+    ``out[1 + i]``, as the version and flags and the message id always are).
     """
 
     def __init__(self, share=None):
         if share is None:
-            self.raw = bytearray(wire.MAX_FRAME)
             self.out = bytearray(wire.MAX_WIRE)
+            self.raw = memoryview(self.out)[_SPARE:]
             self.views = Views(self.raw)
         else:
             self.raw, self.out, self.views = share.raw, share.out, share.views
