@@ -9,8 +9,9 @@ from array import array
 from hub import wire
 from hub.compat import const
 
-_N = const(32)
+_N = const(18)          # the ALARM_* codes are 1..17 (0 is none): one slot each
 _FREE = const(255)
+CODES = _N              # codes below this: what a scan of every code loops over
 
 # priority per alarm code: the hazard table's view of each alarm
 PRIO = bytearray(_N)

@@ -9,7 +9,7 @@ import struct
 
 from hub import checks, frame, wire
 from hub import params as P
-from hub.alarms import PRIO
+from hub.alarms import CODES, PRIO
 from hub.version import FW_VERSION
 from hub.compat import const, ticks_add, ticks_diff
 
@@ -163,7 +163,7 @@ def request(hub, what, seq):
         site_readings(hub, seq)
     elif what == wire.REQ_ALARMS:
         al = hub.alarms
-        for code in range(1, 32):
+        for code in range(1, CODES):
             if al.active(code):
                 alarm(hub, code, seq)
         status(hub, seq)
@@ -201,7 +201,7 @@ def run(hub, now):
     if al.changed:
         ch = al.changed
         al.changed = 0
-        for code in range(1, 32):
+        for code in range(1, CODES):
             if ch & (1 << code):
                 alarm(hub, code)
         al.forget_cleared()
