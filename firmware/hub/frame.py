@@ -29,7 +29,7 @@ except (ImportError, SyntaxError, ValueError):  # no native emitter, or another 
 
 _HDR = const(5)         # wire.HEADER_SIZE
 _VIEWS = const(24)      # buffer views kept, one per frame length
-_SPARE = const(3)       # wire.MAX_WIRE - wire.MAX_FRAME: where Tx.raw starts in Tx.out
+_SPARE = const(3)       # where Tx.raw starts in Tx.out: MAX_WIRE - MAX_FRAME (hub.wire)
 
 
 class Views:
