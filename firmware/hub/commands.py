@@ -412,7 +412,6 @@ def _start(hub, rx, now, trigger):
     for k in range(count):
         plan.site[k] = rx.buf[off]
         plan.target[k] = rx.buf[off + 1] | (rx.buf[off + 2] << 8)
-        plan.bots[k] = rx.buf[off + 3]
         plan.dose[k] = 0
         plan.rate[k] = 0
         plan.done[k] = 0
@@ -423,7 +422,6 @@ def _start(hub, rx, now, trigger):
     plan.site_cap = site_cap
     plan.rate_cap = rate_cap
     plan.duration = duration
-    plan.started = now
     plan.treated_ms = 0
     dose.reset(hub, now)                     # counts restart; counter baselines stay
     return supervisor.request(hub, trigger, now)   # EV_TREAT 1 on entry

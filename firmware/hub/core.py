@@ -45,7 +45,6 @@ class Plan:
         self.n = 0
         self.site = bytearray(_MAX_SITES)
         self.target = array("H", [0] * _MAX_SITES)
-        self.bots = bytearray(_MAX_SITES)
         self.dose = array("i", [0] * _MAX_SITES)      # udu per site: confirmed + provisional
         self.dconf = array("i", [0] * _MAX_SITES)     # confirmed from the bots' counters
         self.pset = array("i", [0] * _MAX_SITES)      # provisional, folded to udu
@@ -64,7 +63,7 @@ class Plan:
         self.slot = bytearray(b"\xff" * 256)          # site -> plan index, 255 none
         self.session_cap = self.site_cap = self.rate_cap = 0      # udu, udu, udu/s
         self.duration = 0                                          # s (0: none)
-        self.started = self.treated_ms = 0                         # ms
+        self.treated_ms = 0                                        # ms
 
     def reindex(self):
         """Rebuild the site -> plan index map after the sites changed."""
@@ -111,7 +110,6 @@ class Hub:
         self.last_tick = 0
         self.late = 0           # worst tick start past due, ms, since the last HUB_STATUS
         self.late_n = 0         # ticks started over a quarter period late, since boot
-        self.booted = 0
         # host link
         self.session = -1
         self.hello = False
@@ -128,7 +126,6 @@ class Hub:
         self.next_status = 0
         self.next_bots = 0
         self.next_sites = 0
-        self.next_hb = 0
         self.rates = bytearray(3)
         # components, each owning its data
         self.acks = Acks()          # exactly-once
@@ -152,7 +149,6 @@ class Hub:
     def boot(self, now):
         """Come up SAFE (or ESTOP if latched): never resume a treatment."""
         self.now = now
-        self.booted = now
         self.swarm.acc_t = now
         self.swarm.sweep_at = now
         cause = self.board.reset_cause()
