@@ -335,7 +335,7 @@ class DispatchRig:
         self.req = 0
         self.last_wire = b""
         self.pending = b""            # host-link bytes the hub holds without a delimiter
-        self.cache = deque(maxlen=len(self.hub.acks.seq))   # model of the ACK cache
+        self.cache = deque(maxlen=len(self.hub.acks.ans) // 3)   # model of the ACK cache
         self.acks = {}                # (req, crc31) -> ACK tuple first given
         self.stats = {"actions": 0, "frames": 0, "rejected": 0, "commands": 0,
                       "executed": 0, "refused": 0, "ticks": 0}

@@ -74,7 +74,9 @@ def host_frame(hub, now):
     crc = _frame_crc(rx)
     k = acks.find(rx.seq, crc)
     if k >= 0:
-        telemetry.ack(hub, rx.seq, acks.cmd[k], acks.status[k], acks.reason[k], acks.detail[k])
+        j = 3 * k                           # (hub.acks: the slot's answer)
+        a = acks.ans
+        telemetry.ack(hub, rx.seq, a[j], a[j + 1], a[j + 2], acks.key[j + 2])
         return
     row = _BY_MSG.get(msg)
     signed = row[2] if row else _schema_signing(msg)
@@ -121,7 +123,9 @@ def stop_found(hub, seq, source, crc, now):
     est = hub.estop
     k = acks.find(seq, crc)
     if k >= 0:
-        telemetry.ack(hub, seq, acks.cmd[k], acks.status[k], acks.reason[k], acks.detail[k])
+        j = 3 * k                           # (hub.acks: the slot's answer)
+        a = acks.ans
+        telemetry.ack(hub, seq, a[j], a[j + 1], a[j + 2], acks.key[j + 2])
         if est.done:
             est.report_now(hub, now)        # the final report again, if it was lost
         return
