@@ -107,7 +107,8 @@ def alarm(hub, code, seq=-1):
     o = tx.begin(wire.M_ALARM, seq, 0, wire.F_REPLY if seq >= 0 else 0)
     st = al.state[code]
     struct.pack_into(wire.ALARM_FMT, tx.raw, o, code, PRIO[code], st if st < 3 else 2,
-                     al.bot[code], al.site[code], al.value[code], al.t[code] & 0x3FFFFFFF)
+                     al.where[code], al.where[CODES + code], al.value[code],
+                     al.value[CODES + code] & 0x3FFFFFFF)
     hub.send_host(tx.finish(wire.ALARM_SIZE))
 
 
