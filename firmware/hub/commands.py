@@ -216,7 +216,8 @@ def check_heartbeat(hub):
         return
     hub.hb_len = 0
     at = n - wire.TAG_SIZE
-    if hub.state_store.verify_tag(hub.hb_views.view(at), hub.hb_buf[at:n]):
+    b = hub.hb_buf
+    if hub.state_store.verify_tag(memoryview(b)[:at], b[at:n]):     # off the tick: may allocate
         hub.hb_expires = hub.hb_next
         if ticks_diff(hub.hb_at, hub.host_heard) > 0 or not hub.host_ever:
             _operator(hub, hub.hb_at)

@@ -119,7 +119,6 @@ class Hub:
         self.hb_expires = -1        # expiry of the last signed heartbeat taken
         # a signed heartbeat awaiting its check: header, payload, counter, expiry, tag
         self.hb_buf = bytearray(wire.HEADER_SIZE + wire.HEARTBEAT_SIZE + wire.AUTH_SIZE)
-        self.hb_views = frame.Views(self.hb_buf)
         self.hb_len = 0
         self.hb_at = 0
         self.hb_next = 0
