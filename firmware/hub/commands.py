@@ -426,8 +426,7 @@ def _start(hub, rx, now, trigger):
     plan.session_cap = session_cap
     plan.site_cap = site_cap
     plan.rate_cap = rate_cap
-    plan.duration = duration
-    plan.treated_ms = 0
+    plan.left_ms = duration * 1000 if duration else -1      # s -> ms (16 bits: a small int)
     dose.reset(hub, now)                     # counts restart; counter baselines stay
     return supervisor.request(hub, trigger, now)   # EV_TREAT 1 on entry
 

@@ -62,8 +62,7 @@ class Plan:
         self.nb = bytearray(_MAX_SITES)               # usable bots at the site
         self.slot = bytearray(b"\xff" * 256)          # site -> plan index, 255 none
         self.session_cap = self.site_cap = self.rate_cap = 0      # udu, udu, udu/s
-        self.duration = 0                                          # s (0: none)
-        self.treated_ms = 0                                        # ms
+        self.left_ms = -1           # treatment time still to go, ms; 0 done, -1 no limit
 
     def reindex(self):
         """Rebuild the site -> plan index map after the sites changed."""
