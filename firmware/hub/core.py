@@ -43,24 +43,30 @@ class Plan:
 
     def __init__(self):
         self.n = 0
-        self.site = bytearray(_MAX_SITES)
+        # the site -> plan index map (255 none) and, after it, the per-site
+        # byte tables: one block, each table a view of it (a table of its own
+        # would be a 16-byte header and a block rounded up to 16 bytes more)
+        slot = self.slot = bytearray(256 + 6 * _MAX_SITES)
+        for s in range(256):
+            slot[s] = 255
+        mv = memoryview(slot)
+        self.site = mv[256:256 + _MAX_SITES]
         self.target = array("H", [0] * _MAX_SITES)
         self.dose = array("i", [0] * _MAX_SITES)      # udu per site: confirmed + provisional
         self.dconf = array("i", [0] * _MAX_SITES)     # confirmed from the bots' counters
         self.pset = array("i", [0] * _MAX_SITES)      # provisional, folded to udu
         self.pfine = array("i", [0] * _MAX_SITES)     # provisional, live, pct x ms
         self.prs = array("i", [0] * _MAX_SITES)       # sum of provisional rates, percent
-        self.out = bytearray(_MAX_SITES)              # rate written to the site's bots
+        self.out = mv[256 + _MAX_SITES:256 + 2 * _MAX_SITES]    # rate written to the site's bots
         self.live = 0                                 # bots may hold a treating rate
-        self.rate = bytearray(_MAX_SITES)             # percent commanded per bot
+        self.rate = mv[256 + 2 * _MAX_SITES:256 + 3 * _MAX_SITES]   # percent commanded per bot
         self.depth = array("H", [0] * _MAX_SITES)     # conservative estimate
-        self.fresh = bytearray(_MAX_SITES)
+        self.fresh = mv[256 + 3 * _MAX_SITES:256 + 4 * _MAX_SITES]
         self.temp = array("h", [0] * _MAX_SITES)
         self.ph = array("H", [0] * _MAX_SITES)
         self.bact = array("H", [0] * _MAX_SITES)
-        self.done = bytearray(_MAX_SITES)
-        self.nb = bytearray(_MAX_SITES)               # usable bots at the site
-        self.slot = bytearray(b"\xff" * 256)          # site -> plan index, 255 none
+        self.done = mv[256 + 4 * _MAX_SITES:256 + 5 * _MAX_SITES]
+        self.nb = mv[256 + 5 * _MAX_SITES:256 + 6 * _MAX_SITES]   # usable bots at the site
         self.session_cap = self.site_cap = self.rate_cap = 0      # udu, udu, udu/s
         self.left_ms = -1           # treatment time still to go, ms; 0 done, -1 no limit
 
