@@ -78,9 +78,9 @@ def oracle(chunk):
 def _rx_result(rx):
     if rx.err:
         return ("err", rx.err)
-    auth = bool(rx.flags & wire.F_AUTH)
+    auth = bool(rx.buf[0] & wire.F_AUTH)
     at = rx.tag_at()
-    return ("ok", rx.msg, rx.seq, rx.addr, rx.flags, bytes(rx.buf[wire.HEADER_SIZE:rx.pend]),
+    return ("ok", rx.msg, rx.seq, rx.buf[4], rx.buf[0] & 0xF, bytes(rx.buf[wire.HEADER_SIZE:rx.pend]),
             rx.counter if auth else None,
             bytes(rx.buf[at:at + wire.TAG_SIZE]) if auth else None)
 

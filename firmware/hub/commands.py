@@ -45,7 +45,7 @@ def host_frame(hub, now):
     hub.link_heard = now
     msg = rx.msg
     if msg == wire.M_HEARTBEAT:
-        if rx.flags & wire.F_AUTH:
+        if rx.buf[0] & wire.F_AUTH:
             _signed_heartbeat(hub, rx, now)
         return
     if msg == wire.M_HELLO:
@@ -65,7 +65,7 @@ def host_frame(hub, now):
         start = b[_H] | (b[_H + 1] << 8) | (b[_H + 2] << 16) | (b[_H + 3] << 24)
         telemetry.log_chunk(hub, start, b[_H + 4], rx.seq)
         return
-    if msg == wire.M_ESTOP and rx.flags == 0 and rx.plen == 1:
+    if msg == wire.M_ESTOP and rx.buf[0] & 0xF == 0 and rx.pend == _H + 1:
         return          # the stop search found this very frame first and answered it
     info = wire.MSGS[msg]
     if not info[4] & wire.MF_COMMAND:
@@ -161,7 +161,7 @@ def _over_budget(hub, msg, info, status):
 
 def _frame_crc(rx):
     b = rx.buf
-    e = rx.size - 4
+    e = rx.pend + wire.AUTH_SIZE if rx.buf[0] & wire.F_AUTH else rx.pend    # the CRC's
     return (b[e] | (b[e + 1] << 8) | (b[e + 2] << 16) | (b[e + 3] << 24)) & 0x7FFFFFFF
 
 
@@ -227,7 +227,7 @@ def _authorize(hub, rx, signed, now):
     hub.cmd_signed = False
     if signed == SIGNED:
         return _signed(hub, rx, now)
-    if signed == OPTIONAL and rx.flags & wire.F_AUTH:
+    if signed == OPTIONAL and rx.buf[0] & wire.F_AUTH:
         # signed, to acknowledge a HIGH alarm or go below the telemetry floor:
         # the tag is checked as for any signed command, and refused if bad
         res = _signed(hub, rx, now)
@@ -237,7 +237,7 @@ def _authorize(hub, rx, signed, now):
 
 
 def _signed(hub, rx, now):
-    if not rx.flags & wire.F_AUTH:
+    if not rx.buf[0] & wire.F_AUTH:
         return wire.ACKS_REJECTED, wire.WHY_AUTH_MISSING, 0
     at = rx.tag_at()
     tag = bytes(rx.buf[at:at + wire.TAG_SIZE])

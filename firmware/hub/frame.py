@@ -125,8 +125,9 @@ class Rx:
     """Streaming receiver: feed bytes, get checked frames in ``buf``.
 
     After ``feed`` returns with ``ready`` set, the frame is in ``buf``:
-    ``msg``, ``seq``, ``addr``, ``flags``, payload in ``buf[5:pend]``
-    (``plen`` bytes) and, for a signed frame, the counter in ``counter``, the
+    ``msg``, ``seq``, the address in ``buf[4]`` and the flags (F_*) in
+    ``buf[0] & 0xF``, payload in ``buf[5:pend]``, the CRC after it (and after
+    the auth block) and, for a signed frame, the counter in ``counter``, the
     expiry in ``expires`` and the tag at ``buf[pend + 8:pend + 16]``; or ``err`` holds the ERR_* code
     of a dropped frame. ``bad[code]`` counts drops by class.
     """
@@ -141,9 +142,8 @@ class Rx:
         self.state = array("i", (0, 0, 0, 0, wire.MAX_FRAME, wire.ERR_OVERSIZE))
         self.ready = False
         self.err = 0
-        self.size = 0
-        self.msg = self.seq = self.addr = self.flags = 0
-        self.plen = self.pend = self.counter = self.expires = 0
+        self.msg = self.seq = 0
+        self.pend = self.counter = self.expires = 0
 
     def feed(self, data, i, n):
         """Consume ``data[i:n]`` up to and including the first delimiter.
@@ -196,12 +196,9 @@ class Rx:
         info = wire.MSGS.get(msg)
         if info is None:
             return wire.ERR_MSGID
-        self.size = n
         self.msg = msg
         self.seq = buf[1] | (buf[2] << 8)
-        self.addr = buf[4]
-        self.flags = vf & 0xF
-        if self.flags & wire.F_AUTH:
+        if vf & wire.F_AUTH:
             e -= wire.AUTH_SIZE
             if e < _HDR:
                 return wire.ERR_LENGTH
@@ -213,7 +210,6 @@ class Rx:
             self.counter = self.expires = 0
         self.pend = e
         plen = e - _HDR
-        self.plen = plen
         size = info[1]
         if plen < size:
             return wire.ERR_LENGTH
