@@ -129,13 +129,14 @@ class Rx:
     ``buf[0] & 0xF``, payload in ``buf[5:pend]``, the CRC after it (and after
     the auth block) and, for a signed frame, the counter in ``counter``, the
     expiry in ``expires`` and the tag at ``buf[pend + 8:pend + 16]``; or ``err`` holds the ERR_* code
-    of a dropped frame. ``bad[code]`` counts drops by class.
+    of a dropped frame. ``bad[code]`` counts drops by class (``Rx(False)``:
+    not counted, ``bad`` is None).
     """
 
-    def __init__(self):
+    def __init__(self, count_bad=True):
         self.buf = bytearray(wire.MAX_FRAME)
         self.views = Views(self.buf)
-        self.bad = [0] * 16
+        self.bad = [0] * 16 if count_bad else None
         self.frames = 0
         # decoder state (layout in hub.viperbytes): decoded, left, zero due,
         # error, capacity, the oversize code
@@ -170,7 +171,8 @@ class Rx:
         self.ready = True
         self.err = err
         if err:
-            self.bad[err] += 1
+            if self.bad is not None:
+                self.bad[err] += 1
         else:
             self.frames += 1
 
