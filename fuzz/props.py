@@ -78,9 +78,9 @@ def oracle(chunk):
 def _rx_result(rx):
     if rx.err:
         return ("err", rx.err)
-    auth = bool(rx.flags & wire.F_AUTH)
+    auth = bool(rx.buf[0] & wire.F_AUTH)
     at = rx.tag_at()
-    return ("ok", rx.msg, rx.seq, rx.addr, rx.flags, bytes(rx.buf[wire.HEADER_SIZE:rx.pend]),
+    return ("ok", rx.msg, rx.seq, rx.buf[4], rx.buf[0] & 0xF, bytes(rx.buf[wire.HEADER_SIZE:rx.pend]),
             rx.counter if auth else None,
             bytes(rx.buf[at:at + wire.TAG_SIZE]) if auth else None)
 
@@ -335,7 +335,7 @@ class DispatchRig:
         self.req = 0
         self.last_wire = b""
         self.pending = b""            # host-link bytes the hub holds without a delimiter
-        self.cache = deque(maxlen=len(self.hub.acks.seq))   # model of the ACK cache
+        self.cache = deque(maxlen=len(self.hub.acks.ans) // 3)   # model of the ACK cache
         self.acks = {}                # (req, crc31) -> ACK tuple first given
         self.stats = {"actions": 0, "frames": 0, "rejected": 0, "commands": 0,
                       "executed": 0, "refused": 0, "ticks": 0}

@@ -18,7 +18,7 @@ SUPERVISOR = FIRMWARE / "hub" / "supervisor.py"
 GUARDED = ("state", "reason")
 # classes with a ``state`` (or ``reason``) table of their own, set once in __init__
 OWN_TABLES = {("hub/swarm.py", "Swarm", "state"), ("hub/alarms.py", "Alarms", "state"),
-              ("hub/frame.py", "Rx", "state"), ("hub/acks.py", "Acks", "reason")}
+              ("hub/frame.py", "Rx", "state")}
 
 
 def _targets(node):

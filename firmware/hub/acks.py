@@ -11,34 +11,36 @@ from hub import wire
 
 
 class Acks:
+    """Slot ``k`` of the cache: ``key[3k:3k + 3]`` the request id, the
+    frame's CRC and the ACK's detail; ``ans[3k:3k + 3]`` its command, status
+    and reason. Two tables, not six: each is an object and a field."""
+
     def __init__(self, n=wire.ACK_CACHE):
-        self.seq = array("l", [-1] * n)
-        self.crc = array("l", [0] * n)
-        self.cmd = bytearray(n)
-        self.status = bytearray(n)
-        self.reason = bytearray(n)
-        self.detail = array("l", [0] * n)
+        self.key = array("l", [-1, 0, 0] * n)
+        self.ans = bytearray(3 * n)
         self.next = 0
         self.hw = -1                # highest command request id of this host session
 
     def find(self, seq, crc):
         """The slot holding the answer to (seq, crc), or -1."""
-        s = self.seq
-        c = self.crc
-        for k in range(len(s)):
-            if s[k] == seq and c[k] == crc:
-                return k
+        key = self.key
+        for j in range(0, len(key), 3):
+            if key[j] == seq and key[j + 1] == crc:
+                return j // 3
         return -1
 
     def remember(self, seq, crc, cmd, status, why, detail):
         k = self.next
-        self.next = (k + 1) % len(self.seq)
-        self.seq[k] = seq
-        self.crc[k] = crc
-        self.cmd[k] = cmd
-        self.status[k] = status
-        self.reason[k] = why
-        self.detail[k] = detail
+        self.next = (k + 1) % (len(self.ans) // 3)
+        j = 3 * k
+        key = self.key
+        key[j] = seq
+        key[j + 1] = crc
+        key[j + 2] = detail
+        ans = self.ans
+        ans[j] = cmd
+        ans[j + 1] = status
+        ans[j + 2] = why
 
     def seen(self, seq):
         """Whether ``seq`` is at or below the mark (serial-number order on 16

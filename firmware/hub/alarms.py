@@ -9,8 +9,9 @@ from array import array
 from hub import wire
 from hub.compat import const
 
-_N = const(32)
+_N = const(18)          # the ALARM_* codes are 1..17 (0 is none): one slot each
 _FREE = const(255)
+CODES = _N              # codes below this: what a scan of every code loops over
 
 # priority per alarm code: the hazard table's view of each alarm
 PRIO = bytearray(_N)
@@ -41,10 +42,8 @@ class Alarms:
         self.state = bytearray(_N)          # ALST_* or _FREE
         for i in range(_N):
             self.state[i] = _FREE
-        self.bot = bytearray(_N)
-        self.site = bytearray(_N)
-        self.value = array("l", [0] * _N)
-        self.t = array("l", [0] * _N)
+        self.where = bytearray(2 * _N)      # the bot, then (at _N + code) the site
+        self.value = array("l", [0] * (2 * _N))     # the value, then (_N + code) when raised
         self.changed = 0                    # bit per code with news for the host
         # kept as states change, so a status frame does not scan the codes
         self.n_active = 0                   # RAISED or ACKED
@@ -56,13 +55,13 @@ class Alarms:
         new = st != wire.ALST_RAISED and st != wire.ALST_ACKED
         if new:
             self.state[code] = wire.ALST_RAISED
-            self.t[code] = now
+            self.value[_N + code] = now
             self.changed |= 1 << code
             self.n_active += 1
             if PRIO[code] == wire.PRIO_HIGH:
                 self.n_high += 1
-        self.bot[code] = bot
-        self.site[code] = site
+        self.where[code] = bot
+        self.where[_N + code] = site
         self.value[code] = value
         return new
 

@@ -75,7 +75,6 @@ class AuditLog:
         self.next_index = 0      # index the next record gets
         self.head_chain = bytearray(_ANCHOR)
         self.tail_ok = True      # last segment verified at open()
-        self.tail_bad = -1       # first bad index found there, or -1
         self._segs = []          # first index of each segment, ascending
         self._last_n = 0         # records in the last segment
         # the record, then room for the whole digest its chain is cut from
@@ -139,8 +138,8 @@ class AuditLog:
             self._last_n = 0
             return dropped
         first = segs[-1]
-        ok, bad, n, _ = self._verify_seg(first, None)
-        self.tail_ok, self.tail_bad = ok, bad
+        ok, _, n, _ = self._verify_seg(first, None)
+        self.tail_ok = ok
         name = seg_name(first)
         if n:  # continue from what is stored, even after a break
             self.store.read_at(name, _ANCHOR + (n - 1) * wire.LOG_SIZE + wire.LOG_CHAIN,

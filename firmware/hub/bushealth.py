@@ -15,7 +15,6 @@ class BusHealth:
         self.window = 0             # when the window started
         self.link = 100             # percent of frames received, last window
         self.loss_now = 0           # percent lost, last window (0 under 5 frames)
-        self.peer_bots = 0          # bots the gateway announced
         self.held = -1              # unread bus data waits since this poll, or -1
 
     def frame(self, seq):
@@ -41,6 +40,5 @@ class BusHealth:
         return late
 
     def hello(self, bots):
-        """The gateway (re)started: its sequence starts anew."""
-        self.peer_bots = bots
+        """The gateway (re)started (announcing ``bots``): its sequence starts anew."""
         self.seq = -1

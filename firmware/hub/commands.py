@@ -45,7 +45,7 @@ def host_frame(hub, now):
     hub.link_heard = now
     msg = rx.msg
     if msg == wire.M_HEARTBEAT:
-        if rx.flags & wire.F_AUTH:
+        if rx.buf[0] & wire.F_AUTH:
             _signed_heartbeat(hub, rx, now)
         return
     if msg == wire.M_HELLO:
@@ -65,7 +65,7 @@ def host_frame(hub, now):
         start = b[_H] | (b[_H + 1] << 8) | (b[_H + 2] << 16) | (b[_H + 3] << 24)
         telemetry.log_chunk(hub, start, b[_H + 4], rx.seq)
         return
-    if msg == wire.M_ESTOP and rx.flags == 0 and rx.plen == 1:
+    if msg == wire.M_ESTOP and rx.buf[0] & 0xF == 0 and rx.pend == _H + 1:
         return          # the stop search found this very frame first and answered it
     info = wire.MSGS[msg]
     if not info[4] & wire.MF_COMMAND:
@@ -74,7 +74,9 @@ def host_frame(hub, now):
     crc = _frame_crc(rx)
     k = acks.find(rx.seq, crc)
     if k >= 0:
-        telemetry.ack(hub, rx.seq, acks.cmd[k], acks.status[k], acks.reason[k], acks.detail[k])
+        j = 3 * k                           # (hub.acks: the slot's answer)
+        a = acks.ans
+        telemetry.ack(hub, rx.seq, a[j], a[j + 1], a[j + 2], acks.key[j + 2])
         return
     row = _BY_MSG.get(msg)
     signed = row[2] if row else _schema_signing(msg)
@@ -121,7 +123,9 @@ def stop_found(hub, seq, source, crc, now):
     est = hub.estop
     k = acks.find(seq, crc)
     if k >= 0:
-        telemetry.ack(hub, seq, acks.cmd[k], acks.status[k], acks.reason[k], acks.detail[k])
+        j = 3 * k                           # (hub.acks: the slot's answer)
+        a = acks.ans
+        telemetry.ack(hub, seq, a[j], a[j + 1], a[j + 2], acks.key[j + 2])
         if est.done:
             est.report_now(hub, now)        # the final report again, if it was lost
         return
@@ -157,7 +161,7 @@ def _over_budget(hub, msg, info, status):
 
 def _frame_crc(rx):
     b = rx.buf
-    e = rx.size - 4
+    e = rx.pend + wire.AUTH_SIZE if rx.buf[0] & wire.F_AUTH else rx.pend    # the CRC's
     return (b[e] | (b[e + 1] << 8) | (b[e + 2] << 16) | (b[e + 3] << 24)) & 0x7FFFFFFF
 
 
@@ -212,7 +216,8 @@ def check_heartbeat(hub):
         return
     hub.hb_len = 0
     at = n - wire.TAG_SIZE
-    if hub.state_store.verify_tag(hub.hb_views.view(at), hub.hb_buf[at:n]):
+    b = hub.hb_buf
+    if hub.state_store.verify_tag(memoryview(b)[:at], b[at:n]):     # off the tick: may allocate
         hub.hb_expires = hub.hb_next
         if ticks_diff(hub.hb_at, hub.host_heard) > 0 or not hub.host_ever:
             _operator(hub, hub.hb_at)
@@ -222,7 +227,7 @@ def _authorize(hub, rx, signed, now):
     hub.cmd_signed = False
     if signed == SIGNED:
         return _signed(hub, rx, now)
-    if signed == OPTIONAL and rx.flags & wire.F_AUTH:
+    if signed == OPTIONAL and rx.buf[0] & wire.F_AUTH:
         # signed, to acknowledge a HIGH alarm or go below the telemetry floor:
         # the tag is checked as for any signed command, and refused if bad
         res = _signed(hub, rx, now)
@@ -232,7 +237,7 @@ def _authorize(hub, rx, signed, now):
 
 
 def _signed(hub, rx, now):
-    if not rx.flags & wire.F_AUTH:
+    if not rx.buf[0] & wire.F_AUTH:
         return wire.ACKS_REJECTED, wire.WHY_AUTH_MISSING, 0
     at = rx.tag_at()
     tag = bytes(rx.buf[at:at + wire.TAG_SIZE])
@@ -412,7 +417,6 @@ def _start(hub, rx, now, trigger):
     for k in range(count):
         plan.site[k] = rx.buf[off]
         plan.target[k] = rx.buf[off + 1] | (rx.buf[off + 2] << 8)
-        plan.bots[k] = rx.buf[off + 3]
         plan.dose[k] = 0
         plan.rate[k] = 0
         plan.done[k] = 0
@@ -422,9 +426,7 @@ def _start(hub, rx, now, trigger):
     plan.session_cap = session_cap
     plan.site_cap = site_cap
     plan.rate_cap = rate_cap
-    plan.duration = duration
-    plan.started = now
-    plan.treated_ms = 0
+    plan.left_ms = duration * 1000 if duration else -1      # s -> ms (16 bits: a small int)
     dose.reset(hub, now)                     # counts restart; counter baselines stay
     return supervisor.request(hub, trigger, now)   # EV_TREAT 1 on entry
 

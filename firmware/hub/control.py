@@ -26,7 +26,9 @@ def account(hub, now, dt):
     dose.accrue(sw, plan, now)
     dose.totals(hub)
     if dt > 0 and hub.state == wire.HUB_TREATING:
-        plan.treated_ms += dt
+        left = plan.left_ms                 # the treatment's duration counts down
+        if left > 0:
+            plan.left_ms = left - dt if left > dt else 0
 
 
 def gather(hub):
@@ -136,7 +138,7 @@ def limit(hub, now):
     if hub.dose_total >= plan.session_cap:
         capped = 1
         done = 1
-    if plan.duration and plan.treated_ms >= plan.duration * 1000:
+    if plan.left_ms == 0:                   # its whole duration treated
         done = 1
     if capped:
         if hub.alarms.raise_(wire.ALARM_DOSE_CAP, now, value=hub.dose_total):

@@ -43,28 +43,32 @@ class Plan:
 
     def __init__(self):
         self.n = 0
-        self.site = bytearray(_MAX_SITES)
+        # the site -> plan index map (255 none) and, after it, the per-site
+        # byte tables: one block, each table a view of it (a table of its own
+        # would be a 16-byte header and a block rounded up to 16 bytes more)
+        slot = self.slot = bytearray(256 + 6 * _MAX_SITES)
+        for s in range(256):
+            slot[s] = 255
+        mv = memoryview(slot)
+        self.site = mv[256:256 + _MAX_SITES]
         self.target = array("H", [0] * _MAX_SITES)
-        self.bots = bytearray(_MAX_SITES)
         self.dose = array("i", [0] * _MAX_SITES)      # udu per site: confirmed + provisional
         self.dconf = array("i", [0] * _MAX_SITES)     # confirmed from the bots' counters
         self.pset = array("i", [0] * _MAX_SITES)      # provisional, folded to udu
         self.pfine = array("i", [0] * _MAX_SITES)     # provisional, live, pct x ms
         self.prs = array("i", [0] * _MAX_SITES)       # sum of provisional rates, percent
-        self.out = bytearray(_MAX_SITES)              # rate written to the site's bots
+        self.out = mv[256 + _MAX_SITES:256 + 2 * _MAX_SITES]    # rate written to the site's bots
         self.live = 0                                 # bots may hold a treating rate
-        self.rate = bytearray(_MAX_SITES)             # percent commanded per bot
+        self.rate = mv[256 + 2 * _MAX_SITES:256 + 3 * _MAX_SITES]   # percent commanded per bot
         self.depth = array("H", [0] * _MAX_SITES)     # conservative estimate
-        self.fresh = bytearray(_MAX_SITES)
+        self.fresh = mv[256 + 3 * _MAX_SITES:256 + 4 * _MAX_SITES]
         self.temp = array("h", [0] * _MAX_SITES)
         self.ph = array("H", [0] * _MAX_SITES)
         self.bact = array("H", [0] * _MAX_SITES)
-        self.done = bytearray(_MAX_SITES)
-        self.nb = bytearray(_MAX_SITES)               # usable bots at the site
-        self.slot = bytearray(b"\xff" * 256)          # site -> plan index, 255 none
+        self.done = mv[256 + 4 * _MAX_SITES:256 + 5 * _MAX_SITES]
+        self.nb = mv[256 + 5 * _MAX_SITES:256 + 6 * _MAX_SITES]   # usable bots at the site
         self.session_cap = self.site_cap = self.rate_cap = 0      # udu, udu, udu/s
-        self.duration = 0                                          # s (0: none)
-        self.started = self.treated_ms = 0                         # ms
+        self.left_ms = -1           # treatment time still to go, ms; 0 done, -1 no limit
 
     def reindex(self):
         """Rebuild the site -> plan index map after the sites changed."""
@@ -92,7 +96,7 @@ class Hub:
         self.hrx = frame.Rx()
         self.htx = frame.Tx()
         self.out = HostOut(self)
-        self.brx = frame.Rx()
+        self.brx = frame.Rx(False)  # its drops by class go uncounted: BusHealth counts losses
         # one set of transmit buffers for both links: a bus frame is built and
         # written in one go (bus_send writes what it built before reading the
         # host link), and so is a host frame (sent, or copied into the queue)
@@ -111,7 +115,6 @@ class Hub:
         self.last_tick = 0
         self.late = 0           # worst tick start past due, ms, since the last HUB_STATUS
         self.late_n = 0         # ticks started over a quarter period late, since boot
-        self.booted = 0
         # host link
         self.session = -1
         self.hello = False
@@ -121,14 +124,12 @@ class Hub:
         self.hb_expires = -1        # expiry of the last signed heartbeat taken
         # a signed heartbeat awaiting its check: header, payload, counter, expiry, tag
         self.hb_buf = bytearray(wire.HEADER_SIZE + wire.HEARTBEAT_SIZE + wire.AUTH_SIZE)
-        self.hb_views = frame.Views(self.hb_buf)
         self.hb_len = 0
         self.hb_at = 0
         self.hb_next = 0
         self.next_status = 0
         self.next_bots = 0
         self.next_sites = 0
-        self.next_hb = 0
         self.rates = bytearray(3)
         # components, each owning its data
         self.acks = Acks()          # exactly-once
@@ -152,7 +153,6 @@ class Hub:
     def boot(self, now):
         """Come up SAFE (or ESTOP if latched): never resume a treatment."""
         self.now = now
-        self.booted = now
         self.swarm.acc_t = now
         self.swarm.sweep_at = now
         cause = self.board.reset_cause()

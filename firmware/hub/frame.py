@@ -29,6 +29,7 @@ except (ImportError, SyntaxError, ValueError):  # no native emitter, or another 
 
 _HDR = const(5)         # wire.HEADER_SIZE
 _VIEWS = const(24)      # buffer views kept, one per frame length
+_SPARE = const(3)       # where Tx.raw starts in Tx.out: MAX_WIRE - MAX_FRAME (hub.wire)
 
 
 class Views:
@@ -124,25 +125,26 @@ class Rx:
     """Streaming receiver: feed bytes, get checked frames in ``buf``.
 
     After ``feed`` returns with ``ready`` set, the frame is in ``buf``:
-    ``msg``, ``seq``, ``addr``, ``flags``, payload in ``buf[5:pend]``
-    (``plen`` bytes) and, for a signed frame, the counter in ``counter``, the
+    ``msg``, ``seq``, the address in ``buf[4]`` and the flags (F_*) in
+    ``buf[0] & 0xF``, payload in ``buf[5:pend]``, the CRC after it (and after
+    the auth block) and, for a signed frame, the counter in ``counter``, the
     expiry in ``expires`` and the tag at ``buf[pend + 8:pend + 16]``; or ``err`` holds the ERR_* code
-    of a dropped frame. ``bad[code]`` counts drops by class.
+    of a dropped frame. ``bad[code]`` counts drops by class (``Rx(False)``:
+    not counted, ``bad`` is None).
     """
 
-    def __init__(self):
+    def __init__(self, count_bad=True):
         self.buf = bytearray(wire.MAX_FRAME)
         self.views = Views(self.buf)
-        self.bad = [0] * 16
+        self.bad = [0] * 16 if count_bad else None
         self.frames = 0
         # decoder state (layout in hub.viperbytes): decoded, left, zero due,
         # error, capacity, the oversize code
         self.state = array("i", (0, 0, 0, 0, wire.MAX_FRAME, wire.ERR_OVERSIZE))
         self.ready = False
         self.err = 0
-        self.size = 0
-        self.msg = self.seq = self.addr = self.flags = 0
-        self.plen = self.pend = self.counter = self.expires = 0
+        self.msg = self.seq = 0
+        self.pend = self.counter = self.expires = 0
 
     def feed(self, data, i, n):
         """Consume ``data[i:n]`` up to and including the first delimiter.
@@ -169,7 +171,8 @@ class Rx:
         self.ready = True
         self.err = err
         if err:
-            self.bad[err] += 1
+            if self.bad is not None:
+                self.bad[err] += 1
         else:
             self.frames += 1
 
@@ -195,12 +198,9 @@ class Rx:
         info = wire.MSGS.get(msg)
         if info is None:
             return wire.ERR_MSGID
-        self.size = n
         self.msg = msg
         self.seq = buf[1] | (buf[2] << 8)
-        self.addr = buf[4]
-        self.flags = vf & 0xF
-        if self.flags & wire.F_AUTH:
+        if vf & wire.F_AUTH:
             e -= wire.AUTH_SIZE
             if e < _HDR:
                 return wire.ERR_LENGTH
@@ -212,7 +212,6 @@ class Rx:
             self.counter = self.expires = 0
         self.pend = e
         plen = e - _HDR
-        self.plen = plen
         size = info[1]
         if plen < size:
             return wire.ERR_LENGTH
@@ -249,12 +248,20 @@ class Tx:
     ``Tx(other)`` builds in ``other``'s buffers with its own sequence
     numbers: for a second link whose frames are each built and written out
     before the other link's next one begins.
+
+    One buffer: ``raw`` is ``out`` past its first ``_SPARE`` bytes, and
+    ``finish`` encodes forward in place. The encoder writes the byte it read
+    at ``raw[i]`` to ``out[i + 1 + e]`` (``e``: the extra code bytes of runs
+    of 254, at most 1 in a frame), never on a byte it has still to read
+    (``out[_SPARE + i]`` on). So after ``finish`` ``raw`` no longer holds the
+    frame: ``out`` does (COBS keeps positions: a byte that is not 0 is at
+    ``out[1 + i]``, as the version and flags and the message id always are).
     """
 
     def __init__(self, share=None):
         if share is None:
-            self.raw = bytearray(wire.MAX_FRAME)
             self.out = bytearray(wire.MAX_WIRE)
+            self.raw = memoryview(self.out)[_SPARE:]
             self.views = Views(self.raw)
         else:
             self.raw, self.out, self.views = share.raw, share.out, share.views

@@ -41,9 +41,11 @@ _EPISODE_MS = const(1000)  # shorter hiccups with nothing but telemetry lost are
 _SAT = const(0xFFFF)
 
 
-def _periodic(raw):
-    msg = raw[3]
-    if raw[0] & wire.F_REPLY:
+def _periodic(out):
+    """The frame COBS-encoded in ``out`` is periodic telemetry: its flags
+    and message id (never 0) are one byte on from where they were built."""
+    msg = out[4]
+    if out[1] & wire.F_REPLY:
         return False
     return msg == wire.M_HUB_STATUS or msg == wire.M_BOT_STATES or msg == wire.M_SITE_READINGS
 
@@ -161,7 +163,7 @@ class HostOut:
 
     def send(self, n, now):
         """Send ``hub.htx.out[:n]``; True if it went out or waits in the queue."""
-        periodic = _periodic(self.hub.htx.raw)
+        periodic = _periodic(self.hub.htx.out)
         self.pump(now)
         if not self.board.host_connected():
             return False                    # nobody to tell: a new host asks afresh

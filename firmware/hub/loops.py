@@ -196,8 +196,9 @@ def book(sw, plan, buf, off, count, i, pend, now, t0,
     host link there) or one that needs the caller: ``io[2]`` bit 0 the safety
     rules may trip (``check`` for bot i - 1), bit 1 the counter went
     backwards (``io[1]`` the counter). ``io[0]`` the records that were a sign
-    of life. Returns the records consumed. The swarm's totals are read and
-    written back on every call, so the caller sees them current."""
+    of life. ``io[4:7]``: the runaway margin, the heat limit and the lease
+    (``Swarm.io``). Returns the records consumed. The swarm's totals are
+    read and written back on every call, so the caller sees them current."""
     b = buf
     state = sw.state
     said_a = sw.said
@@ -247,8 +248,8 @@ def book(sw, plan, buf, off, count, i, pend, now, t0,
     disabled = wire.BOT_DISABLED
     active = wire.BOT_ACTIVE
     every = res[3]
-    margin = sw.rmargin
-    heat = sw.heatq
+    margin = res[4]
+    heat = res[5]
     conf_total = sw.conf_total
     pset_total = sw.pset_total
     pfine_total = sw.pfine_total
@@ -256,7 +257,7 @@ def book(sw, plan, buf, off, count, i, pend, now, t0,
     sat = _dose.SAT
     slack = _dose.SLACK_MS
     rmarg = _dose.MARGIN
-    lease = sw.lease
+    lease = res[6]
     half = 0x20000000           # ticks_diff: ticks wrap at 2**30
     mask = 0x3FFFFFFF
     seen = 0

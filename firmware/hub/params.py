@@ -49,11 +49,11 @@ def _layout_crc():
 
 
 class Params:
+    count = COUNT                   # a class attribute: each field is a slot of the instance's map
+
     def __init__(self, store=None):
         self.store = store
-        self.count = COUNT
         self._v = array("l", [e[2] for e in TABLE])
-        self._layout = _layout_crc()
         self.loaded = LOAD_MISSING  # outcome of the last load()
 
     def get(self, i):
@@ -124,7 +124,7 @@ class Params:
 
     def pack(self):
         """The file image of the current values."""
-        body = struct.pack(_HDR, _MAGIC, _VERSION, COUNT, self._layout)
+        body = struct.pack(_HDR, _MAGIC, _VERSION, COUNT, _layout_crc())
         body += struct.pack("<%di" % COUNT, *self._v)
         return body + struct.pack("<I", crc32(body))
 
@@ -149,7 +149,7 @@ class Params:
             return LOAD_CORRUPT
         if struct.unpack_from("<I", data, len(data) - 4)[0] != crc32(data[:-4]):
             return LOAD_CORRUPT
-        if version != _VERSION or count != COUNT or layout != self._layout:
+        if version != _VERSION or count != COUNT or layout != _layout_crc():
             return LOAD_STALE
         vals = struct.unpack_from("<%di" % COUNT, data, _HDR_SIZE)
         for i in range(COUNT):

@@ -60,9 +60,10 @@ def _quarantine(hub, i, cause):
 def run(hub, now):
     sw = hub.swarm
     v = hub.params._v
-    sw.rmargin = v[P.P_RUNAWAY_MARGIN]      # the ingest calls on_report only past these
-    sw.heatq = v[P.P_HEAT_QUAR]
-    sw.lease = v[P.P_LEASE_MS]              # how long a missed decrease may go unheard
+    io = sw.io                              # (hub.swarm: what the ingest is handed)
+    io[4] = v[P.P_RUNAWAY_MARGIN]           # the ingest calls on_report only past these
+    io[5] = v[P.P_HEAT_QUAR]
+    io[6] = v[P.P_LEASE_MS]                 # how long a missed decrease may go unheard
     if ticks_diff(now, sw.sweep_at) >= 0:
         _sweep(hub, now)
     _heat_throttle_alarm(hub, now)

@@ -74,14 +74,15 @@ class Swarm:
         self.send_key = -1                 # (ms); lease and hub state of the last look
         self.mid = 0                       # a bus read is being consumed (hub core)
         self.sweep_at = 0                  # next silent-bot sweep (hub/safety.py), ms
-        self.rmargin = 0                   # runaway margin and heat limit (set by the
-        self.heatq = 0                     # safety rules each tick) screen reports
-        self.lease = 0                     # the lease parameter, ms (set with them)
         self.mouth = 0                     # bots in the mouth, and how many of them
         self.bad = 0                       # are LOST or QUARANTINED (recounted on change)
         self.reports = 0
-        self.io = array("i", [0] * 4)      # what hub.viperbytes.book hands back, and
-                                           # the host-link cadence it stops at
+        # what hub.viperbytes.book hands back (0-2), and what it is handed: the
+        # host-link cadence it stops at (3), the runaway margin and heat limit
+        # (4, 5: set by the safety rules each tick, they screen reports) and
+        # the lease parameter, ms (6, set with them). In an array, not fields:
+        # each field is a slot of the instance's map.
+        self.io = array("i", [0] * 7)
         for i in range(n):
             self.site[i] = _NONE
             self.target[i] = _NONE

@@ -9,7 +9,7 @@ import struct
 
 from hub import checks, frame, wire
 from hub import params as P
-from hub.alarms import PRIO
+from hub.alarms import CODES, PRIO
 from hub.version import FW_VERSION
 from hub.compat import const, ticks_add, ticks_diff
 
@@ -107,7 +107,8 @@ def alarm(hub, code, seq=-1):
     o = tx.begin(wire.M_ALARM, seq, 0, wire.F_REPLY if seq >= 0 else 0)
     st = al.state[code]
     struct.pack_into(wire.ALARM_FMT, tx.raw, o, code, PRIO[code], st if st < 3 else 2,
-                     al.bot[code], al.site[code], al.value[code], al.t[code] & 0x3FFFFFFF)
+                     al.where[code], al.where[CODES + code], al.value[code],
+                     al.value[CODES + code] & 0x3FFFFFFF)
     hub.send_host(tx.finish(wire.ALARM_SIZE))
 
 
@@ -163,7 +164,7 @@ def request(hub, what, seq):
         site_readings(hub, seq)
     elif what == wire.REQ_ALARMS:
         al = hub.alarms
-        for code in range(1, 32):
+        for code in range(1, CODES):
             if al.active(code):
                 alarm(hub, code, seq)
         status(hub, seq)
@@ -201,7 +202,7 @@ def run(hub, now):
     if al.changed:
         ch = al.changed
         al.changed = 0
-        for code in range(1, 32):
+        for code in range(1, CODES):
             if ch & (1 << code):
                 alarm(hub, code)
         al.forget_cleared()

@@ -272,8 +272,9 @@ def book(sw, plan, buf, off: int, count: int, i: int, pend: int, now: int, t0: i
     host link there) or one that needs the caller: ``io[2]`` bit 0 the safety
     rules may trip (``check`` for bot i - 1), bit 1 the counter went
     backwards (``io[1]`` the counter). ``io[0]`` the records that were a sign
-    of life. Returns the records consumed. The swarm's totals are read and
-    written back on every call, so the caller sees them current."""
+    of life. ``io[4:7]``: the runaway margin, the heat limit and the lease
+    (``Swarm.io``). Returns the records consumed. The swarm's totals are
+    read and written back on every call, so the caller sees them current."""
     b = ptr8(buf)
     state = ptr8(sw.state)
     said_a = ptr8(sw.said)
@@ -323,8 +324,8 @@ def book(sw, plan, buf, off: int, count: int, i: int, pend: int, now: int, t0: i
     disabled = int(wire.BOT_DISABLED)
     active = int(wire.BOT_ACTIVE)
     every = res[3]
-    margin = int(sw.rmargin)
-    heat = int(sw.heatq)
+    margin = res[4]
+    heat = res[5]
     conf_total = int(sw.conf_total)
     pset_total = int(sw.pset_total)
     pfine_total = int(sw.pfine_total)
@@ -332,7 +333,7 @@ def book(sw, plan, buf, off: int, count: int, i: int, pend: int, now: int, t0: i
     sat = int(_dose.SAT)
     slack = int(_dose.SLACK_MS)
     rmarg = int(_dose.MARGIN)
-    lease = int(sw.lease)
+    lease = res[6]
     half = 0x20000000           # ticks_diff: ticks wrap at 2**30
     mask = 0x3FFFFFFF
     seen = 0

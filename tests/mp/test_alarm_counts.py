@@ -1,16 +1,28 @@
 """The alarm counts a status frame reports are kept as alarms change
 (hub.alarms): after any sequence of raises, clears, acknowledgements and
 forgetting they equal a scan of every code."""
-from mptest import eq
+from mptest import SkipTest, eq, true
 
 from hub import wire
-from hub.alarms import Alarms, PRIO
+from hub.alarms import CODES, Alarms, PRIO
+
+
+def test_every_alarm_code_has_a_slot_and_a_priority():
+    codes = [getattr(wire, k) for k in dir(wire) if k.startswith("ALARM_")
+             and not k.endswith("_SIZE") and isinstance(getattr(wire, k), int)]
+    if not codes:
+        raise SkipTest("hub.wire from .mpy: its constants are folded into the code")
+    for c in codes:
+        true(0 < c < CODES, "ALARM code %d has no slot" % c)
+        true(PRIO[c] != 0, "ALARM code %d has no priority" % c)
+    eq(len(PRIO), CODES)
+    eq(len(Alarms().state), CODES)
 
 
 def test_kept_counts_equal_a_scan_after_every_change():
     al = Alarms()
     eq((al.count(), al.unacked_high()), (0, 0))
-    codes = [c for c in range(1, 32) if PRIO[c]]
+    codes = [c for c in range(1, CODES) if PRIO[c]]
     seed = 12345
     steps = 0
     for _ in range(3000):

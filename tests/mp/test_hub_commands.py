@@ -6,7 +6,7 @@ import struct
 
 from mptest import eq, true
 
-from hub import hmac, wire
+from hub import frame, hmac, wire
 from hub import params as P
 from hub.compat import crc32
 from hub.loops import cobs_encode
@@ -152,8 +152,11 @@ def test_a_bad_tag_is_refused():
 
 def test_a_tampered_payload_fails_the_tag():
     rig = Rig()
-    req, _ = rig.frame(wire.M_CONSENT, struct.pack("<I", 1))
-    forged = bytearray(rig.htx.raw)       # change the patient, fix the CRC, keep the tag
+    req, sent = rig.frame(wire.M_CONSENT, struct.pack("<I", 1))
+    rx = frame.Rx()                       # the frame as built (a Tx encodes over it)
+    rx.feed(sent, 0, len(sent))
+    true(rx.ready and not rx.err)
+    forged = bytearray(rx.buf)            # change the patient, fix the CRC, keep the tag
     n = wire.HEADER_SIZE + wire.CONSENT_SIZE + wire.AUTH_SIZE
     forged[wire.HEADER_SIZE] ^= 0x01
     struct.pack_into("<I", forged, n, crc32(bytes(forged[:n])))
