@@ -165,7 +165,7 @@ def compile_tree(src_dir, dst_dir, march: str | None = None, mpy_cross: str | No
         dst = dst_dir / rel.with_suffix(".mpy")
         if not (dst.exists() and dst.stat().st_mtime_ns > src.stat().st_mtime_ns):
             dst.parent.mkdir(parents=True, exist_ok=True)
-            argv = [exe, "-o", str(dst), "-s", rel.as_posix()]
+            argv = [exe, "-o", str(dst), "-s", ".".join(rel.with_suffix("").parts)]
             if march:
                 argv.append(f"-march={march}")
             path = src

@@ -319,28 +319,40 @@ _WIRE_REF = re.compile(r"\bwire\.([A-Z][A-Z0-9_]*)\b")
 
 
 def inline_consts(text):
-    """Replace ``wire.NAME`` integer constants by their values (a build step).
+    """Replace ``wire.NAME`` integer constants and struct formats by their values (a build step).
 
     On a board every module-level name costs RAM, and a constant looked up in
     another module is never folded by MicroPython's compiler. Inlining at build
     time keeps one truth (the values come from the schema) and leaves the
     firmware's wire module with only its formats and tables.
     """
-    ints = {k: v for k, v in wire_values().items() if isinstance(v, int) and not isinstance(v, bool)}
+    vals = _inlined()
 
     def sub(m):
-        v = ints.get(m.group(1))
-        return m.group(0) if v is None else "%d" % v
+        v = vals.get(m.group(1))
+        return m.group(0) if v is None else v
     return _WIRE_REF.sub(sub, text)
 
 
-def slim_wire():
-    """The wire module a board loads once constants are inlined: formats and tables."""
-    out = ['# ' + HEADER + " (build: constants inlined)", "try:",
-           "    from micropython import const", "except ImportError:",
-           "    def const(x):", "        return x", ""]
+def _inlined():
+    """{NAME: source text} of the wire values a build writes into their readers:
+    the integers and the struct formats (a format named once is one interned
+    string; its name would be another, and a dictionary entry)."""
+    out = {}
     for k, v in wire_values().items():
-        if not isinstance(v, int):
+        if isinstance(v, int) and not isinstance(v, bool):
+            out[k] = "%d" % v
+        elif isinstance(v, str):
+            out[k] = repr(v)
+    return out
+
+
+def slim_wire():
+    """The wire module a board loads once constants and formats are inlined: its tables."""
+    out = ['# ' + HEADER + " (build: constants and formats inlined)", ""]
+    inlined = _inlined()
+    for k, v in wire_values().items():
+        if k not in inlined:
             out.append("%s = %r" % (k, v))
     return "\n".join(out) + "\n"
 
