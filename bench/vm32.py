@@ -5,6 +5,8 @@ the heap a whole session needs.
 A 32-bit port boxes every int of 2**30 or more (a CRC-32, a hash word): the
 64-bit unix VM cannot show that cost, this VM does.
 """
+import json
+import re
 import tempfile
 
 from nanohub.firmware.hub import wire as W
@@ -27,6 +29,24 @@ def _tick(bots, ticks):
 def _heap(code_dir, bots=64):
     return wasm.run_json(ROOT / "bench" / "mp" / "heapinfo.py", [bots],
                          path=[ROOT / "bench" / "mp"], board=code_dir, heap="1m")
+
+
+def _pooled(script, args, code_dir, heap="1m", files=(), timeout=600):
+    """Run a script that prints ``micropython.qstr_info()`` and then its JSON line:
+    that line, with the interned-name pool (``pools``, ``names``, ``names_bytes``)."""
+    rc, out, err = wasm.run(script, args, [ROOT / "bench" / "mp"], heap, timeout, files, code_dir)
+    got = re.search(r"n_pool=(\d+), n_qstr=(\d+), n_str_data_bytes=\d+, n_total_bytes=(\d+)", out)
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    if rc != 0 or not got or not lines:
+        raise RuntimeError("%s on the 32-bit VM failed (%s): %s" % (
+            script.name, rc, (err or out)[-1500:]))
+    return dict(json.loads(lines[-1]), pools=int(got.group(1)), names=int(got.group(2)),
+                names_bytes=int(got.group(3)))
+
+
+def _boot(code_dir, bots=64):
+    """``bench/mp/bootheap.py``: the heap after boot as a board boots, and its interned names."""
+    return _pooled(ROOT / "bench" / "mp" / "bootheap.py", [bots], code_dir)
 
 
 def _kb(b):
@@ -79,46 +99,57 @@ def run(quick=False):
                         "%d bots %r" % (n, res[n]["frame_alloc"]) for n in res)),
                 why="" if ok else "some tick allocated: %r" % alloc, data=res)]
     src = _heap(ROOT / "firmware")
+    bsrc = _boot(ROOT / "firmware")
     with tempfile.TemporaryDirectory(prefix="nanohub-mpy32-") as tmp:
         mpy_dir, _ = compile_firmware(tmp + "/mpy")
         mpy = _heap(mpy_dir)
+        bmpy = _boot(mpy_dir)
         session = tmp + "/session.txt"
         rec = run_mp("sessionrec.py", [session, 64], heap="8m")
-        rep = wasm.run_json(ROOT / "bench" / "mp" / "replay.py", [session, 64],
-                            path=[ROOT / "bench" / "mp"], board=mpy_dir, files=[session],
-                            heap=HEAP, timeout=1800)
+        rep = _pooled(ROOT / "bench" / "mp" / "replay.py", [session, 64], mpy_dir,
+                      heap=HEAP, files=[session], timeout=1800)
     fs, fm = heap_figures(src), heap_figures(mpy)
-    ok = _kb(fs["total"]) <= GOAL_HEAP_KB and _kb(fs["hub"]) <= GOAL_OBJECTS_KB
+    ts, tm = bsrc["after boot"], bmpy["after boot"]
+    cs, cm = ts - fs["objects"], tm - fm["objects"]     # the code, as a board boots
+    ok = _kb(ts) <= GOAL_HEAP_KB and _kb(fs["hub"]) <= GOAL_OBJECTS_KB
     mods = sorted(src["modules"].items(), key=lambda kv: -kv[1])[:5]
     rows.append(Row("14", "heap after boot, 64 bots, 32-bit VM",
-                    "%.1f KB from source (%.1f KB code, Hub %.1f KB); %.1f KB from .mpy "
-                    "(%.1f KB code, Hub %.1f KB)" % (
-                        _kb(fs["total"]), _kb(fs["code"]), _kb(fs["hub"]), _kb(fm["total"]),
-                        _kb(fm["code"]), _kb(fm["hub"])),
+                    "%.1f KB from source, %.1f KB from .mpy (Hub %.1f KB; code %.1f and %.1f KB, "
+                    "%d and %d interned names)" % (
+                        _kb(ts), _kb(tm), _kb(fs["hub"]), _kb(cs), _kb(cm),
+                        bsrc["names"], bmpy["names"]),
                     "<= %d KB; hub objects <= %d KB" % (GOAL_HEAP_KB, GOAL_OBJECTS_KB), ok,
-                    how="`bench/mp/heapinfo.py` on the 32-bit VM: gc.mem_alloc() on a collected "
-                        "heap before and after each step, one step per return to JavaScript: "
-                        "each firmware module's import, each of the Hub's parts built alone and "
-                        "let go, then the null board with its in-RAM store (%.1f KB, the "
-                        "board's, not counted as the hub's), the Hub on it and its boot (what "
-                        "the boot writes into that store counts). Hub: %s. Code from source "
-                        "(as the goal states) and from `.mpy` (mpy-cross; the viper module is "
-                        "left out, this port has no native emitter)." % (
-                            _kb(src.get("board", 0)), _parts(src)),
+                    how="the total: `bench/mp/bootheap.py` on the 32-bit VM does what a board's "
+                        "`main.py` does (import the hub, build it on the null board with its "
+                        "in-RAM store, boot) between two readings of gc.mem_alloc() on a "
+                        "collected heap, then reads the interned-name pool: from source %d names "
+                        "in %d pools (%.1f KB), from .mpy %d in %d (%.1f KB). The parts: "
+                        "`bench/mp/heapinfo.py`, one step per return to JavaScript: each firmware "
+                        "module's import, each of the Hub's parts built alone and let go, then "
+                        "the null board (%.1f KB, the board's), the Hub on it and its boot (what "
+                        "the boot writes into that store counts); its own names sit in the pool "
+                        "before the firmware's, so its totals (%.1f and %.1f KB) run higher. "
+                        "Hub: %s. Code from source (as the goal states) and from `.mpy` "
+                        "(mpy-cross; the viper module is left out, this port has no native "
+                        "emitter); the code is the total less the objects." % (
+                            bsrc["names"], bsrc["pools"], _kb(bsrc["names_bytes"]),
+                            bmpy["names"], bmpy["pools"], _kb(bmpy["names_bytes"]),
+                            _kb(src.get("board", 0)), _kb(fs["total"]), _kb(fm["total"]),
+                            _parts(src)),
                     why="" if ok else "%s%s" % (
                         "" if _kb(fs["hub"]) <= GOAL_OBJECTS_KB else
                         "the hub's objects: %s; " % _parts(src),
-                        "" if _kb(fs["total"]) <= GOAL_HEAP_KB else
+                        "" if _kb(ts) <= GOAL_HEAP_KB else
                         "the code is most of it: %.1f KB as the .mpy files `nanohub flash` "
-                        "writes (their constants folded, `protocol/fold.py`), %.1f KB from "
+                        "writes (constants and formats folded, `protocol/fold.py`), %.1f KB from "
                         "source (largest modules %s), against the %.1f KB the goal leaves it "
                         "beside the hub's objects. Frozen into a board's flash (or in a ROMFS "
                         "partition), code leaves the heap: row 15." % (
-                            _kb(fm["code"]), _kb(fs["code"]), ", ".join(
+                            _kb(cm), _kb(cs), ", ".join(
                                 "%s %.1f KB" % (k, _kb(v)) for k, v in mods),
-                            GOAL_HEAP_KB - _kb(fm["total"] - fm["code"]))),
-                    data={"source": src, "mpy": mpy}))
-    code = fm["code"]
+                            GOAL_HEAP_KB - _kb(fm["objects"]))),
+                    data={"source": src, "mpy": mpy, "boot": {"source": bsrc, "mpy": bmpy}}))
+    code = cm            # the code as a board loads it (the replay's own names may add a pool)
     peak = rep["peak"]
     rep["estop"] = rep["state"] == W.HUB_ESTOP
     ok = rep["estop"] and rep["calls"] > 0 and _kb(peak - code) <= GOAL_SESSION_KB
@@ -139,9 +170,12 @@ def run(quick=False):
                         "collected since; gc.mem_alloc() at its end, less those bytes (what a "
                         "board's UART driver holds; measured as they are allocated), the "
                         "largest is the figure (fragmentation not counted; the replay's own "
-                        "code and globals are). Live heap after boot %.1f KB, at most %.1f KB on "
+                        "code and globals are, and its %d names of its own, which take the interned-name pool "
+                        "to %d pools, %.1f KB, where a board's boot leaves %d, %.1f KB). Live heap after boot %.1f KB, at most %.1f KB on "
                         "entry to a call; the largest call allocated %.1f KB (call %d). Ended in "
-                        "ESTOP: %s." % (rep["calls"], _kb(rep["after_boot"] - code),
+                        "ESTOP: %s." % (rep["calls"], rep["names"] - bmpy["names"], rep["pools"],
+                                        _kb(rep["names_bytes"]), bmpy["pools"],
+                                        _kb(bmpy["names_bytes"]), _kb(rep["after_boot"] - code),
                                         _kb(rep.get("live_max", 0) - code),
                                         _kb(rep.get("call_max", 0)),
                                         rep.get("call_max_at", 0),
@@ -149,4 +183,5 @@ def run(quick=False):
                     why="" if ok else "the hub's objects and its largest call's transient "
                     "allocations exceed the goal; see row 14's parts.",
                     data={"replay": rep, "record": rec}))
-    return rows, {"ticks": res, "heap": {"source": src, "mpy": mpy}, "session": rep}
+    return rows, {"ticks": res, "heap": {"source": src, "mpy": mpy,
+                                         "boot": {"source": bsrc, "mpy": bmpy}}, "session": rep}

@@ -5,6 +5,7 @@ import subprocess
 import pytest
 
 from nanohub.host import vm
+from nanohub.firmware.hub import wire as W
 from nanohub.protocol import fold, gen
 
 
@@ -81,3 +82,24 @@ def test_the_build_step_folds(tmp_path):
     text = (vm.firmware_dir() / "hub" / "safety.py").read_text()
     assert "supervisor.C_" in text
     assert "supervisor.C_" not in gen.build_text("hub/safety.py", text)
+
+
+def test_the_build_writes_struct_formats_into_their_readers():
+    text = (vm.firmware_dir() / "hub" / "telemetry.py").read_text()
+    assert "wire.HUB_STATUS_FMT" in text
+    built = gen.build_text("hub/telemetry.py", text)
+    assert "wire.HUB_STATUS_FMT" not in built
+    assert repr(W.HUB_STATUS_FMT) in built
+    slim = gen.build_text("hub/wire.py", "")
+    assert "_FMT" not in slim and "MSGS = " in slim      # the tables stay, their formats go
+
+
+def test_a_built_module_is_named_by_its_module_name(tmp_path):
+    """The source name in a .mpy is the module's dotted name, an interned
+    string the board holds anyway: a traceback reads ``File "hub.patient"``."""
+    try:
+        out = vm.compile_tree(vm.firmware_dir(), tmp_path)
+    except vm.VMNotFound as e:
+        pytest.skip(str(e))
+    data = (tmp_path / "hub" / "patient.mpy").read_bytes()
+    assert out and b"hub.patient" in data and b"hub/patient.py" not in data

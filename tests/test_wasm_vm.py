@@ -74,3 +74,15 @@ def test_an_estop_during_treatment_stops_every_bot_on_32_bit(bots):
     assert r["estop_ack"] == W.ACKS_ACCEPTED, r
     assert r["estop_state"] == W.HUB_ESTOP, r            # in the same poll
     assert (r["disabled"], r["acting"]) == (bots, 0), r
+
+
+def test_a_board_boots_the_built_firmware_in_less_heap_than_its_source(tmp_path):
+    """bench/mp/bootheap.py (row 14's total) as a board boots: from the .mpy
+    files ``nanohub flash`` writes, the heap and the interned names are
+    smaller than from source (constants, formats and source names folded)."""
+    from bench import vm32
+    from bench.emu import compile_firmware
+    built, _ = compile_firmware(tmp_path / "mpy")
+    mpy, src = vm32._boot(built), vm32._boot(ROOT / "firmware")
+    assert 0 < mpy["after boot"] < src["after boot"]
+    assert 0 < mpy["names"] < src["names"] and mpy["pools"] <= src["pools"]

@@ -113,6 +113,8 @@ def wasm_step():
             return True
         out["state"] = hub.state
         out["log"] = hub.log.next_index
+        import micropython      # the interned-name pool at the end, on a line of its own
+        micropython.qstr_info()
         print(json.dumps(out))
         return False
     src[5] = None
