@@ -145,7 +145,8 @@ def compile_tree(src_dir, dst_dir, march: str | None = None, mpy_cross: str | No
 
     A .mpy newer than its .py is kept (changing ``march`` does not force a
     rebuild; use a fresh dst_dir), and stale .mpy files are not deleted.
-    The embedded source name is the path relative to src_dir, as on a board.
+    The embedded source name is the module's dotted name (``hub.core``), which
+    a board interns anyway: tracebacks name it, and no path string is added.
     With ``build`` (the default), each file first goes through the firmware
     build step (``nanohub.protocol.gen.build_text``: wire constants inlined).
     Returns the list of .mpy paths.  Raises CompileError with mpy-cross's

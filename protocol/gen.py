@@ -324,7 +324,7 @@ def inline_consts(text):
     On a board every module-level name costs RAM, and a constant looked up in
     another module is never folded by MicroPython's compiler. Inlining at build
     time keeps one truth (the values come from the schema) and leaves the
-    firmware's wire module with only its formats and tables.
+    firmware's wire module with only its tables.
     """
     vals = _inlined()
 
