@@ -170,8 +170,9 @@ def run(quick=False):
                         "collected since; gc.mem_alloc() at its end, less those bytes (what a "
                         "board's UART driver holds; measured as they are allocated), the "
                         "largest is the figure (fragmentation not counted; the replay's own "
-                        "code and globals are, and its %d names of its own, which take the interned-name pool "
-                        "to %d pools, %.1f KB, where a board's boot leaves %d, %.1f KB). Live heap after boot %.1f KB, at most %.1f KB on "
+                        "code and globals are, and its %d names of its own, which take the "
+                        "interned-name pool to %d pools, %.1f KB, where a board's boot leaves "
+                        "%d, %.1f KB). Live heap after boot %.1f KB, at most %.1f KB on "
                         "entry to a call; the largest call allocated %.1f KB (call %d). Ended in "
                         "ESTOP: %s." % (rep["calls"], rep["names"] - bmpy["names"], rep["pools"],
                                         _kb(rep["names_bytes"]), bmpy["pools"],

@@ -22,6 +22,7 @@ the value, ``--check`` reports a difference):
 import argparse
 import re
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 from . import facts, genloops, model, rules, schema
@@ -334,10 +335,12 @@ def inline_consts(text):
     return _WIRE_REF.sub(sub, text)
 
 
+@lru_cache(maxsize=1)
 def _inlined():
     """{NAME: source text} of the wire values a build writes into their readers:
     the integers and the struct formats (a format named once is one interned
-    string; its name would be another, and a dictionary entry)."""
+    string; its name would be another, and a dictionary entry). Made once per
+    process: a build inlines into every firmware file."""
     out = {}
     for k, v in wire_values().items():
         if isinstance(v, int) and not isinstance(v, bool):

@@ -1,12 +1,15 @@
-"""On the MicroPython VM: the heap after boot, as a board boots. Prints one JSON line.
+"""On the MicroPython VM: the heap after boot, as a board boots.
+
+Prints the interned-name pool (``micropython.qstr_info()``'s line), then one
+JSON line.
 
     node tests/wasm/run.mjs --board DIR bench/mp/bootheap.py BOTS   (32-bit VM)
 
 ``heapinfo.py`` takes the heap apart step by step, and its own names and
 tables sit in the VM's interned-name pool before the firmware's; this script
 does no more than a board's ``main.py``: import the hub, build it on the null
-board (in-RAM store) and boot it, then print the interned-name pool
-(``micropython.qstr_info()``: every name the code loaded brought). One step per ``wasm_step`` call: on the
+board (in-RAM store) and boot it, then read the interned-name pool (every
+name the code loaded brought). One step per ``wasm_step`` call: on the
 WebAssembly port a collection only happens once control is back in JavaScript.
 """
 import gc
