@@ -107,11 +107,13 @@ def test_a_wrong_view_of_any_input_is_caught(sessions):
     for t, f in s.statuses:
         f["sens"] -= 50                     # (a reading below 0: only the error matters)
     for site, rows in s.sites.items():
-        s.sites[site] = [(t, depth + 40, dose, temp - 40) for t, depth, dose, temp in rows]
+        s.sites[site] = [(t, depth + 40, int(dose * 0.8), temp - 40, after)
+                         for t, depth, dose, temp, after in rows]
     s.bot_states = [(t, first, tuple((st, site, act - 10) for st, site, act in recs))
                     for t, first, recs in s.bot_states]
     res = inputs.compare(s)
-    for name in ("sensitivity", "temperature", "depth", "activity"):
+    for name in ("sensitivity", "temperature", "depth", "activity", "dose_site",
+                 "dose_rate_site"):
         assert not res[name]["ok"], name
 
 

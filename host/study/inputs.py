@@ -25,8 +25,10 @@ hub's own freshness limit (``FRESH_S``: the hub uses a bot's report for
 timestamp. So each value is compared with the range the truth took over that
 window, and the error is its distance from that range: 0 when the hub's value
 is something the truth really was. Clocks: HUB_STATUS and audit records carry
-the hub's time; SITE_READINGS and BOT_STATES are placed by their arrival at
-the host (as late as the HUB_STATUS frames around them, plus ``LATENCY_S``). The hub's clock is put on the
+the hub's time; SITE_READINGS between the HUB_STATUS frames read before and
+after them (the hub sends periodic telemetry at once or never, in order), and
+BOT_STATES by their arrival at the host (as late as the HUB_STATUS frames
+around them, plus ``LATENCY_S``). The hub's clock is put on the
 simulator's by the DEPLOYs and the first emergency stop (the hub logs them;
 the trace records when they reached the swarm).
 
@@ -307,6 +309,22 @@ def compare(s):
                 if r[1] != NO_SITE and r[0] not in (BOT_LOST, BOT_QUARANTINED)}
 
     # --- per site: dose, dose rate, temperature, depth (SITE_READINGS)
+    # When the hub built a reading: periodic telemetry leaves the hub at once
+    # or not at all, in the order it was built, so a reading was built after
+    # the HUB_STATUS read before it and before the one read after it. That
+    # bracket (a few hundred ms) places it whatever the host's read delays.
+    status_ms = sorted(f["t"] for _, f in s.statuses)
+
+    def built(t, after):
+        """(earliest, latest) sim s at which the hub built a reading that
+        reached the host at t after the status stamped ``after`` (hub ms)."""
+        if after is None:
+            T = from_host(t)
+            return T - late(t), T
+        i = bisect_right(status_ms, after)
+        hi = from_hub(status_ms[i]) if i < len(status_ms) else from_host(t)
+        return from_hub(after), hi
+
     for site, rows in s.sites.items():
         if site not in truth.temp:
             continue
@@ -314,7 +332,7 @@ def compare(s):
         last = None
         prev = None
         retracted = False       # the count fell inside the window (see below)
-        for t, depth, dose, temp in rows:
+        for t, depth, dose, temp, after in rows:
             # A bot's report replaces the provisional dose the hub counted since
             # the last one (a silent bot's can be large), so the count may fall
             # back towards the truth. The count itself is judged above (never
@@ -323,8 +341,9 @@ def compare(s):
             if prev is not None and dose < prev:
                 retracted = True
             prev = dose
-            T = from_host(t)
-            a, b = T - late(t) - fb, T + LEAD_S
+            lo, hi = built(t, after)
+            T = (lo + hi) / 2
+            a, b = lo - fb, hi + LEAD_S
             if per is not None and T >= t_start + 0.05:
                 rng = per.span(a, b)
                 if rng:
@@ -333,18 +352,22 @@ def compare(s):
                     last = None
                     retracted = False
                 elif last is not None and T - last[0] >= RATE_WINDOW_S:
+                    # the truth over every interval the two readings may span,
+                    # each end anywhere in its bracket, both as stale as a report
                     dt = T - last[0]
                     hub_rate = (dose - last[1]) / dt
                     rates = []
-                    for lag in (0.0, fb / 2, fb, fb + late(t)):
-                        d0, d1 = per.at(last[0] - lag), per.at(T - lag)
-                        rates.append((d1 - d0) / dt)
+                    for lag in (0.0, fb / 2, fb):
+                        for x0 in last[2]:
+                            d0 = per.at(x0 - lag)
+                            for x1 in (lo, hi):
+                                rates.append((per.at(x1 - lag) - d0) / dt)
                     errs["dose_rate_site"].add(_miss(hub_rate, min(rates), max(rates)),
                                                (site, round(T, 2)))
                     last = None
                 if last is None:
-                    last = (T, dose)
-            if site not in fresh_sites(T):
+                    last = (T, dose, (lo, hi))
+            if site not in fresh_sites(from_host(t)):
                 continue
             rng = truth.temp[site].span(a, b)
             if rng:

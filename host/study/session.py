@@ -51,7 +51,8 @@ class Session:
     states: list = field(default_factory=list)      # (t_s, state, reason)
     alarms: list = field(default_factory=list)      # (t_s, code name, prio, state)
     statuses: list = field(default_factory=list)    # (t_s, HUB_STATUS fields)
-    sites: dict = field(default_factory=dict)       # site -> [(t_s, depth, dose, temp)]
+    # site -> [(t_s, depth, dose, temp, hub ms of the HUB_STATUS read before it)]
+    sites: dict = field(default_factory=dict)
     bot_states: list = field(default_factory=list)  # (t_s, first bot, ((state, site, activity), ...))
     estop: dict | None = None                       # how the emergency stop went
     log: bytes | None = None                        # the audit log pulled at the end
@@ -286,8 +287,12 @@ def _watch_some(hub, s, clock, note, stop):
                         where += " site %d" % f["site"]
                     note(t, "alarm", "ALARM %s %s%s" % (prio, name, where))
             elif f.name == "SITE_READINGS":
+                # the hub sends periodic telemetry at once or never, in the
+                # order it built it: this frame left after that status
+                after = s.statuses[-1][1]["t"] if s.statuses else None
                 for r in f.records:
-                    s.sites.setdefault(r["site"], []).append((t, r["depth"], r["dose"], r["temp"]))
+                    s.sites.setdefault(r["site"], []).append(
+                        (t, r["depth"], r["dose"], r["temp"], after))
             elif f.name == "BOT_STATES":
                 s.bot_states.append((t, f["first"], tuple((r["state"], r["site"], r["activity"])
                                                           for r in f.records)))
