@@ -25,7 +25,7 @@ from _cli import terminate
 from _waiting import wait_for
 
 from nanohub.host import flash, keys, vm
-from nanohub.host.emulate.hub import free_port
+from nanohub.host.link.port import free_port
 from nanohub.host.mcu import BoardInfo
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -24,7 +24,8 @@ from _waiting import wait_for
 
 from nanohub.host import vm
 from nanohub.host.client import Hub
-from nanohub.host.emulate.hub import EmulatedHub, free_port
+from nanohub.host.emulate.hub import EmulatedHub
+from nanohub.host.link.port import free_port
 from nanohub.protocol import auditlog, model
 from nanohub.host.simport import HEAP
 

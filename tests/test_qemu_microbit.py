@@ -22,7 +22,7 @@ import pytest
 from _waiting import wait_for
 import serial
 
-from nanohub.host.emulate.hub import free_port
+from nanohub.host.link.port import free_port
 from nanohub.host.mcu import DeviceError, Mcu
 
 HEX = "/usr/share/firmware-microbit-micropython/firmware.hex"

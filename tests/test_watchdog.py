@@ -11,7 +11,7 @@ import time
 from _waiting import wait_for
 from nanohub.host import vm
 from nanohub.host.client import Hub
-from nanohub.host.emulate.hub import free_port
+from nanohub.host.link.port import free_port
 from nanohub.protocol import schema
 from nanohub.host.simport import HEAP
 

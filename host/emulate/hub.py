@@ -29,6 +29,7 @@ from pathlib import Path
 
 from .. import keys
 from ..errors import LinkError, UsageError
+from ..link.port import free_port
 from ..simport import HEAP
 
 START_TIMEOUT = 20.0
@@ -46,12 +47,6 @@ atexit.register(_cleanup_all)
 
 def _random_hub_id():
     return (0x51 << 24) | random.getrandbits(24)      # 0x51xxxxxx: emulated hubs
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _prctl():

@@ -58,6 +58,14 @@ _NETWORK_FORM = {
 }
 
 
+def free_port():
+    """A loopback TCP port nobody listens on now (another process may take
+    it before the caller binds it: callers that can, retry)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def scheme_of(url):
     """The URL kind: "" for a device path, else the part before ``://`` (lower case)."""
     if "://" not in url:

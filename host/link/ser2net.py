@@ -15,13 +15,13 @@ serves the device to one client at a time; others get "Port already in use".
 """
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from ..errors import LinkError
+from .port import free_port
 
 CONFIG = """connection: &{name}
   accepter: {accepter},127.0.0.1,{port}
@@ -53,12 +53,6 @@ def config_text(device, raw_port=None, rfc2217_port=None, baud=115200, chardelay
     return "\n".join(parts)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Ser2net:
     """ser2net serving ``device`` on two loopback ports while the context lasts."""
 
@@ -88,7 +82,7 @@ class Ser2net:
         if exe is None:
             raise LinkError("ser2net is not installed (Debian: apt-get install ser2net)")
         self.dir = Path(tempfile.mkdtemp(prefix="nanohub-ser2net-"))
-        self.raw_port, self.rfc2217_port = _free_port(), _free_port()
+        self.raw_port, self.rfc2217_port = free_port(), free_port()
         config = self.dir / "ser2net.yaml"
         config.write_text(config_text(self.device, self.raw_port, self.rfc2217_port, self.baud,
                                       self.chardelay))
