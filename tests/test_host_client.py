@@ -273,6 +273,35 @@ def answering_in_turn(*answers):
     return answer, got
 
 
+def test_two_threads_signing_first_at_once_both_get_a_counter(monkeypatch):
+    # the heartbeat thread and the operator's both sign: the one that loads the
+    # key must not let the other see the key before its counter
+    entered, release = threading.Event(), threading.Event()
+
+    class SlowCounter(keys.Counter):
+        def __init__(self, hub_id):
+            entered.set()
+            assert release.wait(5)
+            super().__init__(hub_id)
+
+    monkeypatch.setattr(keys, "Counter", SlowCounter)
+    hub, port = connect(hub_script(), key=KEY)
+    built = []
+    with hub:
+        first = threading.Thread(target=hub.signing_key)
+        first.start()
+        assert entered.wait(5)
+        second = threading.Thread(target=lambda: built.append(hub.build("ARM")))
+        second.start()
+        second.join(0.3)            # it reached the key while the first loads it
+        release.set()
+        first.join(5)
+        second.join(5)
+    assert len(built) == 1
+    f = next(x for x in codec.StreamDecoder().feed(built[0][1]) if isinstance(x, codec.Frame))
+    assert codec.verify(f, KEY) and f.counter == 42
+
+
 def test_a_retried_signed_command_keeps_its_counter_and_tag():
     keys.save_key(HUB_ID, KEY)
     arm, tries = answering_in_turn(None, ("DONE",))     # the first try goes unanswered

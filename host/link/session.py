@@ -129,6 +129,7 @@ class Link:
         self._key_arg = key
         self._key = None
         self._counter = None
+        self._sign_lock = threading.Lock()     # the key and its counter, set together
         self._lock = threading.Lock()
         self._wlock = threading.Lock()
         self._waiters = []
@@ -438,18 +439,24 @@ class Link:
     # ------------------------------------------------------- commands --
 
     def signing_key(self):
-        if self._key is None:
-            arg = self._key_arg
-            if isinstance(arg, (bytes, bytearray)):
-                if len(arg) != keys.KEY_SIZE:
-                    raise UsageError("a hub key is %d bytes, got %d" % (keys.KEY_SIZE, len(arg)))
-                self._key = bytes(arg)
-            else:
-                if self.hub_id is None:
-                    raise UsageError("signing needs the hub id: handshake first")
-                self._key, self.key_path = keys.find_key(self.hub_id, arg)
-            self._counter = keys.Counter(self.hub_id or 0)
-        return self._key
+        """The hub's key, loaded on first use. The heartbeat thread and the
+        caller's both sign: the key is set only with its counter, under a lock,
+        so no thread sees a key whose counter is not there yet."""
+        with self._sign_lock:
+            if self._key is None:
+                arg = self._key_arg
+                if isinstance(arg, (bytes, bytearray)):
+                    if len(arg) != keys.KEY_SIZE:
+                        raise UsageError("a hub key is %d bytes, got %d"
+                                         % (keys.KEY_SIZE, len(arg)))
+                    key = bytes(arg)
+                else:
+                    if self.hub_id is None:
+                        raise UsageError("signing needs the hub id: handshake first")
+                    key, self.key_path = keys.find_key(self.hub_id, arg)
+                self._counter = keys.Counter(self.hub_id or 0)
+                self._key = key
+            return self._key
 
     def _can_sign(self):
         try:
