@@ -148,6 +148,23 @@ def test_a_micropython_repl_is_not_a_nanohub():
     assert "nanohub flash" in str(err.value)
 
 
+def test_a_repl_that_ends_on_the_hello_is_still_named_a_repl():
+    # the unix port's REPL quits on a Ctrl-D in the HELLO's bytes (a board's
+    # may reset): its banner came first, so the link's end is not the news
+    def repl(port, data):
+        with port.cond:
+            while port.rx:                  # the banner read first, as on the wire
+                port.cond.wait(0.01)
+            port.broken = True
+    port = FakePort(on_raw=repl)
+    port.push(b"MicroPython v1.22 on unix\r\nType \"help()\" for more information.\r\n>>> ")
+    hub = Hub(port, url="fake://", timeout=1.0)
+    with pytest.raises(NotANanohub) as err:
+        hub.handshake()
+    hub.close()
+    assert "MicroPython REPL answered" in str(err.value)
+
+
 def test_a_silent_port_times_out():
     hub = Hub(FakePort(), url="fake://", timeout=0.3)
     t0 = time.monotonic()

@@ -392,8 +392,19 @@ def repl_url(tmp_path):
     repl = subprocess.Popen([vm.find_micropython()], stdin=slave, stdout=slave, stderr=slave,
                             cwd=workdir, start_new_session=True)
     os.close(slave)
+    # a board's REPL is up before anyone connects: wait for its prompt (a
+    # loaded machine starts the VM late), and give its banner to the first client
+    banner = bytearray()
+    deadline = time.monotonic() + 30
+    while b">>> " not in banner and time.monotonic() < deadline and repl.poll() is None:
+        if select.select([master], [], [], 0.1)[0]:
+            banner += os.read(master, 4096)
+    assert b">>> " in banner, "the MicroPython REPL did not start: %r" % bytes(banner)
 
     def relay(conn):
+        if banner:
+            conn.sendall(bytes(banner))
+            banner.clear()
         while repl.poll() is None:
             ready, _, _ = select.select([conn, master], [], [], 0.1)
             try:

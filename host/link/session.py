@@ -332,15 +332,22 @@ class Link:
                                     seq=self._next_seq())
         deadline = time.monotonic() + self.timeout
         reply = None
-        with self._wait_for(lambda f: f.name == "HELLO_REPLY") as w:
-            while reply is None:
-                self.send_raw(wire)             # at least once, however short the timeout
-                left = deadline - time.monotonic()
-                reply = w.get(max(0.0, min(0.5, left)))
-                if left <= 0:
-                    break
-            # a reply just after a very short --timeout is a slow answer, not a stranger
-            late = w.get(0.5) if reply is None else None
+        try:
+            with self._wait_for(lambda f: f.name == "HELLO_REPLY") as w:
+                while reply is None:
+                    self.send_raw(wire)         # at least once, however short the timeout
+                    left = deadline - time.monotonic()
+                    reply = w.get(max(0.0, min(0.5, left)))
+                    if left <= 0:
+                        break
+                # a reply just after a very short --timeout is a slow answer, not a stranger
+                late = w.get(0.5) if reply is None else None
+        except LinkError as e:
+            # a REPL may end on what it read of the HELLO (Ctrl-D quits the
+            # unix port's, a board's resets) and take the link with it
+            if self._repl_seen():
+                raise self._not_a_nanohub() from e
+            raise
         if late is not None:
             raise LinkTimeout("the hub on %s answered, but later than --timeout %g s: "
                               "give it longer (e.g. --timeout 2)" % (self.url, self.timeout))
@@ -362,6 +369,13 @@ class Link:
         self.info = HubInfo(info, self)
         self.hub_id = info["hub_id"]
 
+    def _repl_seen(self):
+        return any(m in self.raw_tail for m in REPL_MARKERS)
+
+    def _not_a_nanohub(self):
+        return NotANanohub("a MicroPython REPL answered on %s: the nanohub firmware is not "
+                           "running; flash it with nanohub flash" % self.url)
+
     def _diagnose_silence(self, hello=b""):
         if says_in_use(self.raw_tail):
             return in_use_error(self.url)
@@ -380,10 +394,8 @@ class Link:
             pass
         deadline = time.monotonic() + 0.6
         while time.monotonic() < deadline:
-            if any(m in self.raw_tail for m in REPL_MARKERS):
-                return NotANanohub(
-                    "a MicroPython REPL answered on %s: the nanohub firmware is not running; "
-                    "flash it with nanohub flash" % self.url)
+            if self._repl_seen():
+                return self._not_a_nanohub()
             time.sleep(0.05)
         if hello and hello.strip(b"\0") in self.raw_tail:
             return NotANanohub("the port %s echoes what the host sends (a loopback such as "
