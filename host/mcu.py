@@ -22,6 +22,7 @@ __all__ = ["Mcu", "BoardInfo", "NotMicroPython", "DeviceError", "parse_banner"]
 _RAW_TIMEOUT = 1.5       # s for the raw REPL banner after Ctrl-A, per attempt
 _EXEC_TIMEOUT = 10.0     # s of silence before an exec is given up
 _SLOW_CHUNK = 32         # bytes per 10 ms to a board without raw-paste
+_RESENDS = 2             # code such a board read garbled, sent again at half the pace
 
 # Small enough for a 16 KB micro:bit; Python 3.4 syntax (MicroPython 1.9).
 _PROBE = """import sys,gc
@@ -104,6 +105,7 @@ class Mcu:
     def __init__(self, transport, url):
         self.t = transport
         self.url = url
+        self.chunk = _SLOW_CHUNK     # bytes per 10 ms without raw-paste (halved on loss)
         transport.exec_raw_no_follow = self._send_code   # paced on old firmware (below)
 
     # ------------------------------------------------------------ life --
@@ -205,8 +207,8 @@ class Mcu:
         data = command if isinstance(command, bytes) else command.encode()
         if not t.read_until(1, b">").endswith(b">"):
             raise TransportError("could not enter raw repl")
-        for i in range(0, len(data), _SLOW_CHUNK):
-            t.serial.write(data[i:i + _SLOW_CHUNK])
+        for i in range(0, len(data), self.chunk):
+            t.serial.write(data[i:i + self.chunk])
             time.sleep(0.01)
         t.serial.write(b"\x04")
         answer = t.serial.read(2)
@@ -245,14 +247,37 @@ class Mcu:
             raise LinkError("lost the link to %s (%s)" % (self.url, e)) from None
 
     def exec(self, code, timeout=_EXEC_TIMEOUT):
-        """Run code; return what it printed (str). DeviceError if it raised."""
+        """Run code; return what it printed (str). DeviceError if it raised.
+
+        Without raw-paste nothing tells the host that the board's UART dropped
+        bytes (a busy board, an emulator starved of CPU): the board then finds
+        a SyntaxError in code that has none. What a SyntaxError stops never
+        ran, so such code is sent again at half the pace, ``_RESENDS`` times."""
         def run():
             out, err = self.t.exec_raw(code, timeout=timeout)
             if err:
                 from mpremote.transport import TransportExecError
                 raise TransportExecError(out, err.decode(errors="replace"))
             return out
-        return self._do(run).decode(errors="replace")
+        for resend in range(_RESENDS + 1):
+            try:
+                return self._do(run).decode(errors="replace")
+            except DeviceError as e:
+                if resend == _RESENDS or not self._garbled(code, e):
+                    raise
+                self.chunk = max(4, self.chunk // 2)
+
+    def _garbled(self, code, err):
+        """The board's SyntaxError is bytes lost on the way: no raw-paste flow
+        control, and the code as sent compiles."""
+        lines = err.output.strip().splitlines()
+        if self.t.use_raw_paste or not lines or not lines[-1].startswith("SyntaxError"):
+            return False
+        try:
+            compile(code, "<board>", "exec")
+        except SyntaxError:
+            return False
+        return True
 
     def eval(self, expr):
         """The value of a Python literal expression evaluated on the board."""

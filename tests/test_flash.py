@@ -296,6 +296,43 @@ def test_a_port_without_micropython_is_refused_as_a_link_error(home, talk):
     assert want in r.stderr and "Traceback" not in r.stderr
 
 
+_GARBLED = (b"", b'Traceback (most recent call last):\r\n  File "<stdin>", line 1\r\n'
+                 b"SyntaxError: invalid syntax for number\r\n")
+
+
+def test_code_an_old_board_read_garbled_is_sent_again_slower():
+    # mpremote's transport as a board without raw-paste flow control sees it
+    # when its UART dropped bytes: a SyntaxError in code that has none
+    from nanohub.host.mcu import DeviceError, Mcu
+    calls = []
+
+    class OldBoard:
+        use_raw_paste = False
+        garbled = 2                 # sendings read with bytes missing
+
+        def exec_raw(self, code, timeout=None):
+            calls.append(mcu.chunk)
+            return _GARBLED if len(calls) <= self.garbled else (b"42\r\n", b"")
+
+    board = OldBoard()
+    mcu = Mcu(board, "fake://")
+    assert mcu.exec("print(42)").strip() == "42"
+    assert calls == [32, 16, 8]
+    # three garbled sendings: the error stands, and says what the board said
+    calls.clear()
+    board.garbled, mcu.chunk = 3, 32
+    with pytest.raises(DeviceError, match="SyntaxError"):
+        mcu.exec("print(42)")
+    assert len(calls) == 3
+    # a real SyntaxError, or a board with flow control: never sent again
+    for code, raw_paste in (("print(42", False), ("print(42)", True)):
+        calls.clear()
+        board.use_raw_paste = raw_paste
+        with pytest.raises(DeviceError):
+            mcu.exec(code)
+        assert len(calls) == 1, (code, raw_paste)
+
+
 def test_a_port_nobody_listens_on_is_a_link_error(home):
     r = cli("--port", "socket://127.0.0.1:%d" % free_port(), "flash")
     assert r.returncode == 3 and "connection refused" in r.stderr
